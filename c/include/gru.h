@@ -1,0 +1,228 @@
+/*
+ * gru.h - the public interface of libgru: a multi-layer, optionally bidirectional
+ * gated recurrent unit (GRU) in portable C11, forward pass and backpropagation
+ * through time, float32 or float64.
+ *
+ * Equations (PyTorch's gate order r, z, n; x = input, h = previous state):
+ *
+ *   r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+ *   z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+ *   n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))     reset_after = 1 (PyTorch, cuDNN,
+ *                                                       Keras 3 default, ONNX
+ *                                                       linear_before_reset = 1)
+ *   n  = tanh(W_in x + b_in + W_hn (r * h) + b_hn)     reset_after = 0 (Cho et al. 2014,
+ *                                                       ONNX default, Keras
+ *                                                       reset_after = False)
+ *   h' = (1 - z) * n + z * h
+ *
+ * Parameters follow PyTorch's layout: for layer l and direction d (suffix "_reverse"
+ * for d = 1), weight_ih_l{l} (3H, in), weight_hh_l{l} (3H, H), bias_ih_l{l} (3H),
+ * bias_hh_l{l} (3H), rows in gate order r, z, n; in = input_size for layer 0 and
+ * D*H above it. Row-major, contiguous.
+ *
+ * Guarantees: no function exits, aborts or prints; every failure is a status code
+ * (gru_strerror names it); sizes are checked for overflow before anything is
+ * allocated; the library keeps no global mutable state. A model may be used by one
+ * thread at a time; inference forwards (training = 0) only read the model and may run
+ * concurrently on the same model from several threads.
+ */
+#ifndef GRU_H
+#define GRU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && !defined(GRU_STATIC)
+#  if defined(GRU_BUILDING)
+#    define GRU_API __declspec(dllexport)
+#  else
+#    define GRU_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define GRU_API __attribute__((visibility("default")))
+#else
+#  define GRU_API
+#endif
+
+#define GRU_VERSION_MAJOR 0
+#define GRU_VERSION_MINOR 1
+#define GRU_VERSION_PATCH 0
+#define GRU_VERSION_STRING "0.1.0"
+/* Bumped whenever a struct layout or a function signature below changes. */
+#define GRU_ABI_VERSION 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The declarations between the CFFI markers are read by build_ffi.py as pygru's cdef:
+ * keep them to plain C declarations (GRU_API is stripped, comments are dropped). */
+/* CFFI-BEGIN */
+
+/* Status codes. GRU_OK is 0; every other value is a failure that left the model, the
+ * outputs' meaning and the caller's buffers' ownership unchanged (outputs may have been
+ * partly written). */
+typedef enum gru_status {
+    GRU_OK = 0,
+    GRU_ERR_NULL = 1,            /* a required pointer argument is NULL */
+    GRU_ERR_INVALID_ARG = 2,     /* a size, flag or dropout value out of range */
+    GRU_ERR_OVERFLOW = 3,        /* a size computation does not fit in size_t */
+    GRU_ERR_NO_MEMORY = 4,       /* an allocation failed */
+    GRU_ERR_UNKNOWN_NAME = 5,    /* no parameter of that name in this model */
+    GRU_ERR_SIZE_MISMATCH = 6,   /* an element count differs from the tensor's size */
+    GRU_ERR_BAD_LENGTHS = 7,     /* a sequence length outside 1..seq_len */
+    GRU_ERR_WORKSPACE = 8,       /* workspace too small, or not filled by a matching
+                                    training forward of this model (or stale: the
+                                    parameters changed since) */
+    GRU_ERR_WRONG_MODE = 9,      /* call needs a training-mode forward first */
+    GRU_ERR_ISA_UNAVAILABLE = 10 /* GRU_ISA names a kernel set this build or this CPU
+                                    does not have */
+} gru_status;
+
+typedef enum gru_dtype {
+    GRU_FLOAT32 = 1,
+    GRU_FLOAT64 = 2
+} gru_dtype;
+
+/* A model's configuration. Fill it with gru_config_init, then set the sizes. */
+typedef struct gru_config {
+    int64_t input_size;     /* I >= 1 */
+    int64_t hidden_size;    /* H >= 1 */
+    int64_t num_layers;     /* L >= 1 */
+    int32_t bidirectional;  /* 0 or 1; D = 2 directions when 1 */
+    int32_t bias;           /* 1: bias_ih / bias_hh exist; 0: they do not (as zeros) */
+    int32_t reset_after;    /* 1: r * (W_hn h + b_hn); 0: W_hn (r * h) + b_hn */
+    int32_t dtype;          /* a gru_dtype */
+    double dropout;         /* 0 <= p < 1, applied in training to the outputs of every
+                               layer but the last, scaled by 1/(1-p) (PyTorch's rule) */
+    uint64_t seed;          /* seed of the model's own dropout generator */
+} gru_config;
+
+typedef struct gru_model gru_model;   /* opaque */
+
+/* Library version "MAJOR.MINOR.PATCH" (static storage, never freed). */
+GRU_API const char *gru_version(void);
+
+/* ABI version of the library actually loaded; compare with GRU_ABI_VERSION. */
+GRU_API int gru_abi_version(void);
+
+/* A short English description of a status code (static storage, never freed). Unknown
+ * codes give "unknown status code". */
+GRU_API const char *gru_strerror(int status);
+
+/* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
+ * dtype GRU_FLOAT32, dropout 0, seed 0; input_size and hidden_size 0 (must be set).
+ * Does nothing if cfg is NULL. */
+GRU_API void gru_config_init(gru_config *cfg);
+
+/* Creates a model. Parameters and gradients are allocated and set to zero (initialise
+ * them with gru_param_set). The kernel set is chosen here, once: the best the CPU
+ * supports, or the one the environment variable GRU_ISA names ("scalar", ...).
+ * cfg: read only, not kept. *out: receives the model, owned by the caller and freed
+ * with gru_destroy; set to NULL on failure.
+ * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG, GRU_ERR_OVERFLOW,
+ * GRU_ERR_NO_MEMORY or GRU_ERR_ISA_UNAVAILABLE. */
+GRU_API gru_status gru_create(const gru_config *cfg, gru_model **out);
+
+/* Frees a model and everything it owns. NULL is allowed and does nothing. */
+GRU_API void gru_destroy(gru_model *model);
+
+/* Copies the model's configuration into *cfg (seed: the seed last set). */
+GRU_API gru_status gru_get_config(const gru_model *model, gru_config *cfg);
+
+/* Name of the kernel set in use, e.g. "scalar" (static storage). NULL if model is NULL. */
+GRU_API const char *gru_isa(const gru_model *model);
+
+/* Space-separated names of the kernel sets this build has and this CPU can run,
+ * best last, e.g. "scalar" (static storage). */
+GRU_API const char *gru_available_isas(void);
+
+/* ---- parameters and gradients (PyTorch names and layout, see above) ------------- */
+
+/* Number of parameter tensors: 4 * L * D with bias, 2 * L * D without. */
+GRU_API gru_status gru_param_count(const gru_model *model, size_t *count);
+
+/* Describes tensor number index (0 <= index < count, in PyTorch's state-dict order:
+ * per layer, forward direction then reverse, weight_ih, weight_hh, bias_ih, bias_hh).
+ * *name: static to the model (valid until gru_destroy); *ndim: 1 or 2;
+ * shape[0..ndim-1]: its shape. Any output pointer may be NULL. */
+GRU_API gru_status gru_param_info(const gru_model *model, size_t index, const char **name,
+                                  int *ndim, int64_t *shape);
+
+/* Copies parameter `name` (count elements of the model's dtype, row-major) out of the
+ * model into dst. count must equal the tensor's size (GRU_ERR_SIZE_MISMATCH). */
+GRU_API gru_status gru_param_get(const gru_model *model, const char *name, void *dst,
+                                 size_t count);
+
+/* Copies count elements from src into parameter `name`. Invalidates workspaces filled
+ * before the call (backward then returns GRU_ERR_WORKSPACE). */
+GRU_API gru_status gru_param_set(gru_model *model, const char *name, const void *src,
+                                 size_t count);
+
+/* Copies the accumulated gradient of parameter `name` into dst (as gru_param_get). */
+GRU_API gru_status gru_grad_get(const gru_model *model, const char *name, void *dst,
+                                size_t count);
+
+/* Sets every parameter gradient to zero. Gradients are zero after gru_create, and
+ * gru_backward adds (+=) into them: zero them before each step of an optimiser. */
+GRU_API gru_status gru_zero_grad(gru_model *model);
+
+/* Reseeds the dropout generator. Two models with the same seed draw the same masks for
+ * the same sequence of training forwards. */
+GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
+
+/* ---- forward and backward through time ------------------------------------------ */
+
+/* Bytes of workspace gru_forward needs for seq_len T and batch B.
+ * training = 1: what backward reads (gates and states of every step and layer).
+ * training = 0: scratch for inference (no per-step storage kept; the library allocates
+ * it itself when gru_forward is given no workspace). */
+GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
+                                      int64_t batch, int training, size_t *bytes);
+
+/* Runs the GRU over a batch of B sequences of length up to T.
+ *   training     1: fill workspace for gru_backward, apply dropout; 0: inference.
+ *   batch_first  0: x is (T, B, I) and output (T, B, D*H); 1: x is (B, T, I) and
+ *                output (B, T, D*H).
+ *   x            input, model dtype, contiguous. Read only.
+ *   h0           (L*D, B, H) initial states, or NULL for zeros. Read only.
+ *   lengths      (B) int32 sequence lengths in 1..T, or NULL for all T. Steps t >=
+ *                lengths[b] write zeros to output, leave the state unchanged; the
+ *                reverse direction starts at t = lengths[b] - 1 (PyTorch's packed
+ *                sequences, ONNX Runtime's sequence_lens).
+ *   output       written: concatenated direction outputs per step.
+ *   h_n          (L*D, B, H) written with the final states, or NULL.
+ *   workspace    training: required, at least gru_workspace_size(training=1) bytes,
+ *                8-byte aligned, owned by the caller; it must stay unchanged until
+ *                gru_backward. inference: NULL (allocated internally) or at least
+ *                gru_workspace_size(training=0) bytes.
+ * Buffers must not overlap, except that the caller owns them all before and after. */
+GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
+                               int64_t batch, int batch_first, const void *x,
+                               const void *h0, const int32_t *lengths, void *output,
+                               void *h_n, void *workspace, size_t workspace_bytes);
+
+/* Backpropagation through time for the training forward that filled workspace.
+ *   seq_len, batch, batch_first: as in that forward (checked against the workspace).
+ *   x            the same input as in that forward (read only).
+ *   grad_output  dLoss/d output, the shape of output; NULL means zeros.
+ *   grad_h_n     (L*D, B, H) dLoss/d h_n, or NULL for zeros.
+ *   grad_x       written (overwritten, not accumulated) with dLoss/dx, or NULL to skip.
+ *   grad_h0      (L*D, B, H) written with dLoss/dh0, or NULL to skip.
+ * Parameter gradients are ADDED to the model's gradient buffers (see gru_zero_grad).
+ * The workspace is only read, so backward may run more than once on it. Allocates
+ * scratch of O(T * B * H) internally.
+ * Returns GRU_ERR_WORKSPACE when the workspace does not come from a training forward of
+ * this model with these sizes and the current parameters. */
+GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch,
+                                int batch_first, const void *x, const void *workspace,
+                                size_t workspace_bytes, const void *grad_output,
+                                const void *grad_h_n, void *grad_x, void *grad_h0);
+
+/* CFFI-END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRU_H */

@@ -1,0 +1,378 @@
+/*
+ * gru.c - libgru's public interface (gru.h): models, parameters by name, argument
+ * checking, workspace layout, and the hand-off to the dtype drivers (gru_impl.h).
+ *
+ * Every entry point validates its arguments and returns a status; sizes are checked
+ * for overflow before anything is allocated; nothing here exits, aborts or prints.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+
+const char *gru_version(void) { return GRU_VERSION_STRING; }
+
+int gru_abi_version(void) { return GRU_ABI_VERSION; }
+
+const char *gru_strerror(int status)
+{
+    switch (status) {
+    case GRU_OK: return "success";
+    case GRU_ERR_NULL: return "a required pointer argument is NULL";
+    case GRU_ERR_INVALID_ARG: return "an argument is out of range (size, flag, dtype or dropout)";
+    case GRU_ERR_OVERFLOW: return "the requested sizes overflow the address space";
+    case GRU_ERR_NO_MEMORY: return "out of memory";
+    case GRU_ERR_UNKNOWN_NAME: return "no parameter of that name in this model";
+    case GRU_ERR_SIZE_MISMATCH: return "element count does not match the tensor's size";
+    case GRU_ERR_BAD_LENGTHS: return "a sequence length is outside 1..seq_len";
+    case GRU_ERR_WORKSPACE:
+        return "workspace too small, or not filled by a matching training forward of this "
+               "model with the current parameters";
+    case GRU_ERR_WRONG_MODE: return "backward needs a training-mode forward first";
+    case GRU_ERR_ISA_UNAVAILABLE:
+        return "GRU_ISA names a kernel set this build or this CPU does not have";
+    default: return "unknown status code";
+    }
+}
+
+void gru_config_init(gru_config *cfg)
+{
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->num_layers = 1;
+    cfg->bias = 1;
+    cfg->reset_after = 1;
+    cfg->dtype = GRU_FLOAT32;
+}
+
+const char *gru_available_isas(void) { return gru_kernels_available(); }
+
+const char *gru_isa(const gru_model *m) { return m ? m->kernels->name : NULL; }
+
+/* ---- creation ---------------------------------------------------------------------- */
+
+static int is_flag(int32_t v) { return v == 0 || v == 1; }
+
+static int fits_size(int64_t v) { return v >= 1 && (uint64_t)v <= (uint64_t)SIZE_MAX; }
+
+/* Elements of one layer's tensors over D directions: D * (3H*in + 3H*H [+ 3H + 3H]).
+ * 0 on overflow. */
+static int layer_numel(size_t in, size_t H, size_t D, int bias, size_t *out)
+{
+    size_t G, a, b, n;
+    return gru_mul(3, H, &G) && gru_mul(G, in, &a) && gru_mul(G, H, &b) &&
+           gru_add(a, b, &n) && (!bias || (gru_add(n, G, &n) && gru_add(n, G, &n))) &&
+           gru_mul(n, D, out);
+}
+
+gru_status gru_create(const gru_config *cfg, gru_model **out)
+{
+    if (!out) return GRU_ERR_NULL;
+    *out = NULL;
+    if (!cfg) return GRU_ERR_NULL;
+    if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1 ||
+        !is_flag(cfg->bidirectional) || !is_flag(cfg->bias) || !is_flag(cfg->reset_after) ||
+        (cfg->dtype != GRU_FLOAT32 && cfg->dtype != GRU_FLOAT64) ||
+        !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))   /* also rejects NaN */
+        return GRU_ERR_INVALID_ARG;
+    if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
+        !fits_size(cfg->num_layers))
+        return GRU_ERR_OVERFLOW;
+
+    const size_t I = (size_t)cfg->input_size, H = (size_t)cfg->hidden_size;
+    const size_t L = (size_t)cfg->num_layers, D = cfg->bidirectional ? 2 : 1;
+    const size_t elem = cfg->dtype == GRU_FLOAT32 ? sizeof(float) : sizeof(double);
+    const size_t per = cfg->bias ? 4 : 2;   /* tensors per (layer, direction) */
+    size_t G, DH, LD, ntensors, numel, bytes;
+    if (!gru_mul(3, H, &G) || !gru_mul(D, H, &DH) || !gru_mul(L, D, &LD) ||
+        !gru_mul(LD, per, &ntensors))
+        return GRU_ERR_OVERFLOW;
+    /* parameter count: layer 0 plus L-1 identical upper layers (input width D*H) */
+    size_t first, upper, uppers;
+    if (!layer_numel(I, H, D, cfg->bias, &first) || !layer_numel(DH, H, D, cfg->bias, &upper) ||
+        !gru_mul(upper, L - 1, &uppers) || !gru_add(first, uppers, &numel))
+        return GRU_ERR_OVERFLOW;
+    if (!gru_mul(numel, elem, &bytes) || ntensors > SIZE_MAX / sizeof(gru_tensor))
+        return GRU_ERR_OVERFLOW;
+
+    int unavailable = 0;
+    const gru_kernels *kern = gru_select_kernels(&unavailable);
+    if (!kern) return GRU_ERR_ISA_UNAVAILABLE;
+
+    gru_model *m = calloc(1, sizeof *m);
+    if (!m) return GRU_ERR_NO_MEMORY;
+    m->cfg = *cfg;
+    m->I = I; m->H = H; m->L = L; m->D = D; m->elem = elem;
+    m->kernels = kern;
+    m->ntensors = ntensors;
+    m->numel = numel;
+    m->tensors = calloc(ntensors, sizeof *m->tensors);
+    m->lp = calloc(LD, sizeof *m->lp);
+    m->params = calloc(numel, elem);
+    m->grads = calloc(numel, elem);
+    if (!m->tensors || !m->lp || !m->params || !m->grads) {
+        gru_destroy(m);
+        return GRU_ERR_NO_MEMORY;
+    }
+
+    /* name and place the tensors in PyTorch's state-dict order */
+    size_t off = 0, ti = 0;
+    for (size_t l = 0; l < L; l++)
+        for (size_t d = 0; d < D; d++) {
+            gru_layer_params *p = &m->lp[l * D + d];
+            const size_t in = l == 0 ? I : DH;
+            static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+            size_t *slot[4] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh};
+            p->in = in;
+            p->b_ih = p->b_hh = SIZE_MAX;
+            for (size_t q = 0; q < per; q++) {
+                gru_tensor *t = &m->tensors[ti++];
+                snprintf(t->name, sizeof t->name, "%s_l%zu%s", kind[q], l, d ? "_reverse" : "");
+                t->ndim = q < 2 ? 2 : 1;
+                t->shape[0] = (int64_t)G;
+                t->shape[1] = q == 0 ? (int64_t)in : q == 1 ? (int64_t)H : 0;
+                t->numel = q == 0 ? G * in : q == 1 ? G * H : G;
+                t->offset = off;
+                *slot[q] = off;
+                off += t->numel;
+            }
+        }
+    *out = m;
+    return GRU_OK;
+}
+
+void gru_destroy(gru_model *m)
+{
+    if (!m) return;
+    free(m->tensors);
+    free(m->lp);
+    free(m->params);
+    free(m->grads);
+    free(m);
+}
+
+gru_status gru_get_config(const gru_model *m, gru_config *cfg)
+{
+    if (!m || !cfg) return GRU_ERR_NULL;
+    *cfg = m->cfg;
+    return GRU_OK;
+}
+
+gru_status gru_set_seed(gru_model *m, uint64_t seed)
+{
+    if (!m) return GRU_ERR_NULL;
+    m->cfg.seed = seed;
+    m->dropout_draws = 0;
+    return GRU_OK;
+}
+
+/* ---- parameters -------------------------------------------------------------------- */
+
+gru_status gru_param_count(const gru_model *m, size_t *count)
+{
+    if (!m || !count) return GRU_ERR_NULL;
+    *count = m->ntensors;
+    return GRU_OK;
+}
+
+gru_status gru_param_info(const gru_model *m, size_t index, const char **name, int *ndim,
+                          int64_t *shape)
+{
+    if (!m) return GRU_ERR_NULL;
+    if (index >= m->ntensors) return GRU_ERR_INVALID_ARG;
+    const gru_tensor *t = &m->tensors[index];
+    if (name) *name = t->name;
+    if (ndim) *ndim = t->ndim;
+    if (shape) {
+        shape[0] = t->shape[0];
+        if (t->ndim == 2) shape[1] = t->shape[1];
+    }
+    return GRU_OK;
+}
+
+/* Finds tensor `name`; checks pointers and the element count. */
+static gru_status lookup(const gru_model *m, const char *name, const void *buf, size_t count,
+                         const gru_tensor **out)
+{
+    if (!m || !name || !buf) return GRU_ERR_NULL;
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) {
+            if (count != m->tensors[i].numel) return GRU_ERR_SIZE_MISMATCH;
+            *out = &m->tensors[i];
+            return GRU_OK;
+        }
+    return GRU_ERR_UNKNOWN_NAME;
+}
+
+gru_status gru_param_get(const gru_model *m, const char *name, void *dst, size_t count)
+{
+    const gru_tensor *t;
+    gru_status st = lookup(m, name, dst, count, &t);
+    if (st) return st;
+    memcpy(dst, (char *)m->params + t->offset * m->elem, count * m->elem);
+    return GRU_OK;
+}
+
+gru_status gru_param_set(gru_model *m, const char *name, const void *src, size_t count)
+{
+    const gru_tensor *t;
+    gru_status st = lookup(m, name, src, count, &t);
+    if (st) return st;
+    memcpy((char *)m->params + t->offset * m->elem, src, count * m->elem);
+    m->param_version++;
+    return GRU_OK;
+}
+
+gru_status gru_grad_get(const gru_model *m, const char *name, void *dst, size_t count)
+{
+    const gru_tensor *t;
+    gru_status st = lookup(m, name, dst, count, &t);
+    if (st) return st;
+    memcpy(dst, (char *)m->grads + t->offset * m->elem, count * m->elem);
+    return GRU_OK;
+}
+
+gru_status gru_zero_grad(gru_model *m)
+{
+    if (!m) return GRU_ERR_NULL;
+    memset(m->grads, 0, m->numel * m->elem);
+    return GRU_OK;
+}
+
+/* ---- workspace --------------------------------------------------------------------- */
+
+/* Reserves `bytes` (rounded up to 64) at *off; 0 on overflow. */
+static int take(size_t *off, size_t bytes, size_t *at)
+{
+    size_t rounded;
+    if (!gru_add(bytes, 63, &rounded)) return 0;
+    rounded &= ~(size_t)63;
+    *at = *off;
+    return gru_add(*off, rounded, off);
+}
+
+/* n elements of the model's dtype, in bytes; 0 on overflow. */
+static int elems(const gru_model *m, size_t a, size_t b, size_t *bytes)
+{
+    size_t n;
+    return gru_mul(a, b, &n) && gru_mul(n, m->elem, bytes);
+}
+
+gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
+                          gru_ws_layout *w)
+{
+    const size_t H = m->H, G = 3 * H, DH = m->D * H, L = m->L;
+    size_t rows, gates, hrow, out, bh, bg, blocks, outs, lens;
+    memset(w, 0, sizeof *w);
+    w->T = T;
+    w->B = B;
+    if (!gru_mul(T, B, &rows) || !elems(m, rows, G, &gates) || !elems(m, rows, H, &hrow) ||
+        !elems(m, rows, DH, &out) || !elems(m, B, H, &bh) || !elems(m, B, G, &bg) ||
+        !gru_mul(B, sizeof(int32_t), &lens))
+        return GRU_ERR_OVERFLOW;
+    w->rows = rows;
+    size_t off = GRU_WS_HEADER_BYTES, unused;
+    if (!take(&off, 0, &unused) || !take(&unused, out, &unused)) return GRU_ERR_OVERFLOW;
+    w->out_bytes = (out + 63) & ~(size_t)63;
+    if (training) {
+        /* block: gates, [ghn], hprev */
+        size_t b = 0;
+        if (!take(&b, gates, &w->off_gates) ||
+            (m->cfg.reset_after && !take(&b, hrow, &w->off_ghn)) ||
+            !take(&b, hrow, &w->off_hprev))
+            return GRU_ERR_OVERFLOW;
+        w->block_bytes = b;
+        if (!take(&off, lens, &w->off_lengths) || !gru_mul(b, L * m->D, &blocks) ||
+            !take(&off, blocks, &w->off_blocks) ||
+            !gru_mul(w->out_bytes, L - 1, &outs) || !take(&off, outs, &w->off_outs))
+            return GRU_ERR_OVERFLOW;
+    } else {
+        const size_t nbuf = L > 2 ? 2 : L - 1;   /* ping-pong between layers */
+        if (!take(&off, gates, &w->off_gi) || !gru_mul(w->out_bytes, nbuf, &outs) ||
+            !take(&off, outs, &w->off_outs))
+            return GRU_ERR_OVERFLOW;
+    }
+    if (!take(&off, bh, &w->off_h) || !take(&off, bh, &w->off_hnew) ||
+        !take(&off, bg, &w->off_gh) || !take(&off, bh, &w->off_rh))
+        return GRU_ERR_OVERFLOW;
+    w->total = off;
+    return GRU_OK;
+}
+
+static gru_status check_sizes(int64_t T, int64_t B)
+{
+    if (T < 1 || B < 1) return GRU_ERR_INVALID_ARG;
+    if ((uint64_t)T > (uint64_t)SIZE_MAX || (uint64_t)B > (uint64_t)SIZE_MAX)
+        return GRU_ERR_OVERFLOW;
+    return GRU_OK;
+}
+
+gru_status gru_workspace_size(const gru_model *m, int64_t T, int64_t B, int training,
+                              size_t *bytes)
+{
+    if (!m || !bytes) return GRU_ERR_NULL;
+    gru_status st = check_sizes(T, B);
+    if (st) return st;
+    gru_ws_layout w;
+    st = gru_ws_compute(m, (size_t)T, (size_t)B, training != 0, &w);
+    if (st) return st;
+    *bytes = w.total;
+    return GRU_OK;
+}
+
+/* ---- forward and backward ---------------------------------------------------------- */
+
+gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int batch_first,
+                       const void *x, const void *h0, const int32_t *lengths, void *output,
+                       void *h_n, void *workspace, size_t workspace_bytes)
+{
+    if (!m || !x || !output) return GRU_ERR_NULL;
+    if (training && !workspace) return GRU_ERR_NULL;
+    gru_status st = check_sizes(T, B);
+    if (st) return st;
+    if (lengths)
+        for (int64_t b = 0; b < B; b++)
+            if (lengths[b] < 1 || lengths[b] > T) return GRU_ERR_BAD_LENGTHS;
+    gru_ws_layout w;
+    st = gru_ws_compute(m, (size_t)T, (size_t)B, training != 0, &w);
+    if (st) return st;
+    unsigned char *work = workspace;
+    if (work && workspace_bytes < w.total) return GRU_ERR_WORKSPACE;
+    if (!work && !(work = malloc(w.total))) return GRU_ERR_NO_MEMORY;
+
+    st = m->cfg.dtype == GRU_FLOAT32
+             ? gru_forward_f32(m, training != 0, &w, batch_first != 0, x, h0, lengths,
+                               output, h_n, work)
+             : gru_forward_f64(m, training != 0, &w, batch_first != 0, x, h0, lengths,
+                               output, h_n, work);
+    gru_ws_header *hdr = (gru_ws_header *)work;
+    hdr->magic = GRU_WS_MAGIC ^ (uint64_t)(training == 0);   /* inference: not usable */
+    if (work != workspace) free(work);
+    return st;
+}
+
+gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, const void *x,
+                        const void *workspace, size_t workspace_bytes,
+                        const void *grad_output, const void *grad_h_n, void *grad_x,
+                        void *grad_h0)
+{
+    if (!m || !x || !workspace) return GRU_ERR_NULL;
+    gru_status st = check_sizes(T, B);
+    if (st) return st;
+    gru_ws_layout w;
+    st = gru_ws_compute(m, (size_t)T, (size_t)B, 1, &w);
+    if (st) return st;
+    if (workspace_bytes < GRU_WS_HEADER_BYTES) return GRU_ERR_WORKSPACE;
+    const gru_ws_header *hdr = workspace;
+    if (hdr->magic == (GRU_WS_MAGIC ^ 1)) return GRU_ERR_WRONG_MODE;
+    if (hdr->magic != GRU_WS_MAGIC || hdr->model != m || workspace_bytes < w.total ||
+        hdr->param_version != m->param_version || hdr->T != (uint64_t)T ||
+        hdr->B != (uint64_t)B || hdr->batch_first != (batch_first != 0))
+        return GRU_ERR_WORKSPACE;
+    return m->cfg.dtype == GRU_FLOAT32
+               ? gru_backward_f32(m, &w, batch_first != 0, x, workspace, grad_output,
+                                  grad_h_n, grad_x, grad_h0)
+               : gru_backward_f64(m, &w, batch_first != 0, x, workspace, grad_output,
+                                  grad_h_n, grad_x, grad_h0);
+}

@@ -1,0 +1,93 @@
+/*
+ * kernels.h - the table of compute kernels libgru's drivers call, one table per
+ * instruction set (ISA). The drivers (gru_impl.h) hold the recurrence and the
+ * bookkeeping; everything that touches O(B*H) or more numbers per call goes through
+ * this table, so an ISA-specific file (kernels/avx2.c, ...) can replace any entry.
+ *
+ * Every table has a float32 and a float64 half with the same entries. The scalar
+ * reference (kernels/scalar.c, bodies in kernels/ref_impl.h) defines what each entry
+ * computes; any other ISA must agree with it to rounding.
+ *
+ * Conventions: matrices are row-major with an explicit leading dimension (elements
+ * between consecutive rows); "rows" of per-step tensors belong to the B sequences of
+ * one time step and may be strided (batch-first layouts). Gate blocks are in
+ * PyTorch's order r, z, n.
+ */
+#ifndef GRU_KERNELS_H
+#define GRU_KERNELS_H
+
+#include <stddef.h>
+
+/* Declares the kernel entries for one element type R with suffix S. */
+#define GRU_KERNEL_ENTRIES(R)                                                          \
+    /* C (M, N) = beta * C + op(A) (M, K) . op(B) (K, N); beta is 0 (C is overwritten,  \
+     * its old contents ignored) or 1. op(A) = A if !ta (A is (M, K), lda) else A^T    \
+     * (A is (K, M)); op(B) likewise (B is (K, N) if !tb else (N, K)). */             \
+    void (*gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda, \
+                 const R *B, size_t ldb, int beta, R *C, size_t ldc);                  \
+    /* C[m, :] = b for every row m < M (b (N), or zeros if b is NULL). */             \
+    void (*fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b);               \
+    /* out[n] += sum over m of A[m, n]. */                                             \
+    void (*colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out);            \
+    /* reset_after cell, B rows:                                                        \
+     *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n),             \
+     *   h' = (1 - z) n + z h.                                                          \
+     * gi (B, 3H) at stride ldgi = W_i x + b_i; gh (B, 3H) contiguous = W_h h + b_h;    \
+     * h, h_new (B, H) contiguous; gates (B, 3H) at stride ldg receives r, z, n or is   \
+     * NULL; gates may alias gi (same stride). */                                       \
+    void (*cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi, const R *gh,  \
+                           const R *h, R *h_new, R *gates, size_t ldg);                \
+    /* reset_before cell, part 1: r = s(gi_r + gh_r), z = s(gi_z + gh_z), rh = r * h.   \
+     * gi (B, 3H) at ldgi; gh (B, 3H) contiguous (r, z blocks read); h, rh (B, H);      \
+     * rz (B, 3H) at stride ldg receives r, z in its first 2H columns; may alias gi. */ \
+    void (*cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,           \
+                               const R *gh, const R *h, R *rz, size_t ldg, R *rh);     \
+    /* reset_before cell, part 2: n = tanh(gi_n + gh_n), h' = (1 - z) n + z h, with     \
+     * gh_n = W_hn (r h) + b_hn in gh's n block and z read from rz (stride ldg). n is   \
+     * written to rz's n block (column 2H..3H) when save is nonzero. */                 \
+    void (*cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,            \
+                              const R *gh, const R *h, R *rz, size_t ldg, int save,    \
+                              R *h_new);                                               \
+    /* reset_after backward, B rows. dh (B, H): dLoss/dh' (total). gates (B, 3H) at     \
+     * ldg: saved r, z, n. ghn (B, H) at ldn: saved W_hn h + b_hn. h (B, H) at ldh: the \
+     * state before the step. Writes dgi (B, 3H) at lddg = dLoss/d(W_i x + b_i) and     \
+     * dgh (B, 3H) at lddg = dLoss/d(W_h h + b_h), dh_prev (B, H) = dh * z (the direct  \
+     * path; the caller adds dgh . W_hh).                                               \
+     *   dn = dh (1 - z)   da_n = dn (1 - n^2)   da_z = dh (h - n) z (1 - z)            \
+     *   da_r = da_n gh_n r (1 - r);  dgi = [da_r, da_z, da_n];                          \
+     *   dgh = [da_r, da_z, da_n r]. */                                                 \
+    void (*cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,            \
+                           size_t ldg, const R *ghn, size_t ldn, const R *h,           \
+                           size_t ldh, R *dgi, R *dgh, size_t lddg, R *dh_prev);       \
+    /* reset_before backward, part 1 (before d(rh) is known): writes dgi/dgh z and n    \
+     * blocks (dgh_n = dgi_n = da_n = dh (1 - z)(1 - n^2), da_z as above) and           \
+     * dh_prev = dh * z. Arguments as cell_bwd_after without ghn. */                    \
+    void (*cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,        \
+                               size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,     \
+                               size_t lddg, R *dh_prev);                               \
+    /* reset_before backward, part 2, given drh (B, H) = dLoss/d(r h) = da_n . W_hn:    \
+     * dgi_r = dgh_r = drh h r (1 - r), dh_prev += drh r. */                            \
+    void (*cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,        \
+                              size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,      \
+                              size_t lddg, R *dh_prev);
+
+typedef struct gru_kernels_f32 { GRU_KERNEL_ENTRIES(float) } gru_kernels_f32;
+typedef struct gru_kernels_f64 { GRU_KERNEL_ENTRIES(double) } gru_kernels_f64;
+
+typedef struct gru_kernels {
+    const char *name;          /* "scalar", "avx2", ... as GRU_ISA spells it */
+    gru_kernels_f32 f32;
+    gru_kernels_f64 f64;
+} gru_kernels;
+
+/* The scalar reference table: always present, runs anywhere. */
+extern const gru_kernels gru_kernels_scalar;
+
+/* Chooses the table for a new model: GRU_ISA if set (NULL and *unavailable = 1 if it
+ * names a set this build or CPU lacks), else the best the CPU runs. */
+const gru_kernels *gru_select_kernels(int *unavailable);
+
+/* Space-separated names of the usable tables, best last. */
+const char *gru_kernels_available(void);
+
+#endif /* GRU_KERNELS_H */

@@ -1,0 +1,187 @@
+/*
+ * ref_impl.h - bodies of the scalar reference kernels (see kernels.h for what each
+ * computes), written once for an element type. Included by kernels/scalar.c once per
+ * type with R (float or double) and KSFX(name) (name suffix) defined.
+ *
+ * These are the definition of correct: plain loops, libm's exp and tanh, no
+ * reassociation beyond what the loops show. They also serve odd sizes for the SIMD
+ * kernels of later ISAs.
+ */
+#ifndef R
+#error "define R (element type) and KSFX before including ref_impl.h"
+#endif
+
+static R KSFX(sigmoid)(R a) { return (R)1 / ((R)1 + EXP(-a)); }
+
+static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
+                       size_t lda, const R *Bm, size_t ldb, int beta, R *C, size_t ldc)
+{
+    if (!beta)
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) C[m * ldc + n] = 0;
+    if (!ta && tb) {
+        /* C[m, n] += dot(A[m, :], B[n, :]): both rows contiguous. */
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                const R *a = A + m * lda, *b = Bm + n * ldb;
+                R s = 0;
+                for (size_t k = 0; k < K; k++) s += a[k] * b[k];
+                C[m * ldc + n] += s;
+            }
+    } else if (!ta && !tb) {
+        /* C[m, :] += A[m, k] * B[k, :]. */
+        for (size_t m = 0; m < M; m++)
+            for (size_t k = 0; k < K; k++) {
+                const R a = A[m * lda + k];
+                const R *b = Bm + k * ldb;
+                R *c = C + m * ldc;
+                for (size_t n = 0; n < N; n++) c[n] += a * b[n];
+            }
+    } else if (ta && !tb) {
+        /* C[m, :] += A[k, m] * B[k, :], k outermost: rows of A and B read in order. */
+        for (size_t k = 0; k < K; k++)
+            for (size_t m = 0; m < M; m++) {
+                const R a = A[k * lda + m];
+                const R *b = Bm + k * ldb;
+                R *c = C + m * ldc;
+                for (size_t n = 0; n < N; n++) c[n] += a * b[n];
+            }
+    } else {
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                R s = 0;
+                for (size_t k = 0; k < K; k++) s += A[k * lda + m] * Bm[n * ldb + k];
+                C[m * ldc + n] += s;
+            }
+    }
+}
+
+static void KSFX(fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) C[m * ldc + n] = b ? b[n] : (R)0;
+}
+
+static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) out[n] += A[m * lda + n];
+}
+
+static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
+                                 const R *gh, const R *h, R *h_new, R *gates, size_t ldg)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = gates ? gates + b * ldg : NULL, *hn = h_new + b * H;
+        for (size_t j = 0; j < H; j++) {
+            const R xr = xi[j], xz = xi[H + j], xn = xi[2 * H + j];
+            /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise */
+            const R r = KSFX(sigmoid)(xr + hh[j]);
+            const R z = KSFX(sigmoid)(xz + hh[H + j]);
+            /* n = tanh(W_in x + b_in + r (W_hn h + b_hn)) */
+            const R n = TANH(xn + r * hh[2 * H + j]);
+            /* h' = (1 - z) n + z h */
+            hn[j] = ((R)1 - z) * n + z * hp[j];
+            if (g) { g[j] = r; g[H + j] = z; g[2 * H + j] = n; }
+        }
+    }
+}
+
+static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
+                                     const R *gh, const R *h, R *rz, size_t ldg, R *rh)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = rz + b * ldg, *o = rh + b * H;
+        for (size_t j = 0; j < H; j++) {
+            const R xr = xi[j], xz = xi[H + j];
+            /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise; rh = r h */
+            const R r = KSFX(sigmoid)(xr + hh[j]);
+            const R z = KSFX(sigmoid)(xz + hh[H + j]);
+            g[j] = r;
+            g[H + j] = z;
+            o[j] = r * hp[j];
+        }
+    }
+}
+
+static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
+                                    const R *gh, const R *h, R *rz, size_t ldg, int save,
+                                    R *h_new)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = rz + b * ldg, *hn = h_new + b * H;
+        for (size_t j = 0; j < H; j++) {
+            /* n = tanh(W_in x + b_in + W_hn (r h) + b_hn); h' = (1 - z) n + z h */
+            const R n = TANH(xi[2 * H + j] + hh[2 * H + j]);
+            const R z = g[H + j];
+            hn[j] = ((R)1 - z) * n + z * hp[j];
+            if (save) g[2 * H + j] = n;
+        }
+    }
+}
+
+static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
+                                 size_t ldg, const R *ghn, size_t ldn, const R *h,
+                                 size_t ldh, R *dgi, R *dgh, size_t lddg, R *dh_prev)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
+        const R *d = dh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j++) {
+            const R r = g[j], z = g[H + j], n = g[2 * H + j];
+            /* h' = (1 - z) n + z h */
+            const R dn = d[j] * ((R)1 - z);
+            const R dz = d[j] * (hp[j] - n);
+            /* n = tanh(a_n), a_n = gi_n + r gh_n */
+            const R dan = dn * ((R)1 - n * n);
+            const R dr = dan * gn[j];
+            /* r = s(a_r), z = s(a_z) */
+            const R dar = dr * r * ((R)1 - r);
+            const R daz = dz * z * ((R)1 - z);
+            di[j] = dar; di[H + j] = daz; di[2 * H + j] = dan;
+            dg[j] = dar; dg[H + j] = daz; dg[2 * H + j] = dan * r;
+            dp[j] = d[j] * z;
+        }
+    }
+}
+
+static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
+                                     size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
+                                     size_t lddg, R *dh_prev)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j++) {
+            const R z = g[H + j], n = g[2 * H + j];
+            /* h' = (1 - z) n + z h; n = tanh(a_n); z = s(a_z) */
+            const R dan = d[j] * ((R)1 - z) * ((R)1 - n * n);
+            const R daz = d[j] * (hp[j] - n) * z * ((R)1 - z);
+            di[H + j] = daz; di[2 * H + j] = dan;
+            dg[H + j] = daz; dg[2 * H + j] = dan;
+            dp[j] = d[j] * z;
+        }
+    }
+}
+
+static void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
+                                    size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
+                                    size_t lddg, R *dh_prev)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = drh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j++) {
+            const R r = g[j];
+            /* rh = r h: dr = d(rh) h, dh += d(rh) r; r = s(a_r) */
+            const R dar = d[j] * hp[j] * r * ((R)1 - r);
+            di[j] = dar;
+            dg[j] = dar;
+            dp[j] += d[j] * r;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+/*
+ * model.h - libgru's internal model object and workspace layout, shared by the public
+ * API (gru.c) and the dtype-generic drivers (gru_impl.h, compiled by gru_f32.c and
+ * gru_f64.c). Not installed.
+ */
+#ifndef GRU_MODEL_H
+#define GRU_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gru.h"
+#include "kernels/kernels.h"
+
+/* One parameter tensor: its PyTorch name, shape and place in the flat buffers. */
+typedef struct gru_tensor {
+    char name[48];         /* e.g. "weight_hh_l2_reverse" */
+    int ndim;              /* 1 or 2 */
+    int64_t shape[2];
+    size_t offset;         /* elements from the start of params / grads */
+    size_t numel;
+} gru_tensor;
+
+/* Where layer l, direction d's tensors live (element offsets; SIZE_MAX = absent). */
+typedef struct gru_layer_params {
+    size_t w_ih, w_hh, b_ih, b_hh;
+    size_t in;             /* input width of this layer: I or D*H */
+} gru_layer_params;
+
+struct gru_model {
+    gru_config cfg;        /* as created; cfg.seed follows gru_set_seed */
+    size_t I, H, L, D;     /* sizes as size_t */
+    size_t elem;           /* bytes per element: 4 or 8 */
+    size_t ntensors;
+    gru_tensor *tensors;   /* (ntensors) in state-dict order */
+    gru_layer_params *lp;  /* (L * D), index l * D + d */
+    size_t numel;          /* total parameter elements */
+    void *params;          /* (numel) model dtype, flat in tensor order */
+    void *grads;           /* (numel) same layout */
+    const gru_kernels *kernels;
+    uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
+    uint64_t param_version;    /* bumped by gru_param_set */
+};
+
+/* Workspace layout for (T, B, training). All offsets in bytes from the workspace start,
+ * multiples of 64. rows = T * B; "block" = per (layer, direction) training storage:
+ * gates (rows, 3H) [r, z, n], ghn (rows, H) [reset_after only: W_hn h + b_hn],
+ * hprev (rows, H) [the state before each step]. */
+typedef struct gru_ws_layout {
+    size_t T, B, rows;
+    size_t off_lengths;        /* (B) int32 copy of lengths, training */
+    size_t off_blocks;         /* L * D blocks of block_bytes, training */
+    size_t block_bytes;
+    size_t off_gates, off_ghn, off_hprev;   /* within a block */
+    size_t off_outs;           /* (L - 1) layer outputs (rows, D*H), post-dropout
+                                  (training) or 2 ping-pong buffers (inference) */
+    size_t out_bytes;
+    size_t off_gi;             /* (rows, 3H) input projections, inference only */
+    size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
+    size_t total;
+} gru_ws_layout;
+
+/* Header written at the start of a training workspace and checked by backward. */
+typedef struct gru_ws_header {
+    uint64_t magic;
+    const struct gru_model *model;
+    uint64_t param_version;
+    uint64_t T, B;
+    int32_t batch_first, has_lengths;
+    uint64_t seed, draw;       /* dropout stream used by this forward */
+} gru_ws_header;
+
+#define GRU_WS_MAGIC 0x6c69626772757773ULL   /* "libgruws" */
+#define GRU_WS_HEADER_BYTES 128
+
+/* Computes the layout; GRU_ERR_OVERFLOW if any size does not fit. */
+gru_status gru_ws_compute(const struct gru_model *m, size_t T, size_t B, int training,
+                          gru_ws_layout *out);
+
+/* Checked size_t arithmetic: return 0 on overflow. */
+static inline int gru_mul(size_t a, size_t b, size_t *r)
+{
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *r = a * b;
+    return 1;
+}
+static inline int gru_add(size_t a, size_t b, size_t *r)
+{
+    if (b > SIZE_MAX - a) return 0;
+    *r = a + b;
+    return 1;
+}
+
+/* Dropout: the keep decision for element idx of layer l's output in draw number
+ * `draw` of a model seeded with `seed`. A counter-based generator (splitmix64 mixing
+ * of seed, draw, layer and index), so backward regenerates the forward's masks and the
+ * result does not depend on evaluation order. Returns a uniform double in [0, 1). */
+static inline uint64_t gru_mix64(uint64_t x)
+{
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t layer, size_t idx)
+{
+    uint64_t x = gru_mix64(seed + 0x9e3779b97f4a7c15ULL);
+    x = gru_mix64(x ^ (draw * 0xd1b54a32d192ed03ULL + 1));
+    x = gru_mix64(x ^ ((uint64_t)layer * 0x8cb92ba72f3d8dd7ULL + 2));
+    x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* The dtype-specific drivers (gru_impl.h). Arguments are validated by gru.c. */
+#define GRU_DRIVER_DECL(S)                                                              \
+    gru_status gru_forward_##S(struct gru_model *m, int training, const gru_ws_layout *ws, \
+                               int bf, const void *x, const void *h0,                  \
+                               const int32_t *lengths, void *out, void *h_n,            \
+                               unsigned char *work);                                    \
+    gru_status gru_backward_##S(struct gru_model *m, const gru_ws_layout *ws, int bf,  \
+                                const void *x, const unsigned char *work,               \
+                                const void *grad_out, const void *grad_hn,              \
+                                void *grad_x, void *grad_h0);
+GRU_DRIVER_DECL(f32)
+GRU_DRIVER_DECL(f64)
+
+#endif /* GRU_MODEL_H */
