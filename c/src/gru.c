@@ -5,7 +5,6 @@
  * Every entry point validates its arguments and returns a status; sizes are checked
  * for overflow before anything is allocated; nothing here exits, aborts or prints.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +123,6 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
             const size_t in = l == 0 ? I : DH;
             static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
             size_t *slot[4] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh};
-            p->in = in;
             p->b_ih = p->b_hh = SIZE_MAX;
             for (size_t q = 0; q < per; q++) {
                 gru_tensor *t = &m->tensors[ti++];
@@ -272,9 +270,9 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
         !gru_mul(B, sizeof(int32_t), &lens))
         return GRU_ERR_OVERFLOW;
     w->rows = rows;
-    size_t off = GRU_WS_HEADER_BYTES, unused;
-    if (!take(&off, 0, &unused) || !take(&unused, out, &unused)) return GRU_ERR_OVERFLOW;
-    w->out_bytes = (out + 63) & ~(size_t)63;
+    size_t off = GRU_WS_HEADER_BYTES;
+    if (!gru_add(out, 63, &w->out_bytes)) return GRU_ERR_OVERFLOW;
+    w->out_bytes &= ~(size_t)63;   /* one layer output (rows, D*H), rounded to 64 */
     if (training) {
         /* block: gates, [ghn], hprev */
         size_t b = 0;

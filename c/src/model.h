@@ -23,7 +23,6 @@ typedef struct gru_tensor {
 /* Where layer l, direction d's tensors live (element offsets; SIZE_MAX = absent). */
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
-    size_t in;             /* input width of this layer: I or D*H */
 } gru_layer_params;
 
 struct gru_model {
