@@ -212,7 +212,8 @@ GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
  * Parameter gradients are ADDED to the model's gradient buffers (see gru_zero_grad).
  * The workspace is only read, so backward may run more than once on it. Allocates
  * scratch of O(T * B * H) internally.
- * Returns GRU_ERR_WORKSPACE when the workspace does not come from a training forward of
+ * Returns GRU_ERR_WRONG_MODE when the workspace was last filled by an inference forward
+ * (training = 0), GRU_ERR_WORKSPACE when it does not come from a training forward of
  * this model with these sizes and the current parameters. */
 GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch,
                                 int batch_first, const void *x, const void *workspace,
