@@ -167,22 +167,24 @@ GRU_API gru_status gru_grad_get(const gru_model *model, const char *name, void *
  * gru_backward adds (+=) into them: zero them before each step of an optimiser. */
 GRU_API gru_status gru_zero_grad(gru_model *model);
 
-/* Reseeds the dropout generator. Two models with the same seed draw the same masks for
- * the same sequence of training forwards. */
+/* Reseeds the dropout generator and restarts its stream. Two models with the same seed
+ * draw the same masks for the same sequence of training forwards of the same sizes and
+ * layout (masks are indexed by position in the caller's layout). */
 GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
 
 /* ---- forward and backward through time ------------------------------------------ */
 
-/* Bytes of workspace gru_forward needs for seq_len T and batch B.
+/* Bytes of workspace gru_forward needs for seq_len T >= 1 and batch B >= 1 (else
+ * GRU_ERR_INVALID_ARG).
  * training = 1: what backward reads (gates and states of every step and layer).
  * training = 0: scratch for inference (no per-step storage kept; the library allocates
  * it itself when gru_forward is given no workspace). */
 GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
                                       int64_t batch, int training, size_t *bytes);
 
-/* Runs the GRU over a batch of B sequences of length up to T.
- *   training     1: fill workspace for gru_backward, apply dropout; 0: inference.
- *   batch_first  0: x is (T, B, I) and output (T, B, D*H); 1: x is (B, T, I) and
+/* Runs the GRU over a batch of B >= 1 sequences of length up to T >= 1.
+ *   training     nonzero: fill workspace for gru_backward, apply dropout; 0: inference.
+ *   batch_first  0: x is (T, B, I) and output (T, B, D*H); nonzero: x is (B, T, I) and
  *                output (B, T, D*H).
  *   x            input, model dtype, contiguous. Read only.
  *   h0           (L*D, B, H) initial states, or NULL for zeros. Read only.
@@ -193,8 +195,8 @@ GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
  *   output       written: concatenated direction outputs per step.
  *   h_n          (L*D, B, H) written with the final states, or NULL.
  *   workspace    training: required, at least gru_workspace_size(training=1) bytes,
- *                8-byte aligned, owned by the caller; it must stay unchanged until
- *                gru_backward. inference: NULL (allocated internally) or at least
+ *                8-byte aligned, owned by the caller (NULL: GRU_ERR_NULL); it must
+ *                stay unchanged until gru_backward. inference: NULL (allocated internally) or at least
  *                gru_workspace_size(training=0) bytes.
  * Buffers must not overlap, except that the caller owns them all before and after. */
 GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
