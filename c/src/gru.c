@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "model.h"
 
 const char *gru_version(void) { return GRU_VERSION_STRING; }
@@ -104,6 +105,12 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
     m->cfg = *cfg;
     m->I = I; m->H = H; m->L = L; m->D = D; m->elem = elem;
     m->kernels = kern;
+    {   /* address and creation time (ns) mixed: no counter shared between models */
+        struct timespec ts = {0, 0};
+        timespec_get(&ts, TIME_UTC);
+        const uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        m->nonce = gru_mix64((uint64_t)(uintptr_t)m ^ gru_mix64(ns));
+    }
     m->ntensors = ntensors;
     m->numel = numel;
     m->tensors = calloc(ntensors, sizeof *m->tensors);
@@ -364,7 +371,8 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
     if (workspace_bytes < GRU_WS_HEADER_BYTES) return GRU_ERR_WORKSPACE;
     const gru_ws_header *hdr = workspace;
     if (hdr->magic == (GRU_WS_MAGIC ^ 1)) return GRU_ERR_WRONG_MODE;
-    if (hdr->magic != GRU_WS_MAGIC || hdr->model != m || workspace_bytes < w.total ||
+    if (hdr->magic != GRU_WS_MAGIC || hdr->model != m || hdr->nonce != m->nonce ||
+        workspace_bytes < w.total ||
         hdr->param_version != m->param_version || hdr->T != (uint64_t)T ||
         hdr->B != (uint64_t)B || hdr->batch_first != (batch_first != 0))
         return GRU_ERR_WORKSPACE;

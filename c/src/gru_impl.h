@@ -65,6 +65,7 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
     if (training) {
         draw = m->dropout_draws++;
         hdr->model = m;
+        hdr->nonce = m->nonce;
         hdr->param_version = m->param_version;
         hdr->T = T;
         hdr->B = B;

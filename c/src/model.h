@@ -38,6 +38,8 @@ struct gru_model {
     const gru_kernels *kernels;
     uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
     uint64_t param_version;    /* bumped by gru_param_set */
+    uint64_t nonce;            /* this model's identity in its workspaces: the address
+                                  alone could be reused by a later model */
 };
 
 /* Workspace layout for (T, B, training). All offsets in bytes from the workspace start,
@@ -62,6 +64,7 @@ typedef struct gru_ws_layout {
 typedef struct gru_ws_header {
     uint64_t magic;
     const struct gru_model *model;
+    uint64_t nonce;
     uint64_t param_version;
     uint64_t T, B;
     int32_t batch_first, has_lengths;
@@ -70,6 +73,7 @@ typedef struct gru_ws_header {
 
 #define GRU_WS_MAGIC 0x6c69626772757773ULL   /* "libgruws" */
 #define GRU_WS_HEADER_BYTES 128
+_Static_assert(sizeof(gru_ws_header) <= GRU_WS_HEADER_BYTES, "workspace header too large");
 
 /* Computes the layout; GRU_ERR_OVERFLOW if any size does not fit. */
 gru_status gru_ws_compute(const struct gru_model *m, size_t T, size_t B, int training,
