@@ -1,0 +1,30 @@
+"""pygru - a gated recurrent unit (GRU) in portable C11 (libgru) with a NumPy API that
+follows torch.nn.GRU / GRUCell: forward pass, backpropagation through time, float32 and
+float64, PyTorch's parameter names, layout and initialisation.
+
+    >>> import numpy as np, pygru
+    >>> gru = pygru.GRU(10, 20, num_layers=2, seed=0)
+    >>> out, h_n = gru(np.zeros((5, 3, 10), np.float32))   # (T, B, I) -> (T, B, H)
+    >>> dx, dh0 = gru.backward(np.ones_like(out))           # grads accumulate in gru.grads
+
+The names below are loaded on first use, so that submodules which do not need the C
+extension (e.g. pygru.oracle) import without it.
+"""
+__version__ = "0.1.0"
+
+__all__ = ["GRU", "GRUCell", "GRUError", "info", "__version__"]
+
+_LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_core"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,496 @@
+"""pygru.modules - GRU and GRUCell, NumPy modules following torch.nn.GRU / GRUCell,
+running on libgru (one C model per module; a GRUCell is a one-step, one-layer GRU).
+
+Guarantees:
+  * same constructor arguments, parameter names, shapes, state-dict order and
+    initialisation rule as PyTorch (every parameter ~ U(-1/sqrt(H), 1/sqrt(H)));
+    weights drawn from numpy.random.default_rng(seed); the C dropout generator is
+    seeded from the same seed, so the same seed gives the same weights and the same
+    dropout masks;
+  * forward returns new arrays of the model dtype; in training mode it keeps exactly
+    what backward needs (the C workspace and the input as C saw it), in eval mode
+    nothing;
+  * backward returns the input and initial-state gradients and ADDS the parameter
+    gradients to the model's (see zero_grad), like loss.backward() in PyTorch;
+  * every bad argument raises TypeError/ValueError naming it, with the expected and
+    the actual dtype or shape, before any C code runs.
+"""
+import collections
+import collections.abc
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._core import as_real_array, check_shape, fmt_shape
+
+__all__ = ["GRU", "GRUCell"]
+
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+_NO_FORWARD = "backward() needs a forward() in training mode first"
+
+
+def _check_seed(seed):
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError("seed must be None or an int; got %s" % type(seed).__name__)
+    if int(seed) < 0:
+        raise ValueError("seed must be >= 0; got %d" % int(seed))
+    return int(seed)
+
+
+def _seeds(seed):
+    """(numpy Generator for the weights, uint64 seed for the C dropout generator),
+    both derived from one SeedSequence (fresh entropy when seed is None)."""
+    ss = np.random.SeedSequence(seed)
+    rng = np.random.default_rng(ss)
+    c_seed = int(ss.spawn(1)[0].generate_state(1, np.uint64)[0])
+    return rng, c_seed
+
+
+class _Recurrent:
+    """What GRU and GRUCell share: the C model, parameters by public name, gradients,
+    train/eval, the saved forward state. Subclasses set self._names: public name ->
+    C name, in state-dict order."""
+
+    _names = {}   # replaced per instance
+
+    # -- parameters --
+    def reset_parameters(self, rng=None):
+        """Draws every parameter from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's rule), in
+        state-dict order. rng: a numpy Generator, or None for fresh entropy."""
+        if rng is None:
+            rng = np.random.default_rng()
+        k = 1.0 / np.sqrt(self._model.hidden_size)
+        for public, cname in self._names.items():
+            shape = self._model.shapes[cname]
+            value = rng.uniform(-k, k, size=shape).astype(self._model.dtype)
+            self._model.param_set(cname, value)
+        self._invalidate()
+
+    def _invalidate(self):
+        # The parameters changed: a saved training forward no longer matches them.
+        self.__dict__["_saved"] = None
+
+    def _convert_param(self, public, value):
+        shape = self._model.shapes[self._names[public]]
+        arr = as_real_array(value, public, self._model.dtype)
+        check_shape(arr, public, shape)
+        return arr
+
+    def _set_param(self, public, value):
+        arr = self._convert_param(public, value)
+        self._model.param_set(self._names[public], arr)
+        self._invalidate()
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: parameters read as attributes.
+        names = self.__dict__.get("_names")
+        if names is not None and name in names and "_model" in self.__dict__:
+            return self._model.param_get(names[name])
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+
+    def __setattr__(self, name, value):
+        names = self.__dict__.get("_names")
+        if names is not None and name in names:
+            self._set_param(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._names))
+
+    def named_parameters(self):
+        """Iterator of (name, copy of the parameter), in state-dict order."""
+        for public, cname in self._names.items():
+            yield public, self._model.param_get(cname)
+
+    def parameters(self):
+        """Iterator of copies of the parameters, in state-dict order."""
+        for _, value in self.named_parameters():
+            yield value
+
+    def state_dict(self):
+        """{name: copy}, in PyTorch's order (per layer, forward then _reverse,
+        weight_ih, weight_hh, bias_ih, bias_hh)."""
+        return dict(self.named_parameters())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Loads parameters from a mapping of array-likes (NumPy arrays, lists, CPU
+        torch tensors, with or without requires_grad), cast to the model dtype. All
+        values are checked before any is written. strict: missing or unexpected keys
+        raise ValueError listing them; otherwise they are skipped and reported in the
+        returned (missing_keys, unexpected_keys)."""
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError("state_dict must be a mapping of name -> array; got %s"
+                            % type(state_dict).__name__)
+        missing = [n for n in self._names if n not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._names]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append("missing keys: %s" % ", ".join(map(repr, missing)))
+            if unexpected:
+                parts.append("unexpected keys: %s" % ", ".join(map(repr, unexpected)))
+            raise ValueError("error loading state_dict into %s: %s"
+                             % (type(self).__name__, "; ".join(parts)))
+        converted = [(n, self._convert_param(n, state_dict[n]))
+                     for n in self._names if n in state_dict]
+        for public, arr in converted:
+            self._model.param_set(self._names[public], arr)
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- gradients --
+    @property
+    def grads(self):
+        """{name: copy of the accumulated gradient}, keyed like state_dict."""
+        return {public: self._model.grad_get(cname) for public, cname in self._names.items()}
+
+    def zero_grad(self):
+        """Sets every parameter gradient to zero (backward adds into them)."""
+        self._model.zero_grad()
+
+    # -- mode --
+    @property
+    def training(self):
+        return self.__dict__["_training"]
+
+    @training.setter
+    def training(self, mode):
+        self.train(mode)
+
+    def train(self, mode=True):
+        """Training mode (mode=True): forward applies dropout and keeps what backward
+        needs. Returns self."""
+        mode = _core.check_flag(mode, "mode")
+        self.__dict__["_training"] = mode
+        if not mode:
+            self.__dict__["_saved"] = None
+        return self
+
+    def eval(self):
+        """Inference mode: no dropout, nothing kept (frees the saved workspace).
+        Returns self."""
+        return self.train(False)
+
+    @property
+    def dtype(self):
+        return self._model.dtype
+
+    @property
+    def isa(self):
+        """The libgru kernel set this model runs on."""
+        return self._model.isa
+
+    def set_seed(self, seed):
+        """Reseeds the C dropout generator as the constructor does for this seed."""
+        seed = _check_seed(seed)
+        self._model.set_seed(_seeds(seed)[1])
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def _save(self, **saved):
+        self.__dict__["_saved"] = saved
+
+    def _take_saved(self):
+        saved = self.__dict__["_saved"]
+        if saved is None:
+            raise RuntimeError(_NO_FORWARD)
+        return saved
+
+    # -- copying and pickling: configuration + parameters (not gradients, not the
+    # dropout generator's position) --
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._config(), self.state_dict(), self.training))
+
+
+def _rebuild(cls, config, state, training):
+    obj = cls(**config)
+    obj.load_state_dict(state)
+    obj.train(training)
+    return obj
+
+
+def _input_for_training(arr, original):
+    """The input kept for backward must not change until then: copy it when the
+    converted array is still the caller's memory."""
+    if isinstance(original, np.ndarray) and np.may_share_memory(arr, original):
+        return arr.copy()
+    return arr
+
+
+class GRU(_Recurrent):
+    """Multi-layer, optionally bidirectional GRU (torch.nn.GRU's interface, NumPy
+    arrays in and out).
+
+    gru(x, h0=None, lengths=None) -> (output, h_n)
+      x        (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I)
+      h0       (L*D, B, H) initial states (unbatched: (L*D, H)); None means zeros
+      lengths  (B,) integers in 1..T (PyTorch's packed sequences): steps t >= lengths[b]
+               output zeros and leave the state alone; h_n is the last valid state
+               (unbatched: one length)
+      output   (T, B, D*H) / (B, T, D*H) / unbatched (T, D*H)
+      h_n      (L*D, B, H) / unbatched (L*D, H)
+    reset_after=False selects the Cho et al. (2014) variant n = tanh(W_in x + b_in +
+    W_hn (r * h) + b_hn); the default is PyTorch's n = tanh(W_in x + b_in + r *
+    (W_hn h + b_hn)).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32,
+                 seed=None):
+        input_size = _core.check_size(input_size, "input_size")
+        hidden_size = _core.check_size(hidden_size, "hidden_size")
+        num_layers = _core.check_size(num_layers, "num_layers")
+        bias = _core.check_flag(bias, "bias")
+        batch_first = _core.check_flag(batch_first, "batch_first")
+        bidirectional = _core.check_flag(bidirectional, "bidirectional")
+        reset_after = _core.check_flag(reset_after, "reset_after")
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
+            raise TypeError("dropout must be a real number in [0, 1); got %r" % (dropout,))
+        dropout = float(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1); got %r" % dropout)
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so "
+                "non-zero dropout expects num_layers greater than 1, but got "
+                "dropout=%r and num_layers=%d" % (dropout, num_layers), UserWarning,
+                stacklevel=2)
+        dtype = _core.model_dtype(dtype)
+        seed = _check_seed(seed)
+        rng, c_seed = _seeds(seed)
+        model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
+                             reset_after, dtype, dropout, c_seed)
+        self.__dict__.update(_names={n: n for n in model.shapes}, _cfg=dict(
+            input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+            bias=bias, batch_first=batch_first, dropout=dropout,
+            bidirectional=bidirectional, reset_after=reset_after))
+        self.__dict__["_model"] = model
+        self.__dict__["_training"] = True
+        self.__dict__["_saved"] = None
+        self.reset_parameters(rng)
+
+    def _config(self):
+        return dict(self._cfg, dtype=self.dtype)
+
+    input_size = property(lambda self: self._cfg["input_size"])
+    hidden_size = property(lambda self: self._cfg["hidden_size"])
+    num_layers = property(lambda self: self._cfg["num_layers"])
+    bias = property(lambda self: self._cfg["bias"])
+    batch_first = property(lambda self: self._cfg["batch_first"])
+    dropout = property(lambda self: self._cfg["dropout"])
+    bidirectional = property(lambda self: self._cfg["bidirectional"])
+    reset_after = property(lambda self: self._cfg["reset_after"])
+
+    def __repr__(self):
+        c = self._cfg
+        s = "%d, %d" % (c["input_size"], c["hidden_size"])
+        if c["num_layers"] != 1:
+            s += ", num_layers=%d" % c["num_layers"]
+        if not c["bias"]:
+            s += ", bias=False"
+        if c["batch_first"]:
+            s += ", batch_first=True"
+        if c["dropout"] != 0:
+            s += ", dropout=%r" % c["dropout"]
+        if c["bidirectional"]:
+            s += ", bidirectional=True"
+        if not c["reset_after"]:
+            s += ", reset_after=False"
+        if self.dtype != np.float32:
+            s += ", dtype=%s" % self.dtype
+        return "GRU(%s)" % s
+
+    def forward(self, x, h0=None, lengths=None):
+        """See the class docstring. Returns (output, h_n), new arrays."""
+        c = self._cfg
+        I, H = c["input_size"], c["hidden_size"]
+        D = 2 if c["bidirectional"] else 1
+        LD = c["num_layers"] * D
+        batch_first = c["batch_first"]
+        xa = as_real_array(x, "x", self.dtype)
+        given_shape = xa.shape
+        if xa.ndim == 2:
+            unbatched = True
+            check_shape(xa, "x", (xa.shape[0], I), "(seq_len, input_size) [unbatched]")
+            T, B = xa.shape[0], 1
+            xa = xa.reshape(T, 1, I)
+            layout_first = False
+        elif xa.ndim == 3:
+            unbatched = False
+            if batch_first:
+                B, T = xa.shape[0], xa.shape[1]
+                check_shape(xa, "x", (B, T, I), "(batch, seq_len, input_size) [batch_first]")
+            else:
+                T, B = xa.shape[0], xa.shape[1]
+                check_shape(xa, "x", (T, B, I), "(seq_len, batch, input_size)")
+            layout_first = batch_first
+        else:
+            raise ValueError(
+                "x must be 3-D %s or 2-D unbatched (seq_len, input_size=%d); got shape %s"
+                % ("(batch, seq_len, input_size=%d)" % I if batch_first
+                   else "(seq_len, batch, input_size=%d)" % I, I, fmt_shape(xa.shape)))
+        if T == 0 or B == 0:
+            raise ValueError("x must have a non-empty sequence and batch (T >= 1, B >= 1); "
+                             "got shape %s" % fmt_shape(given_shape))
+        if h0 is not None:
+            h0a = as_real_array(h0, "h0", self.dtype)
+            if unbatched:
+                check_shape(h0a, "h0", (LD, H), "(num_layers*num_directions, hidden_size) [unbatched]")
+                h0a = h0a.reshape(LD, 1, H)
+            else:
+                check_shape(h0a, "h0", (LD, B, H), "(num_layers*num_directions, batch, hidden_size)")
+        else:
+            h0a = None
+        lens = None if lengths is None else _core.as_lengths(lengths, B, T)
+        training = self.training
+        if training:
+            xa = _input_for_training(xa, _core.to_numpy(x))
+        out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens)
+        if training:
+            self._save(x=xa, ws=ws, T=T, B=B, batch_first=layout_first, unbatched=unbatched,
+                       out_shape=out.shape)
+        if unbatched:
+            return out.reshape(T, D * H), h_n.reshape(LD, H)
+        return out, h_n
+
+    def backward(self, grad_output, grad_h_n=None):
+        """Backpropagation through time for the last training forward.
+
+        grad_output: dLoss/d output, the shape of output (None: zeros);
+        grad_h_n: dLoss/d h_n, the shape of h_n (None: zeros).
+        Returns (grad_x shaped like x, grad_h0 shaped like h0; grad_h0 is returned
+        even when h0 was None: it is the gradient for the zero initial state); the
+        parameter gradients are ADDED to self.grads. May be called more than once.
+        Only the most recent training forward is kept."""
+        s = self._take_saved()
+        c = self._cfg
+        D = 2 if c["bidirectional"] else 1
+        LD, H = c["num_layers"] * D, c["hidden_size"]
+        T, B = s["T"], s["B"]
+        go = None
+        if grad_output is not None:
+            go = as_real_array(grad_output, "grad_output", self.dtype)
+            if s["unbatched"]:
+                check_shape(go, "grad_output", (T, D * H), "(the shape of output)")
+            else:
+                check_shape(go, "grad_output", s["out_shape"], "(the shape of output)")
+            go = go.reshape(s["out_shape"])
+        ghn = None
+        if grad_h_n is not None:
+            ghn = as_real_array(grad_h_n, "grad_h_n", self.dtype)
+            check_shape(ghn, "grad_h_n", (LD, H) if s["unbatched"] else (LD, B, H),
+                        "(the shape of h_n)")
+            ghn = ghn.reshape(LD, B, H)
+        dx, dh0 = self._model.backward(T, B, s["batch_first"], s["x"], s["ws"], go, ghn)
+        if s["unbatched"]:
+            return dx.reshape(T, c["input_size"]), dh0.reshape(LD, H)
+        return dx, dh0
+
+
+_CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class GRUCell(_Recurrent):
+    """One GRU step (torch.nn.GRUCell's interface, NumPy arrays in and out).
+
+    cell(x, h=None) -> h1
+      x   (B, I) or unbatched (I,);  h  (B, H) or unbatched (H,), None means zeros;
+      h1  (B, H) or (H,).
+    Parameters weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True,
+                 dtype=np.float32, seed=None):
+        input_size = _core.check_size(input_size, "input_size")
+        hidden_size = _core.check_size(hidden_size, "hidden_size")
+        bias = _core.check_flag(bias, "bias")
+        reset_after = _core.check_flag(reset_after, "reset_after")
+        dtype = _core.model_dtype(dtype)
+        seed = _check_seed(seed)
+        rng, c_seed = _seeds(seed)
+        model = _core.CModel(input_size, hidden_size, 1, False, bias, reset_after, dtype,
+                             0.0, c_seed)
+        names = {n: n + "_l0" for n in _CELL_NAMES if n + "_l0" in model.shapes}
+        self.__dict__.update(_names=names, _cfg=dict(
+            input_size=input_size, hidden_size=hidden_size, bias=bias,
+            reset_after=reset_after))
+        self.__dict__["_model"] = model
+        self.__dict__["_training"] = True
+        self.__dict__["_saved"] = None
+        self.reset_parameters(rng)
+
+    def _config(self):
+        return dict(self._cfg, dtype=self.dtype)
+
+    input_size = property(lambda self: self._cfg["input_size"])
+    hidden_size = property(lambda self: self._cfg["hidden_size"])
+    bias = property(lambda self: self._cfg["bias"])
+    reset_after = property(lambda self: self._cfg["reset_after"])
+
+    def __repr__(self):
+        c = self._cfg
+        s = "%d, %d" % (c["input_size"], c["hidden_size"])
+        if not c["bias"]:
+            s += ", bias=False"
+        if not c["reset_after"]:
+            s += ", reset_after=False"
+        if self.dtype != np.float32:
+            s += ", dtype=%s" % self.dtype
+        return "GRUCell(%s)" % s
+
+    def forward(self, x, h=None):
+        """Returns h1, a new array: (B, H), or (H,) for an unbatched x of shape (I,)."""
+        I, H = self._cfg["input_size"], self._cfg["hidden_size"]
+        xa = as_real_array(x, "x", self.dtype)
+        if xa.ndim == 1:
+            unbatched = True
+            check_shape(xa, "x", (I,), "(input_size) [unbatched]")
+            B = 1
+        elif xa.ndim == 2:
+            unbatched = False
+            B = xa.shape[0]
+            check_shape(xa, "x", (B, I), "(batch, input_size)")
+        else:
+            raise ValueError("x must be 2-D (batch, input_size=%d) or 1-D unbatched "
+                             "(input_size=%d,); got shape %s" % (I, I, fmt_shape(xa.shape)))
+        if B == 0:
+            raise ValueError("x must have a non-empty batch (B >= 1); got shape %s"
+                             % fmt_shape(xa.shape))
+        xa = xa.reshape(1, B, I)
+        ha = None
+        if h is not None:
+            ha = as_real_array(h, "h", self.dtype)
+            check_shape(ha, "h", (H,) if unbatched else (B, H),
+                        "(hidden_size) [unbatched]" if unbatched else "(batch, hidden_size)")
+            ha = ha.reshape(1, B, H)
+        training = self.training
+        if training:
+            xa = _input_for_training(xa, _core.to_numpy(x))
+        _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None)
+        if training:
+            self._save(x=xa, ws=ws, B=B, unbatched=unbatched)
+        return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
+
+    def backward(self, grad_h1):
+        """grad_h1: dLoss/d h1, the shape of h1. Returns (grad_x shaped like x, grad_h
+        shaped like h); parameter gradients are ADDED to self.grads.
+
+        Only the most recent training forward is kept: to backpropagate through many
+        steps, run them as one GRU over the sequence (same parameter values, names
+        with the _l0 suffix), not as a Python loop of cell calls."""
+        s = self._take_saved()
+        I, H, B = self._cfg["input_size"], self._cfg["hidden_size"], s["B"]
+        g = as_real_array(grad_h1, "grad_h1", self.dtype)
+        check_shape(g, "grad_h1", (H,) if s["unbatched"] else (B, H), "(the shape of h1)")
+        # h1 is both output[0] and h_n: feed the gradient once, through h_n.
+        dx, dh = self._model.backward(1, B, False, s["x"], s["ws"], None, g.reshape(1, B, H))
+        if s["unbatched"]:
+            return dx.reshape(I), dh.reshape(H)
+        return dx.reshape(B, I), dh.reshape(B, H)
