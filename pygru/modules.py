@@ -58,6 +58,16 @@ class _Recurrent:
 
     _names = {}   # replaced per instance
 
+    def _setup(self, model, names, rng, cfg):
+        """Adopts a new C model (public name -> C name map, constructor arguments) in
+        training mode, and draws its parameters from rng."""
+        self.__dict__.update(_model=model, _names=names, _cfg=cfg, _training=True,
+                             _saved=None)
+        self.reset_parameters(rng)
+
+    def _config(self):
+        return dict(self._cfg, dtype=self.dtype)
+
     # -- parameters --
     def reset_parameters(self, rng=None):
         """Draws every parameter from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's rule), in
@@ -267,17 +277,10 @@ class GRU(_Recurrent):
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
                              reset_after, dtype, dropout, c_seed)
-        self.__dict__.update(_names={n: n for n in model.shapes}, _cfg=dict(
+        self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
             bidirectional=bidirectional, reset_after=reset_after))
-        self.__dict__["_model"] = model
-        self.__dict__["_training"] = True
-        self.__dict__["_saved"] = None
-        self.reset_parameters(rng)
-
-    def _config(self):
-        return dict(self._cfg, dtype=self.dtype)
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -418,16 +421,9 @@ class GRUCell(_Recurrent):
         model = _core.CModel(input_size, hidden_size, 1, False, bias, reset_after, dtype,
                              0.0, c_seed)
         names = {n: n + "_l0" for n in _CELL_NAMES if n + "_l0" in model.shapes}
-        self.__dict__.update(_names=names, _cfg=dict(
+        self._setup(model, names, rng, dict(
             input_size=input_size, hidden_size=hidden_size, bias=bias,
             reset_after=reset_after))
-        self.__dict__["_model"] = model
-        self.__dict__["_training"] = True
-        self.__dict__["_saved"] = None
-        self.reset_parameters(rng)
-
-    def _config(self):
-        return dict(self._cfg, dtype=self.dtype)
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
