@@ -1,0 +1,271 @@
+"""pygru.oracle - a float64 reference for the GRU whose calculus is done by SymPy.
+
+The GRU cell is written once, below, as SymPy expressions (both variants, reset_after
+True and False). SymPy differentiates the new state h' with respect to x, h and every
+weight and bias entry; the resulting one-step Jacobians are lambdified to NumPy float64
+functions (cached per (input_size, hidden_size, reset_after)). This module's own Python
+code only does bookkeeping: it runs the cell over time, layers and directions, and
+chains the Jacobians backwards through time as vector-Jacobian products:
+
+    dtheta += J_theta^T dh',   dh = J_h^T dh',   dx = J_x^T dh'
+
+Guarantees: float64 results for forward (output, h_n) and, given grad_output and/or
+grad_h_n, for every gradient (input, h0, each parameter by its PyTorch name); PyTorch's
+semantics for multi-layer, bidirectional, batch_first and lengths (packed sequences);
+no dropout. Imports nothing else from pygru, so it runs without the C library.
+Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
+"""
+
+import functools
+import time
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["reference", "cell_reference", "cell_functions", "cell_forward",
+           "param_names"]
+
+
+@functools.lru_cache(maxsize=None)
+def cell_functions(input_size, hidden_size, reset_after):
+    """Lambdified float64 functions for one GRU step, built once per shape and variant.
+
+    Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
+    x (I,), h (H,), w_ih (3H*I,), w_hh (3H*H,), b_ih (3H,), b_hh (3H,) (weights
+    flattened row-major) and returns the tuple
+    (h1 (H,), J_x (H, I), J_h (H, H), J_w_ih (H, 3H*I), J_w_hh (H, 3H*H),
+     J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument.
+    """
+    start = time.perf_counter()
+    I, H = int(input_size), int(hidden_size)
+    # real=True matters: without it SymPy differentiates several times slower.
+    x = sp.Matrix(sp.symbols(f"x0:{I}", real=True))                          # (I, 1)
+    h = sp.Matrix(sp.symbols(f"h0:{H}", real=True))                          # (H, 1)
+    w_ih = sp.Matrix(3 * H, I, sp.symbols(f"wi0:{3 * H * I}", real=True))    # (3H, I)
+    w_hh = sp.Matrix(3 * H, H, sp.symbols(f"wh0:{3 * H * H}", real=True))    # (3H, H)
+    b_ih = sp.Matrix(sp.symbols(f"bi0:{3 * H}", real=True))                  # (3H, 1)
+    b_hh = sp.Matrix(sp.symbols(f"bh0:{3 * H}", real=True))                  # (3H, 1)
+
+    def sigmoid(a):
+        # = 1 / (1 + exp(-a)), written through tanh so that neither it nor its
+        # derivative overflows for large |a| (exp(-a) / (1 + exp(-a))**2 would be inf/inf)
+        return (1 + sp.tanh(a / 2)) / 2
+
+    def rows(m, g):          # rows of gate g (0 = r, 1 = z, 2 = n), PyTorch order
+        return m[g * H:(g + 1) * H, :]
+
+    # ---- the GRU cell: the only place the equations appear ---------------------------
+    # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+    r = (rows(w_ih, 0) * x + rows(b_ih, 0) + rows(w_hh, 0) * h + rows(b_hh, 0)).applyfunc(sigmoid)
+    # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+    z = (rows(w_ih, 1) * x + rows(b_ih, 1) + rows(w_hh, 1) * h + rows(b_hh, 1)).applyfunc(sigmoid)
+    if reset_after:
+        # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        n = (rows(w_ih, 2) * x + rows(b_ih, 2)
+             + r.multiply_elementwise(rows(w_hh, 2) * h + rows(b_hh, 2))).applyfunc(sp.tanh)
+    else:
+        # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+        n = (rows(w_ih, 2) * x + rows(b_ih, 2)
+             + rows(w_hh, 2) * r.multiply_elementwise(h) + rows(b_hh, 2)).applyfunc(sp.tanh)
+    # h' = (1 - z) * n + z * h
+    h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
+    # -----------------------------------------------------------------------------------
+
+    def jacobian(f, v):  # = f.jacobian(v), skipping symbols an entry does not contain
+        free = [fk.free_symbols for fk in f]
+        return sp.Matrix(len(f), len(v),
+                         lambda k, i: f[k].diff(v[i]) if v[i] in free[k] else 0)
+
+    wrt = [x, h, w_ih.reshape(3 * H * I, 1), w_hh.reshape(3 * H * H, 1), b_ih, b_hh]
+    jacobians = [jacobian(h1, v) for v in wrt]
+    args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
+    fn = sp.lambdify(args, [h1] + jacobians, modules="numpy", cse=True)
+
+    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_):
+        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_)
+        h1_ = np.asarray(res[0], dtype=np.float64).reshape(H)
+        return (h1_,) + tuple(np.asarray(j, dtype=np.float64) for j in res[1:])
+
+    return step, time.perf_counter() - start
+
+
+def cell_forward(params, x, h, *, reset_after=True, suffix=""):
+    """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
+
+    params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
+    bias_ih{suffix}, bias_hh{suffix} (3H,). Used by the GRUCell check and by reference().
+    """
+    w_ih = np.asarray(params["weight_ih" + suffix], dtype=np.float64)
+    w_hh = np.asarray(params["weight_hh" + suffix], dtype=np.float64)
+    H, I = w_hh.shape[1], w_ih.shape[1]
+    b_ih = np.asarray(params.get("bias_ih" + suffix, np.zeros(3 * H)), dtype=np.float64)
+    b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
+    step, _ = cell_functions(I, H, bool(reset_after))
+    x = np.asarray(x, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    out = np.empty_like(h)
+    jacs = []
+    for b in range(x.shape[0]):
+        res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh)
+        out[b] = res[0]
+        jacs.append(res[1:])
+    return out, jacs
+
+
+def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None):
+    """One GRUCell step in float64 (PyTorch's GRUCell names, no layer suffix).
+
+    params: weight_ih (3H, I), weight_hh (3H, H) and, with bias, bias_ih, bias_hh (3H,).
+    x (B, I); h (B, H) or None for zeros; grad_h1 (B, H) or None.
+    Returns {'h1' (B, H)} and, given grad_h1, 'grad_input' (B, I), 'grad_hx' (B, H) and
+    'grad_<name>' for every parameter in params.
+    """
+    keys = sorted(params)
+    if keys not in (["weight_hh", "weight_ih"], ["bias_hh", "bias_ih", "weight_hh", "weight_ih"]):
+        raise ValueError(f"params: expected keys weight_ih, weight_hh[, bias_ih, bias_hh], "
+                         f"got {keys}")
+    H, I = np.shape(params["weight_hh"])[1], np.shape(params["weight_ih"])[1]
+    for name, shape in (("weight_ih", (3 * H, I)), ("weight_hh", (3 * H, H)),
+                        ("bias_ih", (3 * H,)), ("bias_hh", (3 * H,))):
+        if name in params:
+            _as_float64(name, params[name], shape)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != I:
+        raise ValueError(f"x: expected shape (batch, {I}), got {x.shape}")
+    B = x.shape[0]
+    h = np.zeros((B, H)) if h is None else _as_float64("h", h, (B, H))
+    h1, jacs = cell_forward(params, x, h, reset_after=reset_after)
+    result = {"h1": h1}
+    if grad_h1 is None:
+        return result
+    g = _as_float64("grad_h1", grad_h1, (B, H))                    # (B, H)
+    result["grad_input"] = np.stack([j[0].T @ g[b] for b, j in enumerate(jacs)])
+    result["grad_hx"] = np.stack([j[1].T @ g[b] for b, j in enumerate(jacs)])
+    for k, name in enumerate(("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+        if name in params:
+            shape = np.shape(params[name])
+            result["grad_" + name] = sum(j[2 + k].T @ g[b] for b, j in enumerate(jacs)
+                                         ).reshape(shape)
+    return result
+
+
+def param_names(num_layers, bidirectional, bias):
+    """PyTorch's state-dict names, in its order."""
+    names = []
+    for layer in range(num_layers):
+        for suffix in ("", "_reverse") if bidirectional else ("",):
+            kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if bias else ())
+            names += [f"{k}_l{layer}{suffix}" for k in kinds]
+    return names
+
+
+def _param_shape(name, input_size, hidden_size, num_directions):
+    kind, layer = name.split("_l")[0], int(name.split("_l")[1].split("_")[0])
+    in_size = input_size if layer == 0 else num_directions * hidden_size
+    return {"weight_ih": (3 * hidden_size, in_size), "weight_hh": (3 * hidden_size, hidden_size),
+            "bias_ih": (3 * hidden_size,), "bias_hh": (3 * hidden_size,)}[kind]
+
+
+def _as_float64(name, value, shape):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {arr.shape}")
+    return arr
+
+
+def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
+              bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
+              grad_output=None, grad_h_n=None):
+    """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
+
+    params: dict of PyTorch-named arrays (no bias keys when bias=False).
+    x: (T, B, I), or (B, T, I) if batch_first. h0: (L*D, B, H) or None for zeros.
+    lengths: (B,) ints in 1..T or None. grad_output: shape of output; grad_h_n:
+    (L*D, B, H); either may be None (zeros) as long as the other is given.
+    Returns a dict of float64 arrays: 'output' (T, B, D*H) (or (B, T, D*H)), 'h_n'
+    (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H) and
+    'grad_<name>' for every parameter name in params.
+    """
+    I, H, L = int(input_size), int(hidden_size), int(num_layers)
+    D = 2 if bidirectional else 1
+    names = param_names(L, bidirectional, bias)
+    if set(params) != set(names):
+        raise ValueError(f"params: expected keys {sorted(names)}, got {sorted(params)}")
+    p = {n: _as_float64(n, params[n], _param_shape(n, I, H, D)) for n in names}
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] != I:
+        raise ValueError(f"x: expected a 3-d array with last dimension {I}, got {x.shape}")
+    if batch_first:
+        x = x.transpose(1, 0, 2)
+    T, B = x.shape[0], x.shape[1]
+    h0 = np.zeros((L * D, B, H)) if h0 is None else _as_float64("h0", h0, (L * D, B, H))
+    if lengths is None:
+        lengths = np.full(B, T, dtype=np.int64)
+    lengths = np.asarray(lengths).astype(np.int64)
+    if lengths.shape != (B,) or lengths.min() < 1 or lengths.max() > T:
+        raise ValueError(f"lengths: expected ({B},) values in 1..{T}, got {lengths!r}")
+
+    # ---- forward, keeping every step's Jacobians -------------------------------------
+    layer_in = x                                  # (T, B, in)
+    h_n = np.zeros((L * D, B, H))
+    tape = []                                     # per layer: {d: {(t, b): jacobians}}
+    for layer in range(L):
+        out = np.zeros((T, B, D * H))
+        layer_tape = {}
+        for d in range(D):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            h = h0[layer * D + d].copy()          # (B, H)
+            jac = {}
+            for t in (range(T - 1, -1, -1) if d else range(T)):
+                for b in range(B):
+                    if t >= lengths[b]:
+                        continue                  # padding: output 0, state unchanged
+                    h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
+                                            reset_after=reset_after, suffix=suffix)
+                    h[b] = h1[0]
+                    out[t, b, d * H:(d + 1) * H] = h[b]
+                    jac[(t, b)] = j
+            h_n[layer * D + d] = h
+            layer_tape[d] = jac
+        tape.append(layer_tape)
+        layer_in = out
+    result = {"output": out.transpose(1, 0, 2).copy() if batch_first else out, "h_n": h_n}
+    if grad_output is None and grad_h_n is None:
+        return result
+
+    # ---- backward through time: vector-Jacobian products -----------------------------
+    out_shape = (B, T, D * H) if batch_first else (T, B, D * H)
+    g_out = (np.zeros(out_shape) if grad_output is None
+             else _as_float64("grad_output", grad_output, out_shape))
+    if batch_first:
+        g_out = g_out.transpose(1, 0, 2)
+    g_h_n = (np.zeros((L * D, B, H)) if grad_h_n is None
+             else _as_float64("grad_h_n", grad_h_n, (L * D, B, H)))
+    grads = {n: np.zeros_like(p[n]) for n in names}
+    grad_h0 = np.zeros((L * D, B, H))
+    for layer in range(L - 1, -1, -1):
+        in_size = I if layer == 0 else D * H
+        g_in = np.zeros((T, B, in_size))          # dLoss / d(input of this layer)
+        for d in range(D):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            dh = g_h_n[layer * D + d].copy()      # (B, H) dLoss / d(current state)
+            for t in (range(T) if d else range(T - 1, -1, -1)):   # reverse of forward
+                for b in range(B):
+                    if t >= lengths[b]:
+                        continue
+                    j_x, j_h, j_wih, j_whh, j_bih, j_bhh = tape[layer][d][(t, b)]
+                    dh1 = dh[b] + g_out[t, b, d * H:(d + 1) * H]   # (H,)
+                    g_in[t, b] += j_x.T @ dh1
+                    grads["weight_ih" + suffix] += (j_wih.T @ dh1).reshape(3 * H, in_size)
+                    grads["weight_hh" + suffix] += (j_whh.T @ dh1).reshape(3 * H, H)
+                    if bias:
+                        grads["bias_ih" + suffix] += j_bih.T @ dh1
+                        grads["bias_hh" + suffix] += j_bhh.T @ dh1
+                    dh[b] = j_h.T @ dh1
+            grad_h0[layer * D + d] = dh
+        g_out = g_in
+    result["grad_input"] = g_out.transpose(1, 0, 2).copy() if batch_first else g_out
+    result["grad_h0"] = grad_h0
+    result.update({"grad_" + n: g for n, g in grads.items()})
+    return result
