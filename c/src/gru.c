@@ -66,6 +66,46 @@ static int layer_numel(size_t in, size_t H, size_t D, int bias, size_t *out)
            gru_mul(n, D, out);
 }
 
+/* Packed size of a (K, N) matrix in the model's table, checked: the table computes
+ * ceil(N / NR) * NR * K, so bound it first by (N + 64) * K. 0 on overflow. */
+static int reserve_pack(const gru_model *m, size_t K, size_t N, size_t *total, size_t *at)
+{
+    size_t bound, n;
+    if (!gru_add(N, 64, &bound) || !gru_mul(bound, K, &bound)) return 0;
+    n = m->elem == sizeof(float) ? m->kernels->f32.packed_size(K, N)
+                                 : m->kernels->f64.packed_size(K, N);
+    *at = *total;
+    return gru_add(*total, n, total) && gru_mul(*total, m->elem, &bound);
+}
+
+/* Packs the weights of layer-direction p again after a write to `which` (0: weight_ih,
+ * 1: weight_hh): each (packed form, source, transposed?, K, N) below. */
+static void repack(gru_model *m, const gru_layer_params *p, size_t in, int which)
+{
+    const size_t H = m->H, G = 3 * H;
+    typedef struct { size_t dst, src; int tb; size_t K, N, ld; } pack_job;
+    pack_job jobs[3];
+    int n = 0;
+    if (which == 0) {
+        jobs[n++] = (pack_job){p->p_ihT, p->w_ih, 1, in, G, in};
+        jobs[n++] = (pack_job){p->p_ih, p->w_ih, 0, G, in, in};
+    } else {
+        jobs[n++] = (pack_job){p->p_hhT_rz, p->w_hh, 1, H, 2 * H, H};
+        jobs[n++] = (pack_job){p->p_hhT_n, p->w_hh + 2 * H * H, 1, H, H, H};
+        jobs[n++] = (pack_job){p->p_hh, p->w_hh, 0, G, H, H};
+    }
+    for (int i = 0; i < n; i++) {
+        if (m->elem == sizeof(float))
+            m->kernels->f32.pack_b(jobs[i].tb, jobs[i].K, jobs[i].N,
+                                   (const float *)m->params + jobs[i].src, jobs[i].ld,
+                                   (float *)m->packed + jobs[i].dst);
+        else
+            m->kernels->f64.pack_b(jobs[i].tb, jobs[i].K, jobs[i].N,
+                                   (const double *)m->params + jobs[i].src, jobs[i].ld,
+                                   (double *)m->packed + jobs[i].dst);
+    }
+}
+
 gru_status gru_create(const gru_config *cfg, gru_model **out)
 {
     if (!out) return GRU_ERR_NULL;
@@ -121,6 +161,26 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
         gru_destroy(m);
         return GRU_ERR_NO_MEMORY;
     }
+    /* packed weights: zero parameters pack to zeros, so calloc is their packing */
+    size_t npacked = 0;
+    for (size_t l = 0; l < L; l++)
+        for (size_t d = 0; d < D; d++) {
+            gru_layer_params *p = &m->lp[l * D + d];
+            const size_t in = l == 0 ? I : DH;
+            if (!reserve_pack(m, in, G, &npacked, &p->p_ihT) ||
+                !reserve_pack(m, H, 2 * H, &npacked, &p->p_hhT_rz) ||
+                !reserve_pack(m, H, H, &npacked, &p->p_hhT_n) ||
+                !reserve_pack(m, G, H, &npacked, &p->p_hh) ||
+                !reserve_pack(m, G, in, &npacked, &p->p_ih)) {
+                gru_destroy(m);
+                return GRU_ERR_OVERFLOW;
+            }
+        }
+    m->npacked = npacked;
+    if (!(m->packed = calloc(npacked ? npacked : 1, elem))) {
+        gru_destroy(m);
+        return GRU_ERR_NO_MEMORY;
+    }
 
     /* name and place the tensors in PyTorch's state-dict order */
     size_t off = 0, ti = 0;
@@ -154,6 +214,7 @@ void gru_destroy(gru_model *m)
     free(m->lp);
     free(m->params);
     free(m->grads);
+    free(m->packed);
     free(m);
 }
 
@@ -226,6 +287,12 @@ gru_status gru_param_set(gru_model *m, const char *name, const void *src, size_t
     if (st) return st;
     memcpy((char *)m->params + t->offset * m->elem, src, count * m->elem);
     m->param_version++;
+    /* a weight's packed forms follow it (biases are used as they are) */
+    const size_t per = m->cfg.bias ? 4 : 2, idx = (size_t)(t - m->tensors);
+    if (idx % per < 2) {
+        const size_t ld = idx / per;   /* layer * D + direction */
+        repack(m, &m->lp[ld], ld < m->D ? m->I : m->D * m->H, (int)(idx % per));
+    }
     return GRU_OK;
 }
 

@@ -85,8 +85,9 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
                   : (R *)(work + ws->off_outs + (training ? l : l % 2) * ws->out_bytes);
         for (size_t d = 0; d < D; d++) {
             const gru_layer_params *p = &m->lp[l * D + d];
-            const R *Wih = FN(at)(m->params, p->w_ih);   /* (3H, in_w) */
-            const R *Whh = FN(at)(m->params, p->w_hh);   /* (3H, H) */
+            const R *PihT = FN(at)(m->packed, p->p_ihT);      /* W_ih^T (in_w, 3H) packed */
+            const R *PhhT_rz = FN(at)(m->packed, p->p_hhT_rz);/* W_h{r,z}^T (H, 2H) packed */
+            const R *PhhT_n = FN(at)(m->packed, p->p_hhT_n);  /* W_hn^T (H, H) packed */
             const R *bih = FN(at)(m->params, p->b_ih);   /* (3H) or NULL */
             const R *bhh = FN(at)(m->params, p->b_hh);   /* (3H) or NULL */
             R *gates, *ghn = NULL, *hprev = NULL;   /* (rows, 3H), (rows, H), (rows, H) */
@@ -102,7 +103,7 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
             /* gi = in . W_ih^T + b_ih, every step at once; the cells overwrite each
              * step's gi with r, z, n in place. */
             k->fill_rows(rows, G, gates, G, bih);
-            k->gemm(0, 1, rows, G, in_w, in, in_w, Wih, in_w, 1, gates, G);
+            k->gemm_pb(rows, G, 0, in_w, in, in_w, PihT, in_w, 1, gates, G);
 
             for (size_t b = 0; b < B; b++) {
                 if (h0) memcpy(h + b * H, h0 + ((l * D + d) * B + b) * H, H * sizeof(R));
@@ -119,7 +120,8 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
                 if (ra) {
                     /* gh = h . W_hh^T + b_hh */
                     k->fill_rows(B, G, gh, G, bhh);
-                    k->gemm(0, 1, B, G, H, h, H, Whh, H, 1, gh, G);
+                    k->gemm_pb(B, 2 * H, 0, H, h, H, PhhT_rz, H, 1, gh, G);
+                    k->gemm_pb(B, H, 0, H, h, H, PhhT_n, H, 1, gh + 2 * H, G);
                     /* r, z = s(gi + gh); n = tanh(gi_n + r gh_n); h' = (1-z) n + z h */
                     k->cell_fwd_after(B, H, gi, rs * G, gh, h, hnew,
                                       training ? gi : NULL, rs * G);
@@ -130,12 +132,12 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
                 } else {
                     /* gh_rz = h . W_h{r,z}^T + b_h{r,z}; r, z = s(gi + gh); rh = r h */
                     k->fill_rows(B, 2 * H, gh, G, bhh);
-                    k->gemm(0, 1, B, 2 * H, H, h, H, Whh, H, 1, gh, G);
+                    k->gemm_pb(B, 2 * H, 0, H, h, H, PhhT_rz, H, 1, gh, G);
                     k->cell_fwd_before_rz(B, H, gi, rs * G, gh, h, gi, rs * G, rh);
                     /* gh_n = (r h) . W_hn^T + b_hn; n = tanh(gi_n + gh_n);
                      * h' = (1-z) n + z h */
                     k->fill_rows(B, H, gh + 2 * H, G, bhh ? bhh + 2 * H : NULL);
-                    k->gemm(0, 1, B, H, H, rh, H, Whh + 2 * H * H, H, 1, gh + 2 * H, G);
+                    k->gemm_pb(B, H, 0, H, rh, H, PhhT_n, H, 1, gh + 2 * H, G);
                     k->cell_fwd_before_n(B, H, gi, rs * G, gh, h, gi, rs * G, training,
                                          hnew);
                 }
@@ -178,9 +180,9 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     R *grad_h0 = gh0v;            /* (L*D, B, H) or NULL */
 
     /* scratch: dgi, dgh (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for
-     * reset_before; dy, din (rows, D*H) between layers */
+     * reset_before; dy, din (rows, D*H) between layers; the gemm kernel's own */
     size_t n_g = rows * G, n_bh = B * H, n_rh = ra ? 0 : rows * H, n_io = L > 1 ? rows * DH : 0;
-    size_t total = 0, bytes;
+    size_t total = k->gemm_scratch, bytes;
     if (!gru_add(total, n_g, &total) || !gru_add(total, n_g, &total) ||
         !gru_add(total, n_bh, &total) || !gru_add(total, n_bh, &total) ||
         !gru_add(total, n_bh, &total) || !gru_add(total, n_rh, &total) ||
@@ -198,6 +200,7 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     R *rhs = drh + n_bh;          /* (rows, H) r h of every step, reset_before */
     R *dy = rhs + n_rh;           /* (rows, D*H) dLoss/d(layer output) below the top */
     R *din = dy + n_io;           /* (rows, D*H) dLoss/d(layer input) above layer 0 */
+    R *kscratch = k->gemm_scratch ? din + n_io : NULL;   /* (gemm_scratch) */
 
     const R *dyl = grad_out;      /* dLoss/d(this layer's output), NULL = zeros */
     for (size_t l = L; l-- > 0;) {
@@ -207,8 +210,8 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
         R *dinl = l == 0 ? grad_x : din;     /* (rows, in_w) or NULL */
         for (size_t d = 0; d < D; d++) {
             const gru_layer_params *p = &m->lp[l * D + d];
-            const R *Wih = FN(at)(m->params, p->w_ih);   /* (3H, in_w) */
-            const R *Whh = FN(at)(m->params, p->w_hh);   /* (3H, H) */
+            const R *Pih = FN(at)(m->packed, p->p_ih);   /* W_ih (3H, in_w) packed */
+            const R *Phh = FN(at)(m->packed, p->p_hh);   /* W_hh (3H, H) packed */
             R *gWih = FN(at)(m->grads, p->w_ih);
             R *gWhh = FN(at)(m->grads, p->w_hh);
             R *gbih = FN(at)(m->grads, p->b_ih);
@@ -241,8 +244,7 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
                     k->cell_bwd_before_zn(B, H, dh, g, rs * G, hp, rs * H, dgi_t, dgh_t,
                                           rs * G, dhp);
                     /* d(r h) = da_n . W_hn */
-                    k->gemm(0, 0, B, H, H, dgh_t + 2 * H, rs * G, Whh + 2 * H * H, H, 0,
-                            drh, H);
+                    k->gemm_pb(B, H, 2 * H, G, dgh_t + 2 * H, rs * G, Phh, G, 0, drh, H);
                     k->cell_bwd_before_r(B, H, drh, g, rs * G, hp, rs * H, dgi_t, dgh_t,
                                          rs * G, dhp);
                 }
@@ -256,26 +258,29 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
                         }
                 /* dh_prev += dgh . W_hh (reset_before: r, z blocks; the n block went
                  * through r h above) */
-                k->gemm(0, 0, B, H, ra ? G : 2 * H, dgh_t, rs * G, Whh, H, 1, dhp, H);
+                k->gemm_pb(B, H, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, 1, dhp, H);
                 R *tmp = dh; dh = dhp; dhp = tmp;
             }
             if (grad_h0) memcpy(grad_h0 + (l * D + d) * B * H, dh, B * H * sizeof(R));
 
             /* parameter gradients over all steps at once (inactive rows are zero) */
-            k->gemm(1, 0, G, in_w, rows, dgi, G, in, in_w, 1, gWih, in_w);   /* dW_ih += dgi^T in */
+            /* dW_ih += dgi^T in */
+            k->gemm(1, 0, G, in_w, rows, dgi, G, in, in_w, 1, gWih, in_w, kscratch);
             if (ra) {
-                k->gemm(1, 0, G, H, rows, dgh, G, hprev, H, 1, gWhh, H);    /* dW_hh += dgh^T h */
+                /* dW_hh += dgh^T h */
+                k->gemm(1, 0, G, H, rows, dgh, G, hprev, H, 1, gWhh, H, kscratch);
             } else {
-                k->gemm(1, 0, 2 * H, H, rows, dgh, G, hprev, H, 1, gWhh, H);
+                k->gemm(1, 0, 2 * H, H, rows, dgh, G, hprev, H, 1, gWhh, H, kscratch);
                 for (size_t i = 0; i < rows; i++)       /* r h, the input of W_hn */
                     for (size_t j = 0; j < H; j++)
                         rhs[i * H + j] = gates[i * G + j] * hprev[i * H + j];
-                k->gemm(1, 0, H, H, rows, dgh + 2 * H, G, rhs, H, 1, gWhh + 2 * H * H, H);
+                k->gemm(1, 0, H, H, rows, dgh + 2 * H, G, rhs, H, 1, gWhh + 2 * H * H, H,
+                        kscratch);
             }
             if (gbih) k->colsum_add(rows, G, dgi, G, gbih);
             if (gbhh) k->colsum_add(rows, G, dgh, G, gbhh);
             /* dLoss/d in (+)= dgi . W_ih, summed over directions */
-            if (dinl) k->gemm(0, 0, rows, in_w, G, dgi, G, Wih, in_w, d > 0, dinl, in_w);
+            if (dinl) k->gemm_pb(rows, in_w, 0, G, dgi, G, Pih, G, d > 0, dinl, in_w);
         }
         if (l > 0) {
             /* din is the gradient of the (dropped-out) output of layer l-1 */

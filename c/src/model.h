@@ -20,9 +20,16 @@ typedef struct gru_tensor {
     size_t numel;
 } gru_tensor;
 
-/* Where layer l, direction d's tensors live (element offsets; SIZE_MAX = absent). */
+/* Where layer l, direction d's tensors live: element offsets into params / grads
+ * (SIZE_MAX = absent), and into packed, the weights in the kernel table's packed
+ * layout (pack_b), made again whenever gru_param_set writes a weight. */
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
+    size_t p_ihT;          /* W_ih^T (in, 3H): input projection of every step */
+    size_t p_hhT_rz;       /* W_h{r,z}^T (H, 2H): recurrent r, z pre-activations */
+    size_t p_hhT_n;        /* W_hn^T (H, H): recurrent n pre-activation */
+    size_t p_hh;           /* W_hh (3H, H): backward, dLoss/dh */
+    size_t p_ih;           /* W_ih (3H, in): backward, dLoss/d input */
 } gru_layer_params;
 
 struct gru_model {
@@ -35,6 +42,8 @@ struct gru_model {
     size_t numel;          /* total parameter elements */
     void *params;          /* (numel) model dtype, flat in tensor order */
     void *grads;           /* (numel) same layout */
+    void *packed;          /* (npacked) model dtype: every weight in packed form */
+    size_t npacked;
     const gru_kernels *kernels;
     uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
     uint64_t param_version;    /* bumped by gru_param_set */

@@ -1,23 +1,46 @@
 /*
  * dispatch.c - chooses a kernel table for a new model: the one the environment
  * variable GRU_ISA names, or else the best this build has and this CPU runs. Chosen at
- * gru_create and stored in the model: no global mutable state. New ISAs add a line to
- * the table below (with a CPU feature test) and a kernels/<isa>.c file.
+ * gru_create and stored in the model: no global mutable state. A new ISA adds a
+ * kernels/<isa>.c file and a line to the candidates below.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kernels.h"
 
-/* Candidates from worst to best, each with a test that the running CPU can use it. */
 static int always(void) { return 1; }
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* __builtin_cpu_supports also checks that the OS saves the wider registers. */
+static int has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int has_avx512(void)
+{
+    __builtin_cpu_init();
+    return has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw");
+}
+#else
+static int has_avx2(void) { return 0; }
+static int has_avx512(void) { return 0; }
+#endif
+
+/* Candidates from worst to best. A table with no name was not built for its ISA. */
 static const struct {
     const gru_kernels *table;
     int (*usable)(void);
 } candidates[] = {
     {&gru_kernels_scalar, always},
+    {&gru_kernels_avx2, has_avx2},
+    {&gru_kernels_avx512, has_avx512},
 };
 #define NCAND (sizeof candidates / sizeof candidates[0])
+
+static int usable(size_t i) { return candidates[i].table->name && candidates[i].usable(); }
 
 const gru_kernels *gru_select_kernels(int *unavailable)
 {
@@ -25,20 +48,19 @@ const gru_kernels *gru_select_kernels(int *unavailable)
     *unavailable = 0;
     if (want && *want) {
         for (size_t i = 0; i < NCAND; i++)
-            if (strcmp(want, candidates[i].table->name) == 0 && candidates[i].usable())
+            if (usable(i) && strcmp(want, candidates[i].table->name) == 0)
                 return candidates[i].table;
         *unavailable = 1;
         return NULL;
     }
     for (size_t i = NCAND; i-- > 0;)
-        if (candidates[i].usable()) return candidates[i].table;
+        if (usable(i)) return candidates[i].table;
     return &gru_kernels_scalar;
 }
 
 const char *gru_kernels_available(void)
 {
-    /* Only the scalar table exists in this build; when more are added this becomes a
-     * string built from the candidates that pass usable() (into a buffer the caller
-     * owns, or a constant per CPU class), keeping the no-global-state rule. */
-    return "scalar";
+    /* One constant string per possible set (no buffer to fill, no global state). */
+    const int a2 = usable(1), a5 = usable(2);
+    return a5 && a2 ? "scalar avx2 avx512" : a5 ? "scalar avx512" : a2 ? "scalar avx2" : "scalar";
 }

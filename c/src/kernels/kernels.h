@@ -18,13 +18,27 @@
 
 #include <stddef.h>
 
-/* Declares the kernel entries for one element type R with suffix S. */
+/* Declares the kernel entries for one element type R. */
 #define GRU_KERNEL_ENTRIES(R)                                                          \
+    /* Elements of scratch `gemm` needs (the caller provides it; 0: none). */          \
+    size_t gemm_scratch;                                                               \
     /* C (M, N) = beta * C + op(A) (M, K) . op(B) (K, N); beta is 0 (C is overwritten,  \
      * its old contents ignored) or 1. op(A) = A if !ta (A is (M, K), lda) else A^T    \
-     * (A is (K, M)); op(B) likewise (B is (K, N) if !tb else (N, K)). */             \
+     * (A is (K, M)); op(B) likewise (B is (K, N) if !tb else (N, K)). scratch: at     \
+     * least gemm_scratch elements, or NULL if that is 0. */                           \
     void (*gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda, \
-                 const R *B, size_t ldb, int beta, R *C, size_t ldc);                  \
+                 const R *B, size_t ldb, int beta, R *C, size_t ldc, R *scratch);      \
+    /* Elements of the packed form of a (K, N) matrix (the table's own layout). */     \
+    size_t (*packed_size)(size_t K, size_t N);                                         \
+    /* P = op(B) (K, N) packed for gemm_pb; op(B) = B (K, N) if !tb else B^T with B    \
+     * (N, K). Done once per weight change, not per call. */                           \
+    void (*pack_b)(int tb, size_t K, size_t N, const R *B, size_t ldb, R *P);          \
+    /* C (M, N) = beta * C + A (M, k1-k0) . Bp[k0:k1, :] where P is a packed (K, N)     \
+     * matrix Bp and A (M, k1-k0) has leading dimension lda (its column 0 meets row k0  \
+     * of Bp). Each C element is accumulated in increasing k from its initial value,   \
+     * so its result does not depend on M or on its row's position. */                 \
+    void (*gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,  \
+                    const R *P, size_t K, int beta, R *C, size_t ldc);                 \
     /* C[m, :] = b for every row m < M (b (N), or zeros if b is NULL). */             \
     void (*fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b);               \
     /* out[n] += sum over m of A[m, n]. */                                             \
@@ -80,8 +94,47 @@ typedef struct gru_kernels {
     gru_kernels_f64 f64;
 } gru_kernels;
 
-/* The scalar reference table: always present, runs anywhere. */
+/* The tables. scalar: always present, runs anywhere. The others are defined in every
+ * build; a table whose name is NULL was not compiled for its ISA (wrong architecture
+ * or compiler) and is never chosen. */
 extern const gru_kernels gru_kernels_scalar;
+extern const gru_kernels gru_kernels_avx2;
+extern const gru_kernels gru_kernels_avx512;
+
+/* The scalar reference kernels by name (kernels/ref_impl.h), so that another table can
+ * reuse any entry it does not specialise. */
+#define GRU_REF_DECLS(R, S)                                                            \
+    void gru_ref_gemm_##S(int, int, size_t, size_t, size_t, const R *, size_t,         \
+                          const R *, size_t, int, R *, size_t, R *);                   \
+    size_t gru_ref_packed_size_##S(size_t, size_t);                                    \
+    void gru_ref_pack_b_##S(int, size_t, size_t, const R *, size_t, R *);              \
+    void gru_ref_gemm_pb_##S(size_t, size_t, size_t, size_t, const R *, size_t,        \
+                             const R *, size_t, int, R *, size_t);                     \
+    void gru_ref_fill_rows_##S(size_t, size_t, R *, size_t, const R *);                \
+    void gru_ref_colsum_add_##S(size_t, size_t, const R *, size_t, R *);               \
+    void gru_ref_cell_fwd_after_##S(size_t, size_t, const R *, size_t, const R *,      \
+                                    const R *, R *, R *, size_t);                      \
+    void gru_ref_cell_fwd_before_rz_##S(size_t, size_t, const R *, size_t, const R *,  \
+                                        const R *, R *, size_t, R *);                  \
+    void gru_ref_cell_fwd_before_n_##S(size_t, size_t, const R *, size_t, const R *,   \
+                                       const R *, R *, size_t, int, R *);              \
+    void gru_ref_cell_bwd_after_##S(size_t, size_t, const R *, const R *, size_t,      \
+                                    const R *, size_t, const R *, size_t, R *, R *,    \
+                                    size_t, R *);                                      \
+    void gru_ref_cell_bwd_before_zn_##S(size_t, size_t, const R *, const R *, size_t,  \
+                                        const R *, size_t, R *, R *, size_t, R *);     \
+    void gru_ref_cell_bwd_before_r_##S(size_t, size_t, const R *, const R *, size_t,   \
+                                       const R *, size_t, R *, R *, size_t, R *);
+GRU_REF_DECLS(float, f32)
+GRU_REF_DECLS(double, f64)
+
+/* A table half made of the reference kernels, for S = f32 or f64 (gemm_scratch 0). */
+#define GRU_REF_HALF(S)                                                                \
+    {0, gru_ref_gemm_##S, gru_ref_packed_size_##S, gru_ref_pack_b_##S,                 \
+     gru_ref_gemm_pb_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,               \
+     gru_ref_cell_fwd_after_##S, gru_ref_cell_fwd_before_rz_##S,                       \
+     gru_ref_cell_fwd_before_n_##S, gru_ref_cell_bwd_after_##S,                        \
+     gru_ref_cell_bwd_before_zn_##S, gru_ref_cell_bwd_before_r_##S}
 
 /* Chooses the table for a new model: GRU_ISA if set (NULL and *unavailable = 1 if it
  * names a set this build or CPU lacks), else the best the CPU runs. */

@@ -13,9 +13,11 @@
 
 static R KSFX(sigmoid)(R a) { return (R)1 / ((R)1 + EXP(-a)); }
 
-static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
-                       size_t lda, const R *Bm, size_t ldb, int beta, R *C, size_t ldc)
+void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
+                       size_t lda, const R *Bm, size_t ldb, int beta, R *C, size_t ldc,
+                       R *scratch)
 {
+    (void)scratch;
     if (!beta)
         for (size_t m = 0; m < M; m++)
             for (size_t n = 0; n < N; n++) C[m * ldc + n] = 0;
@@ -56,19 +58,40 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     }
 }
 
-static void KSFX(fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b)
+/* The reference "packed" form is op(B) itself, row-major (K, N). */
+size_t KSFX(packed_size)(size_t K, size_t N) { return K * N; }
+
+void KSFX(pack_b)(int tb, size_t K, size_t N, const R *Bm, size_t ldb, R *P)
+{
+    for (size_t k = 0; k < K; k++)
+        for (size_t n = 0; n < N; n++) P[k * N + n] = tb ? Bm[n * ldb + k] : Bm[k * ldb + n];
+}
+
+void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
+                   const R *P, size_t K, int beta, R *C, size_t ldc)
+{
+    (void)K;
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            R s = beta ? C[m * ldc + n] : (R)0;
+            for (size_t k = k0; k < k1; k++) s += A[m * lda + (k - k0)] * P[k * N + n];
+            C[m * ldc + n] = s;
+        }
+}
+
+void KSFX(fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b)
 {
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) C[m * ldc + n] = b ? b[n] : (R)0;
 }
 
-static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
+void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
 {
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) out[n] += A[m * lda + n];
 }
 
-static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
                                  const R *gh, const R *h, R *h_new, R *gates, size_t ldg)
 {
     for (size_t b = 0; b < B; b++) {
@@ -88,7 +111,7 @@ static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
     }
 }
 
-static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
                                      const R *gh, const R *h, R *rz, size_t ldg, R *rh)
 {
     for (size_t b = 0; b < B; b++) {
@@ -106,7 +129,7 @@ static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldg
     }
 }
 
-static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
                                     const R *gh, const R *h, R *rz, size_t ldg, int save,
                                     R *h_new)
 {
@@ -123,7 +146,7 @@ static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi
     }
 }
 
-static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
+void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
                                  size_t ldg, const R *ghn, size_t ldn, const R *h,
                                  size_t ldh, R *dgi, R *dgh, size_t lddg, R *dh_prev)
 {
@@ -149,7 +172,7 @@ static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates
     }
 }
 
-static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
+void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
                                      size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                      size_t lddg, R *dh_prev)
 {
@@ -168,7 +191,7 @@ static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *g
     }
 }
 
-static void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
+void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
                                     size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                     size_t lddg, R *dh_prev)
 {

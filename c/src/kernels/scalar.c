@@ -6,7 +6,7 @@
 #include "kernels/kernels.h"
 
 #define R float
-#define KSFX(name) name##_f32
+#define KSFX(name) gru_ref_##name##_f32
 #define EXP expf
 #define TANH tanhf
 #include "kernels/ref_impl.h"
@@ -16,7 +16,7 @@
 #undef TANH
 
 #define R double
-#define KSFX(name) name##_f64
+#define KSFX(name) gru_ref_##name##_f64
 #define EXP exp
 #define TANH tanh
 #include "kernels/ref_impl.h"
@@ -25,11 +25,4 @@
 #undef EXP
 #undef TANH
 
-#define GRU_TABLE_HALF(S)                                                              \
-    {                                                                                  \
-        gemm_##S, fill_rows_##S, colsum_add_##S, cell_fwd_after_##S,                   \
-        cell_fwd_before_rz_##S, cell_fwd_before_n_##S, cell_bwd_after_##S,             \
-        cell_bwd_before_zn_##S, cell_bwd_before_r_##S                                  \
-    }
-
-const gru_kernels gru_kernels_scalar = {"scalar", GRU_TABLE_HALF(f32), GRU_TABLE_HALF(f64)};
+const gru_kernels gru_kernels_scalar = {"scalar", GRU_REF_HALF(f32), GRU_REF_HALF(f64)};

@@ -1,0 +1,100 @@
+/*
+ * avx2.c - the AVX2 + FMA kernel table: simd_impl.h compiled for float (8 lanes) and
+ * double (4 lanes), 6 x 2-vector register tiles (16 ymm registers).
+ *
+ * Selects its own target like avx512.c; an unnamed table where it cannot.
+ */
+#include "kernels/kernels.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__AVX2__)
+#pragma GCC target("avx2,fma")
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+/* Interim: sigmoid (op 1) and tanh (op 2) lane by lane through libm. */
+#define GRU_LANES(NAME, V, R, VL, LOAD, STORE, EXP, TANH)                              \
+    static inline V NAME(V v, int op)                                                  \
+    {                                                                                  \
+        R t[VL];                                                                       \
+        STORE(t, v);                                                                   \
+        for (int i = 0; i < VL; i++)                                                   \
+            t[i] = op == 1 ? (R)1 / ((R)1 + EXP(-t[i])) : TANH(t[i]);                  \
+        return LOAD(t);                                                                \
+    }
+
+#define MR 6
+#define NRV 2
+#define PT 3
+#define MTHIN 2
+
+GRU_LANES(vmath_lanes_psavx2, __m256, float, 8, _mm256_loadu_ps, _mm256_storeu_ps, expf, tanhf)
+GRU_LANES(vmath_lanes_pdavx2, __m256d, double, 4, _mm256_loadu_pd, _mm256_storeu_pd, exp, tanh)
+
+#define R float
+#define KSFX(name) name##_avx2_f32
+#define V __m256
+#define VL 8
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VSUB(a, b) _mm256_sub_ps(a, b)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VSIGMOID(v) vmath_lanes_psavx2(v, 1)
+#define VTANH(v) vmath_lanes_psavx2(v, 2)
+#define KC 256
+#define NC 1024
+#include "kernels/simd_impl.h"
+#undef R
+#undef KSFX
+#undef V
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VSIGMOID
+#undef VTANH
+#undef KC
+#undef NC
+
+#define R double
+#define KSFX(name) name##_avx2_f64
+#define V __m256d
+#define VL 4
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd(p, v)
+#define VSET1(x) _mm256_set1_pd(x)
+#define VZERO() _mm256_setzero_pd()
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VSUB(a, b) _mm256_sub_pd(a, b)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
+#define VSIGMOID(v) vmath_lanes_pdavx2(v, 1)
+#define VTANH(v) vmath_lanes_pdavx2(v, 2)
+#define KC 256
+#define NC 512
+#include "kernels/simd_impl.h"
+
+#define GRU_AVX2_HALF(S, KCv, NCv)                                                     \
+    {KCv * NCv, gemm_avx2_##S, packed_size_avx2_##S, pack_b_avx2_##S,                  \
+     gemm_pb_avx2_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,                  \
+     cell_fwd_after_avx2_##S, cell_fwd_before_rz_avx2_##S,                       \
+     cell_fwd_before_n_avx2_##S, cell_bwd_after_avx2_##S,                        \
+     cell_bwd_before_zn_avx2_##S, cell_bwd_before_r_avx2_##S}
+
+const gru_kernels gru_kernels_avx2 = {"avx2", GRU_AVX2_HALF(f32, 256, 1024),
+                                      GRU_AVX2_HALF(f64, 256, 512)};
+#else
+const gru_kernels gru_kernels_avx2 = {0};
+#endif

@@ -1,0 +1,371 @@
+/*
+ * simd_impl.h - the bodies of libgru's SIMD kernels, written once over a small vector
+ * vocabulary and compiled once per ISA and element type: kernels/<isa>.c defines
+ *
+ *   R            element type (float or double)
+ *   KSFX(name)   name suffix, e.g. name##_avx512_f32
+ *   V, VL        vector type and its number of lanes
+ *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused)
+ *   MR, NRV      register tile: MR rows by NRV vectors (NR = NRV*VL columns)
+ *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
+ *   KC, NC       cache blocking of the general gemm (depth, columns)
+ *
+ * and includes this file. Everything else (packing, blocking, edges) is here.
+ *
+ * Determinism: every element of C is computed as one chain of fused multiply-adds in
+ * increasing k from its initial value (0, or C as it was), whatever its tile, its
+ * position or the blocking; an edge tile runs the same micro-kernel on a copy. So a
+ * row's result does not depend on how many rows are computed with it, and splitting
+ * the columns or rows between threads cannot change a bit.
+ */
+#if !defined(R) || !defined(KSFX) || !defined(MR) || !defined(NRV) || !defined(PT) || \
+    !defined(MTHIN)
+#error "define the vector vocabulary before including simd_impl.h"
+#endif
+
+#define NR (NRV * VL)
+
+#ifndef GRU_SIMD_ONCE
+#define GRU_SIMD_ONCE
+#define GRU_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GRU_PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define GRU_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define GRU_UNROLL GRU_PRAGMA(GCC unroll 16)
+#else
+#define GRU_UNROLL
+#endif
+#endif
+
+/* Packed layout of a (K, N) matrix: ceil(N/NR) panels of NR columns; panel q holds
+ * element (k, q*NR + c) at P[(q*K + k)*NR + c], zeros past column N. */
+static size_t KSFX(packed_size)(size_t K, size_t N) { return (N + NR - 1) / NR * NR * K; }
+
+/* Packs op(B) rows [k0, k0+kc) and columns [n0, n0+nc) as a (kc, nc) packed matrix. */
+static void KSFX(pack_block)(int tb, size_t k0, size_t kc, size_t n0, size_t nc,
+                             const R *B, size_t ldb, R *P)
+{
+    for (size_t q = 0; q * NR < nc; q++) {
+        R *panel = P + q * kc * NR;
+        const size_t c_end = GRU_MIN((size_t)NR, nc - q * NR);
+        if (tb) {   /* op(B)(k, n) = B[n, k]: read rows of B, write columns of the panel */
+            for (size_t c = 0; c < c_end; c++) {
+                const R *src = B + (n0 + q * NR + c) * ldb + k0;
+                for (size_t k = 0; k < kc; k++) panel[k * NR + c] = src[k];
+            }
+        } else {
+            for (size_t k = 0; k < kc; k++) {
+                const R *src = B + (k0 + k) * ldb + n0 + q * NR;
+                for (size_t c = 0; c < c_end; c++) panel[k * NR + c] = src[c];
+            }
+        }
+        for (size_t k = 0; k < kc; k++)
+            for (size_t c = c_end; c < NR; c++) panel[k * NR + c] = 0;
+    }
+}
+
+static void KSFX(pack_b)(int tb, size_t K, size_t N, const R *B, size_t ldb, R *P)
+{
+    KSFX(pack_block)(tb, 0, K, 0, N, B, ldb, P);
+}
+
+/* The micro-kernel: C[0:MR, 0:NR] (ldc) = (load ? C : 0) + sum_{k < kc} A_i(k) Bp[k, :],
+ * A_i(k) = a[i][k * sk] (row pointers: an edge tile repeats its last valid row). */
+static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *Bp, R *C,
+                             size_t ldc, int load)
+{
+    V acc[MR][NRV];
+    GRU_UNROLL for (int i = 0; i < MR; i++)
+        GRU_UNROLL for (int v = 0; v < NRV; v++)
+            acc[i][v] = load ? VLOAD(C + i * ldc + v * VL) : VZERO();
+    for (size_t k = 0; k < kc; k++) {
+        V b[NRV];
+        GRU_UNROLL for (int v = 0; v < NRV; v++) b[v] = VLOAD(Bp + k * NR + v * VL);
+        GRU_UNROLL for (int i = 0; i < MR; i++) {
+            const V ai = VSET1(a[i][k * sk]);
+            GRU_UNROLL for (int v = 0; v < NRV; v++) acc[i][v] = VFMA(ai, b[v], acc[i][v]);
+        }
+    }
+    GRU_UNROLL for (int i = 0; i < MR; i++)
+        GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(C + i * ldc + v * VL, acc[i][v]);
+}
+
+/* One (mr <= MR, nr <= NR) tile of C at (ldc): directly when full, else through a
+ * local copy, so that edges run the very same arithmetic. A element (i, k) is at
+ * A[i * sa + k * sk]. */
+static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, size_t sk,
+                       const R *Bp, R *C, size_t ldc, int load)
+{
+    const R *a[MR];
+    for (size_t i = 0; i < MR; i++) a[i] = A + GRU_MIN(i, mr - 1) * sa;
+    if (mr == MR && nr == NR) {
+        KSFX(ukr)(kc, a, sk, Bp, C, ldc, load);
+        return;
+    }
+    R t[MR * NR];
+    for (size_t i = 0; i < MR; i++)
+        for (size_t c = 0; c < NR; c++)
+            t[i * NR + c] = load && i < mr && c < nr ? C[i * ldc + c] : (R)0;
+    KSFX(ukr)(kc, a, sk, Bp, t, NR, 1);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t c = 0; c < nr; c++) C[i * ldc + c] = t[i * NR + c];
+}
+
+/* The thin micro-kernel for one row (batch 1 and 2, the streaming case): PT panels at
+ * once give PT*NRV independent FMA chains where the MR-row tile would have NRV.
+ * C[0 : PT*NR] = (load ? C : 0) + sum_k a[k*sk] Bp_q[k, :], panel q at bp[q]. */
+static inline void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, R *C,
+                                 int load)
+{
+    V acc[PT][NRV];
+    GRU_UNROLL for (int q = 0; q < PT; q++)
+        GRU_UNROLL for (int v = 0; v < NRV; v++)
+            acc[q][v] = load ? VLOAD(C + q * NR + v * VL) : VZERO();
+    for (size_t k = 0; k < kc; k++) {
+        const V ak = VSET1(a[k * sk]);
+        GRU_UNROLL for (int q = 0; q < PT; q++)
+            GRU_UNROLL for (int v = 0; v < NRV; v++)
+                acc[q][v] = VFMA(ak, VLOAD(bp[q] + k * NR + v * VL), acc[q][v]);
+    }
+    GRU_UNROLL for (int q = 0; q < PT; q++)
+        GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(C + q * NR + v * VL, acc[q][v]);
+}
+
+/* Rows one at a time through ukr_row; a ragged group of panels goes through a copy. */
+static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t sa,
+                             size_t sk, const R *Bp, size_t pstride, R *C, size_t ldc,
+                             int load)
+{
+    const size_t panels = (nc + NR - 1) / NR;
+    for (size_t q0 = 0; q0 < panels; q0 += PT) {
+        const R *bp[PT];
+        for (size_t q = 0; q < PT; q++) bp[q] = Bp + GRU_MIN(q0 + q, panels - 1) * pstride;
+        const size_t cols = GRU_MIN((size_t)PT * NR, nc - q0 * NR);
+        for (size_t i = 0; i < M; i++) {
+            R *c = C + i * ldc + q0 * NR;
+            if (cols == (size_t)PT * NR) {
+                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load);
+                continue;
+            }
+            R t[PT * NR];
+            for (size_t j = 0; j < (size_t)PT * NR; j++) t[j] = load && j < cols ? c[j] : (R)0;
+            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1);
+            for (size_t j = 0; j < cols; j++) c[j] = t[j];
+        }
+    }
+}
+
+/* C (M, nc) (+)= A (M, kc) . Bp where Bp is a packed (kc, nc) block whose panels are
+ * `pstride` elements apart. Panel-major so that each panel stays in cache while the
+ * rows stream past it. */
+static void KSFX(block)(size_t M, size_t nc, size_t kc, const R *A, size_t sa, size_t sk,
+                        const R *Bp, size_t pstride, R *C, size_t ldc, int load)
+{
+    if (M <= MTHIN) {
+        KSFX(block_thin)(M, nc, kc, A, sa, sk, Bp, pstride, C, ldc, load);
+        return;
+    }
+    for (size_t q = 0; q * NR < nc; q++) {
+        const size_t nr = GRU_MIN((size_t)NR, nc - q * NR);
+        for (size_t i = 0; i < M; i += MR)
+            KSFX(tile)(GRU_MIN((size_t)MR, M - i), nr, kc, A + i * sa, sa, sk,
+                       Bp + q * pstride, C + i * ldc + q * NR, ldc, load);
+    }
+}
+
+static void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
+                          const R *P, size_t K, int beta, R *C, size_t ldc)
+{
+    if (M == 0 || N == 0) return;
+    if (k1 <= k0) {   /* empty sum */
+        if (!beta)
+            for (size_t i = 0; i < M; i++)
+                for (size_t n = 0; n < N; n++) C[i * ldc + n] = 0;
+        return;
+    }
+    /* rows of MC at a time keep A's block in L2 while the panels go past */
+    const size_t MC = MR * 16;
+    for (size_t i = 0; i < M; i += MC)
+        KSFX(block)(GRU_MIN(MC, M - i), N, k1 - k0, A + i * lda, lda, 1, P + k0 * NR, K * NR,
+                    C + i * ldc, ldc, beta);
+}
+
+static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda,
+                       const R *B, size_t ldb, int beta, R *C, size_t ldc, R *scratch)
+{
+    const size_t sa = ta ? 1 : lda, sk = ta ? lda : 1;
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        KSFX(gemm_pb)(M, N, 0, 0, A, lda, scratch, 0, beta, C, ldc);
+        return;
+    }
+    for (size_t n0 = 0; n0 < N; n0 += NC) {
+        const size_t nc = GRU_MIN((size_t)NC, N - n0);
+        for (size_t k0 = 0; k0 < K; k0 += KC) {
+            const size_t kc = GRU_MIN((size_t)KC, K - k0);
+            KSFX(pack_block)(tb, k0, kc, n0, nc, B, ldb, scratch);
+            KSFX(block)(M, nc, kc, A + k0 * sk, sa, sk, scratch, kc * NR, C + n0, ldc,
+                        beta || k0 > 0);
+        }
+    }
+}
+
+#undef NR
+
+/* ---- cell kernels (see kernels.h for their contracts) --------------------------------
+ * Vectorised over the hidden units j, VL at a time; a ragged end goes through a
+ * zero-padded copy (LD / ST), so every unit sees the same arithmetic. All loads of a
+ * chunk happen before its stores, which makes the documented aliasing (gates == gi)
+ * safe. VSIGMOID and VTANH come from the ISA's vector math (kernels/vmath_<isa>.h). */
+
+static inline V KSFX(loadn)(const R *p, size_t n)
+{
+    R t[VL] = {0};
+    for (size_t i = 0; i < n; i++) t[i] = p[i];
+    return VLOAD(t);
+}
+static inline void KSFX(storen)(R *p, V v, size_t n)
+{
+    R t[VL];
+    VSTORE(t, v);
+    for (size_t i = 0; i < n; i++) p[i] = t[i];
+}
+#define LD(p) (nl == VL ? VLOAD(p) : KSFX(loadn)(p, nl))
+#define ST(p, v) (nl == VL ? VSTORE(p, v) : KSFX(storen)(p, v, nl))
+
+static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi, const R *gh,
+                                 const R *h, R *h_new, R *gates, size_t ldg)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = gates ? gates + b * ldg : NULL, *hn = h_new + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V xr = LD(xi + j), xz = LD(xi + H + j), xn = LD(xi + 2 * H + j);
+            const V hr = LD(hh + j), hz = LD(hh + H + j), hnn = LD(hh + 2 * H + j);
+            const V hv = LD(hp + j);
+            /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise */
+            const V r = VSIGMOID(VADD(xr, hr));
+            const V z = VSIGMOID(VADD(xz, hz));
+            /* n = tanh(W_in x + b_in + r (W_hn h + b_hn)) */
+            const V n = VTANH(VFMA(r, hnn, xn));
+            /* h' = (1 - z) n + z h */
+            ST(hn + j, VFMA(z, hv, VMUL(VSUB(one, z), n)));
+            if (g) { ST(g + j, r); ST(g + H + j, z); ST(g + 2 * H + j, n); }
+        }
+    }
+}
+
+static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
+                                     const R *gh, const R *h, R *rz, size_t ldg, R *rh)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = rz + b * ldg, *o = rh + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V xr = LD(xi + j), xz = LD(xi + H + j);
+            const V hr = LD(hh + j), hz = LD(hh + H + j), hv = LD(hp + j);
+            /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise; rh = r h */
+            const V r = VSIGMOID(VADD(xr, hr));
+            const V z = VSIGMOID(VADD(xz, hz));
+            ST(g + j, r);
+            ST(g + H + j, z);
+            ST(o + j, VMUL(r, hv));
+        }
+    }
+}
+
+static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
+                                    const R *gh, const R *h, R *rz, size_t ldg, int save,
+                                    R *h_new)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
+        R *g = rz + b * ldg, *hn = h_new + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V xn = LD(xi + 2 * H + j), hnn = LD(hh + 2 * H + j);
+            const V z = LD(g + H + j), hv = LD(hp + j);
+            /* n = tanh(W_in x + b_in + W_hn (r h) + b_hn); h' = (1 - z) n + z h */
+            const V n = VTANH(VADD(xn, hnn));
+            ST(hn + j, VFMA(z, hv, VMUL(VSUB(one, z), n)));
+            if (save) ST(g + 2 * H + j, n);
+        }
+    }
+}
+
+static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates, size_t ldg,
+                                 const R *ghn, size_t ldn, const R *h, size_t ldh, R *dgi,
+                                 R *dgh, size_t lddg, R *dh_prev)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
+        const R *d = dh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V r = LD(g + j), z = LD(g + H + j), n = LD(g + 2 * H + j);
+            const V dv = LD(d + j), hv = LD(hp + j), ghv = LD(gn + j);
+            /* h' = (1 - z) n + z h */
+            const V dn = VMUL(dv, VSUB(one, z));
+            const V dz = VMUL(dv, VSUB(hv, n));
+            /* n = tanh(a_n), a_n = gi_n + r gh_n */
+            const V dan = VMUL(dn, VSUB(one, VMUL(n, n)));
+            /* r = s(a_r), z = s(a_z) */
+            const V dar = VMUL(VMUL(dan, ghv), VMUL(r, VSUB(one, r)));
+            const V daz = VMUL(dz, VMUL(z, VSUB(one, z)));
+            ST(di + j, dar); ST(di + H + j, daz); ST(di + 2 * H + j, dan);
+            ST(dg + j, dar); ST(dg + H + j, daz); ST(dg + 2 * H + j, VMUL(dan, r));
+            ST(dp + j, VMUL(dv, z));
+        }
+    }
+}
+
+static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
+                                     size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
+                                     size_t lddg, R *dh_prev)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V z = LD(g + H + j), n = LD(g + 2 * H + j), dv = LD(d + j), hv = LD(hp + j);
+            /* h' = (1 - z) n + z h; n = tanh(a_n); z = s(a_z) */
+            const V dan = VMUL(VMUL(dv, VSUB(one, z)), VSUB(one, VMUL(n, n)));
+            const V daz = VMUL(VMUL(dv, VSUB(hv, n)), VMUL(z, VSUB(one, z)));
+            ST(di + H + j, daz); ST(di + 2 * H + j, dan);
+            ST(dg + H + j, daz); ST(dg + 2 * H + j, dan);
+            ST(dp + j, VMUL(dv, z));
+        }
+    }
+}
+
+static void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
+                                    size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
+                                    size_t lddg, R *dh_prev)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = drh + b * H;
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        for (size_t j = 0; j < H; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, H - j);
+            const V r = LD(g + j), dv = LD(d + j), hv = LD(hp + j), pv = LD(dp + j);
+            /* rh = r h: dr = d(rh) h, dh += d(rh) r; r = s(a_r) */
+            const V dar = VMUL(VMUL(dv, hv), VMUL(r, VSUB(one, r)));
+            ST(di + j, dar);
+            ST(dg + j, dar);
+            ST(dp + j, VFMA(dv, r, pv));
+        }
+    }
+}
+
+#undef LD
+#undef ST
