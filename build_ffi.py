@@ -61,10 +61,11 @@ def c_headers(absolute=False):
 
 
 def compile_args():
-    """gcc/clang flags; MSVC (win32) gets its own equivalents."""
+    """(compile flags, libraries, link flags): gcc/clang with POSIX threads for the
+    model's thread pool; MSVC (win32) gets its own equivalents and a one-thread pool."""
     if sys.platform == "win32" and "GCC" not in sys.version:
-        return ["/O2", "/std:c11"], []
-    return ["-std=c11", "-O2", "-fvisibility=hidden"], ["m"]
+        return ["/O2", "/std:c11"], [], []
+    return ["-std=c11", "-O2", "-fvisibility=hidden", "-pthread"], ["m"], ["-pthread"]
 
 
 def make_builder(absolute=False):
@@ -73,7 +74,7 @@ def make_builder(absolute=False):
     from its tmpdir)."""
     with open(HEADER, encoding="utf-8") as f:
         cdef = extract_cdef(f.read())
-    args, libs = compile_args()
+    args, libs, link_args = compile_args()
     builder = FFI()
     builder.cdef(cdef)
     builder.set_source(
@@ -85,6 +86,7 @@ def make_builder(absolute=False):
         define_macros=[("GRU_BUILDING", None)],
         extra_compile_args=args,
         libraries=libs,
+        extra_link_args=link_args,
     )
     return builder
 

@@ -12,9 +12,11 @@ extension (e.g. pygru.oracle) import without it.
 """
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "GRUCell", "GRUError", "info", "__version__"]
+__all__ = ["GRU", "GRUCell", "GRUError", "info", "set_num_threads", "get_num_threads",
+           "__version__"]
 
-_LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_core"}
+_LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_core",
+         "set_num_threads": "_core", "get_num_threads": "_core"}
 
 
 def __getattr__(name):

@@ -14,6 +14,7 @@ Guarantees:
 import numbers
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -24,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the build state
         "pygru's C extension (pygru._libgru) is not built: run `python build_ffi.py` "
         "in the source tree, or `pip install -e .` (%s)" % exc) from exc
 
-__all__ = ["GRUError", "check", "info", "as_real_array", "check_shape", "as_lengths",
+__all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "as_real_array", "check_shape", "as_lengths",
            "CModel", "DTYPES"]
 
 
@@ -85,8 +86,45 @@ def info():
         "abi_version": int(lib.gru_abi_version()),
         "isa": isa,
         "available_isas": ffi.string(lib.gru_available_isas()).decode().split(),
-        "threads": 1,
+        "threads": get_num_threads(),
     }
+
+
+# ---- threads ----------------------------------------------------------------------
+# libgru gives every model its own pool; this module-level setting is pygru's, applied
+# to every live model and to each new one. None: libgru's default (GRU_NUM_THREADS,
+# else 1).
+
+_num_threads = None
+_models = weakref.WeakSet()
+_threads_lock = threading.Lock()
+
+
+def set_num_threads(n):
+    """Sets the number of threads every pygru model uses (each model has its own
+    small pool; results are bitwise identical for any number). n: int >= 1."""
+    global _num_threads
+    n = check_size(n, "n")
+    with _threads_lock:
+        for model in list(_models):
+            model.set_num_threads(n)
+        _num_threads = n
+
+
+def get_num_threads():
+    """The number of threads pygru models use (set_num_threads, else the environment
+    variable GRU_NUM_THREADS, else 1)."""
+    if _num_threads is not None:
+        return _num_threads
+    cfg = ffi.new("gru_config *")
+    lib.gru_config_init(cfg)
+    cfg.input_size = cfg.hidden_size = 1
+    pp = ffi.new("gru_model **")
+    if lib.gru_create(cfg, pp) != lib.GRU_OK:
+        return 1
+    n = int(lib.gru_get_num_threads(pp[0]))
+    lib.gru_destroy(pp[0])
+    return n
 
 
 # ---- argument checking ----------------------------------------------------------
@@ -258,6 +296,10 @@ class CModel:
             check(lib.gru_param_info(self.ptr, i, name_p, ndim, shape), "describing parameter %d" % i)
             self.shapes[ffi.string(name_p[0]).decode("ascii")] = tuple(int(shape[k]) for k in range(ndim[0]))
         self.isa = ffi.string(lib.gru_isa(self.ptr)).decode()
+        with _threads_lock:
+            if _num_threads is not None:
+                check(lib.gru_set_num_threads(self.ptr, _num_threads), "starting threads")
+            _models.add(self)
         # Serialises the calls that change the model (training forward: dropout
         # generator; backward: gradients; parameter writes). Inference forwards only
         # read the model and may run concurrently (gru.h).
@@ -301,6 +343,10 @@ class CModel:
     def zero_grad(self):
         with self.lock:
             check(lib.gru_zero_grad(self.ptr), "zeroing the gradients")
+
+    def set_num_threads(self, n):
+        with self.lock:
+            check(lib.gru_set_num_threads(self.ptr, int(n)), "setting the thread count")
 
     def set_seed(self, seed):
         with self.lock:

@@ -172,6 +172,24 @@ GRU_API gru_status gru_zero_grad(gru_model *model);
  * layout (masks are indexed by position in the caller's layout). */
 GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
 
+/* ---- threads -------------------------------------------------------------------- */
+
+/* Sets how many threads the model's forward and backward use: its own pool of n - 1
+ * worker threads plus the calling thread (no OpenMP, nothing shared between models).
+ * Results are bitwise identical for every n. Workers spin for a short while after a
+ * call, then sleep. The default at gru_create is the environment variable
+ * GRU_NUM_THREADS when it holds an integer > 1, else 1. A call whose recurrent product
+ * per step is small (3*B*H*H < GRU_THREAD_MIN_WORK multiply-adds, default 131072, read
+ * at gru_create) runs on one thread, where barriers would cost more than they save.
+ * If two threads of the program
+ * run the same model at once, the second runs on its calling thread alone.
+ * Returns GRU_ERR_INVALID_ARG for n < 1 (or n > 1 in a build without threads),
+ * GRU_ERR_NO_MEMORY if the threads cannot be started (the old setting stays). */
+GRU_API gru_status gru_set_num_threads(gru_model *model, int n);
+
+/* The model's thread count (0 if model is NULL). */
+GRU_API int gru_get_num_threads(const gru_model *model);
+
 /* ---- forward and backward through time ------------------------------------------ */
 
 /* Bytes of workspace gru_forward needs for seq_len T >= 1 and batch B >= 1 (else

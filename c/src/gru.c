@@ -84,14 +84,14 @@ static void repack(gru_model *m, const gru_layer_params *p, size_t in, int which
 {
     const size_t H = m->H, G = 3 * H;
     typedef struct { size_t dst, src; int tb; size_t K, N, ld; } pack_job;
-    pack_job jobs[3];
+    pack_job jobs[4];
     int n = 0;
     if (which == 0) {
         jobs[n++] = (pack_job){p->p_ihT, p->w_ih, 1, in, G, in};
         jobs[n++] = (pack_job){p->p_ih, p->w_ih, 0, G, in, in};
     } else {
-        jobs[n++] = (pack_job){p->p_hhT_rz, p->w_hh, 1, H, 2 * H, H};
-        jobs[n++] = (pack_job){p->p_hhT_n, p->w_hh + 2 * H * H, 1, H, H, H};
+        for (size_t g = 0; g < 3; g++)
+            jobs[n++] = (pack_job){p->p_hhT[g], p->w_hh + g * H * H, 1, H, H, H};
         jobs[n++] = (pack_job){p->p_hh, p->w_hh, 0, G, H, H};
     }
     for (int i = 0; i < n; i++) {
@@ -151,6 +151,7 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
         const uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
         m->nonce = gru_mix64((uint64_t)(uintptr_t)m ^ gru_mix64(ns));
     }
+    m->nthreads = 1;
     m->ntensors = ntensors;
     m->numel = numel;
     m->tensors = calloc(ntensors, sizeof *m->tensors);
@@ -168,8 +169,9 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
             gru_layer_params *p = &m->lp[l * D + d];
             const size_t in = l == 0 ? I : DH;
             if (!reserve_pack(m, in, G, &npacked, &p->p_ihT) ||
-                !reserve_pack(m, H, 2 * H, &npacked, &p->p_hhT_rz) ||
-                !reserve_pack(m, H, H, &npacked, &p->p_hhT_n) ||
+                !reserve_pack(m, H, H, &npacked, &p->p_hhT[0]) ||
+                !reserve_pack(m, H, H, &npacked, &p->p_hhT[1]) ||
+                !reserve_pack(m, H, H, &npacked, &p->p_hhT[2]) ||
                 !reserve_pack(m, G, H, &npacked, &p->p_hh) ||
                 !reserve_pack(m, G, in, &npacked, &p->p_ih)) {
                 gru_destroy(m);
@@ -203,13 +205,48 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
                 off += t->numel;
             }
         }
+    /* GRU_THREAD_MIN_WORK: a number >= 0 (tests set 0 to thread even tiny problems) */
+    m->thread_min_work = 131072.0;
+    const char *mw = getenv("GRU_THREAD_MIN_WORK");
+    if (mw && *mw) {
+        char *end;
+        double v = strtod(mw, &end);
+        if (*end == '\0' && v >= 0) m->thread_min_work = v;
+    }
+    /* GRU_NUM_THREADS: a positive integer; anything else leaves 1 */
+    const char *env = getenv("GRU_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end == '\0' && n > 1 && n <= 1024 && gru_set_num_threads(m, (int)n) != GRU_OK) {
+            gru_destroy(m);
+            return GRU_ERR_NO_MEMORY;
+        }
+    }
     *out = m;
     return GRU_OK;
 }
 
+gru_status gru_set_num_threads(gru_model *m, int n)
+{
+    if (!m) return GRU_ERR_NULL;
+    if (n < 1) return GRU_ERR_INVALID_ARG;
+    if (n == m->nthreads) return GRU_OK;
+    gru_pool *pool = NULL;
+    gru_status st = gru_pool_create(n, &pool);
+    if (st) return st;
+    gru_pool_destroy(m->pool);
+    m->pool = pool;
+    m->nthreads = n;
+    return GRU_OK;
+}
+
+int gru_get_num_threads(const gru_model *m) { return m ? m->nthreads : 0; }
+
 void gru_destroy(gru_model *m)
 {
     if (!m) return;
+    gru_pool_destroy(m->pool);
     free(m->tensors);
     free(m->lp);
     free(m->params);

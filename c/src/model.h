@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "gru.h"
 #include "kernels/kernels.h"
+#include "pool.h"
 
 /* One parameter tensor: its PyTorch name, shape and place in the flat buffers. */
 typedef struct gru_tensor {
@@ -26,8 +27,9 @@ typedef struct gru_tensor {
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
     size_t p_ihT;          /* W_ih^T (in, 3H): input projection of every step */
-    size_t p_hhT_rz;       /* W_h{r,z}^T (H, 2H): recurrent r, z pre-activations */
-    size_t p_hhT_n;        /* W_hn^T (H, H): recurrent n pre-activation */
+    size_t p_hhT[3];       /* W_hr^T, W_hz^T, W_hn^T (H, H) each: the recurrent
+                              pre-activations, one per gate so that a thread's slice
+                              of units is a slice of panels in each */
     size_t p_hh;           /* W_hh (3H, H): backward, dLoss/dh */
     size_t p_ih;           /* W_ih (3H, in): backward, dLoss/d input */
 } gru_layer_params;
@@ -45,6 +47,10 @@ struct gru_model {
     void *packed;          /* (npacked) model dtype: every weight in packed form */
     size_t npacked;
     const gru_kernels *kernels;
+    int nthreads;          /* gru_set_num_threads */
+    double thread_min_work;    /* multiply-adds per step below which a call stays on
+                                  one thread (GRU_THREAD_MIN_WORK, default 2^17) */
+    gru_pool *pool;        /* NULL when nthreads == 1 */
     uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
     uint64_t param_version;    /* bumped by gru_param_set */
     uint64_t nonce;            /* this model's identity in its workspaces: the address
@@ -120,6 +126,14 @@ static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t layer, siz
     x = gru_mix64(x ^ ((uint64_t)layer * 0x8cb92ba72f3d8dd7ULL + 2));
     x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* The pool a call of batch B uses: the model's, unless a step's recurrent product
+ * (3*B*H*H multiply-adds) is too small for threads to pay for their barriers. Results
+ * do not depend on the choice. */
+static inline gru_pool *gru_pool_for(const struct gru_model *m, size_t B)
+{
+    return 3.0 * (double)B * (double)m->H * (double)m->H >= m->thread_min_work ? m->pool : NULL;
 }
 
 /* The dtype-specific drivers (gru_impl.h). Arguments are validated by gru.c. */

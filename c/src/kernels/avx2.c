@@ -86,15 +86,15 @@ GRU_LANES(vmath_lanes_pdavx2, __m256d, double, 4, _mm256_loadu_pd, _mm256_storeu
 #define NC 512
 #include "kernels/simd_impl.h"
 
-#define GRU_AVX2_HALF(S, KCv, NCv)                                                     \
-    {KCv * NCv, gemm_avx2_##S, packed_size_avx2_##S, pack_b_avx2_##S,                  \
+#define GRU_AVX2_HALF(S)                                                     \
+    {scratch_elems_avx2_##S, panel_width_avx2_##S, gemm_avx2_##S, packed_size_avx2_##S, pack_b_avx2_##S,                  \
      gemm_pb_avx2_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,                  \
      cell_fwd_after_avx2_##S, cell_fwd_before_rz_avx2_##S,                       \
      cell_fwd_before_n_avx2_##S, cell_bwd_after_avx2_##S,                        \
      cell_bwd_before_zn_avx2_##S, cell_bwd_before_r_avx2_##S}
 
-const gru_kernels gru_kernels_avx2 = {"avx2", GRU_AVX2_HALF(f32, 256, 1024),
-                                      GRU_AVX2_HALF(f64, 256, 512)};
+const gru_kernels gru_kernels_avx2 = {"avx2", GRU_AVX2_HALF(f32),
+                                      GRU_AVX2_HALF(f64)};
 #else
 const gru_kernels gru_kernels_avx2 = {0};
 #endif

@@ -93,15 +93,15 @@ GRU_LANES(vmath_lanes_pdavx512, __m512d, double, 8, _mm512_loadu_pd, _mm512_stor
 #define NC 768
 #include "kernels/simd_impl.h"
 
-#define GRU_AVX512_HALF(S, KCv, NCv)                                                   \
-    {KCv * NCv, gemm_avx512_##S, packed_size_avx512_##S, pack_b_avx512_##S,            \
+#define GRU_AVX512_HALF(S)                                                   \
+    {scratch_elems_avx512_##S, panel_width_avx512_##S, gemm_avx512_##S, packed_size_avx512_##S, pack_b_avx512_##S,            \
      gemm_pb_avx512_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,                \
      cell_fwd_after_avx512_##S, cell_fwd_before_rz_avx512_##S,                       \
      cell_fwd_before_n_avx512_##S, cell_bwd_after_avx512_##S,                        \
      cell_bwd_before_zn_avx512_##S, cell_bwd_before_r_avx512_##S}
 
-const gru_kernels gru_kernels_avx512 = {"avx512", GRU_AVX512_HALF(f32, 256, 1536),
-                                        GRU_AVX512_HALF(f64, 256, 768)};
+const gru_kernels gru_kernels_avx512 = {"avx512", GRU_AVX512_HALF(f32),
+                                        GRU_AVX512_HALF(f64)};
 #else
 const gru_kernels gru_kernels_avx512 = {0};
 #endif

@@ -29,12 +29,20 @@ static int has_avx2(void) { return 0; }
 static int has_avx512(void) { return 0; }
 #endif
 
+/* NEON (with FMA) is baseline on AArch64: every aarch64 build and CPU has it. */
+#if defined(__aarch64__) && defined(__ARM_NEON)
+static int has_neon(void) { return 1; }
+#else
+static int has_neon(void) { return 0; }
+#endif
+
 /* Candidates from worst to best. A table with no name was not built for its ISA. */
 static const struct {
     const gru_kernels *table;
     int (*usable)(void);
 } candidates[] = {
     {&gru_kernels_scalar, always},
+    {&gru_kernels_neon, has_neon},
     {&gru_kernels_avx2, has_avx2},
     {&gru_kernels_avx512, has_avx512},
 };
@@ -60,7 +68,9 @@ const gru_kernels *gru_select_kernels(int *unavailable)
 
 const char *gru_kernels_available(void)
 {
-    /* One constant string per possible set (no buffer to fill, no global state). */
-    const int a2 = usable(1), a5 = usable(2);
+    /* One constant string per possible set (no buffer to fill, no global state). NEON
+     * (candidate 1) and the x86 sets (2, 3) never come in the same build. */
+    const int ne = usable(1), a2 = usable(2), a5 = usable(3);
+    if (ne) return "scalar neon";
     return a5 && a2 ? "scalar avx2 avx512" : a5 ? "scalar avx512" : a2 ? "scalar avx2" : "scalar";
 }

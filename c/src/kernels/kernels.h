@@ -22,13 +22,17 @@
 #define GRU_KERNEL_ENTRIES(R)                                                          \
     /* Elements of scratch `gemm` needs (the caller provides it; 0: none). */          \
     size_t gemm_scratch;                                                               \
+    /* Panel width of the packed layout: for c0 a multiple of nr, columns [c0, N) of a  \
+     * packed (K, N) matrix P are the packed (K, N - c0) matrix P + c0 * K. */          \
+    size_t nr;                                                                         \
     /* C (M, N) = beta * C + op(A) (M, K) . op(B) (K, N); beta is 0 (C is overwritten,  \
      * its old contents ignored) or 1. op(A) = A if !ta (A is (M, K), lda) else A^T    \
      * (A is (K, M)); op(B) likewise (B is (K, N) if !tb else (N, K)). scratch: at     \
      * least gemm_scratch elements, or NULL if that is 0. */                           \
     void (*gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda, \
                  const R *B, size_t ldb, int beta, R *C, size_t ldc, R *scratch);      \
-    /* Elements of the packed form of a (K, N) matrix (the table's own layout). */     \
+    /* Elements of the packed form of a (K, N) matrix: ceil(N / nr) panels of nr        \
+     * columns, each K rows deep, zero past column N. */                                 \
     size_t (*packed_size)(size_t K, size_t N);                                         \
     /* P = op(B) (K, N) packed for gemm_pb; op(B) = B (K, N) if !tb else B^T with B    \
      * (N, K). Done once per weight change, not per call. */                           \
@@ -43,23 +47,26 @@
     void (*fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b);               \
     /* out[n] += sum over m of A[m, n]. */                                             \
     void (*colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out);            \
-    /* reset_after cell, B rows:                                                        \
+    /* Cell kernels work on hidden units 0..J-1 (J <= H) of B rows: H is the width of  \
+     * a gate block (gate g of unit j at g*H + j) and of a state row, and the caller   \
+     * offsets every pointer to its first unit, so that threads can share a step.       \
+     * reset_after cell, B rows:                                                        \
      *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n),             \
      *   h' = (1 - z) n + z h.                                                          \
      * gi (B, 3H) at stride ldgi = W_i x + b_i; gh (B, 3H) contiguous = W_h h + b_h;    \
      * h, h_new (B, H) contiguous; gates (B, 3H) at stride ldg receives r, z, n or is   \
      * NULL; gates may alias gi (same stride). */                                       \
-    void (*cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi, const R *gh,  \
+    void (*cell_fwd_after)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi, const R *gh,  \
                            const R *h, R *h_new, R *gates, size_t ldg);                \
     /* reset_before cell, part 1: r = s(gi_r + gh_r), z = s(gi_z + gh_z), rh = r * h.   \
      * gi (B, 3H) at ldgi; gh (B, 3H) contiguous (r, z blocks read); h, rh (B, H);      \
      * rz (B, 3H) at stride ldg receives r, z in its first 2H columns; may alias gi. */ \
-    void (*cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,           \
+    void (*cell_fwd_before_rz)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,           \
                                const R *gh, const R *h, R *rz, size_t ldg, R *rh);     \
     /* reset_before cell, part 2: n = tanh(gi_n + gh_n), h' = (1 - z) n + z h, with     \
      * gh_n = W_hn (r h) + b_hn in gh's n block and z read from rz (stride ldg). n is   \
      * written to rz's n block (column 2H..3H) when save is nonzero. */                 \
-    void (*cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,            \
+    void (*cell_fwd_before_n)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,            \
                               const R *gh, const R *h, R *rz, size_t ldg, int save,    \
                               R *h_new);                                               \
     /* reset_after backward, B rows. dh (B, H): dLoss/dh' (total). gates (B, 3H) at     \
@@ -70,18 +77,18 @@
      *   dn = dh (1 - z)   da_n = dn (1 - n^2)   da_z = dh (h - n) z (1 - z)            \
      *   da_r = da_n gh_n r (1 - r);  dgi = [da_r, da_z, da_n];                          \
      *   dgh = [da_r, da_z, da_n r]. */                                                 \
-    void (*cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,            \
+    void (*cell_bwd_after)(size_t B, size_t H, size_t J, const R *dh, const R *gates,            \
                            size_t ldg, const R *ghn, size_t ldn, const R *h,           \
                            size_t ldh, R *dgi, R *dgh, size_t lddg, R *dh_prev);       \
     /* reset_before backward, part 1 (before d(rh) is known): writes dgi/dgh z and n    \
      * blocks (dgh_n = dgi_n = da_n = dh (1 - z)(1 - n^2), da_z as above) and           \
      * dh_prev = dh * z. Arguments as cell_bwd_after without ghn. */                    \
-    void (*cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,        \
+    void (*cell_bwd_before_zn)(size_t B, size_t H, size_t J, const R *dh, const R *gates,        \
                                size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,     \
                                size_t lddg, R *dh_prev);                               \
     /* reset_before backward, part 2, given drh (B, H) = dLoss/d(r h) = da_n . W_hn:    \
      * dgi_r = dgh_r = drh h r (1 - r), dh_prev += drh r. */                            \
-    void (*cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,        \
+    void (*cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R *gates,        \
                               size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,      \
                               size_t lddg, R *dh_prev);
 
@@ -100,6 +107,7 @@ typedef struct gru_kernels {
 extern const gru_kernels gru_kernels_scalar;
 extern const gru_kernels gru_kernels_avx2;
 extern const gru_kernels gru_kernels_avx512;
+extern const gru_kernels gru_kernels_neon;
 
 /* The scalar reference kernels by name (kernels/ref_impl.h), so that another table can
  * reuse any entry it does not specialise. */
@@ -112,25 +120,25 @@ extern const gru_kernels gru_kernels_avx512;
                              const R *, size_t, int, R *, size_t);                     \
     void gru_ref_fill_rows_##S(size_t, size_t, R *, size_t, const R *);                \
     void gru_ref_colsum_add_##S(size_t, size_t, const R *, size_t, R *);               \
-    void gru_ref_cell_fwd_after_##S(size_t, size_t, const R *, size_t, const R *,      \
+    void gru_ref_cell_fwd_after_##S(size_t, size_t, size_t, const R *, size_t, const R *,      \
                                     const R *, R *, R *, size_t);                      \
-    void gru_ref_cell_fwd_before_rz_##S(size_t, size_t, const R *, size_t, const R *,  \
+    void gru_ref_cell_fwd_before_rz_##S(size_t, size_t, size_t, const R *, size_t, const R *,  \
                                         const R *, R *, size_t, R *);                  \
-    void gru_ref_cell_fwd_before_n_##S(size_t, size_t, const R *, size_t, const R *,   \
+    void gru_ref_cell_fwd_before_n_##S(size_t, size_t, size_t, const R *, size_t, const R *,   \
                                        const R *, R *, size_t, int, R *);              \
-    void gru_ref_cell_bwd_after_##S(size_t, size_t, const R *, const R *, size_t,      \
+    void gru_ref_cell_bwd_after_##S(size_t, size_t, size_t, const R *, const R *, size_t,      \
                                     const R *, size_t, const R *, size_t, R *, R *,    \
                                     size_t, R *);                                      \
-    void gru_ref_cell_bwd_before_zn_##S(size_t, size_t, const R *, const R *, size_t,  \
+    void gru_ref_cell_bwd_before_zn_##S(size_t, size_t, size_t, const R *, const R *, size_t,  \
                                         const R *, size_t, R *, R *, size_t, R *);     \
-    void gru_ref_cell_bwd_before_r_##S(size_t, size_t, const R *, const R *, size_t,   \
+    void gru_ref_cell_bwd_before_r_##S(size_t, size_t, size_t, const R *, const R *, size_t,   \
                                        const R *, size_t, R *, R *, size_t, R *);
 GRU_REF_DECLS(float, f32)
 GRU_REF_DECLS(double, f64)
 
 /* A table half made of the reference kernels, for S = f32 or f64 (gemm_scratch 0). */
 #define GRU_REF_HALF(S)                                                                \
-    {0, gru_ref_gemm_##S, gru_ref_packed_size_##S, gru_ref_pack_b_##S,                 \
+    {0, 1, gru_ref_gemm_##S, gru_ref_packed_size_##S, gru_ref_pack_b_##S,                 \
      gru_ref_gemm_pb_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,               \
      gru_ref_cell_fwd_after_##S, gru_ref_cell_fwd_before_rz_##S,                       \
      gru_ref_cell_fwd_before_n_##S, gru_ref_cell_bwd_after_##S,                        \

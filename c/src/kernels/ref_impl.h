@@ -58,23 +58,22 @@ void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     }
 }
 
-/* The reference "packed" form is op(B) itself, row-major (K, N). */
+/* The reference packed form: panels of one column, i.e. op(B)^T row-major (N, K). */
 size_t KSFX(packed_size)(size_t K, size_t N) { return K * N; }
 
 void KSFX(pack_b)(int tb, size_t K, size_t N, const R *Bm, size_t ldb, R *P)
 {
-    for (size_t k = 0; k < K; k++)
-        for (size_t n = 0; n < N; n++) P[k * N + n] = tb ? Bm[n * ldb + k] : Bm[k * ldb + n];
+    for (size_t n = 0; n < N; n++)
+        for (size_t k = 0; k < K; k++) P[n * K + k] = tb ? Bm[n * ldb + k] : Bm[k * ldb + n];
 }
 
 void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
                    const R *P, size_t K, int beta, R *C, size_t ldc)
 {
-    (void)K;
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) {
             R s = beta ? C[m * ldc + n] : (R)0;
-            for (size_t k = k0; k < k1; k++) s += A[m * lda + (k - k0)] * P[k * N + n];
+            for (size_t k = k0; k < k1; k++) s += A[m * lda + (k - k0)] * P[n * K + k];
             C[m * ldc + n] = s;
         }
 }
@@ -91,13 +90,13 @@ void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
         for (size_t n = 0; n < N; n++) out[n] += A[m * lda + n];
 }
 
-void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_after)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,
                                  const R *gh, const R *h, R *h_new, R *gates, size_t ldg)
 {
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = gates ? gates + b * ldg : NULL, *hn = h_new + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             const R xr = xi[j], xz = xi[H + j], xn = xi[2 * H + j];
             /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise */
             const R r = KSFX(sigmoid)(xr + hh[j]);
@@ -111,13 +110,13 @@ void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi,
     }
 }
 
-void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_before_rz)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,
                                      const R *gh, const R *h, R *rz, size_t ldg, R *rh)
 {
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = rz + b * ldg, *o = rh + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             const R xr = xi[j], xz = xi[H + j];
             /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise; rh = r h */
             const R r = KSFX(sigmoid)(xr + hh[j]);
@@ -129,14 +128,14 @@ void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
     }
 }
 
-void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
+void KSFX(cell_fwd_before_n)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,
                                     const R *gh, const R *h, R *rz, size_t ldg, int save,
                                     R *h_new)
 {
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = rz + b * ldg, *hn = h_new + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             /* n = tanh(W_in x + b_in + W_hn (r h) + b_hn); h' = (1 - z) n + z h */
             const R n = TANH(xi[2 * H + j] + hh[2 * H + j]);
             const R z = g[H + j];
@@ -146,7 +145,7 @@ void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
     }
 }
 
-void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
+void KSFX(cell_bwd_after)(size_t B, size_t H, size_t J, const R *dh, const R *gates,
                                  size_t ldg, const R *ghn, size_t ldn, const R *h,
                                  size_t ldh, R *dgi, R *dgh, size_t lddg, R *dh_prev)
 {
@@ -154,7 +153,7 @@ void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
         const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
         const R *d = dh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             const R r = g[j], z = g[H + j], n = g[2 * H + j];
             /* h' = (1 - z) n + z h */
             const R dn = d[j] * ((R)1 - z);
@@ -172,14 +171,14 @@ void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates,
     }
 }
 
-void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
+void KSFX(cell_bwd_before_zn)(size_t B, size_t H, size_t J, const R *dh, const R *gates,
                                      size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                      size_t lddg, R *dh_prev)
 {
     for (size_t b = 0; b < B; b++) {
         const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             const R z = g[H + j], n = g[2 * H + j];
             /* h' = (1 - z) n + z h; n = tanh(a_n); z = s(a_z) */
             const R dan = d[j] * ((R)1 - z) * ((R)1 - n * n);
@@ -191,14 +190,14 @@ void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
     }
 }
 
-void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
+void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R *gates,
                                     size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                     size_t lddg, R *dh_prev)
 {
     for (size_t b = 0; b < B; b++) {
         const R *g = gates + b * ldg, *hp = h + b * ldh, *d = drh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < J; j++) {
             const R r = g[j];
             /* rh = r h: dr = d(rh) h, dh += d(rh) r; r = s(a_r) */
             const R dar = d[j] * hp[j] * r * ((R)1 - r);

@@ -38,6 +38,10 @@
 #endif
 #endif
 
+/* The table's gemm_scratch and nr entries (constant expressions for its initialiser). */
+enum { KSFX(scratch_elems) = KC * NC, KSFX(panel_width) = NR };
+_Static_assert(NC % NR == 0, "NC must be a whole number of panels (the gemm scratch)");
+
 /* Packed layout of a (K, N) matrix: ceil(N/NR) panels of NR columns; panel q holds
  * element (k, q*NR + c) at P[(q*K + k)*NR + c], zeros past column N. */
 static size_t KSFX(packed_size)(size_t K, size_t N) { return (N + NR - 1) / NR * NR * K; }
@@ -234,15 +238,15 @@ static inline void KSFX(storen)(R *p, V v, size_t n)
 #define LD(p) (nl == VL ? VLOAD(p) : KSFX(loadn)(p, nl))
 #define ST(p, v) (nl == VL ? VSTORE(p, v) : KSFX(storen)(p, v, nl))
 
-static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi, const R *gh,
+static void KSFX(cell_fwd_after)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi, const R *gh,
                                  const R *h, R *h_new, R *gates, size_t ldg)
 {
     const V one = VSET1((R)1);
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = gates ? gates + b * ldg : NULL, *hn = h_new + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V xr = LD(xi + j), xz = LD(xi + H + j), xn = LD(xi + 2 * H + j);
             const V hr = LD(hh + j), hz = LD(hh + H + j), hnn = LD(hh + 2 * H + j);
             const V hv = LD(hp + j);
@@ -258,14 +262,14 @@ static void KSFX(cell_fwd_after)(size_t B, size_t H, const R *gi, size_t ldgi, c
     }
 }
 
-static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldgi,
+static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,
                                      const R *gh, const R *h, R *rz, size_t ldg, R *rh)
 {
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = rz + b * ldg, *o = rh + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V xr = LD(xi + j), xz = LD(xi + H + j);
             const V hr = LD(hh + j), hz = LD(hh + H + j), hv = LD(hp + j);
             /* r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise; rh = r h */
@@ -278,7 +282,7 @@ static void KSFX(cell_fwd_before_rz)(size_t B, size_t H, const R *gi, size_t ldg
     }
 }
 
-static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi,
+static void KSFX(cell_fwd_before_n)(size_t B, size_t H, size_t J, const R *gi, size_t ldgi,
                                     const R *gh, const R *h, R *rz, size_t ldg, int save,
                                     R *h_new)
 {
@@ -286,8 +290,8 @@ static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi
     for (size_t b = 0; b < B; b++) {
         const R *xi = gi + b * ldgi, *hh = gh + b * 3 * H, *hp = h + b * H;
         R *g = rz + b * ldg, *hn = h_new + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V xn = LD(xi + 2 * H + j), hnn = LD(hh + 2 * H + j);
             const V z = LD(g + H + j), hv = LD(hp + j);
             /* n = tanh(W_in x + b_in + W_hn (r h) + b_hn); h' = (1 - z) n + z h */
@@ -298,7 +302,7 @@ static void KSFX(cell_fwd_before_n)(size_t B, size_t H, const R *gi, size_t ldgi
     }
 }
 
-static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates, size_t ldg,
+static void KSFX(cell_bwd_after)(size_t B, size_t H, size_t J, const R *dh, const R *gates, size_t ldg,
                                  const R *ghn, size_t ldn, const R *h, size_t ldh, R *dgi,
                                  R *dgh, size_t lddg, R *dh_prev)
 {
@@ -307,8 +311,8 @@ static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates
         const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
         const R *d = dh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V r = LD(g + j), z = LD(g + H + j), n = LD(g + 2 * H + j);
             const V dv = LD(d + j), hv = LD(hp + j), ghv = LD(gn + j);
             /* h' = (1 - z) n + z h */
@@ -326,7 +330,7 @@ static void KSFX(cell_bwd_after)(size_t B, size_t H, const R *dh, const R *gates
     }
 }
 
-static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *gates,
+static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, size_t J, const R *dh, const R *gates,
                                      size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                      size_t lddg, R *dh_prev)
 {
@@ -334,8 +338,8 @@ static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *g
     for (size_t b = 0; b < B; b++) {
         const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V z = LD(g + H + j), n = LD(g + 2 * H + j), dv = LD(d + j), hv = LD(hp + j);
             /* h' = (1 - z) n + z h; n = tanh(a_n); z = s(a_z) */
             const V dan = VMUL(VMUL(dv, VSUB(one, z)), VSUB(one, VMUL(n, n)));
@@ -347,7 +351,7 @@ static void KSFX(cell_bwd_before_zn)(size_t B, size_t H, const R *dh, const R *g
     }
 }
 
-static void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *gates,
+static void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R *gates,
                                     size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,
                                     size_t lddg, R *dh_prev)
 {
@@ -355,8 +359,8 @@ static void KSFX(cell_bwd_before_r)(size_t B, size_t H, const R *drh, const R *g
     for (size_t b = 0; b < B; b++) {
         const R *g = gates + b * ldg, *hp = h + b * ldh, *d = drh + b * H;
         R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
-        for (size_t j = 0; j < H; j += VL) {
-            const size_t nl = GRU_MIN((size_t)VL, H - j);
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
             const V r = LD(g + j), dv = LD(d + j), hv = LD(hp + j), pv = LD(dp + j);
             /* rh = r h: dr = d(rh) h, dh += d(rh) r; r = s(a_r) */
             const V dar = VMUL(VMUL(dv, hv), VMUL(r, VSUB(one, r)));

@@ -1,0 +1,105 @@
+/*
+ * neon.c - the NEON (AArch64 Advanced SIMD) kernel table: simd_impl.h compiled for
+ * float (4 lanes, float32x4_t) and double (2 lanes, float64x2_t).
+ *
+ * Register tile, for AArch64's 32 128-bit registers: 8 rows x 2 vectors, i.e. 16
+ * accumulators + 2 B vectors + the 8 A elements of a k step, which GCC loads into
+ * 8 separate registers (ldr s + fmla by element) = 26 registers, no spills. The
+ * 8 x 3 tile (24 accumulators) needs 35 and GCC 12 spills 3 accumulators through the
+ * stack on every k step (checked in the disassembly), which puts a store-load chain
+ * on the critical path; 8 rows also fit power-of-two batches without ragged tiles.
+ * The thin one-row kernel (M <= 2) runs PT = 6 panels = 12 independent FMA chains.
+ *
+ * NEON (with FMA: vfmaq_f32 / vfmaq_f64) is baseline on AArch64, so the file needs no
+ * flags and dispatch.c always uses it there. On any other architecture it defines an
+ * unnamed table that dispatch.c never chooses.
+ *
+ * Sigmoid and tanh in the cells come from kernels/vmath_neon.h: within 3 ulp (float32)
+ * and 4 ulp (float64) of the correctly rounded values, bit-identical to the AVX2 and
+ * AVX-512 versions (measured by c/tests/vmath, under qemu for NEON).
+ */
+#include "kernels/kernels.h"
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#include "kernels/vmath_neon.h"
+
+#define MR 8
+#define NRV 2
+#define PT 6
+#define MTHIN 2
+
+/* Cache blocking: a packed panel (KC x NR: 8 KiB float, 8 KiB double) and the MR rows
+ * of A it meets stay in L1. The packed B block of gemm (KC x NC, the gemm_scratch)
+ * must hold whole panels of NR = NRV * VL columns. */
+#define KC_NEON 256
+#define NC_F32 1536
+#define NC_F64 768
+_Static_assert(NC_F32 % (NRV * 4) == 0, "NC_F32 must be a multiple of NR (float)");
+_Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double)");
+
+/* vfmaq_f32(c, a, b) = c + a * b, fused: the accumulator comes first. */
+#define R float
+#define KSFX(name) name##_neon_f32
+#define V float32x4_t
+#define VL 4
+#define VLOAD(p) vld1q_f32(p)
+#define VSTORE(p, v) vst1q_f32(p, v)
+#define VSET1(x) vdupq_n_f32(x)
+#define VZERO() vdupq_n_f32(0.0f)
+#define VFMA(a, b, c) vfmaq_f32(c, a, b)
+#define VADD(a, b) vaddq_f32(a, b)
+#define VSUB(a, b) vsubq_f32(a, b)
+#define VMUL(a, b) vmulq_f32(a, b)
+#define VSIGMOID(v) gru_sigmoid_f32x4(v)
+#define VTANH(v) gru_tanh_f32x4(v)
+#define KC KC_NEON
+#define NC NC_F32
+#include "kernels/simd_impl.h"
+#undef R
+#undef KSFX
+#undef V
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VSIGMOID
+#undef VTANH
+#undef KC
+#undef NC
+
+#define R double
+#define KSFX(name) name##_neon_f64
+#define V float64x2_t
+#define VL 2
+#define VLOAD(p) vld1q_f64(p)
+#define VSTORE(p, v) vst1q_f64(p, v)
+#define VSET1(x) vdupq_n_f64(x)
+#define VZERO() vdupq_n_f64(0.0)
+#define VFMA(a, b, c) vfmaq_f64(c, a, b)
+#define VADD(a, b) vaddq_f64(a, b)
+#define VSUB(a, b) vsubq_f64(a, b)
+#define VMUL(a, b) vmulq_f64(a, b)
+#define VSIGMOID(v) gru_sigmoid_f64x2(v)
+#define VTANH(v) gru_tanh_f64x2(v)
+#define KC KC_NEON
+#define NC NC_F64
+#include "kernels/simd_impl.h"
+
+/* gemm_scratch = KC * NC and nr = NR of each half come from simd_impl.h. */
+#define GRU_NEON_HALF(S)                                                               \
+    {scratch_elems_neon_##S, panel_width_neon_##S, gemm_neon_##S,                      \
+     packed_size_neon_##S, pack_b_neon_##S, gemm_pb_neon_##S, gru_ref_fill_rows_##S,   \
+     gru_ref_colsum_add_##S, cell_fwd_after_neon_##S, cell_fwd_before_rz_neon_##S,     \
+     cell_fwd_before_n_neon_##S, cell_bwd_after_neon_##S,                              \
+     cell_bwd_before_zn_neon_##S, cell_bwd_before_r_neon_##S}
+
+const gru_kernels gru_kernels_neon = {"neon", GRU_NEON_HALF(f32), GRU_NEON_HALF(f64)};
+#else
+const gru_kernels gru_kernels_neon = {0};
+#endif

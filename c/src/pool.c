@@ -1,0 +1,207 @@
+/*
+ * pool.c - the thread pool of pool.h on POSIX threads and C11 atomics; a single-thread
+ * fallback where there are none (then gru_pool_create refuses n > 1).
+ *
+ * A job is published by bumping `epoch` (under the mutex, so that sleeping workers
+ * can be woken by the condition variable); workers spin on it for a while before
+ * sleeping. The barrier is a sense-reversing counter: the last arrival resets the
+ * count and flips the shared sense, the others spin (yielding after a while, so an
+ * oversubscribed machine still makes progress).
+ */
+#if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
+#define _POSIX_C_SOURCE 200809L
+#define GRU_HAVE_THREADS 1
+#endif
+
+#include <stdlib.h>
+#include "pool.h"
+
+void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, size_t *hi)
+{
+    const size_t chunks = grain ? (n + grain - 1) / grain : 0;
+    const size_t t = (size_t)team->tid, nt = (size_t)team->n;
+    const size_t c0 = chunks * t / nt, c1 = chunks * (t + 1) / nt;
+    *lo = c0 * grain < n ? c0 * grain : n;
+    *hi = c1 * grain < n ? c1 * grain : n;
+}
+
+#if GRU_HAVE_THREADS
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GRU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define GRU_RELAX() __asm__ __volatile__("yield")
+#else
+#define GRU_RELAX() ((void)0)
+#endif
+
+/* Spin counts (pause instructions, tens of ns each): a barrier spins a few microseconds
+ * before yielding its core, an idle worker about a millisecond before sleeping. */
+enum { SPIN_BEFORE_SLEEP = 1 << 15, SPIN_BEFORE_YIELD = 1 << 8 };
+
+struct gru_pool {
+    int n;
+    pthread_t *threads;           /* (n - 1) workers */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint epoch;            /* bumped once per job */
+    atomic_int quit;
+    void (*fn)(void *, gru_team *);
+    void *arg;
+    atomic_int running;           /* workers still inside the current job */
+    atomic_flag busy;             /* a caller owns the pool */
+    atomic_int bar_count;         /* barrier */
+    atomic_int bar_sense;
+};
+
+static void run_job(gru_pool *p, int tid)
+{
+    gru_team team = {p, tid, p->n, 0};
+    team.sense = atomic_load(&p->bar_sense);
+    p->fn(p->arg, &team);
+}
+
+static void *worker(void *arg)
+{
+    gru_pool *p = ((void **)arg)[0];
+    const int tid = (int)(size_t)((void **)arg)[1];
+    free(arg);
+    unsigned seen = 0;
+    for (;;) {
+        unsigned e;
+        int spins = 0;
+        while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit) &&
+               spins < SPIN_BEFORE_SLEEP) {
+            GRU_RELAX();
+            spins++;
+        }
+        if (e == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->mu);
+            while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) return NULL;
+        seen = e;
+        run_job(p, tid);
+        atomic_fetch_sub(&p->running, 1);
+    }
+}
+
+gru_status gru_pool_create(int n, gru_pool **out)
+{
+    *out = NULL;
+    if (n < 1) return GRU_ERR_INVALID_ARG;
+    if (n == 1) return GRU_OK;
+    gru_pool *p = calloc(1, sizeof *p);
+    if (!p) return GRU_ERR_NO_MEMORY;
+    p->n = n;
+    p->threads = calloc((size_t)n - 1, sizeof *p->threads);
+    if (!p->threads || pthread_mutex_init(&p->mu, NULL)) {
+        free(p->threads);
+        free(p);
+        return GRU_ERR_NO_MEMORY;
+    }
+    if (pthread_cond_init(&p->cv, NULL)) {
+        pthread_mutex_destroy(&p->mu);
+        free(p->threads);
+        free(p);
+        return GRU_ERR_NO_MEMORY;
+    }
+    atomic_init(&p->epoch, 0);
+    atomic_init(&p->quit, 0);
+    atomic_init(&p->running, 0);
+    atomic_flag_clear(&p->busy);
+    atomic_init(&p->bar_count, n);
+    atomic_init(&p->bar_sense, 0);
+    for (int i = 1; i < n; i++) {
+        void **arg = malloc(2 * sizeof *arg);
+        if (arg) {
+            arg[0] = p;
+            arg[1] = (void *)(size_t)i;
+        }
+        if (!arg || pthread_create(&p->threads[i - 1], NULL, worker, arg)) {
+            free(arg);
+            p->n = i;   /* the workers started so far are joined by destroy */
+            gru_pool_destroy(p);
+            return GRU_ERR_NO_MEMORY;
+        }
+    }
+    *out = p;
+    return GRU_OK;
+}
+
+void gru_pool_destroy(gru_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->quit, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->threads);
+    free(p);
+}
+
+void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
+{
+    if (!p || atomic_flag_test_and_set(&p->busy)) {
+        gru_team alone = {NULL, 0, 1, 0};
+        fn(arg, &alone);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store(&p->running, p->n - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->epoch, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    run_job(p, 0);
+    int spins = 0;
+    while (atomic_load(&p->running) > 0)
+        if (++spins < SPIN_BEFORE_YIELD) GRU_RELAX();
+        else sched_yield();
+    atomic_flag_clear(&p->busy);
+}
+
+void gru_team_barrier(gru_team *t)
+{
+    if (!t->pool || t->n == 1) return;
+    gru_pool *p = t->pool;
+    t->sense = !t->sense;
+    if (atomic_fetch_sub(&p->bar_count, 1) == 1) {
+        atomic_store(&p->bar_count, p->n);
+        atomic_store(&p->bar_sense, t->sense);
+    } else {
+        int spins = 0;
+        while (atomic_load(&p->bar_sense) != t->sense)
+            if (++spins < SPIN_BEFORE_YIELD) GRU_RELAX();
+            else sched_yield();
+    }
+}
+
+#else /* no threads: everything on the caller */
+
+struct gru_pool { int unused; };
+
+gru_status gru_pool_create(int n, gru_pool **out)
+{
+    *out = NULL;
+    return n == 1 ? GRU_OK : GRU_ERR_INVALID_ARG;
+}
+void gru_pool_destroy(gru_pool *p) { (void)p; }
+void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
+{
+    gru_team alone = {NULL, 0, 1, 0};
+    (void)p;
+    fn(arg, &alone);
+}
+void gru_team_barrier(gru_team *t) { (void)t; }
+#endif
