@@ -1,6 +1,7 @@
 /*
  * avx2.c - the AVX2 + FMA kernel table: simd_impl.h compiled for float (8 lanes) and
- * double (4 lanes), 6 x 2-vector register tiles (16 ymm registers).
+ * double (4 lanes), 6 x 2-vector register tiles (16 ymm registers). Sigmoid and tanh
+ * in the cells come from kernels/vmath_avx2.h (errors measured in VMATH.md).
  *
  * Selects its own target like avx512.c; an unnamed table where it cannot.
  */
@@ -13,26 +14,12 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#include <math.h>
-
-/* Interim: sigmoid (op 1) and tanh (op 2) lane by lane through libm. */
-#define GRU_LANES(NAME, V, R, VL, LOAD, STORE, EXP, TANH)                              \
-    static inline V NAME(V v, int op)                                                  \
-    {                                                                                  \
-        R t[VL];                                                                       \
-        STORE(t, v);                                                                   \
-        for (int i = 0; i < VL; i++)                                                   \
-            t[i] = op == 1 ? (R)1 / ((R)1 + EXP(-t[i])) : TANH(t[i]);                  \
-        return LOAD(t);                                                                \
-    }
+#include "kernels/vmath_avx2.h"
 
 #define MR 6
 #define NRV 2
 #define PT 3
 #define MTHIN 2
-
-GRU_LANES(vmath_lanes_psavx2, __m256, float, 8, _mm256_loadu_ps, _mm256_storeu_ps, expf, tanhf)
-GRU_LANES(vmath_lanes_pdavx2, __m256d, double, 4, _mm256_loadu_pd, _mm256_storeu_pd, exp, tanh)
 
 #define R float
 #define KSFX(name) name##_avx2_f32
@@ -46,8 +33,8 @@ GRU_LANES(vmath_lanes_pdavx2, __m256d, double, 4, _mm256_loadu_pd, _mm256_storeu
 #define VADD(a, b) _mm256_add_ps(a, b)
 #define VSUB(a, b) _mm256_sub_ps(a, b)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
-#define VSIGMOID(v) vmath_lanes_psavx2(v, 1)
-#define VTANH(v) vmath_lanes_psavx2(v, 2)
+#define VSIGMOID(v) gru_sigmoid_ps256(v)
+#define VTANH(v) gru_tanh_ps256(v)
 #define KC 256
 #define NC 1024
 #include "kernels/simd_impl.h"
@@ -80,8 +67,8 @@ GRU_LANES(vmath_lanes_pdavx2, __m256d, double, 4, _mm256_loadu_pd, _mm256_storeu
 #define VADD(a, b) _mm256_add_pd(a, b)
 #define VSUB(a, b) _mm256_sub_pd(a, b)
 #define VMUL(a, b) _mm256_mul_pd(a, b)
-#define VSIGMOID(v) vmath_lanes_pdavx2(v, 1)
-#define VTANH(v) vmath_lanes_pdavx2(v, 2)
+#define VSIGMOID(v) gru_sigmoid_pd256(v)
+#define VTANH(v) gru_tanh_pd256(v)
 #define KC 256
 #define NC 512
 #include "kernels/simd_impl.h"

@@ -1,7 +1,7 @@
 /*
  * avx512.c - the AVX-512 kernel table (AVX-512 F/DQ/VL/BW with FMA): simd_impl.h
- * compiled for float (16 lanes) and double (8 lanes). Cell kernels are the scalar
- * reference's until vectorised ones replace them.
+ * compiled for float (16 lanes) and double (8 lanes). Sigmoid and tanh
+ * in the cells come from kernels/vmath_avx512.h (errors measured in VMATH.md).
  *
  * The file selects its own target (GCC's target pragma, which also defines
  * __AVX512F__ etc.), so it builds without per-file flags (setuptools/cffi) as well as
@@ -19,27 +19,12 @@
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
     defined(__AVX512BW__) && defined(__FMA__)
 #include <immintrin.h>
-#include <math.h>
-
-/* Interim: sigmoid (op 1) and tanh (op 2) lane by lane through libm. */
-#define GRU_LANES(NAME, V, R, VL, LOAD, STORE, EXP, TANH)                              \
-    static inline V NAME(V v, int op)                                                  \
-    {                                                                                  \
-        R t[VL];                                                                       \
-        STORE(t, v);                                                                   \
-        for (int i = 0; i < VL; i++)                                                   \
-            t[i] = op == 1 ? (R)1 / ((R)1 + EXP(-t[i])) : TANH(t[i]);                  \
-        return LOAD(t);                                                                \
-    }
+#include "kernels/vmath_avx512.h"
 
 #define MR 8
 #define NRV 3
 #define PT 4
 #define MTHIN 2
-
-
-GRU_LANES(vmath_lanes_psavx512, __m512, float, 16, _mm512_loadu_ps, _mm512_storeu_ps, expf, tanhf)
-GRU_LANES(vmath_lanes_pdavx512, __m512d, double, 8, _mm512_loadu_pd, _mm512_storeu_pd, exp, tanh)
 
 #define R float
 #define KSFX(name) name##_avx512_f32
@@ -53,8 +38,8 @@ GRU_LANES(vmath_lanes_pdavx512, __m512d, double, 8, _mm512_loadu_pd, _mm512_stor
 #define VADD(a, b) _mm512_add_ps(a, b)
 #define VSUB(a, b) _mm512_sub_ps(a, b)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
-#define VSIGMOID(v) vmath_lanes_psavx512(v, 1)
-#define VTANH(v) vmath_lanes_psavx512(v, 2)
+#define VSIGMOID(v) gru_sigmoid_ps512(v)
+#define VTANH(v) gru_tanh_ps512(v)
 #define KC 256
 #define NC 1536
 #include "kernels/simd_impl.h"
@@ -87,8 +72,8 @@ GRU_LANES(vmath_lanes_pdavx512, __m512d, double, 8, _mm512_loadu_pd, _mm512_stor
 #define VADD(a, b) _mm512_add_pd(a, b)
 #define VSUB(a, b) _mm512_sub_pd(a, b)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
-#define VSIGMOID(v) vmath_lanes_pdavx512(v, 1)
-#define VTANH(v) vmath_lanes_pdavx512(v, 2)
+#define VSIGMOID(v) gru_sigmoid_pd512(v)
+#define VTANH(v) gru_tanh_pd512(v)
 #define KC 256
 #define NC 768
 #include "kernels/simd_impl.h"
