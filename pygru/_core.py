@@ -172,6 +172,9 @@ def as_real_array(value, name, dtype):
     any memory order (Fortran, strided views) and nested lists are converted. Complex,
     bool, object, string, bytes, datetime and structured data raise TypeError naming
     the argument and its dtype; ragged nested lists raise ValueError."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous \
+            and value.flags.aligned:
+        return value   # the common case, kept cheap for one-step calls
     value = to_numpy(value)
     try:
         arr = np.asarray(value)

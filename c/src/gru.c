@@ -87,7 +87,8 @@ static void repack(gru_model *m, const gru_layer_params *p, size_t in, int which
     pack_job jobs[4];
     int n = 0;
     if (which == 0) {
-        jobs[n++] = (pack_job){p->p_ihT, p->w_ih, 1, in, G, in};
+        for (size_t g = 0; g < 3; g++)
+            jobs[n++] = (pack_job){p->p_ihT[g], p->w_ih + g * H * in, 1, in, H, in};
         jobs[n++] = (pack_job){p->p_ih, p->w_ih, 0, G, in, in};
     } else {
         for (size_t g = 0; g < 3; g++)
@@ -168,7 +169,9 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
         for (size_t d = 0; d < D; d++) {
             gru_layer_params *p = &m->lp[l * D + d];
             const size_t in = l == 0 ? I : DH;
-            if (!reserve_pack(m, in, G, &npacked, &p->p_ihT) ||
+            if (!reserve_pack(m, in, H, &npacked, &p->p_ihT[0]) ||
+                !reserve_pack(m, in, H, &npacked, &p->p_ihT[1]) ||
+                !reserve_pack(m, in, H, &npacked, &p->p_ihT[2]) ||
                 !reserve_pack(m, H, H, &npacked, &p->p_hhT[0]) ||
                 !reserve_pack(m, H, H, &npacked, &p->p_hhT[1]) ||
                 !reserve_pack(m, H, H, &npacked, &p->p_hhT[2]) ||

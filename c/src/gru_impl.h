@@ -101,9 +101,11 @@ static void FN(forward_job)(void *arg, gru_team *team)
                   : (R *)(work + ws->off_outs + (training ? l : l % 2) * ws->out_bytes);
         for (size_t d = 0; d < D; d++) {
             const gru_layer_params *p = &m->lp[l * D + d];
-            const R *PihT = FN(at)(m->packed, p->p_ihT);   /* W_ih^T (in_w, 3H) packed */
-            const R *PhhT[3];                              /* my panels of W_hg^T */
-            for (int g = 0; g < 3; g++) PhhT[g] = FN(at)(m->packed, p->p_hhT[g]) + j0 * H;
+            const R *PihT[3], *PhhT[3];   /* my panels of W_ig^T (in_w, H), W_hg^T (H, H) */
+            for (int g = 0; g < 3; g++) {
+                PihT[g] = FN(at)(m->packed, p->p_ihT[g]) + j0 * in_w;
+                PhhT[g] = FN(at)(m->packed, p->p_hhT[g]) + j0 * H;
+            }
             const R *bih = FN(at)(m->params, p->b_ih);   /* (3H) or NULL */
             const R *bhh = FN(at)(m->params, p->b_hh);   /* (3H) or NULL */
             R *gates, *ghn = NULL, *hprev = NULL;   /* (rows, 3H), (rows, H), (rows, H) */
@@ -116,12 +118,11 @@ static void FN(forward_job)(void *arg, gru_team *team)
                 gates = (R *)(work + ws->off_gi);
             }
 
-            /* gi = in . W_ih^T + b_ih for every step at once (my rows); the cells
-             * overwrite each step's gi with r, z, n in place. */
-            if (nq) {
-                k->fill_rows(nq, G, gates + q0 * G, G, bih);
-                k->gemm_pb(nq, G, 0, in_w, in + q0 * in_w, in_w, PihT, in_w, 1,
-                           gates + q0 * G, G);
+            /* gi = in . W_ih^T + b_ih for every step at once, the columns of my units
+             * in each gate; the cells overwrite each step's gi with r, z, n in place. */
+            for (size_t g = 0; g < 3 && J; g++) {
+                k->fill_rows(rows, J, gates + g * H + j0, G, bih ? bih + g * H + j0 : NULL);
+                k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 1, gates + g * H + j0, G);
             }
             R *h = hbuf0, *hn = hbuf1;
             for (size_t b = 0; b < B && J; b++) {
@@ -190,10 +191,10 @@ static void FN(forward_job)(void *arg, gru_team *team)
                     memcpy(c->h_n + ((l * D + d) * B + b) * H + j0, h + b * H + j0,
                            J * sizeof(R));
         }
-        if (training && m->cfg.dropout > 0 && l < L - 1)
+        if (training && m->cfg.dropout > 0 && l < L - 1) {
             FN(dropout)(lout + q0 * DH, nq, DH, q0 * DH, m->cfg.dropout, c->seed, c->draw, l);
-        /* the next layer reads my rows of lout first (its input projection), and
-         * its first barrier comes before any other use */
+            gru_team_barrier(team);   /* the next layer reads every row */
+        }
         in = lout;
         in_w = DH;
     }

@@ -26,7 +26,8 @@ typedef struct gru_tensor {
  * layout (pack_b), made again whenever gru_param_set writes a weight. */
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
-    size_t p_ihT;          /* W_ih^T (in, 3H): input projection of every step */
+    size_t p_ihT[3];       /* W_ir^T, W_iz^T, W_in^T (in, H) each: input projections,
+                              one per gate like p_hhT (a thread reads its panels only) */
     size_t p_hhT[3];       /* W_hr^T, W_hz^T, W_hn^T (H, H) each: the recurrent
                               pre-activations, one per gate so that a thread's slice
                               of units is a slice of panels in each */
