@@ -362,10 +362,11 @@ class CModel:
               "sizing the workspace")
         return int(n[0])
 
-    def forward(self, training, seq_len, batch, batch_first, x, h0, lengths):
+    def forward(self, training, seq_len, batch, batch_first, x, h0, lengths, reuse=None):
         """x: (T, B, I) or (B, T, I) if batch_first; h0: (L*D, B, H) or None;
-        lengths: (B,) int32 or None. Returns (output (T, B, D*H) or (B, T, D*H),
-        h_n (L*D, B, H), workspace uint8 or None)."""
+        lengths: (B,) int32 or None; reuse: a workspace of an earlier training forward
+        that nothing needs any more, or None. Returns (output (T, B, D*H) or
+        (B, T, D*H), h_n (L*D, B, H), workspace uint8 or None)."""
         T, B, H, LD = seq_len, batch, self.hidden_size, self.num_layers * self.directions
         out_shape = (B, T, self.directions * H) if batch_first else (T, B, self.directions * H)
         out = np.empty(out_shape, dtype=self.dtype)      # (T, B, D*H) / (B, T, D*H)
@@ -374,7 +375,9 @@ class CModel:
         len_p = ffi.NULL if lengths is None else ffi.from_buffer("int32_t[]", lengths)
         if training:
             nbytes = self.workspace_bytes(T, B, True)
-            ws = aligned_empty(nbytes)
+            # A fresh buffer costs page faults on every call: take the caller's previous
+            # workspace when it fits (the caller has given up the forward it held).
+            ws = reuse if reuse is not None and reuse.nbytes == nbytes else aligned_empty(nbytes)
             with self.lock:
                 status = lib.gru_forward(self.ptr, 1, T, B, int(batch_first), _ptr(x), h0_p,
                                          len_p, _ptr(out, True), _ptr(h_n, True),

@@ -207,6 +207,13 @@ class _Recurrent:
     def _save(self, **saved):
         self.__dict__["_saved"] = saved
 
+    def _give_up_saved(self):
+        """Drops the saved training forward (a new one replaces it) and returns its
+        workspace for the new forward to reuse, or None."""
+        saved = self.__dict__["_saved"]
+        self.__dict__["_saved"] = None
+        return saved["ws"] if saved is not None else None
+
     def _take_saved(self):
         saved = self.__dict__["_saved"]
         if saved is None:
@@ -355,7 +362,8 @@ class GRU(_Recurrent):
         training = self.training
         if training:
             xa = _input_for_training(xa, _core.to_numpy(x))
-        out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens)
+        reuse = self._give_up_saved() if training else None
+        out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens, reuse)
         if training:
             self._save(x=xa, ws=ws, T=T, B=B, batch_first=layout_first, unbatched=unbatched,
                        out_shape=out.shape)
@@ -469,7 +477,8 @@ class GRUCell(_Recurrent):
         training = self.training
         if training:
             xa = _input_for_training(xa, _core.to_numpy(x))
-        _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None)
+        reuse = self._give_up_saved() if training else None
+        _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None, reuse)
         if training:
             self._save(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)

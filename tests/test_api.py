@@ -1098,3 +1098,24 @@ def test_concurrent_inference_on_one_model():
     for (o, h), (eo, eh) in zip(results, expected):
         np.testing.assert_array_equal(o, eo)
         np.testing.assert_array_equal(h, eh)
+
+
+def test_new_training_forward_reuses_workspace_and_backward_follows_it():
+    """A second training forward takes over the first one's workspace (no fresh pages
+    per call); backward then gives the second forward's gradients, bit for bit those
+    of a model that only ever saw the second input."""
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((2, 6, 3, 5))
+    g = rng.standard_normal((6, 3, 2 * 8))
+    a = pygru.GRU(5, 8, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    b = pygru.GRU(5, 8, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    a(x1)
+    ws1 = a._saved["ws"]
+    a(x2)
+    assert a._saved["ws"] is ws1
+    dxa, dha = a.backward(g)
+    b(x2)
+    dxb, dhb = b.backward(g)
+    assert np.array_equal(dxa, dxb) and np.array_equal(dha, dhb)
+    for name, value in b.grads.items():
+        assert np.array_equal(a.grads[name], value), name

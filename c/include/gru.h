@@ -230,8 +230,9 @@ GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
  *   grad_x       written (overwritten, not accumulated) with dLoss/dx, or NULL to skip.
  *   grad_h0      (L*D, B, H) written with dLoss/dh0, or NULL to skip.
  * Parameter gradients are ADDED to the model's gradient buffers (see gru_zero_grad).
- * The workspace is only read, so backward may run more than once on it. Allocates
- * scratch of O(T * B * H) internally.
+ * The workspace is only read, so backward may run more than once on it. Uses scratch
+ * of O(T * B * H) that the model allocates on first need and keeps (reused by later
+ * calls of the same or smaller size, freed by gru_destroy).
  * Returns GRU_ERR_WRONG_MODE when the workspace was last filled by an inference forward
  * (training = 0), GRU_ERR_WORKSPACE when it does not come from a training forward of
  * this model with these sizes and the current parameters. */

@@ -246,9 +246,21 @@ gru_status gru_set_num_threads(gru_model *m, int n)
 
 int gru_get_num_threads(const gru_model *m) { return m ? m->nthreads : 0; }
 
+void *gru_bwd_scratch(gru_model *m, size_t bytes)
+{
+    if (bytes > m->bwd_scratch_bytes) {
+        free(m->bwd_scratch);
+        m->bwd_scratch_bytes = 0;
+        if (!(m->bwd_scratch = malloc(bytes))) return NULL;
+        m->bwd_scratch_bytes = bytes;
+    }
+    return m->bwd_scratch;
+}
+
 void gru_destroy(gru_model *m)
 {
     if (!m) return;
+    free(m->bwd_scratch);
     gru_pool_destroy(m->pool);
     free(m->tensors);
     free(m->lp);

@@ -404,8 +404,9 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     const int ra = m->cfg.reset_after;
     const gru_ws_header *hdr = (const gru_ws_header *)work;
 
-    /* scratch: dgi, dgh (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for
-     * reset_before; dy, din (rows, D*H) between layers; each thread's gemm scratch */
+    /* scratch (the model's, reused between calls): dgi, dgh (rows, 3H); dh, dhp, drh
+     * (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H) between layers; each
+     * thread's gemm scratch */
     size_t n_g = rows * G, n_bh = B * H, n_rh = ra ? 0 : rows * H;
     size_t n_io = L > 1 ? rows * DH : 0, n_ks, total = 0, bytes;
     if (!gru_mul(k->gemm_scratch, (size_t)m->nthreads, &n_ks) ||
@@ -415,7 +416,7 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
         !gru_add(total, n_io, &total) || !gru_add(total, n_io, &total) ||
         !gru_add(total, n_ks, &total) || !gru_mul(total, sizeof(R), &bytes))
         return GRU_ERR_OVERFLOW;
-    R *scratch = malloc(bytes ? bytes : 1);
+    R *scratch = gru_bwd_scratch(m, bytes ? bytes : 1);
     if (!scratch) return GRU_ERR_NO_MEMORY;
 
     FN(call) c;
@@ -443,7 +444,6 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     c.din = c.dy + n_io;
     c.kscratch = n_ks ? c.din + n_io : NULL;
     gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c);
-    free(scratch);
     return GRU_OK;
 }
 

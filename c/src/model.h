@@ -46,6 +46,9 @@ struct gru_model {
     void *params;          /* (numel) model dtype, flat in tensor order */
     void *grads;           /* (numel) same layout */
     void *packed;          /* (npacked) model dtype: every weight in packed form */
+    void *bwd_scratch;     /* backward's scratch, kept between calls (backward is one
+                              caller at a time, as it writes the gradients) */
+    size_t bwd_scratch_bytes;
     size_t npacked;
     const gru_kernels *kernels;
     int nthreads;          /* gru_set_num_threads */
@@ -89,6 +92,9 @@ typedef struct gru_ws_header {
 
 #define GRU_WS_MAGIC 0x6c69626772757773ULL   /* "libgruws" */
 #define GRU_WS_HEADER_BYTES 128
+
+/* At least `bytes` of backward scratch, kept by the model; NULL if out of memory. */
+void *gru_bwd_scratch(struct gru_model *m, size_t bytes);
 _Static_assert(sizeof(gru_ws_header) <= GRU_WS_HEADER_BYTES, "workspace header too large");
 
 /* Computes the layout; GRU_ERR_OVERFLOW if any size does not fit. */
