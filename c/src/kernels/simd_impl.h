@@ -29,6 +29,11 @@
 #define GRU_SIMD_ONCE
 #define GRU_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GRU_PRAGMA(x) _Pragma(#x)
+#if defined(__GNUC__) || defined(__clang__)
+#define GRU_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GRU_ALWAYS_INLINE inline
+#endif
 #if defined(__clang__)
 #define GRU_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
@@ -116,45 +121,69 @@ static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, s
         for (size_t c = 0; c < nr; c++) C[i * ldc + c] = t[i * NR + c];
 }
 
-/* The thin micro-kernel for one row (batch 1 and 2, the streaming case): PT panels at
- * once give PT*NRV independent FMA chains where the MR-row tile would have NRV.
- * C[0 : PT*NR] = (load ? C : 0) + sum_k a[k*sk] Bp_q[k, :], panel q at bp[q]. */
-static inline void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, R *C,
-                                 int load)
+/* The thin micro-kernel for one row (batch 1 and 2, the streaming case): np <= PT
+ * panels at once give np*NRV independent FMA chains where the MR-row tile would have
+ * NRV. C[0 : np*NR] = (load ? C : 0) + sum_k a[k*sk] Bp_q[k, :], panel q at bp[q].
+ * Always inlined with a constant np (ukr_row below), so acc stays in registers. */
+static GRU_ALWAYS_INLINE void KSFX(ukr_row_n)(size_t kc, const R *a, size_t sk,
+                                              const R *const *bp, R *C, int load,
+                                              const int np)
 {
     V acc[PT][NRV];
-    GRU_UNROLL for (int q = 0; q < PT; q++)
+    GRU_UNROLL for (int q = 0; q < np; q++)
         GRU_UNROLL for (int v = 0; v < NRV; v++)
             acc[q][v] = load ? VLOAD(C + q * NR + v * VL) : VZERO();
     for (size_t k = 0; k < kc; k++) {
         const V ak = VSET1(a[k * sk]);
-        GRU_UNROLL for (int q = 0; q < PT; q++)
+        GRU_UNROLL for (int q = 0; q < np; q++)
             GRU_UNROLL for (int v = 0; v < NRV; v++)
                 acc[q][v] = VFMA(ak, VLOAD(bp[q] + k * NR + v * VL), acc[q][v]);
     }
-    GRU_UNROLL for (int q = 0; q < PT; q++)
+    GRU_UNROLL for (int q = 0; q < np; q++)
         GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(C + q * NR + v * VL, acc[q][v]);
 }
 
-/* Rows one at a time through ukr_row; a ragged group of panels goes through a copy. */
+static void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, R *C,
+                          int load, int np)
+{
+    switch (np) {
+    case 1: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 1); break;
+    case 2: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 2); break;
+    case 3: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 3); break;
+#if PT >= 4
+    case 4: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 4); break;
+#endif
+#if PT >= 5
+    case 5: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 5); break;
+#endif
+#if PT >= 6
+    case 6: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 6); break;
+#endif
+    default: break;
+    }
+}
+
+/* Rows one at a time through ukr_row, PT panels at a time (fewer at the end); a
+ * partial last panel goes through a copy of its group's columns. */
 static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t sa,
                              size_t sk, const R *Bp, size_t pstride, R *C, size_t ldc,
                              int load)
 {
     const size_t panels = (nc + NR - 1) / NR;
     for (size_t q0 = 0; q0 < panels; q0 += PT) {
+        const int np = (int)GRU_MIN((size_t)PT, panels - q0);
         const R *bp[PT];
-        for (size_t q = 0; q < PT; q++) bp[q] = Bp + GRU_MIN(q0 + q, panels - 1) * pstride;
-        const size_t cols = GRU_MIN((size_t)PT * NR, nc - q0 * NR);
+        for (int q = 0; q < np; q++) bp[q] = Bp + (q0 + (size_t)q) * pstride;
+        const size_t cols = GRU_MIN((size_t)np * NR, nc - q0 * NR);
         for (size_t i = 0; i < M; i++) {
             R *c = C + i * ldc + q0 * NR;
-            if (cols == (size_t)PT * NR) {
-                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load);
+            if (cols == (size_t)np * NR) {
+                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load, np);
                 continue;
             }
             R t[PT * NR];
-            for (size_t j = 0; j < (size_t)PT * NR; j++) t[j] = load && j < cols ? c[j] : (R)0;
-            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1);
+            for (size_t j = 0; j < (size_t)np * NR; j++) t[j] = load && j < cols ? c[j] : (R)0;
+            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1, np);
             for (size_t j = 0; j < cols; j++) c[j] = t[j];
         }
     }
