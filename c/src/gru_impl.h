@@ -120,10 +120,9 @@ static void FN(forward_job)(void *arg, gru_team *team)
 
             /* gi = in . W_ih^T + b_ih for every step at once, the columns of my units
              * in each gate; the cells overwrite each step's gi with r, z, n in place. */
-            for (size_t g = 0; g < 3 && J; g++) {
-                k->fill_rows(rows, J, gates + g * H + j0, G, bih ? bih + g * H + j0 : NULL);
-                k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 1, gates + g * H + j0, G);
-            }
+            for (size_t g = 0; g < 3 && J; g++)
+                k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 0,
+                           bih ? bih + g * H + j0 : NULL, gates + g * H + j0, G);
             R *h = hbuf0, *hn = hbuf1;
             for (size_t b = 0; b < B && J; b++) {
                 if (c->h0) memcpy(h + b * H + j0, c->h0 + ((l * D + d) * B + b) * H + j0,
@@ -144,10 +143,9 @@ static void FN(forward_job)(void *arg, gru_team *team)
                                    J * sizeof(R));
                     /* gh_g = h . W_hg^T + b_hg for my units (gates r, z; and n for
                      * reset_after) */
-                    for (size_t g = 0; g < ngates; g++) {
-                        k->fill_rows(B, J, gh + g * H + j0, G, bhh ? bhh + g * H + j0 : NULL);
-                        k->gemm_pb(B, J, 0, H, h, H, PhhT[g], H, 1, gh + g * H + j0, G);
-                    }
+                    for (size_t g = 0; g < ngates; g++)
+                        k->gemm_pb(B, J, 0, H, h, H, PhhT[g], H, 0,
+                                   bhh ? bhh + g * H + j0 : NULL, gh + g * H + j0, G);
                     if (ra) {
                         /* r, z = s(gi + gh); n = tanh(gi_n + r gh_n); h' = (1-z) n + z h */
                         k->cell_fwd_after(B, H, J, gi + j0, rs * G, gh + j0, h + j0, hn + j0,
@@ -167,8 +165,8 @@ static void FN(forward_job)(void *arg, gru_team *team)
                     if (!ra) {
                         /* gh_n = (r h) . W_hn^T + b_hn; n = tanh(gi_n + gh_n);
                          * h' = (1-z) n + z h */
-                        k->fill_rows(B, J, gh + 2 * H + j0, G, bhh ? bhh + 2 * H + j0 : NULL);
-                        k->gemm_pb(B, J, 0, H, rh, H, PhhT[2], H, 1, gh + 2 * H + j0, G);
+                        k->gemm_pb(B, J, 0, H, rh, H, PhhT[2], H, 0,
+                                   bhh ? bhh + 2 * H + j0 : NULL, gh + 2 * H + j0, G);
                         k->cell_fwd_before_n(B, H, J, gi + j0, rs * G, gh + j0, h + j0,
                                              gi + j0, rs * G, training, hn + j0);
                     }
@@ -333,7 +331,7 @@ static void FN(backward_job)(void *arg, gru_team *team)
                 if (!ra) {
                     if (J) {
                         /* d(r h) = da_n . W_hn, then the r gate's gradients */
-                        k->gemm_pb(B, J, 2 * H, G, dgh_t + 2 * H, rs * G, Phh, G, 0,
+                        k->gemm_pb(B, J, 2 * H, G, dgh_t + 2 * H, rs * G, Phh, G, 0, NULL,
                                    drh + j0, H);
                         k->cell_bwd_before_r(B, H, J, drh + j0, g, rs * G, hp, rs * H,
                                              dgi_t + j0, dgh_t + j0, rs * G, dhp + j0);
@@ -345,7 +343,8 @@ static void FN(backward_job)(void *arg, gru_team *team)
                 }
                 /* dh_prev += dgh . W_hh for my units (reset_before: r, z blocks; the
                  * n block went through r h above) */
-                if (J) k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, 1, dhp + j0, H);
+                if (J)
+                    k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, 1, NULL, dhp + j0, H);
                 R *tmp = dh; dh = dhp; dhp = tmp;
             }
             if (c->grad_h0)
@@ -378,8 +377,8 @@ static void FN(backward_job)(void *arg, gru_team *team)
             }
             /* dLoss/d in (+)= dgi . W_ih, summed over directions, my rows */
             if (dinl && nq)
-                k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, d > 0, dinl + q0 * in_w,
-                           in_w);
+                k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, d > 0, NULL,
+                           dinl + q0 * in_w, in_w);
             gru_team_barrier(team);   /* before dgi, dgh are used again */
         }
         if (l > 0) {

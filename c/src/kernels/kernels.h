@@ -37,14 +37,13 @@
     /* P = op(B) (K, N) packed for gemm_pb; op(B) = B (K, N) if !tb else B^T with B    \
      * (N, K). Done once per weight change, not per call. */                           \
     void (*pack_b)(int tb, size_t K, size_t N, const R *B, size_t ldb, R *P);          \
-    /* C (M, N) = beta * C + A (M, k1-k0) . Bp[k0:k1, :] where P is a packed (K, N)     \
-     * matrix Bp and A (M, k1-k0) has leading dimension lda (its column 0 meets row k0  \
-     * of Bp). Each C element is accumulated in increasing k from its initial value,   \
-     * so its result does not depend on M or on its row's position. */                 \
+    /* C (M, N) = (beta ? C : bias) + A (M, k1-k0) . Bp[k0:k1, :] where P is a packed  \
+     * (K, N) matrix Bp, A (M, k1-k0) has leading dimension lda (its column 0 meets row \
+     * k0 of Bp), and bias (N) is added to every row (NULL: zeros). Each C element is   \
+     * accumulated in increasing k from its initial value, so its result does not      \
+     * depend on M or on its row's position. */                                          \
     void (*gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,  \
-                    const R *P, size_t K, int beta, R *C, size_t ldc);                 \
-    /* C[m, :] = b for every row m < M (b (N), or zeros if b is NULL). */             \
-    void (*fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b);               \
+                    const R *P, size_t K, int beta, const R *bias, R *C, size_t ldc);  \
     /* out[n] += sum over m of A[m, n]. */                                             \
     void (*colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out);            \
     /* Cell kernels work on hidden units 0..J-1 (J <= H) of B rows: H is the width of  \
@@ -117,8 +116,7 @@ extern const gru_kernels gru_kernels_neon;
     size_t gru_ref_packed_size_##S(size_t, size_t);                                    \
     void gru_ref_pack_b_##S(int, size_t, size_t, const R *, size_t, R *);              \
     void gru_ref_gemm_pb_##S(size_t, size_t, size_t, size_t, const R *, size_t,        \
-                             const R *, size_t, int, R *, size_t);                     \
-    void gru_ref_fill_rows_##S(size_t, size_t, R *, size_t, const R *);                \
+                             const R *, size_t, int, const R *, R *, size_t);          \
     void gru_ref_colsum_add_##S(size_t, size_t, const R *, size_t, R *);               \
     void gru_ref_cell_fwd_after_##S(size_t, size_t, size_t, const R *, size_t, const R *,      \
                                     const R *, R *, R *, size_t);                      \
@@ -139,7 +137,7 @@ GRU_REF_DECLS(double, f64)
 /* A table half made of the reference kernels, for S = f32 or f64 (gemm_scratch 0). */
 #define GRU_REF_HALF(S)                                                                \
     {0, 1, gru_ref_gemm_##S, gru_ref_packed_size_##S, gru_ref_pack_b_##S,                 \
-     gru_ref_gemm_pb_##S, gru_ref_fill_rows_##S, gru_ref_colsum_add_##S,               \
+     gru_ref_gemm_pb_##S, gru_ref_colsum_add_##S,               \
      gru_ref_cell_fwd_after_##S, gru_ref_cell_fwd_before_rz_##S,                       \
      gru_ref_cell_fwd_before_n_##S, gru_ref_cell_bwd_after_##S,                        \
      gru_ref_cell_bwd_before_zn_##S, gru_ref_cell_bwd_before_r_##S}

@@ -68,20 +68,14 @@ void KSFX(pack_b)(int tb, size_t K, size_t N, const R *Bm, size_t ldb, R *P)
 }
 
 void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
-                   const R *P, size_t K, int beta, R *C, size_t ldc)
+                   const R *P, size_t K, int beta, const R *bias, R *C, size_t ldc)
 {
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) {
-            R s = beta ? C[m * ldc + n] : (R)0;
+            R s = beta ? C[m * ldc + n] : bias ? bias[n] : (R)0;
             for (size_t k = k0; k < k1; k++) s += A[m * lda + (k - k0)] * P[n * K + k];
             C[m * ldc + n] = s;
         }
-}
-
-void KSFX(fill_rows)(size_t M, size_t N, R *C, size_t ldc, const R *b)
-{
-    for (size_t m = 0; m < M; m++)
-        for (size_t n = 0; n < N; n++) C[m * ldc + n] = b ? b[n] : (R)0;
 }
 
 void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)

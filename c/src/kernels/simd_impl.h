@@ -79,15 +79,17 @@ static void KSFX(pack_b)(int tb, size_t K, size_t N, const R *B, size_t ldb, R *
     KSFX(pack_block)(tb, 0, K, 0, N, B, ldb, P);
 }
 
-/* The micro-kernel: C[0:MR, 0:NR] (ldc) = (load ? C : 0) + sum_{k < kc} A_i(k) Bp[k, :],
- * A_i(k) = a[i][k * sk] (row pointers: an edge tile repeats its last valid row). */
+/* The micro-kernel: C[0:MR, 0:NR] (ldc) = (load ? C : bias) + sum_{k < kc} A_i(k) Bp[k, :],
+ * A_i(k) = a[i][k * sk] (row pointers: an edge tile repeats its last valid row); bias
+ * (NR) for every row, NULL: zeros. */
 static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *Bp, R *C,
-                             size_t ldc, int load)
+                             size_t ldc, int load, const R *bias)
 {
     V acc[MR][NRV];
     GRU_UNROLL for (int i = 0; i < MR; i++)
         GRU_UNROLL for (int v = 0; v < NRV; v++)
-            acc[i][v] = load ? VLOAD(C + i * ldc + v * VL) : VZERO();
+            acc[i][v] = load ? VLOAD(C + i * ldc + v * VL)
+                        : bias ? VLOAD(bias + v * VL) : VZERO();
     for (size_t k = 0; k < kc; k++) {
         V b[NRV];
         GRU_UNROLL for (int v = 0; v < NRV; v++) b[v] = VLOAD(Bp + k * NR + v * VL);
@@ -104,19 +106,20 @@ static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *B
  * local copy, so that edges run the very same arithmetic. A element (i, k) is at
  * A[i * sa + k * sk]. */
 static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, size_t sk,
-                       const R *Bp, R *C, size_t ldc, int load)
+                       const R *Bp, R *C, size_t ldc, int load, const R *bias)
 {
     const R *a[MR];
     for (size_t i = 0; i < MR; i++) a[i] = A + GRU_MIN(i, mr - 1) * sa;
     if (mr == MR && nr == NR) {
-        KSFX(ukr)(kc, a, sk, Bp, C, ldc, load);
+        KSFX(ukr)(kc, a, sk, Bp, C, ldc, load, bias);
         return;
     }
     R t[MR * NR];
     for (size_t i = 0; i < MR; i++)
         for (size_t c = 0; c < NR; c++)
-            t[i * NR + c] = load && i < mr && c < nr ? C[i * ldc + c] : (R)0;
-    KSFX(ukr)(kc, a, sk, Bp, t, NR, 1);
+            t[i * NR + c] = i >= mr || c >= nr ? (R)0
+                            : load ? C[i * ldc + c] : bias ? bias[c] : (R)0;
+    KSFX(ukr)(kc, a, sk, Bp, t, NR, 1, NULL);
     for (size_t i = 0; i < mr; i++)
         for (size_t c = 0; c < nr; c++) C[i * ldc + c] = t[i * NR + c];
 }
@@ -127,12 +130,13 @@ static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, s
  * Always inlined with a constant np (ukr_row below), so acc stays in registers. */
 static GRU_ALWAYS_INLINE void KSFX(ukr_row_n)(size_t kc, const R *a, size_t sk,
                                               const R *const *bp, R *C, int load,
-                                              const int np)
+                                              const R *bias, const int np)
 {
     V acc[PT][NRV];
     GRU_UNROLL for (int q = 0; q < np; q++)
         GRU_UNROLL for (int v = 0; v < NRV; v++)
-            acc[q][v] = load ? VLOAD(C + q * NR + v * VL) : VZERO();
+            acc[q][v] = load ? VLOAD(C + q * NR + v * VL)
+                        : bias ? VLOAD(bias + q * NR + v * VL) : VZERO();
     for (size_t k = 0; k < kc; k++) {
         const V ak = VSET1(a[k * sk]);
         GRU_UNROLL for (int q = 0; q < np; q++)
@@ -144,20 +148,20 @@ static GRU_ALWAYS_INLINE void KSFX(ukr_row_n)(size_t kc, const R *a, size_t sk,
 }
 
 static void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, R *C,
-                          int load, int np)
+                          int load, const R *bias, int np)
 {
     switch (np) {
-    case 1: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 1); break;
-    case 2: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 2); break;
-    case 3: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 3); break;
+    case 1: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 1); break;
+    case 2: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 2); break;
+    case 3: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 3); break;
 #if PT >= 4
-    case 4: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 4); break;
+    case 4: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 4); break;
 #endif
 #if PT >= 5
-    case 5: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 5); break;
+    case 5: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 5); break;
 #endif
 #if PT >= 6
-    case 6: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, 6); break;
+    case 6: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 6); break;
 #endif
     default: break;
     }
@@ -167,7 +171,7 @@ static void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, 
  * partial last panel goes through a copy of its group's columns. */
 static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t sa,
                              size_t sk, const R *Bp, size_t pstride, R *C, size_t ldc,
-                             int load)
+                             int load, const R *bias)
 {
     const size_t panels = (nc + NR - 1) / NR;
     for (size_t q0 = 0; q0 < panels; q0 += PT) {
@@ -177,13 +181,15 @@ static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t 
         const size_t cols = GRU_MIN((size_t)np * NR, nc - q0 * NR);
         for (size_t i = 0; i < M; i++) {
             R *c = C + i * ldc + q0 * NR;
+            const R *bq = bias ? bias + q0 * NR : NULL;
             if (cols == (size_t)np * NR) {
-                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load, np);
+                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load, bq, np);
                 continue;
             }
             R t[PT * NR];
-            for (size_t j = 0; j < (size_t)np * NR; j++) t[j] = load && j < cols ? c[j] : (R)0;
-            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1, np);
+            for (size_t j = 0; j < (size_t)np * NR; j++)
+                t[j] = j >= cols ? (R)0 : load ? c[j] : bq ? bq[j] : (R)0;
+            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1, NULL, np);
             for (size_t j = 0; j < cols; j++) c[j] = t[j];
         }
     }
@@ -193,35 +199,37 @@ static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t 
  * `pstride` elements apart. Panel-major so that each panel stays in cache while the
  * rows stream past it. */
 static void KSFX(block)(size_t M, size_t nc, size_t kc, const R *A, size_t sa, size_t sk,
-                        const R *Bp, size_t pstride, R *C, size_t ldc, int load)
+                        const R *Bp, size_t pstride, R *C, size_t ldc, int load,
+                        const R *bias)
 {
     if (M <= MTHIN) {
-        KSFX(block_thin)(M, nc, kc, A, sa, sk, Bp, pstride, C, ldc, load);
+        KSFX(block_thin)(M, nc, kc, A, sa, sk, Bp, pstride, C, ldc, load, bias);
         return;
     }
     for (size_t q = 0; q * NR < nc; q++) {
         const size_t nr = GRU_MIN((size_t)NR, nc - q * NR);
         for (size_t i = 0; i < M; i += MR)
             KSFX(tile)(GRU_MIN((size_t)MR, M - i), nr, kc, A + i * sa, sa, sk,
-                       Bp + q * pstride, C + i * ldc + q * NR, ldc, load);
+                       Bp + q * pstride, C + i * ldc + q * NR, ldc, load,
+                       bias ? bias + q * NR : NULL);
     }
 }
 
 static void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
-                          const R *P, size_t K, int beta, R *C, size_t ldc)
+                          const R *P, size_t K, int beta, const R *bias, R *C, size_t ldc)
 {
     if (M == 0 || N == 0) return;
     if (k1 <= k0) {   /* empty sum */
         if (!beta)
             for (size_t i = 0; i < M; i++)
-                for (size_t n = 0; n < N; n++) C[i * ldc + n] = 0;
+                for (size_t n = 0; n < N; n++) C[i * ldc + n] = bias ? bias[n] : (R)0;
         return;
     }
     /* rows of MC at a time keep A's block in L2 while the panels go past */
     const size_t MC = MR * 16;
     for (size_t i = 0; i < M; i += MC)
         KSFX(block)(GRU_MIN(MC, M - i), N, k1 - k0, A + i * lda, lda, 1, P + k0 * NR, K * NR,
-                    C + i * ldc, ldc, beta);
+                    C + i * ldc, ldc, beta, bias);
 }
 
 static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda,
@@ -230,7 +238,7 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     const size_t sa = ta ? 1 : lda, sk = ta ? lda : 1;
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        KSFX(gemm_pb)(M, N, 0, 0, A, lda, scratch, 0, beta, C, ldc);
+        KSFX(gemm_pb)(M, N, 0, 0, A, lda, scratch, 0, beta, NULL, C, ldc);
         return;
     }
     for (size_t n0 = 0; n0 < N; n0 += NC) {
@@ -239,7 +247,7 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
             const size_t kc = GRU_MIN((size_t)KC, K - k0);
             KSFX(pack_block)(tb, k0, kc, n0, nc, B, ldb, scratch);
             KSFX(block)(M, nc, kc, A + k0 * sk, sa, sk, scratch, kc * NR, C + n0, ldc,
-                        beta || k0 > 0);
+                        beta || k0 > 0, NULL);
         }
     }
 }
