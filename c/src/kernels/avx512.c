@@ -43,22 +43,6 @@
 #define KC 256
 #define NC 1536
 #include "kernels/simd_impl.h"
-#undef R
-#undef KSFX
-#undef V
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VSIGMOID
-#undef VTANH
-#undef KC
-#undef NC
 
 #define R double
 #define KSFX(name) name##_avx512_f64

@@ -56,22 +56,6 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #define KC KC_NEON
 #define NC NC_F32
 #include "kernels/simd_impl.h"
-#undef R
-#undef KSFX
-#undef V
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VSIGMOID
-#undef VTANH
-#undef KC
-#undef NC
 
 #define R double
 #define KSFX(name) name##_neon_f64

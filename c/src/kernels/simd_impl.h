@@ -10,7 +10,9 @@
  *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
  *   KC, NC       cache blocking of the general gemm (depth, columns)
  *
- * and includes this file. Everything else (packing, blocking, edges) is here.
+ * and includes this file, which undefines the per-type names above (all but MR, NRV,
+ * PT, MTHIN) at its end, ready for the next type. Everything else (packing, blocking,
+ * edges) is here.
  *
  * Determinism: every element of C is computed as one chain of fused multiply-adds in
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
@@ -410,3 +412,21 @@ static void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, 
 
 #undef LD
 #undef ST
+
+/* the per-type vocabulary, ready for the next include */
+#undef R
+#undef KSFX
+#undef V
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VSIGMOID
+#undef VTANH
+#undef KC
+#undef NC
