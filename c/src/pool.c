@@ -3,10 +3,11 @@
  * fallback where there are none (then gru_pool_create refuses n > 1).
  *
  * A job is published by bumping `epoch` (under the mutex, so that sleeping workers
- * can be woken by the condition variable); workers spin on it for a while before
+ * can be woken by the condition variable); workers spin on it for a short while before
  * sleeping. The barrier is a sense-reversing counter: the last arrival resets the
- * count and flips the shared sense, the others spin (yielding after a while, so an
- * oversubscribed machine still makes progress).
+ * count and flips the shared sense; the others spin briefly, then sleep on a condition
+ * variable that the last arrival signals when anyone sleeps. Nothing spins for long,
+ * so the pool leaves the cores to other work (other pools, other processes).
  */
 #if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
 #define _POSIX_C_SOURCE 200809L
@@ -39,9 +40,12 @@ void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, si
 #define GRU_RELAX() ((void)0)
 #endif
 
-/* Spin counts (pause instructions, tens of ns each): a barrier spins a few microseconds
- * before yielding its core, an idle worker about a millisecond before sleeping. */
-enum { SPIN_BEFORE_SLEEP = 1 << 15, SPIN_BEFORE_YIELD = 1 << 8 };
+/* Spin counts (pause instructions, ~10-40 ns each). A barrier waiter spins for tens
+ * of microseconds (a step's imbalance) and then sleeps; an idle worker spins a little
+ * longer before sleeping. Threads that spin on, or only yield, would take the cores
+ * from other thread pools of the process (PyTorch's OpenMP, ONNX Runtime, BLAS) and
+ * slow them by orders of magnitude on a small machine. */
+enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
 
 struct gru_pool {
     int n;
@@ -56,6 +60,9 @@ struct gru_pool {
     atomic_flag busy;             /* a caller owns the pool */
     atomic_int bar_count;         /* barrier */
     atomic_int bar_sense;
+    atomic_int bar_sleepers;      /* waiters blocked on bar_cv */
+    pthread_mutex_t bar_mu;
+    pthread_cond_t bar_cv;
 };
 
 static void run_job(gru_pool *p, int tid)
@@ -75,7 +82,7 @@ static void *worker(void *arg)
         unsigned e;
         int spins = 0;
         while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit) &&
-               spins < SPIN_BEFORE_SLEEP) {
+               spins < SPIN_IDLE) {
             GRU_RELAX();
             spins++;
         }
@@ -112,6 +119,22 @@ gru_status gru_pool_create(int n, gru_pool **out)
         free(p);
         return GRU_ERR_NO_MEMORY;
     }
+    if (pthread_mutex_init(&p->bar_mu, NULL)) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p->threads);
+        free(p);
+        return GRU_ERR_NO_MEMORY;
+    }
+    if (pthread_cond_init(&p->bar_cv, NULL)) {
+        pthread_mutex_destroy(&p->bar_mu);
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p->threads);
+        free(p);
+        return GRU_ERR_NO_MEMORY;
+    }
+    atomic_init(&p->bar_sleepers, 0);
     atomic_init(&p->epoch, 0);
     atomic_init(&p->quit, 0);
     atomic_init(&p->running, 0);
@@ -143,6 +166,8 @@ void gru_pool_destroy(gru_pool *p)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
+    pthread_cond_destroy(&p->bar_cv);
+    pthread_mutex_destroy(&p->bar_mu);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
@@ -164,9 +189,9 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     run_job(p, 0);
-    int spins = 0;
+    int spins = 0;   /* the workers' last barrier has passed: they are about done */
     while (atomic_load(&p->running) > 0)
-        if (++spins < SPIN_BEFORE_YIELD) GRU_RELAX();
+        if (++spins < SPIN_CALLER) GRU_RELAX();
         else sched_yield();
     atomic_flag_clear(&p->busy);
 }
@@ -179,12 +204,24 @@ void gru_team_barrier(gru_team *t)
     if (atomic_fetch_sub(&p->bar_count, 1) == 1) {
         atomic_store(&p->bar_count, p->n);
         atomic_store(&p->bar_sense, t->sense);
-    } else {
-        int spins = 0;
-        while (atomic_load(&p->bar_sense) != t->sense)
-            if (++spins < SPIN_BEFORE_YIELD) GRU_RELAX();
-            else sched_yield();
+        /* A sleeper counted itself before it last read the sense (both sequentially
+         * consistent), so it either saw the new sense or is counted here. */
+        if (atomic_load(&p->bar_sleepers) > 0) {
+            pthread_mutex_lock(&p->bar_mu);
+            pthread_cond_broadcast(&p->bar_cv);
+            pthread_mutex_unlock(&p->bar_mu);
+        }
+        return;
     }
+    for (int spins = 0; spins < SPIN_BARRIER; spins++) {
+        if (atomic_load(&p->bar_sense) == t->sense) return;
+        GRU_RELAX();
+    }
+    pthread_mutex_lock(&p->bar_mu);
+    atomic_fetch_add(&p->bar_sleepers, 1);
+    while (atomic_load(&p->bar_sense) != t->sense) pthread_cond_wait(&p->bar_cv, &p->bar_mu);
+    atomic_fetch_sub(&p->bar_sleepers, 1);
+    pthread_mutex_unlock(&p->bar_mu);
 }
 
 #else /* no threads: everything on the caller */
