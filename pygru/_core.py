@@ -305,8 +305,11 @@ class CModel:
             _models.add(self)
         # Serialises the calls that change the model (training forward: dropout
         # generator; backward: gradients; parameter writes). Inference forwards only
-        # read the model and may run concurrently (gru.h).
+        # read the model and may run concurrently (gru.h), but not while its thread
+        # pool is replaced: they count themselves in _inference (under _gate).
         self.lock = threading.RLock()
+        self._gate = threading.Condition(threading.Lock())
+        self._inference = 0
 
     def _precheck_memory(self, bias):
         """Refuses, before the C library allocates, a model whose parameters and
@@ -348,7 +351,10 @@ class CModel:
             check(lib.gru_zero_grad(self.ptr), "zeroing the gradients")
 
     def set_num_threads(self, n):
-        with self.lock:
+        # gru_set_num_threads replaces the model's pool: no call may be running.
+        with self.lock, self._gate:
+            while self._inference:
+                self._gate.wait()
             check(lib.gru_set_num_threads(self.ptr, int(n)), "setting the thread count")
 
     def set_seed(self, seed):
@@ -384,8 +390,16 @@ class CModel:
                                          _ptr(ws, True), nbytes)
         else:
             ws = None
-            status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x), h0_p,
-                                     len_p, _ptr(out, True), _ptr(h_n, True), ffi.NULL, 0)
+            with self._gate:
+                self._inference += 1
+            try:
+                status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x), h0_p,
+                                         len_p, _ptr(out, True), _ptr(h_n, True), ffi.NULL, 0)
+            finally:
+                with self._gate:
+                    self._inference -= 1
+                    if not self._inference:
+                        self._gate.notify_all()
         check(status, "GRU forward")
         return out, h_n, ws
 

@@ -147,3 +147,32 @@ def test_two_python_threads_share_one_model(forced_threads):
         t.join()
     for (o, h), (wo, wh) in zip(got, want):
         assert np.array_equal(o, wo) and np.array_equal(h, wh)
+
+
+def test_set_num_threads_while_other_threads_run_inference(forced_threads):
+    """Changing the thread count while Python threads run inference on the same models
+    waits for their calls (it replaces the pools they use): no crash, same answers."""
+    pygru.set_num_threads(2)
+    model = pygru.GRU(8, 48, seed=4).eval()
+    x = np.random.default_rng(3).standard_normal((20, 3, 8)).astype(np.float32)
+    want = model(x)
+    stop = threading.Event()
+    bad = []
+
+    def work():
+        while not stop.is_set():
+            out, h = model(x)
+            if not (np.array_equal(out, want[0]) and np.array_equal(h, want[1])):
+                bad.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for n in (1, 3, 2, 1, 2) * 4:
+            pygru.set_num_threads(n)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not bad

@@ -183,6 +183,8 @@ GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
  * at gru_create) runs on one thread, where barriers would cost more than they save.
  * If two threads of the program
  * run the same model at once, the second runs on its calling thread alone.
+ * Like every call that changes the model, it must not run while another thread is
+ * using the model (inference forwards included): it replaces the pool they would use.
  * Returns GRU_ERR_INVALID_ARG for n < 1 (or n > 1 in a build without threads),
  * GRU_ERR_NO_MEMORY if the threads cannot be started (the old setting stays). */
 GRU_API gru_status gru_set_num_threads(gru_model *model, int n);
