@@ -288,7 +288,11 @@ class CModel:
         cfg.dropout = float(dropout)
         cfg.seed = int(seed)
         pp = ffi.new("gru_model **")
-        check(lib.gru_create(cfg, pp), "creating the GRU model")
+        status = lib.gru_create(cfg, pp)
+        if status == lib.GRU_ERR_ISA_UNAVAILABLE:
+            check(status, "creating the GRU model with GRU_ISA=%r (available here: %s)" % (
+                os.environ.get("GRU_ISA"), ffi.string(lib.gru_available_isas()).decode()))
+        check(status, "creating the GRU model")
         self.ptr = ffi.gc(pp[0], lib.gru_destroy)
         # Parameter table, in PyTorch's state-dict order.
         count = ffi.new("size_t *")

@@ -1020,7 +1020,8 @@ def test_isa_environment_variable(monkeypatch):
     monkeypatch.setenv("GRU_ISA", "scalar")
     assert pygru.GRU(2, 3).isa == "scalar" and pygru.info()["isa"] == "scalar"
     monkeypatch.setenv("GRU_ISA", "no-such-isa")
-    with pytest.raises(pygru.GRUError, match="creating the GRU model failed"):
+    with pytest.raises(pygru.GRUError,
+                       match=r"GRU_ISA='no-such-isa' \(available here: scalar[a-z0-9 ]*\) failed"):
         pygru.GRU(2, 3)
     assert pygru.info()["isa"] is None
 
