@@ -202,19 +202,9 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
                            int bf, const void *x, const void *h0, const int32_t *len,
                            void *out, void *h_n, unsigned char *work)
 {
-    FN(call) c;
-    memset(&c, 0, sizeof c);
-    c.m = m;
-    c.ws = ws;
-    c.training = training;
-    c.bf = bf;
-    c.len = len;
-    c.work = work;
-    c.x = x;
-    c.h0 = h0;
-    c.out = out;
-    c.h_n = h_n;
-    c.seed = m->cfg.seed;
+    FN(call) c = {.m = m, .ws = ws, .training = training, .bf = bf, .len = len,
+                  .work = work, .seed = m->cfg.seed, .x = x, .h0 = h0, .out = out,
+                  .h_n = h_n};
 
     gru_ws_header *hdr = (gru_ws_header *)work;
     memset(hdr, 0, sizeof *hdr);
@@ -418,21 +408,11 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     R *scratch = gru_bwd_scratch(m, bytes ? bytes : 1);
     if (!scratch) return GRU_ERR_NO_MEMORY;
 
-    FN(call) c;
-    memset(&c, 0, sizeof c);
-    c.m = m;
-    c.ws = ws;
-    c.training = 1;
-    c.bf = bf;
-    c.len = hdr->has_lengths ? (const int32_t *)(work + ws->off_lengths) : NULL;
-    c.work = (unsigned char *)work;   /* only read by backward */
-    c.seed = hdr->seed;
-    c.draw = hdr->draw;
-    c.x = xv;
-    c.grad_out = gov;
-    c.grad_hn = ghnv;
-    c.grad_x = gxv;
-    c.grad_h0 = gh0v;
+    FN(call) c = {.m = m, .ws = ws, .training = 1, .bf = bf,
+                  .len = hdr->has_lengths ? (const int32_t *)(work + ws->off_lengths) : NULL,
+                  .work = (unsigned char *)work,   /* only read by backward */
+                  .seed = hdr->seed, .draw = hdr->draw, .x = xv, .grad_out = gov,
+                  .grad_hn = ghnv, .grad_x = gxv, .grad_h0 = gh0v};
     c.dgi = scratch;
     c.dgh = c.dgi + n_g;
     c.dh = c.dgh + n_g;

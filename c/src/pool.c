@@ -47,9 +47,15 @@ void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, si
  * slow them by orders of magnitude on a small machine. */
 enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
 
+struct gru_worker_start {
+    struct gru_pool *pool;
+    int tid;
+};
+
 struct gru_pool {
     int n;
     pthread_t *threads;           /* (n - 1) workers */
+    struct gru_worker_start *starts;  /* (n - 1) their start arguments */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint epoch;            /* bumped once per job */
@@ -74,9 +80,9 @@ static void run_job(gru_pool *p, int tid)
 
 static void *worker(void *arg)
 {
-    gru_pool *p = ((void **)arg)[0];
-    const int tid = (int)(size_t)((void **)arg)[1];
-    free(arg);
+    const struct gru_worker_start *start = arg;
+    gru_pool *p = start->pool;
+    const int tid = start->tid;
     unsigned seen = 0;
     for (;;) {
         unsigned e;
@@ -99,6 +105,15 @@ static void *worker(void *arg)
     }
 }
 
+/* The sync objects of a pool in the order they are made; destroyed in reverse. */
+static void destroy_sync(gru_pool *p, int made)
+{
+    if (made > 3) pthread_cond_destroy(&p->bar_cv);
+    if (made > 2) pthread_mutex_destroy(&p->bar_mu);
+    if (made > 1) pthread_cond_destroy(&p->cv);
+    if (made > 0) pthread_mutex_destroy(&p->mu);
+}
+
 gru_status gru_pool_create(int n, gru_pool **out)
 {
     *out = NULL;
@@ -108,28 +123,14 @@ gru_status gru_pool_create(int n, gru_pool **out)
     if (!p) return GRU_ERR_NO_MEMORY;
     p->n = n;
     p->threads = calloc((size_t)n - 1, sizeof *p->threads);
-    if (!p->threads || pthread_mutex_init(&p->mu, NULL)) {
-        free(p->threads);
-        free(p);
-        return GRU_ERR_NO_MEMORY;
-    }
-    if (pthread_cond_init(&p->cv, NULL)) {
-        pthread_mutex_destroy(&p->mu);
-        free(p->threads);
-        free(p);
-        return GRU_ERR_NO_MEMORY;
-    }
-    if (pthread_mutex_init(&p->bar_mu, NULL)) {
-        pthread_cond_destroy(&p->cv);
-        pthread_mutex_destroy(&p->mu);
-        free(p->threads);
-        free(p);
-        return GRU_ERR_NO_MEMORY;
-    }
-    if (pthread_cond_init(&p->bar_cv, NULL)) {
-        pthread_mutex_destroy(&p->bar_mu);
-        pthread_cond_destroy(&p->cv);
-        pthread_mutex_destroy(&p->mu);
+    p->starts = calloc((size_t)n - 1, sizeof *p->starts);
+    int made = 0;   /* sync objects made so far, for the cleanup */
+    if (!(p->threads && p->starts && !pthread_mutex_init(&p->mu, NULL) && ++made &&
+          !pthread_cond_init(&p->cv, NULL) && ++made &&
+          !pthread_mutex_init(&p->bar_mu, NULL) && ++made &&
+          !pthread_cond_init(&p->bar_cv, NULL) && ++made)) {
+        destroy_sync(p, made);
+        free(p->starts);
         free(p->threads);
         free(p);
         return GRU_ERR_NO_MEMORY;
@@ -142,13 +143,8 @@ gru_status gru_pool_create(int n, gru_pool **out)
     atomic_init(&p->bar_count, n);
     atomic_init(&p->bar_sense, 0);
     for (int i = 1; i < n; i++) {
-        void **arg = malloc(2 * sizeof *arg);
-        if (arg) {
-            arg[0] = p;
-            arg[1] = (void *)(size_t)i;
-        }
-        if (!arg || pthread_create(&p->threads[i - 1], NULL, worker, arg)) {
-            free(arg);
+        p->starts[i - 1] = (struct gru_worker_start){p, i};
+        if (pthread_create(&p->threads[i - 1], NULL, worker, &p->starts[i - 1])) {
             p->n = i;   /* the workers started so far are joined by destroy */
             gru_pool_destroy(p);
             return GRU_ERR_NO_MEMORY;
@@ -166,10 +162,8 @@ void gru_pool_destroy(gru_pool *p)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
-    pthread_cond_destroy(&p->bar_cv);
-    pthread_mutex_destroy(&p->bar_mu);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
+    destroy_sync(p, 4);
+    free(p->starts);
     free(p->threads);
     free(p);
 }
