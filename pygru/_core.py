@@ -314,6 +314,8 @@ class CModel:
         self.lock = threading.RLock()
         self._gate = threading.Condition(threading.Lock())
         self._inference = 0
+        self._scratch = None                    # cached inference workspace (uint8)
+        self._scratch_lock = threading.Lock()
 
     def _precheck_memory(self, bias):
         """Refuses, before the C library allocates, a model whose parameters and
@@ -396,10 +398,23 @@ class CModel:
             ws = None
             with self._gate:
                 self._inference += 1
+            # One cached inference scratch per model (fresh pages on every call cost
+            # page faults); a concurrent inference call that finds it taken passes
+            # NULL and libgru allocates its own.
+            cached = self._scratch_lock.acquire(blocking=False)
             try:
+                if cached:
+                    nbytes = self.workspace_bytes(T, B, False)
+                    if self._scratch is None or self._scratch.nbytes < nbytes:
+                        self._scratch = aligned_empty(nbytes)
+                    ws_p, ws_n = _ptr(self._scratch, True), self._scratch.nbytes
+                else:
+                    ws_p, ws_n = ffi.NULL, 0
                 status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x), h0_p,
-                                         len_p, _ptr(out, True), _ptr(h_n, True), ffi.NULL, 0)
+                                         len_p, _ptr(out, True), _ptr(h_n, True), ws_p, ws_n)
             finally:
+                if cached:
+                    self._scratch_lock.release()
                 with self._gate:
                     self._inference -= 1
                     if not self._inference:

@@ -176,3 +176,16 @@ def test_set_num_threads_while_other_threads_run_inference(forced_threads):
         for t in threads:
             t.join()
     assert not bad
+
+
+def test_inference_scratch_reused_across_sizes():
+    """Eval calls of growing and shrinking sizes on one model reuse its cached scratch;
+    each result is bitwise that of a fresh model (which has no cache yet)."""
+    model = pygru.GRU(6, 20, num_layers=3, bidirectional=True, seed=9).eval()
+    rng = np.random.default_rng(5)
+    for T, B in [(3, 2), (40, 7), (5, 1), (40, 7), (1, 9)]:
+        x = rng.standard_normal((T, B, 6)).astype(np.float32)
+        fresh = pygru.GRU(6, 20, num_layers=3, bidirectional=True, seed=9).eval()
+        for got, want in zip(model(x), fresh(x)):
+            assert np.array_equal(got, want), (T, B)
+    assert model._model._scratch is not None
