@@ -45,6 +45,7 @@ _STATUS_EXCEPTIONS = {
     lib.GRU_ERR_SIZE_MISMATCH: ValueError,
     lib.GRU_ERR_OVERFLOW: ValueError,
     lib.GRU_ERR_NULL: ValueError,
+    lib.GRU_ERR_UNSUPPORTED: ValueError,
 }
 
 
@@ -316,6 +317,7 @@ class CModel:
         self._inference = 0
         self._scratch = None                    # cached inference workspace (uint8)
         self._scratch_lock = threading.Lock()
+        self._step_scratch = (0, None, None)    # (batch, uint8 buffer, its cdata)
 
     def _precheck_memory(self, bias):
         """Refuses, before the C library allocates, a model whose parameters and
@@ -421,6 +423,36 @@ class CModel:
                         self._gate.notify_all()
         check(status, "GRU forward")
         return out, h_n, ws
+
+    # -- streaming --
+    def step_scratch_bytes(self, batch):
+        n = ffi.new("size_t *")
+        check(lib.gru_step_scratch_size(self.ptr, batch, n), "sizing the step scratch")
+        return int(n[0])
+
+    def step(self, batch, x, state, out):
+        """One inference step of ``batch`` streams, state updated in place (the lean
+        path: arguments already checked). x (B, I), state (L, B, H) writable, out
+        (B, H) writable or None; all C-contiguous arrays of the model dtype. Steps of
+        one model run one at a time (its lock); the scratch is cached per batch size,
+        so a step allocates nothing."""
+        with self.lock:
+            b, buf, ptr = self._step_scratch
+            if b != batch:
+                buf = aligned_empty(self.step_scratch_bytes(batch))
+                ptr = ffi.from_buffer(buf, require_writable=True)
+                self._step_scratch = (batch, buf, ptr)
+            status = lib.gru_step(self.ptr, batch, ffi.from_buffer(x),
+                                  ffi.from_buffer(state, require_writable=True),
+                                  ffi.NULL if out is None
+                                  else ffi.from_buffer(out, require_writable=True),
+                                  ptr, buf.nbytes)
+        if status:
+            check(status, "GRU step")
+
+    def step_reset(self, batch, state, index):
+        check(lib.gru_step_reset(self.ptr, batch, ffi.from_buffer(state, require_writable=True),
+                                 index), "resetting stream %d" % index)
 
     def backward(self, seq_len, batch, batch_first, x, ws, grad_output, grad_h_n):
         """x and ws as returned/used by the training forward; grad_output: the shape of

@@ -233,6 +233,24 @@ def _rebuild(cls, config, state, training):
     return obj
 
 
+def _check_buffer(arr, name, shape, dtype, meaning):
+    """An array libgru writes into: exactly ``shape``, ``dtype``, C-contiguous and
+    writable (it is updated in place, so no conversion can be made)."""
+    if type(arr) is np.ndarray and arr.dtype == dtype and arr.shape == shape and \
+            arr.flags.c_contiguous and arr.flags.writeable and arr.flags.aligned:
+        return
+    if not isinstance(arr, np.ndarray):
+        raise TypeError("%s must be a NumPy array (it is updated in place); got %s"
+                        % (name, type(arr).__name__))
+    if arr.dtype != dtype:
+        raise TypeError("%s must have dtype %s (the model's; it is updated in place); got %s"
+                        % (name, dtype, arr.dtype))
+    check_shape(arr, name, shape, meaning)
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        raise ValueError("%s must be C-contiguous and aligned (it is updated in place)" % name)
+    raise ValueError("%s must be writable (it is updated in place)" % name)
+
+
 def _input_for_training(arr, original):
     """The input kept for backward must not change until then: copy it when the
     converted array is still the caller's memory."""
@@ -371,6 +389,73 @@ class GRU(_Recurrent):
             return out.reshape(T, D * H), h_n.reshape(LD, H)
         return out, h_n
 
+    # -- streaming inference: one time step at a time --
+    def _check_streamable(self):
+        if self._cfg["bidirectional"]:
+            raise ValueError("step() needs a unidirectional GRU: the reverse direction of a "
+                             "bidirectional one needs the whole sequence (bidirectional=True)")
+
+    def new_state(self, batch=1):
+        """The state of ``batch`` fresh streams for step(): zeros of shape
+        (num_layers, batch, hidden_size), owned by the caller."""
+        self._check_streamable()
+        batch = _core.check_size(batch, "batch")
+        return np.zeros((self._cfg["num_layers"], batch, self._cfg["hidden_size"]), self.dtype)
+
+    def step(self, x, state, out=None):
+        """Streaming inference: advances ``batch`` independent streams by one time step.
+
+        x      (B, I) this step's input frames (or (I,) for one stream)
+        state  (num_layers, B, H) from new_state(), updated IN PLACE with every layer's
+               new state (for (I,) frames: (num_layers, H))
+        out    optional (B, H) (or (H,)) array of the model dtype to write the result into
+        Returns the last layer's new state (B, H) (out when given, else a new array).
+        A step is always an inference step (no dropout, nothing kept for backward) and
+        allocates nothing in libgru; stepping a sequence frame by frame gives bitwise
+        the outputs of forward() over the whole sequence. Unidirectional GRUs only."""
+        c = self._cfg
+        dt = self._model.dtype
+        L, I, H = c["num_layers"], c["input_size"], c["hidden_size"]
+        if not (type(x) is np.ndarray and x.dtype == dt and x.flags.c_contiguous):
+            x = as_real_array(x, "x", dt)
+        if x.ndim == 1:
+            check_shape(x, "x", (I,), "(input_size) [one stream]")
+            B, st_shape, out_shape = 1, (L, H), (H,)
+        elif x.ndim == 2:
+            B = x.shape[0]
+            check_shape(x, "x", (B, I), "(batch, input_size)")
+            st_shape, out_shape = (L, B, H), (B, H)
+        else:
+            raise ValueError("x must be 2-D (batch, input_size=%d) or 1-D (input_size=%d,); "
+                             "got shape %s" % (I, I, fmt_shape(x.shape)))
+        self._check_streamable()
+        if B == 0:
+            raise ValueError("x must have a non-empty batch (B >= 1); got shape %s"
+                             % fmt_shape(x.shape))
+        _check_buffer(state, "state", st_shape, dt,
+                      "(num_layers, batch, hidden_size), e.g. from new_state()")
+        if out is None:
+            out = np.empty(out_shape, dt)
+        else:
+            _check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
+        self._model.step(B, x, state, out)
+        return out
+
+    def reset_state(self, state, index):
+        """Zeros stream ``index`` of ``state`` (every layer), leaving the others alone."""
+        self._check_streamable()
+        if not isinstance(state, np.ndarray) or state.ndim not in (2, 3):
+            raise ValueError("state must be a (num_layers, batch, hidden_size) array from "
+                             "new_state(); got %r" % (type(state).__name__,))
+        B = state.shape[1] if state.ndim == 3 else 1
+        _check_buffer(state, "state", (self._cfg["num_layers"], B, self._cfg["hidden_size"])
+                      if state.ndim == 3 else (self._cfg["num_layers"], self._cfg["hidden_size"]),
+                      self._model.dtype, "(num_layers, batch, hidden_size)")
+        index = _core.check_size(index, "index", minimum=0)
+        if index >= B:
+            raise ValueError("index must be in 0..%d (the batch of state); got %d" % (B - 1, index))
+        self._model.step_reset(B, state, index)
+
     def backward(self, grad_output, grad_h_n=None):
         """Backpropagation through time for the last training forward.
 
@@ -467,14 +552,20 @@ class GRUCell(_Recurrent):
         if B == 0:
             raise ValueError("x must have a non-empty batch (B >= 1); got shape %s"
                              % fmt_shape(xa.shape))
-        xa = xa.reshape(1, B, I)
         ha = None
         if h is not None:
             ha = as_real_array(h, "h", self.dtype)
             check_shape(ha, "h", (H,) if unbatched else (B, H),
                         "(hidden_size) [unbatched]" if unbatched else "(batch, hidden_size)")
-            ha = ha.reshape(1, B, H)
         training = self.training
+        if not training:   # one streaming step (libgru's gru_step), state = a fresh h1
+            h1 = np.zeros(ha.shape if ha is not None else (B, H), self.dtype) if ha is None \
+                else ha.copy()
+            self._model.step(B, xa, h1, None)
+            return h1
+        xa = xa.reshape(1, B, I)
+        if ha is not None:
+            ha = ha.reshape(1, B, H)
         if training:
             xa = _input_for_training(xa, _core.to_numpy(x))
         reuse = self._give_up_saved() if training else None

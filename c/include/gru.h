@@ -75,8 +75,10 @@ typedef enum gru_status {
                                     training forward of this model (or stale: the
                                     parameters changed since) */
     GRU_ERR_WRONG_MODE = 9,      /* call needs a training-mode forward first */
-    GRU_ERR_ISA_UNAVAILABLE = 10 /* GRU_ISA names a kernel set this build or this CPU
+    GRU_ERR_ISA_UNAVAILABLE = 10, /* GRU_ISA names a kernel set this build or this CPU
                                     does not have */
+    GRU_ERR_UNSUPPORTED = 11     /* the call cannot serve this model's configuration
+                                    (e.g. stepping a bidirectional model) */
 } gru_status;
 
 typedef enum gru_dtype {
@@ -242,6 +244,36 @@ GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch
                                 int batch_first, const void *x, const void *workspace,
                                 size_t workspace_bytes, const void *grad_output,
                                 const void *grad_h_n, void *grad_x, void *grad_h0);
+
+/* ---- streaming: one time step at a time ------------------------------------------ */
+
+/* Bytes of scratch gru_step needs for `batch` >= 1 streams: O(batch * H), independent
+ * of how many steps are run. GRU_ERR_UNSUPPORTED for a bidirectional model. */
+GRU_API gru_status gru_step_scratch_size(const gru_model *model, int64_t batch,
+                                         size_t *bytes);
+
+/* Advances `batch` independent streams of a unidirectional model by one time step (an
+ * inference step: no dropout, nothing kept for backward), for real-time use.
+ *   x        (B, I) this step's input frames, model dtype. Read only.
+ *   state    (L, B, H) the streams' states, owned by the caller: read as h_{t-1} and
+ *            overwritten in place with h_t for every layer. Zeros start a stream (see
+ *            gru_step_reset).
+ *   output   (B, H) written with the last layer's h_t (equal to state[L-1]), or NULL.
+ *   scratch  at least gru_step_scratch_size bytes, 8-byte aligned, or NULL to have the
+ *            library allocate (and free) it on every call; give it to allocate nothing.
+ * Running a sequence step by step gives bitwise the results of gru_forward over the
+ * whole sequence (same kernels, same order of operations), for any thread count.
+ * The model is only read: steps of different stream sets may run concurrently on one
+ * model from several threads, each with its own state and scratch.
+ * Returns GRU_ERR_UNSUPPORTED for a bidirectional model (its reverse direction needs
+ * the whole sequence), GRU_ERR_WORKSPACE if scratch_bytes is too small. */
+GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void *state,
+                            void *output, void *scratch, size_t scratch_bytes);
+
+/* Resets stream `index` (0 <= index < batch) of a (L, B, H) state to zeros, every
+ * layer, leaving the other streams alone. */
+GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *state,
+                                  int64_t index);
 
 /* CFFI-END */
 

@@ -32,6 +32,9 @@ const char *gru_strerror(int status)
     case GRU_ERR_WRONG_MODE: return "backward needs a training-mode forward first";
     case GRU_ERR_ISA_UNAVAILABLE:
         return "GRU_ISA names a kernel set this build or this CPU does not have";
+    case GRU_ERR_UNSUPPORTED:
+        return "not supported for this model's configuration (a bidirectional model cannot "
+               "be stepped)";
     default: return "unknown status code";
     }
 }
@@ -500,4 +503,64 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
                                   grad_h_n, grad_x, grad_h0)
                : gru_backward_f64(m, &w, batch_first != 0, x, workspace, grad_output,
                                   grad_h_n, grad_x, grad_h0);
+}
+
+/* ---- streaming --------------------------------------------------------------------- */
+
+/* gru_step's scratch: the inference workspace of a one-step forward, then (B, H) for
+ * the last layer's output when the caller passes no output buffer. */
+static gru_status step_layout(const gru_model *m, int64_t B, gru_ws_layout *w,
+                              size_t *out_off, size_t *total)
+{
+    if (m->D != 1) return GRU_ERR_UNSUPPORTED;
+    gru_status st = check_sizes(1, B);
+    if (st) return st;
+    if ((st = gru_ws_compute(m, 1, (size_t)B, 0, w))) return st;
+    size_t bh, off = w->total;
+    if (!elems(m, (size_t)B, m->H, &bh) || !take(&off, bh, out_off)) return GRU_ERR_OVERFLOW;
+    *total = off;
+    return GRU_OK;
+}
+
+gru_status gru_step_scratch_size(const gru_model *m, int64_t B, size_t *bytes)
+{
+    if (!m || !bytes) return GRU_ERR_NULL;
+    gru_ws_layout w;
+    size_t out_off;
+    return step_layout(m, B, &w, &out_off, bytes);
+}
+
+gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *output,
+                    void *scratch, size_t scratch_bytes)
+{
+    if (!m || !x || !state) return GRU_ERR_NULL;
+    gru_ws_layout w;
+    size_t out_off, total;
+    gru_status st = step_layout(m, B, &w, &out_off, &total);
+    if (st) return st;
+    if (scratch && scratch_bytes < total) return GRU_ERR_WORKSPACE;
+    unsigned char *work = scratch;
+    if (!work && !(work = malloc(total))) return GRU_ERR_NO_MEMORY;
+    void *out = output ? output : work + out_off;
+    /* A one-step inference forward whose initial and final states are the same buffer:
+     * each thread reads its units of state[l] before layer l's step and writes the same
+     * units after it, so the in-place update is safe. */
+    st = m->cfg.dtype == GRU_FLOAT32
+             ? gru_forward_f32(m, 0, &w, 0, x, state, NULL, out, state, work)
+             : gru_forward_f64(m, 0, &w, 0, x, state, NULL, out, state, work);
+    ((gru_ws_header *)work)->magic = GRU_WS_MAGIC ^ 1;   /* not a training workspace */
+    if (work != scratch) free(work);
+    return st;
+}
+
+gru_status gru_step_reset(const gru_model *m, int64_t B, void *state, int64_t index)
+{
+    if (!m || !state) return GRU_ERR_NULL;
+    gru_status st = check_sizes(1, B);
+    if (st) return st;
+    if (index < 0 || index >= B) return GRU_ERR_INVALID_ARG;
+    const size_t row = m->H * m->elem;
+    for (size_t l = 0; l < m->L * m->D; l++)
+        memset((unsigned char *)state + (l * (size_t)B + (size_t)index) * row, 0, row);
+    return GRU_OK;
 }

@@ -140,6 +140,7 @@ void test_errors(void);              /* every status code */
 void test_forward(const char *isa);  /* forward vs reference, workspaces */
 void test_backward(const char *isa); /* finite differences, accumulation */
 void test_dropout(const char *isa);  /* dropout semantics and determinism */
+void test_step(const char *isa);     /* streaming steps == whole-sequence forward */
 
 /* Sets or clears GRU_ISA (NULL clears). */
 void set_isa_env(const char *isa);

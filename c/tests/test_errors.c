@@ -341,8 +341,22 @@ void test_errors(void)
     test_param_errors();
     test_forward_errors();
     test_backward_errors();
+    {   /* GRU_ERR_UNSUPPORTED: a bidirectional model cannot be stepped (test_step.c
+         * covers the streaming API's other errors) */
+        check_set_ctx("errors: step on a bidirectional model");
+        gru_config c;
+        gru_config_init(&c);
+        c.input_size = 2;
+        c.hidden_size = 3;
+        c.bidirectional = 1;
+        gru_model *m = NULL;
+        size_t n;
+        if (CHECK_OK(gru_create(&c, &m)))
+            CHECK_STATUS(gru_step_scratch_size(m, 1, &n), GRU_ERR_UNSUPPORTED);
+        gru_destroy(m);
+    }
     check_set_ctx("errors: coverage");
-    for (int code = GRU_OK; code <= GRU_ERR_ISA_UNAVAILABLE; code++)
+    for (int code = GRU_OK; code <= GRU_ERR_UNSUPPORTED; code++)
         CHECK_MSG(check_status_seen[code], "status %d (%s) was never returned by any test",
                   code, gru_strerror(code));
     check_set_ctx("%s", "");

@@ -75,6 +75,8 @@ int main(int argc, char **argv)
             run_isa("backward", isa, test_backward);
         if (want(argc, argv, "dropout"))
             run_isa("dropout", isa, test_dropout);
+        if (want(argc, argv, "step"))
+            run_isa("step", isa, test_step);
     }
     set_isa_env(user_isa);
     free(user_isa);
