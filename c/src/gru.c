@@ -415,8 +415,14 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
             !gru_mul(w->out_bytes, L - 1, &outs) || !take(&off, outs, &w->off_outs))
             return GRU_ERR_OVERFLOW;
     } else {
-        const size_t nbuf = L > 2 ? 2 : L - 1;   /* ping-pong between layers */
-        if (!take(&off, gates, &w->off_gi) || !gru_mul(w->out_bytes, nbuf, &outs) ||
+        /* a chunk of input projections (sized for the batch-first layout, whose chunks
+         * are the longer, as the size query does not know the layout); one layer
+         * buffer for stacked bidirectional layers (unidirectional ones run in place in
+         * the caller's output) */
+        const size_t nbuf = m->D == 2 && L > 1 ? 1 : 0;
+        size_t chunk;
+        if (!elems(m, gru_chunk_steps(T, B, 1) * B, G, &chunk) ||
+            !take(&off, chunk, &w->off_gi) || !gru_mul(w->out_bytes, nbuf, &outs) ||
             !take(&off, outs, &w->off_outs))
             return GRU_ERR_OVERFLOW;
     }

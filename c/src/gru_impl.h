@@ -94,11 +94,20 @@ static void FN(forward_job)(void *arg, gru_team *team)
 
     const R *in = c->x;           /* (rows, in_w) this layer's input */
     size_t in_w = m->I;
+    /* inference projects the input chunk by chunk (Tc steps, gru_chunk_steps) into a
+     * (Tc, B, 3H) buffer; training projects every step at once into the kept gates */
+    const size_t Tc = training ? T : gru_chunk_steps(T, B, c->bf);
     for (size_t l = 0; l < L; l++) {
-        /* this layer's output (rows, D*H): the caller's buffer for the last layer;
-         * kept for backward in training, ping-pong scratch in inference */
+        /* this layer's output (rows, D*H). Training: the caller's buffer for the last
+         * layer, kept blocks for the others (backward reads them). Inference: the
+         * caller's buffer, in place across layers when unidirectional (a chunk's rows
+         * are projected before any step overwrites them); bidirectional layers
+         * alternate with one scratch buffer so that the last lands in the caller's. */
         R *lout = l == L - 1 ? c->out
-                  : (R *)(work + ws->off_outs + (training ? l : l % 2) * ws->out_bytes);
+                  : training ? (R *)(work + ws->off_outs + l * ws->out_bytes)
+                  : D == 1 || (L - 1 - l) % 2 == 0 ? c->out
+                  : (R *)(work + ws->off_outs);
+        const int in_place = (const R *)lout == in;
         for (size_t d = 0; d < D; d++) {
             const gru_layer_params *p = &m->lp[l * D + d];
             const R *PihT[3], *PhhT[3];   /* my panels of W_ig^T (in_w, H), W_hg^T (H, H) */
@@ -114,15 +123,14 @@ static void FN(forward_job)(void *arg, gru_team *team)
                 gates = (R *)(blk + ws->off_gates);
                 ghn = ra ? (R *)(blk + ws->off_ghn) : NULL;
                 hprev = (R *)(blk + ws->off_hprev);
+                /* gi = in . W_ih^T + b_ih for every step at once, the columns of my
+                 * units in each gate; the cells overwrite each step's gi with r, z, n */
+                for (size_t g = 0; g < 3 && J; g++)
+                    k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 0,
+                               bih ? bih + g * H + j0 : NULL, gates + g * H + j0, G);
             } else {
-                gates = (R *)(work + ws->off_gi);
+                gates = (R *)(work + ws->off_gi);   /* (Tc, B, 3H), time-major */
             }
-
-            /* gi = in . W_ih^T + b_ih for every step at once, the columns of my units
-             * in each gate; the cells overwrite each step's gi with r, z, n in place. */
-            for (size_t g = 0; g < 3 && J; g++)
-                k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 0,
-                           bih ? bih + g * H + j0 : NULL, gates + g * H + j0, G);
             R *h = hbuf0, *hn = hbuf1;
             for (size_t b = 0; b < B && J; b++) {
                 if (c->h0) memcpy(h + b * H + j0, c->h0 + ((l * D + d) * B + b) * H + j0,
@@ -131,10 +139,30 @@ static void FN(forward_job)(void *arg, gru_team *team)
             }
             gru_team_barrier(team);
 
+            size_t ta = 0;   /* first time step of the current inference chunk */
             for (size_t s = 0; s < T; s++) {
                 const size_t t = d == 0 ? s : T - 1 - s;
                 const size_t r0 = c->bf ? t : t * B;   /* row of (t, b = 0) */
-                R *gi = gates + r0 * G;                /* (B, 3H) at stride rs*G */
+                if (!training && s % Tc == 0) {
+                    /* the chunk of steps s .. s+Tc-1 covers times [ta, tb) */
+                    const size_t n = Tc < T - s ? Tc : T - s;
+                    ta = d == 0 ? s : T - s - n;
+                    for (size_t g = 0; g < 3 && J; g++) {
+                        const R *bg = bih ? bih + g * H + j0 : NULL;
+                        if (!c->bf)   /* rows ta*B .. (ta+n)*B of in are contiguous */
+                            k->gemm_pb(n * B, J, 0, in_w, in + ta * B * in_w, in_w, PihT[g],
+                                       in_w, 0, bg, gates + g * H + j0, G);
+                        else          /* sequence b's rows b*T + ta .. */
+                            for (size_t b = 0; b < B; b++)
+                                k->gemm_pb(n, J, 0, in_w, in + (b * T + ta) * in_w, in_w,
+                                           PihT[g], in_w, 0, bg, gates + b * G + g * H + j0,
+                                           B * G);
+                    }
+                    if (in_place) gru_team_barrier(team);   /* read before overwritten */
+                }
+                /* this step's gi (B, 3H), rows gld apart */
+                R *gi = training ? gates + r0 * G : gates + (t - ta) * B * G;
+                const size_t gld = training ? rs * G : G;
                 const size_t ngates = ra ? 3 : 2;
                 if (J) {
                     if (training)
@@ -148,16 +176,16 @@ static void FN(forward_job)(void *arg, gru_team *team)
                                    bhh ? bhh + g * H + j0 : NULL, gh + g * H + j0, G);
                     if (ra) {
                         /* r, z = s(gi + gh); n = tanh(gi_n + r gh_n); h' = (1-z) n + z h */
-                        k->cell_fwd_after(B, H, J, gi + j0, rs * G, gh + j0, h + j0, hn + j0,
-                                          training ? gi + j0 : NULL, rs * G);
+                        k->cell_fwd_after(B, H, J, gi + j0, gld, gh + j0, h + j0, hn + j0,
+                                          training ? gi + j0 : NULL, gld);
                         if (training)
                             for (size_t b = 0; b < B; b++)
                                 memcpy(ghn + (r0 + b * rs) * H + j0, gh + b * G + 2 * H + j0,
                                        J * sizeof(R));
                     } else {
                         /* r, z = s(gi + gh); rh = r h */
-                        k->cell_fwd_before_rz(B, H, J, gi + j0, rs * G, gh + j0, h + j0,
-                                              gi + j0, rs * G, rh + j0);
+                        k->cell_fwd_before_rz(B, H, J, gi + j0, gld, gh + j0, h + j0,
+                                              gi + j0, gld, rh + j0);
                     }
                 }
                 if (!ra) gru_team_barrier(team);   /* every unit's r h is known */
@@ -167,8 +195,8 @@ static void FN(forward_job)(void *arg, gru_team *team)
                          * h' = (1-z) n + z h */
                         k->gemm_pb(B, J, 0, H, rh, H, PhhT[2], H, 0,
                                    bhh ? bhh + 2 * H + j0 : NULL, gh + 2 * H + j0, G);
-                        k->cell_fwd_before_n(B, H, J, gi + j0, rs * G, gh + j0, h + j0,
-                                             gi + j0, rs * G, training, hn + j0);
+                        k->cell_fwd_before_n(B, H, J, gi + j0, gld, gh + j0, h + j0,
+                                             gi + j0, gld, training, hn + j0);
                     }
                     /* a finished sequence (t >= its length) keeps its state, outputs 0 */
                     for (size_t b = 0; b < B; b++) {

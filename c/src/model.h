@@ -72,9 +72,13 @@ typedef struct gru_ws_layout {
     size_t block_bytes;
     size_t off_gates, off_ghn, off_hprev;   /* within a block */
     size_t off_outs;           /* (L - 1) layer outputs (rows, D*H), post-dropout
-                                  (training) or 2 ping-pong buffers (inference) */
+                                  (training); inference: one (rows, 2H) buffer for a
+                                  bidirectional model of 2+ layers (the next layer's
+                                  reverse direction needs all of it), none otherwise
+                                  (unidirectional layers run in place in the output) */
     size_t out_bytes;
-    size_t off_gi;             /* (rows, 3H) input projections, inference only */
+    size_t off_gi;             /* inference only: (Tc, B, 3H) input projections of a
+                                  chunk of Tc = gru_chunk_steps steps */
     size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
     size_t total;
 } gru_ws_layout;
@@ -133,6 +137,18 @@ static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t layer, siz
     x = gru_mix64(x ^ ((uint64_t)layer * 0x8cb92ba72f3d8dd7ULL + 2));
     x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Time steps per chunk of an inference forward's input projection: about 128 rows
+ * (Tc * B) per GEMM, at least 8 steps in the batch-first layout (where a chunk is B
+ * runs of Tc rows), at most T. The chunk buffer (Tc, B, 3H) is the only part of the
+ * inference scratch that grows with the batch beyond O(B * H), and none grows with T
+ * (but for bidirectional models of 2+ layers, see gru_ws_layout). */
+static inline size_t gru_chunk_steps(size_t T, size_t B, int batch_first)
+{
+    size_t tc = B >= 128 ? 1 : (128 + B - 1) / B;
+    if (batch_first && tc < 8) tc = 8;
+    return tc < T ? tc : T;
 }
 
 /* The pool a call of batch B uses: the model's, unless a step's recurrent product

@@ -3,7 +3,8 @@
  * grid of small configurations: 1..3 layers, uni/bidirectional, both reset_after
  * variants, bias on/off, batch_first on/off, h0 given or NULL, lengths NULL or mixed
  * (including 1 and T), float64 (rel. error <= 1e-12 of the tensor's largest magnitude)
- * and float32 (<= 1e-5); plus odd sizes that exercise kernel tails.
+ * and float32 (<= 1e-5); plus odd sizes that exercise kernel tails, and long
+ * sequences whose inference runs in several chunks.
  *
  * Per case it also checks: x and h0 are not modified; output padding is written (the
  * buffers start as NaN); inference with a caller workspace, inference with h_n NULL and
@@ -180,6 +181,21 @@ void test_forward(const char *isa)
                 for (int D = 1; D <= 2; D++) {
                     c = (fcase){dt, sizes[i][0], sizes[i][1], 2, D, 1, ra, (int)(i & 1), 1,
                                 sizes[i][3] > 1, sizes[i][2], sizes[i][3]};
+                    forward_case(isa, &c, &g);
+                }
+    /* sequences of several inference chunks (gru_chunk_steps: ~128 rows per chunk,
+     * >= 8 steps batch-first): 3 layers, uni (in place in the output) and
+     * bidirectional, both layouts and variants, mixed lengths */
+    static const int64_t long_sizes[][4] = {/* I, H, T, B */
+                                            {4, 8, 300, 1}, {5, 6, 40, 9},
+                                            {3, 5, 20, 70}, {3, 5, 7, 130}};
+    for (size_t i = 0; i < sizeof long_sizes / sizeof long_sizes[0]; i++)
+        for (int ra = 0; ra <= 1; ra++)
+            for (int D = 1; D <= 2; D++)
+                for (int bf = 0; bf <= 1; bf++) {
+                    c = (fcase){ra ? GRU_FLOAT32 : GRU_FLOAT64, long_sizes[i][0],
+                                long_sizes[i][1], 3, D, 1, ra, bf, (int)(i & 1),
+                                long_sizes[i][3] > 1, long_sizes[i][2], long_sizes[i][3]};
                     forward_case(isa, &c, &g);
                 }
     /* random configurations: every flag and size drawn independently */
