@@ -389,6 +389,17 @@ class GRU(_Recurrent):
             return out.reshape(T, D * H), h_n.reshape(LD, H)
         return out, h_n
 
+    def workspace_bytes(self, seq_len, batch, training=True):
+        """Bytes libgru needs for a forward of ``seq_len`` steps and ``batch``
+        sequences: training=True, what the forward keeps for backward (per step, batch
+        entry and layer-direction: the gates r, z, n, W_hn h + b_hn (reset_after) and
+        the previous state; plus the inner layers' outputs); training=False, the
+        inference scratch, which does not grow with seq_len (except one layer buffer of
+        stacked bidirectional layers)."""
+        seq_len = _core.check_size(seq_len, "seq_len")
+        batch = _core.check_size(batch, "batch")
+        return self._model.workspace_bytes(seq_len, batch, _core.check_flag(training, "training"))
+
     # -- streaming inference: one time step at a time --
     def _check_streamable(self):
         if self._cfg["bidirectional"]:

@@ -147,3 +147,25 @@ def test_step_errors():
     # x of another real dtype is converted; nothing else changes
     y = gru.step(x.astype(np.float64), st)
     assert y.dtype == np.float32 and y.shape == (2, 6)
+
+
+@pytest.mark.parametrize("L,bi,ra", [(1, False, True), (3, False, False), (2, True, True)])
+def test_workspace_bytes(L, bi, ra):
+    H, I, B = 40, 8, 3
+    gru = pygru.GRU(I, H, num_layers=L, bidirectional=bi, reset_after=ra)
+    D = 2 if bi else 1
+    # training: exactly what the math needs per step (gates, W_hn h + b_hn, h_prev per
+    # layer-direction; inner layers' outputs), up to 64-byte rounding and the header
+    T = 500
+    per_step = B * 4 * (L * D * (3 * H + (H if ra else 0) + H) + (L - 1) * D * H)
+    got = gru.workspace_bytes(T, B, training=True)
+    assert T * per_step <= got <= T * per_step + 64 * (3 * L * D + L + 8) + 4096
+    # inference: independent of T unless layers are stacked bidirectionally
+    # (once seq_len exceeds one chunk, about 128 rows)
+    a, b = gru.workspace_bytes(1000, B, False), gru.workspace_bytes(10000, B, False)
+    if bi and L > 1:
+        assert b - a >= (10000 - 1000) * B * 2 * H * 4
+    else:
+        assert a == b < 64 * 1024
+    with pytest.raises(ValueError, match="seq_len must be >= 1"):
+        gru.workspace_bytes(0, B)

@@ -198,9 +198,14 @@ GRU_API int gru_get_num_threads(const gru_model *model);
 
 /* Bytes of workspace gru_forward needs for seq_len T >= 1 and batch B >= 1 (else
  * GRU_ERR_INVALID_ARG).
- * training = 1: what backward reads (gates and states of every step and layer).
- * training = 0: scratch for inference (no per-step storage kept; the library allocates
- * it itself when gru_forward is given no workspace). */
+ * training = 1: what backward reads: per step, batch entry and layer-direction the
+ *   gates r, z, n (3H), W_hn h + b_hn (H, reset_after only) and the previous state
+ *   (H), plus every layer's output but the last's (D*H); a 128-byte header.
+ * training = 0: scratch for inference, independent of T: a chunk of input projections
+ *   (about 128 rows of 3H, at least 8 steps of B rows) and the step state (O(B*H));
+ *   bidirectional models of 2+ layers also need one (T, B, 2H) layer buffer (the next
+ *   layer's reverse direction reads all of it). The library allocates it itself when
+ *   gru_forward is given no workspace. */
 GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
                                       int64_t batch, int training, size_t *bytes);
 
