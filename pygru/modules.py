@@ -570,8 +570,8 @@ class GRUCell(_Recurrent):
                         "(hidden_size) [unbatched]" if unbatched else "(batch, hidden_size)")
         training = self.training
         if not training:   # one streaming step (libgru's gru_step), state = a fresh h1
-            h1 = np.zeros(ha.shape if ha is not None else (B, H), self.dtype) if ha is None \
-                else ha.copy()
+            h1 = ha.copy() if ha is not None else np.zeros((H,) if unbatched else (B, H),
+                                                           self.dtype)
             self._model.step(B, xa, h1, None)
             return h1
         xa = xa.reshape(1, B, I)

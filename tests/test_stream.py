@@ -93,6 +93,9 @@ def test_grucell_eval_step_path(ra, dtype):
     assert not np.shares_memory(h_eval, h)
     assert np.array_equal(cell(x[0], h[0]), h_eval[0])             # unbatched
     assert np.array_equal(cell(x), cell.train()(x))                 # h = None: zeros
+    cell.eval()
+    h1 = cell(x[0])                                                 # unbatched, h = None
+    assert h1.shape == (11,) and np.array_equal(h1, cell.train()(x[0]))
 
 
 def test_grucell_eval_matches_torch():
