@@ -455,13 +455,11 @@ class GRU(_Recurrent):
     def reset_state(self, state, index):
         """Zeros stream ``index`` of ``state`` (every layer), leaving the others alone."""
         self._check_streamable()
-        if not isinstance(state, np.ndarray) or state.ndim not in (2, 3):
-            raise ValueError("state must be a (num_layers, batch, hidden_size) array from "
-                             "new_state(); got %r" % (type(state).__name__,))
-        B = state.shape[1] if state.ndim == 3 else 1
-        _check_buffer(state, "state", (self._cfg["num_layers"], B, self._cfg["hidden_size"])
-                      if state.ndim == 3 else (self._cfg["num_layers"], self._cfg["hidden_size"]),
-                      self._model.dtype, "(num_layers, batch, hidden_size)")
+        L, H = self._cfg["num_layers"], self._cfg["hidden_size"]
+        shape = getattr(state, "shape", ())
+        B = shape[1] if len(shape) == 3 else 1
+        _check_buffer(state, "state", (L, H) if len(shape) == 2 else (L, B, H),
+                      self._model.dtype, "(num_layers, batch, hidden_size), e.g. from new_state()")
         index = _core.check_size(index, "index", minimum=0)
         if index >= B:
             raise ValueError("index must be in 0..%d (the batch of state); got %d" % (B - 1, index))

@@ -142,6 +142,14 @@ def test_step_errors():
         gru.reset_state(st, 2)
     with pytest.raises(TypeError, match="index must be an int"):
         gru.reset_state(st, 0.5)
+    with pytest.raises(TypeError, match="state must be a NumPy array"):
+        gru.reset_state(st.tolist(), 0)
+    with pytest.raises(ValueError, match=r"state must have shape \(2, 1, 6\)"):
+        gru.reset_state(np.zeros(6, np.float32), 0)
+    one = gru.new_state(1)[:, 0].copy()    # a single stream's (num_layers, H) state
+    one[:] = 1
+    gru.reset_state(one, 0)
+    assert not one.any()
     bi = pygru.GRU(4, 6, bidirectional=True)
     for call in (lambda: bi.new_state(1), lambda: bi.step(x, st),
                  lambda: bi.reset_state(st, 0)):
