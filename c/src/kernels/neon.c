@@ -75,7 +75,7 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #define NC NC_F64
 #include "kernels/simd_impl.h"
 
-/* gemm_scratch = KC * NC and nr = NR of each half come from simd_impl.h. */
+/* gemm_scratch (KC * NC + KC * MR) and nr = NR of each half come from simd_impl.h. */
 #define GRU_NEON_HALF(S)                                                               \
     {scratch_elems_neon_##S, panel_width_neon_##S, gemm_neon_##S,                      \
      packed_size_neon_##S, pack_b_neon_##S, gemm_pb_neon_##S,   \

@@ -45,8 +45,10 @@
 #endif
 #endif
 
-/* The table's gemm_scratch and nr entries (constant expressions for its initialiser). */
-enum { KSFX(scratch_elems) = KC * NC, KSFX(panel_width) = NR };
+/* The table's gemm_scratch and nr entries (constant expressions for its initialiser):
+ * gemm's scratch holds a packed (KC, NC) block of B, then one packed (KC, MR) tile of a
+ * transposed A. */
+enum { KSFX(scratch_elems) = KC * NC + KC * MR, KSFX(panel_width) = NR };
 _Static_assert(NC % NR == 0, "NC must be a whole number of panels (the gemm scratch)");
 
 /* Packed layout of a (K, N) matrix: ceil(N/NR) panels of NR columns; panel q holds
@@ -73,6 +75,19 @@ static void KSFX(pack_block)(int tb, size_t k0, size_t kc, size_t n0, size_t nc,
         }
         for (size_t k = 0; k < kc; k++)
             for (size_t c = c_end; c < NR; c++) panel[k * NR + c] = 0;
+    }
+}
+
+/* Packs rows [i0, i0+mr) (mr <= MR) and columns [k0, k0+kc) of op(A) = A^T (A is
+ * (K, M), lda) as a (kc, MR) tile, element (i, k) at P[k * MR + i]: the micro-kernel
+ * then reads the tile front to back instead of one short run every lda (a new page
+ * every few k for the weight gradients, where lda = 3H). */
+static void KSFX(pack_at)(size_t i0, size_t mr, size_t k0, size_t kc, const R *A, size_t lda,
+                          R *P)
+{
+    for (size_t k = 0; k < kc; k++) {
+        const R *src = A + (k0 + k) * lda + i0;
+        for (size_t i = 0; i < mr; i++) P[k * MR + i] = src[i];
     }
 }
 
@@ -237,7 +252,6 @@ static void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, 
 static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A, size_t lda,
                        const R *B, size_t ldb, int beta, R *C, size_t ldc, R *scratch)
 {
-    const size_t sa = ta ? 1 : lda, sk = ta ? lda : 1;
     if (M == 0 || N == 0) return;
     if (K == 0) {
         KSFX(gemm_pb)(M, N, 0, 0, A, lda, scratch, 0, beta, NULL, C, ldc);
@@ -248,8 +262,18 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
         for (size_t k0 = 0; k0 < K; k0 += KC) {
             const size_t kc = GRU_MIN((size_t)KC, K - k0);
             KSFX(pack_block)(tb, k0, kc, n0, nc, B, ldb, scratch);
-            KSFX(block)(M, nc, kc, A + k0 * sk, sa, sk, scratch, kc * NR, C + n0, ldc,
-                        beta || k0 > 0, NULL);
+            if (!ta) {   /* rows of A are read as they are */
+                KSFX(block)(M, nc, kc, A + k0, lda, 1, scratch, kc * NR, C + n0, ldc,
+                            beta || k0 > 0, NULL);
+                continue;
+            }
+            R *Ap = scratch + (size_t)KC * NC;   /* (kc, MR): one tile of op(A) */
+            for (size_t i0 = 0; i0 < M; i0 += MR) {
+                const size_t mr = GRU_MIN((size_t)MR, M - i0);
+                KSFX(pack_at)(i0, mr, k0, kc, A, lda, Ap);
+                KSFX(block)(mr, nc, kc, Ap, 1, MR, scratch, kc * NR, C + i0 * ldc + n0, ldc,
+                            beta || k0 > 0, NULL);
+            }
         }
     }
 }
