@@ -21,8 +21,12 @@
 #include <immintrin.h>
 #include "kernels/vmath_avx512.h"
 
-#define MR 8
-#define NRV 3
+/* Register tile 6 x 4 vectors (24 accumulators; NR = 64 floats / 32 doubles), chosen
+ * over 8 x 3 by paired timings on an Intel Xeon (bench/RESULTS.md, 2026-12-01): equal
+ * on the large shapes, faster where H is a power of two (no padded panel: 64 divides
+ * it, 48 does not) and for the one-row streaming GEMV. */
+#define MR 6
+#define NRV 4
 #define PT 4
 #define MTHIN 2
 
