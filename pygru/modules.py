@@ -220,6 +220,21 @@ class _Recurrent:
             raise RuntimeError(_NO_FORWARD)
         return saved
 
+    # -- other libraries and files --
+    def to_torch(self):
+        """The same model as a torch.nn.GRU / torch.nn.GRUCell (configuration, dtype,
+        weights, train/eval mode); imports torch. reset_after=False has no torch
+        equivalent (ValueError)."""
+        from .convert import to_torch
+        return to_torch(self)
+
+    def save(self, path):
+        """Writes configuration and parameters to ``path`` as a safetensors file
+        (pygru.load, libgru's gru_load and the safetensors package read it); atomic.
+        Returns the path."""
+        from .modelfile import save
+        return save(self, path)
+
     # -- copying and pickling: configuration + parameters (not gradients, not the
     # dropout generator's position) --
     def __reduce__(self):

@@ -1,0 +1,243 @@
+"""pygru.modelfile - one model file for Python and C: save(model, path) and load(path)
+in the safetensors format, readable by libgru's gru_load and by the safetensors package.
+
+Layout (https://github.com/huggingface/safetensors):
+  8 bytes   N, the header's length, unsigned little-endian
+  N bytes   JSON object, UTF-8, padded with spaces to a multiple of 8:
+              {"__metadata__": {...strings...},
+               "<name>": {"dtype": "F32"|"F64", "shape": [...], "data_offsets": [a, b]}, ...}
+  the data  tensors' bytes, little-endian, C order; a tensor occupies [a, b) of it
+Tensor names are the state dict's (weight_ih_l0, ..., or weight_ih, ... for a GRUCell),
+written in state-dict order, contiguously. __metadata__ holds the configuration, every
+value a string (a safetensors rule): format "pygru", version 1, class GRU|GRUCell, and
+input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+reset_after (integers as decimal strings, flags "0"/"1", dropout as repr(float)).
+
+Guarantees:
+  * save is atomic: the file is written under a temporary name in the same folder,
+    flushed and fsynced, then renamed over the target (and the folder fsynced), so a
+    crash never leaves a half-written file under the target's name;
+  * load checks everything before building the model and raises ValueError naming what
+    is wrong: a short file, a header length beyond the file, bad UTF-8 or JSON, an
+    unknown dtype, a shape or offset that disagrees with the data, overlapping or
+    out-of-range offsets, missing or extra tensors, or a configuration that disagrees
+    with the shapes; nothing is allocated from a size before it is checked against the
+    file's size;
+  * files without pygru metadata (e.g. written by the safetensors package from a torch
+    state dict) load too: the configuration is then read off the names and shapes, and
+    keyword arguments add what they cannot say (batch_first, dropout, reset_after).
+"""
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from . import _core
+from .convert import config_from_state_dict
+
+__all__ = ["save", "load"]
+
+FORMAT_VERSION = "1"
+_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_NAMES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+_MAX_HEADER = 100 * 1024 * 1024     # the safetensors package's own limit
+_INT_KEYS = ("input_size", "hidden_size", "num_layers")
+_FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after")
+
+
+def _metadata(model):
+    from .modules import GRU
+    cfg = model._config()
+    meta = {"format": "pygru", "format_version": FORMAT_VERSION,
+            "pygru_version": _core_version(), "class": type(model).__name__}
+    meta["input_size"] = str(cfg["input_size"])
+    meta["hidden_size"] = str(cfg["hidden_size"])
+    meta["bias"] = str(int(cfg["bias"]))
+    meta["reset_after"] = str(int(cfg["reset_after"]))
+    if isinstance(model, GRU):
+        meta["num_layers"] = str(cfg["num_layers"])
+        meta["batch_first"] = str(int(cfg["batch_first"]))
+        meta["bidirectional"] = str(int(cfg["bidirectional"]))
+        meta["dropout"] = repr(float(cfg["dropout"]))
+    return meta
+
+
+def _core_version():
+    from . import __version__
+    return __version__
+
+
+def save(model, path):
+    """Writes the model's configuration and parameters to ``path`` (see the module
+    docstring), atomically. Returns the path."""
+    path = os.fspath(path)
+    tensors = model.state_dict()
+    header = {"__metadata__": _metadata(model)}
+    offset = 0
+    for name, arr in tensors.items():
+        header[name] = {"dtype": _NAMES[arr.dtype], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for arr in tensors.values():
+                f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:   # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:   # pragma: no cover - folders that cannot be opened (Windows)
+        pass
+    return path
+
+
+def _bad(path, what):
+    return ValueError("%s is not a valid pygru model file: %s" % (path, what))
+
+
+def _read_header(path, data):
+    if len(data) < 8:
+        raise _bad(path, "%d bytes, shorter than the 8-byte header length" % len(data))
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise _bad(path, "the header length %d runs past the end of the file (%d bytes)"
+                   % (n, len(data)))
+    if n > _MAX_HEADER:
+        raise _bad(path, "a header of %d bytes (at most %d)" % (n, _MAX_HEADER))
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _bad(path, "the header is not UTF-8 (%s)" % exc) from None
+    except ValueError as exc:
+        raise _bad(path, "the header is not valid JSON (%s)" % exc) from None
+    if not isinstance(header, dict):
+        raise _bad(path, "the header is not a JSON object")
+    return header, 8 + n
+
+
+def _tensors(path, header, data, start):
+    """{name: array} of every tensor entry, each checked against the data."""
+    size = len(data) - start
+    out, spans = {}, []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise _bad(path, "tensor %r must have exactly dtype, shape and data_offsets" % name)
+        dt = _DTYPES.get(entry["dtype"])
+        if dt is None:
+            raise _bad(path, "tensor %r has dtype %r; pygru reads F32 and F64"
+                       % (name, entry["dtype"]))
+        shape, offs = entry["shape"], entry["data_offsets"]
+        if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)):
+            raise _bad(path, "tensor %r has shape %r (a list of integers >= 0)" % (name, shape))
+        if not (isinstance(offs, list) and len(offs) == 2 and
+                all(type(o) is int and o >= 0 for o in offs) and offs[0] <= offs[1]):
+            raise _bad(path, "tensor %r has data_offsets %r ([begin, end])" % (name, offs))
+        if offs[1] > size:
+            raise _bad(path, "tensor %r ends at byte %d of the data, which has %d (truncated?)"
+                       % (name, offs[1], size))
+        numel = 1
+        for s in shape:
+            numel *= s
+        if numel * dt.itemsize != offs[1] - offs[0]:
+            raise _bad(path, "tensor %r: shape %s of %s needs %d bytes, data_offsets %r give %d"
+                       % (name, tuple(shape), entry["dtype"], numel * dt.itemsize, offs,
+                          offs[1] - offs[0]))
+        spans.append((offs[0], offs[1], name))
+        out[name] = np.frombuffer(data, dtype=dt, count=numel,
+                                  offset=start + offs[0]).reshape(shape)
+    spans.sort()
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        if b0 < a1:
+            raise _bad(path, "tensors %r and %r overlap in the data" % (an, bn))
+    return out
+
+
+def _config_from_metadata(path, meta):
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise _bad(path, "__metadata__ must map names to strings")
+    if meta.get("format") != "pygru":
+        return None, None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise _bad(path, "format_version %r; this pygru reads %s"
+                   % (meta.get("format_version"), FORMAT_VERSION))
+    cls_name = meta.get("class")
+    if cls_name not in ("GRU", "GRUCell"):
+        raise _bad(path, "class %r (GRU or GRUCell)" % cls_name)
+    keys = ("input_size", "hidden_size", "bias", "reset_after") + (
+        ("num_layers", "batch_first", "bidirectional", "dropout") if cls_name == "GRU" else ())
+    cfg = {}
+    for k in keys:
+        if k not in meta:
+            raise _bad(path, "__metadata__ lacks %r" % k)
+        v = meta[k]
+        try:
+            if k in _INT_KEYS:
+                cfg[k] = int(v, 10)
+            elif k in _FLAG_KEYS:
+                if v not in ("0", "1"):
+                    raise ValueError(v)
+                cfg[k] = v == "1"
+            else:
+                cfg[k] = float(v)
+        except ValueError:
+            raise _bad(path, "__metadata__ %r is %r" % (k, v)) from None
+    return cls_name, cfg
+
+
+def load(path, **config):
+    """The GRU or GRUCell saved in ``path`` (by save(), libgru's gru_save, or the
+    safetensors package from a torch state dict). In eval mode. Keywords (dtype, seed,
+    and for files without pygru metadata batch_first, dropout, reset_after) go to the
+    constructor; the dtype defaults to the file's."""
+    from .convert import _build
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    header, start = _read_header(path, data)
+    tensors = _tensors(path, header, data, start)
+    cls_name, cfg = _config_from_metadata(path, header.get("__metadata__", {}))
+    try:
+        shape_cls, shape_cfg = config_from_state_dict(tensors)
+    except ValueError as exc:
+        raise _bad(path, str(exc)) from None
+    if cls_name is None:    # no pygru metadata: what the tensors say
+        cls_name, cfg = shape_cls, shape_cfg
+    else:
+        if shape_cls != cls_name:
+            raise _bad(path, "__metadata__ says %s but the tensors are a %s's"
+                       % (cls_name, shape_cls))
+        for k, v in shape_cfg.items():
+            if cfg[k] != v:
+                raise _bad(path, "__metadata__ says %s=%r but the tensors' shapes give %r"
+                           % (k, cfg[k], v))
+    dtypes = {t.dtype for t in tensors.values()}
+    dtype = config.pop("dtype", None)
+    if dtype is None:
+        dtype = np.float64 if dtypes == {np.dtype("<f8")} else np.float32
+    try:
+        model = _build(cls_name, cfg, tensors, config, dtype)
+    except ValueError as exc:   # a tensor of the wrong shape for its config, ...
+        raise _bad(path, str(exc)) from None
+    return model.eval()
