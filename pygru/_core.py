@@ -46,6 +46,8 @@ _STATUS_EXCEPTIONS = {
     lib.GRU_ERR_OVERFLOW: ValueError,
     lib.GRU_ERR_NULL: ValueError,
     lib.GRU_ERR_UNSUPPORTED: ValueError,
+    lib.GRU_ERR_IO: OSError,
+    lib.GRU_ERR_FORMAT: ValueError,
 }
 
 

@@ -985,6 +985,8 @@ def test_dropout_backward_uses_the_forward_masks():
     ("GRU_ERR_UNKNOWN_NAME", pygru.GRUError), ("GRU_ERR_SIZE_MISMATCH", ValueError),
     ("GRU_ERR_BAD_LENGTHS", ValueError), ("GRU_ERR_WORKSPACE", pygru.GRUError),
     ("GRU_ERR_WRONG_MODE", pygru.GRUError), ("GRU_ERR_ISA_UNAVAILABLE", pygru.GRUError),
+    ("GRU_ERR_UNSUPPORTED", ValueError), ("GRU_ERR_IO", OSError),
+    ("GRU_ERR_FORMAT", ValueError),
 ])
 def test_check_maps_status_codes(status, exc):
     code = getattr(_core.lib, status)

@@ -190,3 +190,40 @@ def test_malformed_framing(tmp_path):
             pygru.load(p)
     with pytest.raises(FileNotFoundError):
         pygru.load(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("model", [pygru.GRU(3, 4, num_layers=2, bidirectional=True,
+                                             reset_after=False, dropout=0.2, seed=7),
+                                   pygru.GRU(2, 5, dtype=np.float64, bias=False, seed=8),
+                                   pygru.GRUCell(3, 4, seed=9)], ids=repr)
+def test_python_and_c_read_each_others_files(tmp_path, model):
+    """pygru's file loads in libgru (gru_load) with the same parameters, and libgru's
+    file (gru_save) loads in pygru as the same model (a GRUCell comes back as a
+    one-layer GRU: libgru has no cell class)."""
+    from pygru._core import ffi, lib
+    path = str(model.save(tmp_path / "py.safetensors"))
+    pp, msg = ffi.new("gru_model **"), ffi.new("char[256]")
+    assert lib.gru_load(path.encode(), pp, msg, 256) == lib.GRU_OK, ffi.string(msg)
+    cm = ffi.gc(pp[0], lib.gru_destroy)
+    cfg = ffi.new("gru_config *")
+    lib.gru_get_config(cm, cfg)
+    assert cfg.reset_after == model.reset_after and cfg.bias == model.bias
+    assert cfg.dtype == (2 if model.dtype == np.float64 else 1)
+    c_path = str(tmp_path / "c.safetensors")
+    assert lib.gru_save(cm, c_path.encode()) == lib.GRU_OK
+    back = pygru.load(c_path)
+    names = [n if n.endswith(("_l0", "_l1", "_reverse")) else n + "_l0"
+             for n in model.state_dict()]
+    for (name, value), cname in zip(model.state_dict().items(), names):
+        assert np.array_equal(getattr(back, cname), value), name
+    if isinstance(model, pygru.GRU):
+        assert back._config() == model._config()
+
+
+def test_c_reports_malformed_files(tmp_path):
+    from pygru._core import ffi, lib
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes(struct.pack("<Q", 3) + b"{x}")
+    pp, msg = ffi.new("gru_model **"), ffi.new("char[256]")
+    assert lib.gru_load(str(p).encode(), pp, msg, 256) == lib.GRU_ERR_FORMAT
+    assert b"not valid JSON" in ffi.string(msg) and pp[0] == ffi.NULL

@@ -77,8 +77,11 @@ typedef enum gru_status {
     GRU_ERR_WRONG_MODE = 9,      /* call needs a training-mode forward first */
     GRU_ERR_ISA_UNAVAILABLE = 10, /* GRU_ISA names a kernel set this build or this CPU
                                     does not have */
-    GRU_ERR_UNSUPPORTED = 11     /* the call cannot serve this model's configuration
+    GRU_ERR_UNSUPPORTED = 11,    /* the call cannot serve this model's configuration
                                     (e.g. stepping a bidirectional model) */
+    GRU_ERR_IO = 12,             /* a file could not be opened, read, written or
+                                    renamed */
+    GRU_ERR_FORMAT = 13          /* a model file is malformed or disagrees with itself */
 } gru_status;
 
 typedef enum gru_dtype {
@@ -279,6 +282,35 @@ GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void
  * layer, leaving the other streams alone. */
 GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *state,
                                   int64_t index);
+
+/* ---- model files ------------------------------------------------------------------ */
+/* The format of pygru's GRU.save / pygru.load: a safetensors file (8-byte little-endian
+ * header length N, N bytes of JSON, then the tensors' little-endian bytes), tensors
+ * named as above, and the configuration in the header's "__metadata__" as strings:
+ * format "pygru", format_version "1", class "GRU" (or "GRUCell": tensors weight_ih,
+ * weight_hh, bias_ih, bias_hh, loaded as one layer), input_size, hidden_size,
+ * num_layers, bias, bidirectional, reset_after, batch_first (pygru's; libgru takes the
+ * layout per call), dropout. */
+
+/* Writes the model's configuration and parameters to path, atomically: into a new file
+ * beside it, flushed to disk, then renamed over path (POSIX), so a crash never leaves
+ * a half-written file under that name. GRU_ERR_IO on any file error (path unchanged). */
+GRU_API gru_status gru_save(const gru_model *model, const char *path);
+
+/* Creates a model from a file written by gru_save, by pygru, or by the safetensors
+ * package from a torch.nn.GRU state dict (no pygru metadata: the configuration is read
+ * off the tensor names and shapes). The dtype is float64 when every tensor is F64,
+ * else float32. Everything is checked before the model is made: the header length
+ * against the file size (and at most 1 MiB), the JSON, every tensor's dtype (F32, F64), shape and offsets
+ * (inside the data, matching sizes, no overlaps), the set of tensors (none missing,
+ * none extra) and the metadata against the shapes.
+ * *out: the new model (free with gru_destroy), NULL on failure. message: if not NULL,
+ * receives a NUL-terminated English description of what was wrong (at most
+ * message_size bytes; "" on success).
+ * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_IO, GRU_ERR_FORMAT, GRU_ERR_NO_MEMORY or an
+ * error of gru_create. */
+GRU_API gru_status gru_load(const char *path, gru_model **out, char *message,
+                            size_t message_size);
 
 /* CFFI-END */
 

@@ -32,6 +32,8 @@ const char *gru_strerror(int status)
     case GRU_ERR_WRONG_MODE: return "backward needs a training-mode forward first";
     case GRU_ERR_ISA_UNAVAILABLE:
         return "GRU_ISA names a kernel set this build or this CPU does not have";
+    case GRU_ERR_IO: return "a file could not be opened, read, written or renamed";
+    case GRU_ERR_FORMAT: return "not a valid model file (malformed, or inconsistent with itself)";
     case GRU_ERR_UNSUPPORTED:
         return "not supported for this model's configuration (a bidirectional model cannot "
                "be stepped)";

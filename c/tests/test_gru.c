@@ -58,6 +58,8 @@ int main(int argc, char **argv)
 
     if (want(argc, argv, "api"))
         run("api", test_api);
+    if (want(argc, argv, "modelfile"))
+        run("modelfile", test_modelfile);
     if (want(argc, argv, "errors")) {
         run("errors", test_errors);
         set_isa_env(user_isa); /* test_errors sets and clears GRU_ISA */

@@ -1,0 +1,653 @@
+/*
+ * modelfile.c - gru_save and gru_load: a model as a safetensors file, the format of
+ * pygru's GRU.save / pygru.load (gru.h describes it; pygru/modelfile.py is the same
+ * format in Python).
+ *
+ * The header is parsed by a small JSON reader of its own (objects, arrays, strings
+ * with escapes, integers, true/false/null; nesting at most 8 deep), which is all a
+ * safetensors header holds. Everything is checked before a model is created; every
+ * size read from the file is checked against the file's size, and every product for
+ * overflow, before anything is allocated from it. Failures return GRU_ERR_IO or
+ * GRU_ERR_FORMAT with a message; nothing prints, nothing aborts.
+ */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* fileno, fsync, getpid */
+#endif
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+#include "model.h"
+
+/* A GRU's header is a few hundred bytes per tensor; 1 MiB holds thousands (the parse
+ * tree takes up to 28 bytes per header byte). */
+#define MAX_HEADER ((uint64_t)1024 * 1024)
+#define MAX_DEPTH 8
+
+static void vsay(char *msg, size_t n, const char *fmt, va_list ap)
+{
+    if (msg && n) vsnprintf(msg, n, fmt, ap);
+}
+
+/* Writes the message (if asked for) and returns st. */
+static gru_status fail(char *msg, size_t n, gru_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(msg, n, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* The file is little-endian; this build reads and writes it on such hosts only. */
+static int host_little_endian(void)
+{
+    const uint32_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* ---- a minimal JSON reader ---------------------------------------------------------- */
+
+typedef enum { J_NULL, J_BOOL, J_INT, J_STR, J_ARR, J_OBJ } jtype;
+
+/* A value; arrays and objects list their children as a chain (first, next). Object
+ * members carry their key. Strings are decoded into the parser's arena. */
+typedef struct jval {
+    jtype type;
+    int64_t i;                 /* J_INT, J_BOOL */
+    const char *s;             /* J_STR: NUL-terminated (decoded) */
+    const char *key;           /* member key, NUL-terminated, or NULL */
+    size_t n;                  /* J_ARR, J_OBJ: number of children */
+    struct jval *first, *next;
+} jval;
+
+typedef struct jparser {
+    const char *p, *end;
+    jval *nodes;               /* at most cap nodes */
+    size_t used, cap;
+    char *arena;               /* decoded strings: never longer than the input */
+    size_t apos;
+    const char *err;
+} jparser;
+
+static void skip_ws(jparser *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes a string literal (j->p at the opening quote) into the arena. */
+static const char *parse_string(jparser *j)
+{
+    char *out = j->arena + j->apos, *o = out;
+    j->p++;
+    while (j->p < j->end && *j->p != '"') {
+        unsigned char c = (unsigned char)*j->p++;
+        if (c < 0x20) { j->err = "a control character in a string"; return NULL; }
+        if (c != '\\') { *o++ = (char)c; continue; }
+        if (j->p >= j->end) break;
+        c = (unsigned char)*j->p++;
+        switch (c) {
+        case '"': case '\\': case '/': *o++ = (char)c; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            if (j->end - j->p < 4) { j->err = "a short \\u escape"; return NULL; }
+            unsigned v = 0;
+            for (int k = 0; k < 4; k++) {
+                int h = hexval(j->p[k]);
+                if (h < 0) { j->err = "a bad \\u escape"; return NULL; }
+                v = v * 16 + (unsigned)h;
+            }
+            j->p += 4;
+            if (v == 0 || (v >= 0xD800 && v <= 0xDFFF)) {   /* NUL, surrogates: not names */
+                j->err = "a \\u escape pygru does not accept (NUL or a surrogate)";
+                return NULL;
+            }
+            if (v < 0x80) *o++ = (char)v;   /* UTF-8, at most 3 bytes <= the 6 read */
+            else if (v < 0x800) { *o++ = (char)(0xC0 | v >> 6); *o++ = (char)(0x80 | (v & 63)); }
+            else {
+                *o++ = (char)(0xE0 | v >> 12);
+                *o++ = (char)(0x80 | ((v >> 6) & 63));
+                *o++ = (char)(0x80 | (v & 63));
+            }
+            break;
+        }
+        default: j->err = "a bad escape in a string"; return NULL;
+        }
+    }
+    if (j->p >= j->end) { j->err = "an unterminated string"; return NULL; }
+    j->p++;
+    *o++ = '\0';
+    j->apos += (size_t)(o - out);
+    return out;
+}
+
+static jval *parse_value(jparser *j, int depth);
+
+static jval *new_node(jparser *j, jtype t)
+{
+    if (j->used == j->cap) { j->err = "too many values"; return NULL; }
+    jval *v = &j->nodes[j->used++];
+    memset(v, 0, sizeof *v);
+    v->type = t;
+    return v;
+}
+
+static jval *parse_value(jparser *j, int depth)
+{
+    skip_ws(j);
+    if (j->p >= j->end) { j->err = "unexpected end of the header"; return NULL; }
+    if (depth > MAX_DEPTH) { j->err = "nesting too deep"; return NULL; }
+    const char c = *j->p;
+    if (c == '{' || c == '[') {
+        const int obj = c == '{';
+        jval *v = new_node(j, obj ? J_OBJ : J_ARR), **tail;
+        if (!v) return NULL;
+        tail = &v->first;
+        j->p++;
+        skip_ws(j);
+        if (j->p < j->end && *j->p == (obj ? '}' : ']')) { j->p++; return v; }
+        for (;;) {
+            const char *key = NULL;
+            if (obj) {
+                skip_ws(j);
+                if (j->p >= j->end || *j->p != '"') { j->err = "an object key is not a string"; return NULL; }
+                if (!(key = parse_string(j))) return NULL;
+                skip_ws(j);
+                if (j->p >= j->end || *j->p != ':') { j->err = "a ':' is missing"; return NULL; }
+                j->p++;
+            }
+            jval *child = parse_value(j, depth + 1);
+            if (!child) return NULL;
+            child->key = key;
+            *tail = child;
+            tail = &child->next;
+            v->n++;
+            skip_ws(j);
+            if (j->p < j->end && *j->p == ',') { j->p++; continue; }
+            if (j->p < j->end && *j->p == (obj ? '}' : ']')) { j->p++; return v; }
+            j->err = obj ? "a ',' or '}' is missing" : "a ',' or ']' is missing";
+            return NULL;
+        }
+    }
+    if (c == '"') {
+        jval *v = new_node(j, J_STR);
+        if (!v || !(v->s = parse_string(j))) return NULL;
+        return v;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        /* integers only (a safetensors header has no other numbers); fractions and
+         * exponents are refused, as is anything beyond int64 */
+        const int neg = c == '-';
+        if (neg) j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') { j->err = "a bad number"; return NULL; }
+        uint64_t u = 0;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+            const unsigned d = (unsigned)(*j->p++ - '0');
+            if (u > (UINT64_MAX - d) / 10 || u * 10 + d > (uint64_t)INT64_MAX) {
+                j->err = "a number too large";
+                return NULL;
+            }
+            u = u * 10 + d;
+        }
+        if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
+            j->err = "a number that is not an integer";
+            return NULL;
+        }
+        jval *v = new_node(j, J_INT);
+        if (v) v->i = neg ? -(int64_t)u : (int64_t)u;
+        return v;
+    }
+    static const struct { const char *word; jtype t; int64_t i; } words[] = {
+        {"true", J_BOOL, 1}, {"false", J_BOOL, 0}, {"null", J_NULL, 0}};
+    for (size_t k = 0; k < 3; k++) {
+        const size_t len = strlen(words[k].word);
+        if ((size_t)(j->end - j->p) >= len && memcmp(j->p, words[k].word, len) == 0) {
+            j->p += len;
+            jval *v = new_node(j, words[k].t);
+            if (v) v->i = words[k].i;
+            return v;
+        }
+    }
+    j->err = "an unexpected character";
+    return NULL;
+}
+
+static const jval *member(const jval *obj, const char *key)
+{
+    for (const jval *c = obj->first; c; c = c->next)
+        if (strcmp(c->key, key) == 0) return c;
+    return NULL;
+}
+
+/* ---- tensors of a file ---------------------------------------------------------------- */
+
+typedef struct ftensor {
+    const char *name;          /* as in the file */
+    char cname[48];            /* the libgru name (GRUCell names get _l0) */
+    int f64;                   /* dtype F64 (else F32) */
+    int ndim;
+    int64_t shape[2];
+    uint64_t begin, end;       /* byte offsets in the data */
+} ftensor;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const ftensor *x = *(const ftensor *const *)a, *y = *(const ftensor *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* What the tensor names and shapes say: 1 = recognised, with sizes filled in. */
+typedef struct shape_cfg {
+    int cell;                  /* GRUCell names */
+    int64_t I, H, L;
+    int bidirectional, bias;
+} shape_cfg;
+
+/* "weight_ih_l3_reverse" -> kind 0..3, layer 3, reverse 1; a GRUCell's "weight_ih" ->
+ * layer -1. Returns 0 if the name is no GRU parameter's. */
+static int parse_name(const char *name, int *kind, long *layer, int *reverse)
+{
+    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    for (int k = 0; k < 4; k++) {
+        const size_t n = strlen(kinds[k]);
+        if (strncmp(name, kinds[k], n) != 0) continue;
+        const char *p = name + n;
+        *kind = k;
+        *reverse = 0;
+        if (*p == '\0') { *layer = -1; return 1; }
+        if (p[0] != '_' || p[1] != 'l' || p[2] < '0' || p[2] > '9') return 0;
+        char *e;
+        errno = 0;
+        *layer = strtol(p + 2, &e, 10);
+        if (errno || *layer > 1000000) return 0;
+        if (strcmp(e, "_reverse") == 0) *reverse = 1;
+        else if (*e != '\0') return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads a metadata value as an integer in [lo, hi]; 0 when absent or malformed. */
+static int meta_int(const jval *meta, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+    const jval *v = meta ? member(meta, key) : NULL;
+    if (!v || v->type != J_STR || !*v->s) return 0;
+    char *e;
+    errno = 0;
+    long long x = strtoll(v->s, &e, 10);
+    if (errno || *e || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
+#define BAD(...) (st = fail(msg, msz, GRU_ERR_FORMAT, __VA_ARGS__), (void)0)
+
+gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
+{
+    if (out) *out = NULL;
+    (void)fail(msg, msz, GRU_OK, "%s", "");
+    if (!path || !out) return GRU_ERR_NULL;
+    if (!host_little_endian())
+        return fail(msg, msz, GRU_ERR_UNSUPPORTED, "model files need a little-endian host");
+    gru_status st = GRU_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(msg, msz, GRU_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    char *text = NULL;
+    jval *nodes = NULL;
+    char *arena = NULL;
+    ftensor *ts = NULL;
+    ftensor **order = NULL;
+    void *buf = NULL;
+    gru_model *m = NULL;
+
+    /* the file's size, then the header length against it */
+    unsigned char len8[8];
+    if (fseek(f, 0, SEEK_END) != 0) { st = fail(msg, msz, GRU_ERR_IO, "cannot seek %s", path); goto done; }
+    long fsize_l = ftell(f);
+    if (fsize_l < 0 || fseek(f, 0, SEEK_SET) != 0) { st = fail(msg, msz, GRU_ERR_IO, "cannot seek %s", path); goto done; }
+    const uint64_t fsize = (uint64_t)fsize_l;
+    if (fsize < 8 || fread(len8, 1, 8, f) != 8) {
+        BAD("%s: %llu bytes, shorter than the 8-byte header length", path,
+            (unsigned long long)fsize);
+        goto done;
+    }
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | len8[k];
+    if (hlen > fsize - 8) {
+        BAD("%s: the header length %llu runs past the end of the file (%llu bytes)", path,
+            (unsigned long long)hlen, (unsigned long long)fsize);
+        goto done;
+    }
+    if (hlen > MAX_HEADER) { BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen); goto done; }
+    const uint64_t dsize = fsize - 8 - hlen, dstart = 8 + hlen;
+    text = malloc((size_t)hlen + 1);
+    arena = malloc((size_t)hlen + 1);
+    /* a value and its separator take at least two bytes ("[1,1]": 3 values in 5), so
+     * hlen / 2 + 2 nodes always suffice */
+    nodes = calloc((size_t)hlen / 2 + 2, sizeof *nodes);
+    if (!text || !arena || !nodes) { st = GRU_ERR_NO_MEMORY; goto done; }
+    if (fread(text, 1, (size_t)hlen, f) != (size_t)hlen) {
+        st = fail(msg, msz, GRU_ERR_IO, "cannot read the header of %s", path);
+        goto done;
+    }
+    jparser jp = {text, text + hlen, nodes, 0, (size_t)hlen / 2 + 2, arena, 0, NULL};
+    const jval *root = parse_value(&jp, 0);
+    if (root) {
+        skip_ws(&jp);
+        if (jp.p != jp.end) { root = NULL; jp.err = "text after the header's object"; }
+    }
+    if (!root) { BAD("%s: the header is not valid JSON (%s)", path, jp.err); goto done; }
+    if (root->type != J_OBJ) { BAD("%s: the header is not a JSON object", path); goto done; }
+
+    /* the tensors, each checked against the data */
+    const jval *meta = member(root, "__metadata__");
+    if (meta && meta->type != J_OBJ) { BAD("%s: __metadata__ is not an object", path); goto done; }
+    if (meta)
+        for (const jval *c = meta->first; c; c = c->next)
+            if (c->type != J_STR) { BAD("%s: __metadata__ must map names to strings", path); goto done; }
+    const size_t nt = root->n - (meta != NULL);
+    ts = calloc(nt ? nt : 1, sizeof *ts);
+    order = calloc(nt ? nt : 1, sizeof *order);
+    if (!ts || !order) { st = GRU_ERR_NO_MEMORY; goto done; }
+    size_t i = 0;
+    shape_cfg sc = {0, 0, 0, 0, 0, 0};
+    long max_layer = -1;
+    int any_cell = 0, any_layer = 0;
+    for (const jval *c = root->first; c; c = c->next) {
+        if (c == meta) continue;
+        ftensor *t = &ts[i];
+        order[i++] = t;
+        t->name = c->key;
+        const jval *dt = c->type == J_OBJ ? member(c, "dtype") : NULL;
+        const jval *sh = c->type == J_OBJ ? member(c, "shape") : NULL;
+        const jval *of = c->type == J_OBJ ? member(c, "data_offsets") : NULL;
+        if (!dt || !sh || !of || c->n != 3) {
+            BAD("%s: tensor '%s' must have exactly dtype, shape and data_offsets", path, t->name);
+            goto done;
+        }
+        if (dt->type != J_STR || (strcmp(dt->s, "F32") != 0 && strcmp(dt->s, "F64") != 0)) {
+            BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64", path, t->name,
+                dt->type == J_STR ? dt->s : "(not a string)");
+            goto done;
+        }
+        t->f64 = strcmp(dt->s, "F64") == 0;
+        int kind, reverse;
+        long layer;
+        if (!parse_name(t->name, &kind, &layer, &reverse)) {
+            BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
+            goto done;
+        }
+        t->ndim = kind < 2 ? 2 : 1;
+        if (sh->type != J_ARR || sh->n != (size_t)t->ndim) {
+            BAD("%s: tensor '%s' must have a shape of %d integers", path, t->name, t->ndim);
+            goto done;
+        }
+        uint64_t numel = 1;
+        int k = 0;
+        for (const jval *d = sh->first; d; d = d->next, k++) {
+            if (d->type != J_INT || d->i < 0) { BAD("%s: tensor '%s' has a bad shape", path, t->name); goto done; }
+            t->shape[k] = d->i;
+            if (d->i && numel > UINT64_MAX / (uint64_t)d->i) { BAD("%s: tensor '%s' is too large", path, t->name); goto done; }
+            numel *= (uint64_t)d->i;
+        }
+        if (of->type != J_ARR || of->n != 2 || of->first->type != J_INT ||
+            of->first->next->type != J_INT || of->first->i < 0 ||
+            of->first->next->i < of->first->i) {
+            BAD("%s: tensor '%s' has bad data_offsets ([begin, end])", path, t->name);
+            goto done;
+        }
+        t->begin = (uint64_t)of->first->i;
+        t->end = (uint64_t)of->first->next->i;
+        if (t->end > dsize) {
+            BAD("%s: tensor '%s' ends at byte %llu of the data, which has %llu (truncated?)",
+                path, t->name, (unsigned long long)t->end, (unsigned long long)dsize);
+            goto done;
+        }
+        const uint64_t es = t->f64 ? 8 : 4;
+        if (numel > UINT64_MAX / es || numel * es != t->end - t->begin) {
+            BAD("%s: tensor '%s': its shape and dtype need %llu bytes, data_offsets give %llu",
+                path, t->name, (unsigned long long)(numel * es),
+                (unsigned long long)(t->end - t->begin));
+            goto done;
+        }
+        if (layer < 0) {
+            any_cell = 1;
+            snprintf(t->cname, sizeof t->cname, "%s_l0", t->name);
+        } else {
+            any_layer = 1;
+            snprintf(t->cname, sizeof t->cname, "%s", t->name);
+            if (layer > max_layer) max_layer = layer;
+            if (reverse) sc.bidirectional = 1;
+        }
+        if (kind >= 2) sc.bias = 1;
+        if (kind == 0 && layer <= 0 && !reverse) {   /* weight_ih_l0 / weight_ih: I and H */
+            sc.I = t->shape[1];
+            sc.H = t->shape[0] / 3;
+            if (t->shape[0] % 3 || t->shape[0] == 0) {
+                BAD("%s: tensor '%s' must have 3 * hidden_size rows", path, t->name);
+                goto done;
+            }
+        }
+    }
+    qsort(order, nt, sizeof *order, span_cmp);
+    for (size_t k = 1; k < nt; k++)
+        if (order[k]->begin < order[k - 1]->end) {
+            BAD("%s: tensors '%s' and '%s' overlap in the data", path, order[k - 1]->name,
+                order[k]->name);
+            goto done;
+        }
+    if (any_cell && any_layer) { BAD("%s: a mix of GRU and GRUCell tensor names", path); goto done; }
+    if (!sc.H || !sc.I) { BAD("%s: no weight_ih_l0 (or weight_ih) tensor", path); goto done; }
+    sc.cell = any_cell;
+    sc.L = any_cell ? 1 : max_layer + 1;
+
+    /* the configuration: the metadata's, checked against the shapes, or the shapes' */
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = sc.I;
+    cfg.hidden_size = sc.H;
+    cfg.num_layers = sc.L;
+    cfg.bidirectional = sc.bidirectional;
+    cfg.bias = sc.bias;
+    const jval *fmt = meta ? member(meta, "format") : NULL;
+    if (fmt && strcmp(fmt->s, "pygru") == 0) {
+        const jval *ver = member(meta, "format_version"), *cls = member(meta, "class");
+        if (!ver || strcmp(ver->s, "1") != 0) { BAD("%s: format_version %s; libgru reads 1", path, ver ? ver->s : "(missing)"); goto done; }
+        if (!cls || (strcmp(cls->s, "GRU") != 0 && strcmp(cls->s, "GRUCell") != 0)) { BAD("%s: class must be GRU or GRUCell", path); goto done; }
+        if ((strcmp(cls->s, "GRUCell") == 0) != sc.cell) {
+            BAD("%s: __metadata__ says %s but the tensors are a %s's", path, cls->s,
+                sc.cell ? "GRUCell" : "GRU");
+            goto done;
+        }
+        static const char *const keys[] = {"input_size", "hidden_size", "num_layers",
+                                           "bidirectional", "bias", "reset_after"};
+        const int64_t have[] = {sc.I, sc.H, sc.L, sc.bidirectional, sc.bias, -1};
+        for (int k = 0; k < 6; k++) {
+            int64_t v;
+            const int flag = k >= 3;
+            if (sc.cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
+            if (!meta_int(meta, keys[k], flag ? 0 : 1, flag ? 1 : INT64_MAX, &v)) {
+                BAD("%s: __metadata__ '%s' is missing or not %s", path, keys[k],
+                    flag ? "\"0\" or \"1\"" : "a positive integer");
+                goto done;
+            }
+            if (have[k] >= 0 && v != have[k]) {
+                BAD("%s: __metadata__ says %s=%lld but the tensors' shapes give %lld", path,
+                    keys[k], (long long)v, (long long)have[k]);
+                goto done;
+            }
+            if (k == 5) cfg.reset_after = (int32_t)v;
+        }
+        const jval *dp = member(meta, "dropout");
+        if (dp) {
+            char *e;
+            const double p = strtod(dp->s, &e);
+            if (*e || !(p >= 0 && p < 1)) { BAD("%s: __metadata__ 'dropout' is %s", path, dp->s); goto done; }
+            cfg.dropout = p;
+        }
+    }
+    int all64 = nt > 0;
+    for (size_t k = 0; k < nt; k++) all64 &= ts[k].f64;
+    cfg.dtype = all64 ? GRU_FLOAT64 : GRU_FLOAT32;
+    if ((st = gru_create(&cfg, &m)) != GRU_OK) {
+        (void)fail(msg, msz, st, "%s: creating the model failed: %s", path, gru_strerror(st));
+        goto done;
+    }
+
+    /* the tensor set: each of the model's exactly once, of its shape, nothing else */
+    size_t maxn = 0;
+    for (size_t k = 0; k < m->ntensors; k++) {
+        const gru_tensor *mt = &m->tensors[k];
+        size_t found = 0, at = 0;
+        for (size_t q = 0; q < nt; q++)
+            if (strcmp(ts[q].cname, mt->name) == 0) found++, at = q;
+        if (found != 1) {
+            BAD("%s: tensor '%s' is %s", path, mt->name, found ? "there twice" : "missing");
+            goto done;
+        }
+        if (mt->shape[0] != ts[at].shape[0] || (mt->ndim == 2 && mt->shape[1] != ts[at].shape[1])) {
+            BAD("%s: tensor '%s' has the wrong shape for its configuration", path, ts[at].name);
+            goto done;
+        }
+        if (mt->numel > maxn) maxn = mt->numel;
+    }
+    if (nt != m->ntensors)
+        for (size_t q = 0; q < nt; q++) {
+            size_t k = 0;
+            while (k < m->ntensors && strcmp(ts[q].cname, m->tensors[k].name) != 0) k++;
+            if (k == m->ntensors) {
+                BAD("%s: tensor '%s' does not belong to this model", path, ts[q].name);
+                goto done;
+            }
+        }
+    if (!(buf = malloc(maxn * 8 + 8))) { st = GRU_ERR_NO_MEMORY; goto done; }
+    for (size_t k = 0; k < nt; k++) {
+        const size_t n = (size_t)(ts[k].end - ts[k].begin), numel = n / (ts[k].f64 ? 8 : 4);
+        if (fseek(f, (long)(dstart + ts[k].begin), SEEK_SET) != 0 || fread(buf, 1, n, f) != n) {
+            st = fail(msg, msz, GRU_ERR_IO, "%s: cannot read tensor '%s'", path, ts[k].name);
+            goto done;
+        }
+        if (!all64 && ts[k].f64) {   /* F64 into a float32 model */
+            const double *d = buf;
+            float *fl = (float *)buf;
+            for (size_t q = 0; q < numel; q++) fl[q] = (float)d[q];
+        }
+        if ((st = gru_param_set(m, ts[k].cname, buf, numel)) != GRU_OK) goto done;
+    }
+    *out = m;
+    m = NULL;
+done:
+    fclose(f);
+    gru_destroy(m);
+    free(buf);
+    free(order);
+    free(ts);
+    free(nodes);
+    free(arena);
+    free(text);
+    return st;
+}
+
+/* ---- saving ------------------------------------------------------------------------ */
+
+gru_status gru_save(const gru_model *m, const char *path)
+{
+    if (!m || !path) return GRU_ERR_NULL;
+    if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
+    /* the header: metadata, then every tensor in state-dict order, contiguous */
+    size_t cap = 512 + m->ntensors * 128, len = 0;
+    char *h = malloc(cap);
+    if (!h) return GRU_ERR_NO_MEMORY;
+    const gru_config *c = &m->cfg;
+    int w = snprintf(h, cap,
+                     "{\"__metadata__\":{\"format\":\"pygru\",\"format_version\":\"1\","
+                     "\"pygru_version\":\"%s\",\"class\":\"GRU\",\"input_size\":\"%lld\","
+                     "\"hidden_size\":\"%lld\",\"num_layers\":\"%lld\",\"bias\":\"%d\","
+                     "\"batch_first\":\"0\",\"bidirectional\":\"%d\",\"reset_after\":\"%d\","
+                     "\"dropout\":\"%.17g\"}",
+                     GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
+                     (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
+                     (int)c->reset_after, c->dropout);
+    len = (size_t)w;
+    uint64_t off = 0;
+    for (size_t k = 0; k < m->ntensors; k++) {
+        const gru_tensor *t = &m->tensors[k];
+        const uint64_t bytes = (uint64_t)t->numel * m->elem;
+        char shape[64];
+        if (t->ndim == 2) snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0], (long long)t->shape[1]);
+        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
+        w = snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],"
+                     "\"data_offsets\":[%llu,%llu]}", t->name, m->elem == 8 ? "F64" : "F32",
+                     shape, (unsigned long long)off, (unsigned long long)(off + bytes));
+        if (w < 0 || (size_t)w >= cap - len) { free(h); return GRU_ERR_OVERFLOW; }
+        len += (size_t)w;
+        off += bytes;
+    }
+    if (len + 9 > cap) { free(h); return GRU_ERR_OVERFLOW; }
+    h[len++] = '}';
+    while (len % 8) h[len++] = ' ';   /* padding, as the safetensors package writes */
+
+    /* a new file beside the target, then rename */
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + 64);
+    if (!tmp) { free(h); return GRU_ERR_NO_MEMORY; }
+#if !defined(_WIN32)
+    snprintf(tmp, plen + 64, "%s.tmp-%ld-%llx", path, (long)getpid(),
+             (unsigned long long)(m->nonce & 0xffffffffffffULL));
+#else
+    snprintf(tmp, plen + 64, "%s.tmp-%llx", path, (unsigned long long)(m->nonce & 0xffffffffffffULL));
+#endif
+    gru_status st = GRU_OK;
+    FILE *f = fopen(tmp, "wbx");   /* C11: fails if it exists */
+    if (!f) { free(h); free(tmp); return GRU_ERR_IO; }
+    unsigned char len8[8];
+    for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)len >> (8 * k));
+    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h, 1, len, f) != len) st = GRU_ERR_IO;
+    for (size_t k = 0; k < m->ntensors && st == GRU_OK; k++) {
+        const gru_tensor *t = &m->tensors[k];
+        if (fwrite((const char *)m->params + t->offset * m->elem, m->elem, t->numel, f) != t->numel)
+            st = GRU_ERR_IO;
+    }
+    if (fflush(f) != 0) st = GRU_ERR_IO;
+#if !defined(_WIN32)
+    if (st == GRU_OK && fsync(fileno(f)) != 0) st = GRU_ERR_IO;
+#endif
+    if (fclose(f) != 0) st = GRU_ERR_IO;
+    if (st == GRU_OK && rename(tmp, path) != 0) st = GRU_ERR_IO;
+    if (st != GRU_OK) remove(tmp);
+#if !defined(_WIN32)
+    else {   /* the rename itself to disk: fsync the folder */
+        char *dir = malloc(plen + 2);
+        if (dir) {
+            memcpy(dir, path, plen + 1);
+            char *slash = strrchr(dir, '/');
+            if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+            else strcpy(dir, ".");
+            int fd = open(dir, O_RDONLY);
+            if (fd >= 0) { fsync(fd); close(fd); }
+            free(dir);
+        }
+    }
+#endif
+    free(h);
+    free(tmp);
+    return st;
+}
