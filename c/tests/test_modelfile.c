@@ -220,6 +220,68 @@ static void other_writers(void)
     gru_destroy(m);
 }
 
+/* Random damage to a good file (bytes changed, inserted or cut in the header and the
+ * data, the length field rewritten): every load must return GRU_OK, GRU_ERR_FORMAT or
+ * GRU_ERR_IO, never crash or read out of bounds (ASan runs this too), and a load that
+ * succeeds gives a usable model. */
+static void mutations(rng *g)
+{
+    check_set_ctx("modelfile: 3000 damaged files");
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = 2;
+    cfg.hidden_size = 3;
+    cfg.num_layers = 2;
+    cfg.bidirectional = 1;
+    tmodel tm;
+    if (!tmodel_create(&tm, &cfg, g, 0.5)) return;
+    const char *good = tmp_path("good.safetensors"), *p = tmp_path("mut.safetensors");
+    REQUIRE_OK(gru_save(tm.m, good), goto done);
+    FILE *f = fopen(good, "rb");
+    unsigned char orig[8192], buf[8300];
+    const size_t n = fread(orig, 1, sizeof orig, f);
+    fclose(f);
+    int bad_status = 0, unusable = 0, loaded = 0;
+    for (int it = 0; it < 3000; it++) {
+        size_t len = n;
+        memcpy(buf, orig, n);
+        const int kind = (int)(rng_next(g) % 4);
+        const size_t at = (size_t)(rng_next(g) % n);
+        if (kind == 0) buf[at] = (unsigned char)rng_next(g);               /* change a byte */
+        else if (kind == 1) len = at;                                        /* cut */
+        else if (kind == 2) {                                                /* insert */
+            memmove(buf + at + 1, buf + at, n - at);
+            static const char alphabet[] = "{}[]\",:0123456789-e. x";
+            buf[at] = (unsigned char)alphabet[rng_next(g) % (sizeof alphabet - 1)];
+            len = n + 1;
+        } else {                                                             /* length field */
+            const uint64_t v = rng_next(g) % (n + 64);
+            for (int k = 0; k < 8; k++) buf[k] = (unsigned char)(v >> (8 * k));
+        }
+        if (!(f = fopen(p, "wb"))) break;
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        gru_model *m = NULL;
+        char msg[256];
+        const gru_status st = gru_load(p, &m, msg, sizeof msg);
+        if (st != GRU_OK && st != GRU_ERR_FORMAT && st != GRU_ERR_IO) bad_status++;
+        if (st == GRU_OK) {
+            loaded++;
+            float x[2] = {0.5f, -0.5f}, out[6];
+            unusable += gru_forward(m, 0, 1, 1, 0, x, NULL, NULL, out, NULL, NULL, 0) != GRU_OK;
+        }
+        gru_destroy(m);
+    }
+    CHECK_MSG(bad_status == 0, "%d damaged files gave another status", bad_status);
+    CHECK_MSG(unusable == 0, "%d damaged files loaded into unusable models", unusable);
+    CHECK_MSG(loaded > 0 && loaded < 3000, "some damage is harmless (a digit of a weight), "
+              "most is not: %d of 3000 loaded", loaded);
+    remove(p);
+    remove(good);
+done:
+    tmodel_free(&tm);
+}
+
 void test_modelfile(void)
 {
     snprintf(dir, sizeof dir, "%s/gru_modelfile_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -234,6 +296,7 @@ void test_modelfile(void)
     roundtrip(GRU_FLOAT64, 1, 1, 1, 0, 0, 0, 0.0, &g);
     malformed();
     other_writers();
+    mutations(&g);
     remove(tmp_path("rt.safetensors"));
     remove(tmp_path("bad.safetensors"));
     remove(tmp_path("cell.safetensors"));
