@@ -30,7 +30,6 @@ Guarantees:
 import json
 import os
 import struct
-import tempfile
 
 import numpy as np
 
@@ -83,8 +82,17 @@ def save(model, path):
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    # a new file beside the target (O_EXCL: never someone else's), mode 0666 less the
+    # umask like any new file (tempfile.mkstemp would make it 0600)
+    while True:
+        tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(),
+                                                     os.urandom(6).hex()))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:   # pragma: no cover - a 48-bit collision
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(text)))

@@ -227,3 +227,12 @@ def test_c_reports_malformed_files(tmp_path):
     pp, msg = ffi.new("gru_model **"), ffi.new("char[256]")
     assert lib.gru_load(str(p).encode(), pp, msg, 256) == lib.GRU_ERR_FORMAT
     assert b"not valid JSON" in ffi.string(msg) and pp[0] == ffi.NULL
+
+
+def test_saved_file_has_the_usual_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = pygru.GRU(2, 3).save(tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert os.stat(p).st_mode & 0o777 == 0o644
