@@ -278,7 +278,8 @@ class CModel:
     and converted (C-contiguous, model dtype)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0):
+                 bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0,
+                 reverse=False):
         self.dtype = np.dtype(dtype)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
@@ -290,6 +291,7 @@ class CModel:
         cfg.dtype = _C_DTYPE[self.dtype]
         cfg.dropout = float(dropout)
         cfg.seed = int(seed)
+        cfg.reverse = int(reverse)
         pp = ffi.new("gru_model **")
         status = lib.gru_create(cfg, pp)
         if status == lib.GRU_ERR_ISA_UNAVAILABLE:

@@ -94,7 +94,7 @@ def _build(cls_name, config, state_dict, overrides, dtype):
     except TypeError as exc:
         raise TypeError("from_torch: %s (a %s takes %s)" % (exc, cls_name, (
             "input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
-            "reset_after, dtype, seed" if cls is GRU
+            "reset_after, dtype, seed, reverse" if cls is GRU
             else "input_size, hidden_size, bias, reset_after, dtype, seed"))) from None
     model.load_state_dict(state_dict, strict=True)
     return model
@@ -132,7 +132,7 @@ def from_torch(module_or_state_dict, **config):
         cfg = dict(input_size=obj.input_size, hidden_size=obj.hidden_size,
                    num_layers=obj.num_layers, bias=bool(obj.bias),
                    batch_first=bool(obj.batch_first), dropout=float(obj.dropout),
-                   bidirectional=bool(obj.bidirectional), reset_after=True)
+                   bidirectional=bool(obj.bidirectional), reset_after=True, reverse=False)
     else:
         cfg = dict(input_size=obj.input_size, hidden_size=obj.hidden_size, bias=bool(obj.bias),
                    reset_after=True)
@@ -152,6 +152,9 @@ def to_torch(model):
         raise ValueError("to_torch: reset_after=False (n = tanh(W_in x + b_in + W_hn (r h) + "
                          "b_hn)) cannot be expressed by torch.nn.GRU, which always applies r "
                          "after W_hn h + b_hn")
+    if cfg.get("reverse"):
+        raise ValueError("to_torch: reverse=True (a single right-to-left direction) has no "
+                         "torch.nn.GRU equivalent")
     tdtype = torch.float64 if cfg["dtype"] == np.float64 else torch.float32
     if isinstance(model, GRU):
         mod = torch.nn.GRU(cfg["input_size"], cfg["hidden_size"], num_layers=cfg["num_layers"],

@@ -11,7 +11,8 @@ Tensor names are the state dict's (weight_ih_l0, ..., or weight_ih, ... for a GR
 written in state-dict order, contiguously. __metadata__ holds the configuration, every
 value a string (a safetensors rule): format "pygru", version 1, class GRU|GRUCell, and
 input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-reset_after (integers as decimal strings, flags "0"/"1", dropout as repr(float)).
+reset_after, reverse (integers as decimal strings, flags "0"/"1", dropout as
+repr(float); reverse may be absent, meaning "0").
 
 Guarantees:
   * save is atomic: the file is written under a temporary name in the same folder,
@@ -43,7 +44,7 @@ _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _NAMES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 _MAX_HEADER = 100 * 1024 * 1024     # the safetensors package's own limit
 _INT_KEYS = ("input_size", "hidden_size", "num_layers")
-_FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after")
+_FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after", "reverse")
 
 
 def _metadata(model):
@@ -60,6 +61,7 @@ def _metadata(model):
         meta["batch_first"] = str(int(cfg["batch_first"]))
         meta["bidirectional"] = str(int(cfg["bidirectional"]))
         meta["dropout"] = repr(float(cfg["dropout"]))
+        meta["reverse"] = str(int(cfg["reverse"]))
     return meta
 
 
@@ -195,6 +197,9 @@ def _config_from_metadata(path, meta):
         raise _bad(path, "class %r (GRU or GRUCell)" % cls_name)
     keys = ("input_size", "hidden_size", "bias", "reset_after") + (
         ("num_layers", "batch_first", "bidirectional", "dropout") if cls_name == "GRU" else ())
+    if cls_name == "GRU":
+        meta = dict({"reverse": "0"}, **meta)   # files of libgru < ABI 2 have none
+        keys += ("reverse",)
     cfg = {}
     for k in keys:
         if k not in meta:

@@ -293,7 +293,7 @@ class GRU(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32,
-                 seed=None):
+                 seed=None, reverse=False):
         input_size = _core.check_size(input_size, "input_size")
         hidden_size = _core.check_size(hidden_size, "hidden_size")
         num_layers = _core.check_size(num_layers, "num_layers")
@@ -301,6 +301,10 @@ class GRU(_Recurrent):
         batch_first = _core.check_flag(batch_first, "batch_first")
         bidirectional = _core.check_flag(bidirectional, "bidirectional")
         reset_after = _core.check_flag(reset_after, "reset_after")
+        reverse = _core.check_flag(reverse, "reverse")
+        if reverse and bidirectional:
+            raise ValueError("reverse=True runs a single direction right to left; it cannot "
+                             "be combined with bidirectional=True")
         if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
             raise TypeError("dropout must be a real number in [0, 1); got %r" % (dropout,))
         dropout = float(dropout)
@@ -316,11 +320,11 @@ class GRU(_Recurrent):
         seed = _check_seed(seed)
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
-                             reset_after, dtype, dropout, c_seed)
+                             reset_after, dtype, dropout, c_seed, reverse)
         self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
-            bidirectional=bidirectional, reset_after=reset_after))
+            bidirectional=bidirectional, reset_after=reset_after, reverse=reverse))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -330,6 +334,7 @@ class GRU(_Recurrent):
     dropout = property(lambda self: self._cfg["dropout"])
     bidirectional = property(lambda self: self._cfg["bidirectional"])
     reset_after = property(lambda self: self._cfg["reset_after"])
+    reverse = property(lambda self: self._cfg["reverse"])
 
     def __repr__(self):
         c = self._cfg
@@ -346,6 +351,8 @@ class GRU(_Recurrent):
             s += ", bidirectional=True"
         if not c["reset_after"]:
             s += ", reset_after=False"
+        if c["reverse"]:
+            s += ", reverse=True"
         if self.dtype != np.float32:
             s += ", dtype=%s" % self.dtype
         return "GRU(%s)" % s
@@ -417,9 +424,10 @@ class GRU(_Recurrent):
 
     # -- streaming inference: one time step at a time --
     def _check_streamable(self):
-        if self._cfg["bidirectional"]:
-            raise ValueError("step() needs a unidirectional GRU: the reverse direction of a "
-                             "bidirectional one needs the whole sequence (bidirectional=True)")
+        if self._cfg["bidirectional"] or self._cfg["reverse"]:
+            raise ValueError("step() needs a unidirectional, forward GRU: a right-to-left "
+                             "pass needs the whole sequence (%s=True)"
+                             % ("bidirectional" if self._cfg["bidirectional"] else "reverse"))
 
     def new_state(self, batch=1):
         """The state of ``batch`` fresh streams for step(): zeros of shape

@@ -150,11 +150,13 @@ def test_step_errors():
     one[:] = 1
     gru.reset_state(one, 0)
     assert not one.any()
-    bi = pygru.GRU(4, 6, bidirectional=True)
-    for call in (lambda: bi.new_state(1), lambda: bi.step(x, st),
-                 lambda: bi.reset_state(st, 0)):
-        with pytest.raises(ValueError, match="step\\(\\) needs a unidirectional GRU"):
-            call()
+    for bad, flag in ((pygru.GRU(4, 6, bidirectional=True), "bidirectional"),
+                      (pygru.GRU(4, 6, reverse=True), "reverse")):
+        for call in (lambda: bad.new_state(1), lambda: bad.step(x, st),
+                     lambda: bad.reset_state(st, 0)):
+            with pytest.raises(ValueError, match=r"step\(\) needs a unidirectional, forward "
+                               r"GRU.*\(%s=True\)" % flag):
+                call()
     # x of another real dtype is converted; nothing else changes
     y = gru.step(x.astype(np.float64), st)
     assert y.dtype == np.float32 and y.shape == (2, 6)

@@ -49,7 +49,7 @@
 #define GRU_VERSION_PATCH 0
 #define GRU_VERSION_STRING "0.1.0"
 /* Bumped whenever a struct layout or a function signature below changes. */
-#define GRU_ABI_VERSION 1
+#define GRU_ABI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,6 +101,10 @@ typedef struct gru_config {
     double dropout;         /* 0 <= p < 1, applied in training to the outputs of every
                                layer but the last, scaled by 1/(1-p) (PyTorch's rule) */
     uint64_t seed;          /* seed of the model's own dropout generator */
+    int32_t reverse;        /* 0 or 1 (only with bidirectional = 0): every layer runs
+                               right to left, outputs in the original time order (ONNX's
+                               direction "reverse"); with lengths, each sequence starts
+                               at its last valid step. Parameter names as forward. */
 } gru_config;
 
 typedef struct gru_model gru_model;   /* opaque */
@@ -116,7 +120,7 @@ GRU_API int gru_abi_version(void);
 GRU_API const char *gru_strerror(int status);
 
 /* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
- * dtype GRU_FLOAT32, dropout 0, seed 0; input_size and hidden_size 0 (must be set).
+ * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0; input_size and hidden_size 0 (must be set).
  * Does nothing if cfg is NULL. */
 GRU_API void gru_config_init(gru_config *cfg);
 
@@ -256,7 +260,7 @@ GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch
 /* ---- streaming: one time step at a time ------------------------------------------ */
 
 /* Bytes of scratch gru_step needs for `batch` >= 1 streams: O(batch * H), independent
- * of how many steps are run. GRU_ERR_UNSUPPORTED for a bidirectional model. */
+ * of how many steps are run. GRU_ERR_UNSUPPORTED for a bidirectional or reverse model. */
 GRU_API gru_status gru_step_scratch_size(const gru_model *model, int64_t batch,
                                          size_t *bytes);
 
@@ -273,8 +277,8 @@ GRU_API gru_status gru_step_scratch_size(const gru_model *model, int64_t batch,
  * whole sequence (same kernels, same order of operations), for any thread count.
  * The model is only read: steps of different stream sets may run concurrently on one
  * model from several threads, each with its own state and scratch.
- * Returns GRU_ERR_UNSUPPORTED for a bidirectional model (its reverse direction needs
- * the whole sequence), GRU_ERR_WORKSPACE if scratch_bytes is too small. */
+ * Returns GRU_ERR_UNSUPPORTED for a bidirectional or reverse model (a right-to-left
+ * pass needs the whole sequence), GRU_ERR_WORKSPACE if scratch_bytes is too small. */
 GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void *state,
                             void *output, void *scratch, size_t scratch_bytes);
 

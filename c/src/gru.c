@@ -35,8 +35,8 @@ const char *gru_strerror(int status)
     case GRU_ERR_IO: return "a file could not be opened, read, written or renamed";
     case GRU_ERR_FORMAT: return "not a valid model file (malformed, or inconsistent with itself)";
     case GRU_ERR_UNSUPPORTED:
-        return "not supported for this model's configuration (a bidirectional model cannot "
-               "be stepped)";
+        return "not supported for this model's configuration (a bidirectional or reverse "
+               "model cannot be stepped)";
     default: return "unknown status code";
     }
 }
@@ -120,7 +120,8 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
     if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1 ||
         !is_flag(cfg->bidirectional) || !is_flag(cfg->bias) || !is_flag(cfg->reset_after) ||
         (cfg->dtype != GRU_FLOAT32 && cfg->dtype != GRU_FLOAT64) ||
-        !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))   /* also rejects NaN */
+        !(cfg->dropout >= 0.0 && cfg->dropout < 1.0) ||   /* also rejects NaN */
+        !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional))
         return GRU_ERR_INVALID_ARG;
     if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
         !fits_size(cfg->num_layers))
@@ -520,7 +521,7 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
 static gru_status step_layout(const gru_model *m, int64_t B, gru_ws_layout *w,
                               size_t *out_off, size_t *total)
 {
-    if (m->D != 1) return GRU_ERR_UNSUPPORTED;
+    if (m->D != 1 || m->cfg.reverse) return GRU_ERR_UNSUPPORTED;
     gru_status st = check_sizes(1, B);
     if (st) return st;
     if ((st = gru_ws_compute(m, 1, (size_t)B, 0, w))) return st;

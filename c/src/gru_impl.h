@@ -139,14 +139,15 @@ static void FN(forward_job)(void *arg, gru_team *team)
             }
             gru_team_barrier(team);
 
+            const int back = d == 1 || m->cfg.reverse;   /* right to left */
             size_t ta = 0;   /* first time step of the current inference chunk */
             for (size_t s = 0; s < T; s++) {
-                const size_t t = d == 0 ? s : T - 1 - s;
+                const size_t t = back ? T - 1 - s : s;
                 const size_t r0 = c->bf ? t : t * B;   /* row of (t, b = 0) */
                 if (!training && s % Tc == 0) {
                     /* the chunk of steps s .. s+Tc-1 covers times [ta, tb) */
                     const size_t n = Tc < T - s ? Tc : T - s;
-                    ta = d == 0 ? s : T - s - n;
+                    ta = back ? T - s - n : s;
                     for (size_t g = 0; g < 3 && J; g++) {
                         const R *bg = bih ? bih + g * H + j0 : NULL;
                         if (!c->bf)   /* rows ta*B .. (ta+n)*B of in are contiguous */
@@ -321,8 +322,9 @@ static void FN(backward_job)(void *arg, gru_team *team)
             }
 
             /* steps in the reverse of the forward's order */
+            const int back = d == 1 || m->cfg.reverse;   /* the forward ran right to left */
             for (size_t s = 0; s < T; s++) {
-                const size_t t = d == 0 ? T - 1 - s : s;
+                const size_t t = back ? s : T - 1 - s;
                 const size_t r0 = c->bf ? t : t * B;
                 const R *g = gates + r0 * G + j0, *hp = hprev + r0 * H + j0;
                 R *dgi_t = dgi + r0 * G, *dgh_t = dgh + r0 * G;

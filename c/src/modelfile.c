@@ -496,6 +496,12 @@ gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
             }
             if (k == 5) cfg.reset_after = (int32_t)v;
         }
+        int64_t rev = 0;
+        if (member(meta, "reverse") && !meta_int(meta, "reverse", 0, 1, &rev)) {
+            BAD("%s: __metadata__ 'reverse' is not \"0\" or \"1\"", path);
+            goto done;
+        }
+        cfg.reverse = (int32_t)rev;
         const jval *dp = member(meta, "dropout");
         if (dp) {
             char *e;
@@ -582,10 +588,10 @@ gru_status gru_save(const gru_model *m, const char *path)
                      "\"pygru_version\":\"%s\",\"class\":\"GRU\",\"input_size\":\"%lld\","
                      "\"hidden_size\":\"%lld\",\"num_layers\":\"%lld\",\"bias\":\"%d\","
                      "\"batch_first\":\"0\",\"bidirectional\":\"%d\",\"reset_after\":\"%d\","
-                     "\"dropout\":\"%.17g\"}",
+                     "\"dropout\":\"%.17g\",\"reverse\":\"%d\"}",
                      GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
                      (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
-                     (int)c->reset_after, c->dropout);
+                     (int)c->reset_after, c->dropout, (int)c->reverse);
     len = (size_t)w;
     uint64_t off = 0;
     for (size_t k = 0; k < m->ntensors; k++) {

@@ -69,6 +69,9 @@ static void test_create_errors(void)
     bad = c; bad.bias = 2;           expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "bias = 2");
     bad = c; bad.reset_after = 2;    expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "reset_after = 2");
     bad = c; bad.reset_after = -1;   expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "reset_after = -1");
+    bad = c; bad.reverse = 2;        expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "reverse = 2");
+    bad = c; bad.reverse = 1; bad.bidirectional = 1;
+    expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "reverse with bidirectional");
     bad = c; bad.dtype = 0;          expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "dtype = 0");
     bad = c; bad.dtype = 3;          expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "dtype = 3");
     bad = c; bad.dtype = -2;         expect_create_fails(&bad, GRU_ERR_INVALID_ARG, "dtype = -2");

@@ -128,12 +128,15 @@ static void step_errors(rng *g)
     free(scratch);
     tmodel_free(&tm);
 
-    cfg.bidirectional = 1;
-    gru_model *bi = NULL;
-    REQUIRE_OK(gru_create(&cfg, &bi), return);
-    CHECK_STATUS(gru_step_scratch_size(bi, 2, &n), GRU_ERR_UNSUPPORTED);
-    CHECK_STATUS(gru_step(bi, 2, x, state, NULL, NULL, 0), GRU_ERR_UNSUPPORTED);
-    gru_destroy(bi);
+    for (int r = 0; r <= 1; r++) {   /* bidirectional, then reverse */
+        cfg.bidirectional = !r;
+        cfg.reverse = r;
+        gru_model *bi = NULL;
+        REQUIRE_OK(gru_create(&cfg, &bi), return);
+        CHECK_STATUS(gru_step_scratch_size(bi, 2, &n), GRU_ERR_UNSUPPORTED);
+        CHECK_STATUS(gru_step(bi, 2, x, state, NULL, NULL, 0), GRU_ERR_UNSUPPORTED);
+        gru_destroy(bi);
+    }
 }
 
 void test_step(const char *isa)
