@@ -422,6 +422,13 @@ class GRU(_Recurrent):
         batch = _core.check_size(batch, "batch")
         return self._model.workspace_bytes(seq_len, batch, _core.check_flag(training, "training"))
 
+    def to_onnx(self, path, initial_h=False, sequence_lens=False):
+        """Writes this GRU as an ONNX model (GRU nodes, ONNX's gate order, the right
+        linear_before_reset) that ONNX Runtime runs with pygru's results; optional
+        "initial_h" and "sequence_lens" inputs. See pygru.onnx_io.to_onnx."""
+        from .onnx_io import to_onnx
+        return to_onnx(self, path, initial_h=initial_h, sequence_lens=sequence_lens)
+
     # -- streaming inference: one time step at a time --
     def _check_streamable(self):
         if self._cfg["bidirectional"] or self._cfg["reverse"]:
