@@ -13,11 +13,11 @@ extension (e.g. pygru.oracle) import without it.
 __version__ = "0.1.0"
 
 __all__ = ["GRU", "GRUCell", "GRUError", "info", "set_num_threads", "get_num_threads",
-           "from_torch", "from_onnx", "load", "__version__"]
+           "from_torch", "from_onnx", "from_keras", "load", "__version__"]
 
 _LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_core",
          "set_num_threads": "_core", "get_num_threads": "_core", "from_torch": "convert",
-         "load": "modelfile", "from_onnx": "onnx_io"}
+         "load": "modelfile", "from_onnx": "onnx_io", "from_keras": "keras_io"}
 
 
 def __getattr__(name):

@@ -429,6 +429,12 @@ class GRU(_Recurrent):
         from .onnx_io import to_onnx
         return to_onnx(self, path, initial_h=initial_h, sequence_lens=sequence_lens)
 
+    def to_keras(self):
+        """This one-layer, one-direction GRU as a built keras.layers.GRU (Keras 3). See
+        pygru.keras_io.to_keras."""
+        from .keras_io import to_keras
+        return to_keras(self)
+
     # -- streaming inference: one time step at a time --
     def _check_streamable(self):
         if self._cfg["bidirectional"] or self._cfg["reverse"]:
