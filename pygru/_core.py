@@ -279,7 +279,7 @@ class CModel:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0,
-                 reverse=False):
+                 reverse=False, input_dropout=0.0, recurrent_dropout=0.0):
         self.dtype = np.dtype(dtype)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
@@ -292,6 +292,8 @@ class CModel:
         cfg.dropout = float(dropout)
         cfg.seed = int(seed)
         cfg.reverse = int(reverse)
+        cfg.input_dropout = float(input_dropout)
+        cfg.recurrent_dropout = float(recurrent_dropout)
         pp = ffi.new("gru_model **")
         status = lib.gru_create(cfg, pp)
         if status == lib.GRU_ERR_ISA_UNAVAILABLE:
@@ -372,6 +374,18 @@ class CModel:
     def set_seed(self, seed):
         with self.lock:
             check(lib.gru_set_seed(self.ptr, int(seed)), "seeding the dropout generator")
+
+    def dropout_masks(self, ws, layer, direction, batch):
+        """(input mask (B, in), recurrent mask (B, H)) the training forward that filled
+        ws applied in (layer, direction): entries 0 or 1/(1-p), ones when off."""
+        H = self.hidden_size
+        width = self.input_size if layer == 0 else self.directions * H
+        mx = np.empty((batch, width), dtype=self.dtype)
+        mh = np.empty((batch, H), dtype=self.dtype)
+        check(lib.gru_dropout_masks(self.ptr, _ptr(ws), ws.nbytes, layer, direction,
+                                    _ptr(mx, True), mx.size, _ptr(mh, True), mh.size),
+              "reading the dropout masks")
+        return mx, mh
 
     # -- forward and backward --
     def workspace_bytes(self, seq_len, batch, training):

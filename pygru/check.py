@@ -37,6 +37,8 @@ class Case:
     batch: int = 3
     h0: bool = False               # initial state given (GRUCell: h given)
     lengths: tuple = None          # GRU only: (batch,) values in 1..seq_len
+    input_dropout: float = 0.0     # GRU only: Keras-style dropout; the oracle is given
+    recurrent_dropout: float = 0.0  # the masks the library's training forward drew
 
     @property
     def name(self):
@@ -48,6 +50,8 @@ class Case:
         parts.append(f"ra={int(self.reset_after)}")
         parts += [flag for flag, on in (("nobias", not self.bias), ("bf", self.batch_first),
                                         ("h0", self.h0), ("len", self.lengths)) if on]
+        if self.input_dropout or self.recurrent_dropout:
+            parts.append(f"drop={self.input_dropout:g}/{self.recurrent_dropout:g}")
         return " ".join(parts)
 
 
@@ -64,11 +68,15 @@ CASES = [
     Case("GRU", 2, 3, num_layers=2, bidirectional=True, reset_after=False, h0=True,
          lengths=(3, 1, 4)),
     Case("GRU", 3, 4, bias=False, seq_len=1, batch=1),
+    Case("GRU", 2, 3, num_layers=2, bidirectional=True, h0=True, lengths=(4, 1, 3),
+         input_dropout=0.3, recurrent_dropout=0.4),
+    Case("GRU", 2, 3, reset_after=False, batch_first=True, lengths=(2, 4, 3),
+         input_dropout=0.5, recurrent_dropout=0.5),
     Case("GRUCell", 3, 4, h0=True),
     Case("GRUCell", 3, 4, reset_after=False, h0=True, batch=2),
     Case("GRUCell", 3, 4, bias=False, batch=1),
 ]
-QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10)]
+QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 12)]
 
 
 def _tensor_kind(name):
@@ -156,17 +164,23 @@ def run_case(case, dtype, seed=0):
     cfg = dict(input_size=case.input_size, hidden_size=case.hidden_size,
                num_layers=case.num_layers, bidirectional=case.bidirectional,
                bias=case.bias, batch_first=case.batch_first)
-    gru = pygru.GRU(reset_after=case.reset_after, dtype=dtype, seed=0, **cfg)
+    gru = pygru.GRU(reset_after=case.reset_after, dtype=dtype, seed=0,
+                    input_dropout=case.input_dropout,
+                    recurrent_dropout=case.recurrent_dropout, **cfg)
     gru.load_state_dict({k: cast(v) for k, v in prob["params"].items()})
     lengths = None if case.lengths is None else np.array(case.lengths, dtype=np.int64)
     out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths)
     dx, dh0 = gru.backward(cast(prob["grad_output"]), cast(prob["grad_h_n"]))
     got = {"output": out, "h_n": h_n, "grad_input": dx, "grad_h0": dh0}
     got.update({"grad_" + k: v for k, v in gru.grads.items()})
+    masks = None
+    if case.input_dropout or case.recurrent_dropout:
+        masks = {k: tuple(m.astype(np.float64) for m in v)
+                 for k, v in gru.dropout_masks().items()}
     expected = oracle.reference(prob["params"], reset_after=case.reset_after, x=prob["x"],
                                 h0=prob["h0"], lengths=lengths,
                                 grad_output=prob["grad_output"],
-                                grad_h_n=prob["grad_h_n"], **cfg)
+                                grad_h_n=prob["grad_h_n"], masks=masks, **cfg)
     return got, expected
 
 

@@ -13,6 +13,7 @@ Guarantees:
 """
 import collections.abc
 import re
+import warnings
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def _build(cls_name, config, state_dict, overrides, dtype):
     except TypeError as exc:
         raise TypeError("from_torch: %s (a %s takes %s)" % (exc, cls_name, (
             "input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
-            "reset_after, dtype, seed, reverse" if cls is GRU
+            "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout" if cls is GRU
             else "input_size, hidden_size, bias, reset_after, dtype, seed"))) from None
     model.load_state_dict(state_dict, strict=True)
     return model
@@ -155,6 +156,12 @@ def to_torch(model):
     if cfg.get("reverse"):
         raise ValueError("to_torch: reverse=True (a single right-to-left direction) has no "
                          "torch.nn.GRU equivalent")
+    if cfg.get("input_dropout") or cfg.get("recurrent_dropout"):
+        warnings.warn("to_torch: torch.nn.GRU has no input or recurrent dropout; the torch "
+                      "module computes the same function but trains without them "
+                      "(input_dropout=%r, recurrent_dropout=%r)"
+                      % (cfg["input_dropout"], cfg["recurrent_dropout"]), UserWarning,
+                      stacklevel=3)
     tdtype = torch.float64 if cfg["dtype"] == np.float64 else torch.float32
     if isinstance(model, GRU):
         mod = torch.nn.GRU(cfg["input_size"], cfg["hidden_size"], num_layers=cfg["num_layers"],

@@ -7,6 +7,9 @@ reset_after=True (Keras 3's default); its cell is pygru's: h' = z h + (1 - z) hh
 pygru model is batch-first like Keras. With go_backwards=True the Keras layer runs right
 to left (pygru's reverse=True) and returns its sequence in processing order: the Keras
 sequence is pygru's output flipped in time, out[:, ::-1]; the final states agree.
+Keras' dropout / recurrent_dropout are pygru's input_dropout / recurrent_dropout (one
+mask per sequence, fixed in time; the recurrent mask on h where it meets the recurrent
+kernel), carried both ways; the masks themselves are drawn by each library.
 """
 import numpy as np
 
@@ -49,7 +52,8 @@ def from_keras(layer, dtype=None):
     if dtype is None:
         dtype = np.float64 if kernel.dtype == np.float64 else np.float32
     gru = GRU(I, H, bias=use_bias, batch_first=True, reset_after=ra,
-              reverse=bool(layer.go_backwards), dtype=dtype)
+              reverse=bool(layer.go_backwards), dtype=dtype,
+              input_dropout=float(layer.dropout), recurrent_dropout=float(layer.recurrent_dropout))
     state = {"weight_ih_l0": _swap(kernel, H).T, "weight_hh_l0": _swap(rkernel, H).T}
     if use_bias:
         b = weights[2]
@@ -77,7 +81,9 @@ def to_keras(gru):
     dt = "float64" if cfg["dtype"] == np.float64 else "float32"
     layer = keras.layers.GRU(H, return_sequences=True, return_state=True,
                              reset_after=cfg["reset_after"], use_bias=cfg["bias"],
-                             go_backwards=cfg["reverse"], dtype=dt)
+                             go_backwards=cfg["reverse"], dtype=dt,
+                             dropout=cfg["input_dropout"],
+                             recurrent_dropout=cfg["recurrent_dropout"])
     layer.build((None, None, I))
     weights = [_swap(sd["weight_ih_l0"].T, H), _swap(sd["weight_hh_l0"].T, H)]
     if cfg["bias"]:

@@ -11,7 +11,8 @@ Tensor names are the state dict's (weight_ih_l0, ..., or weight_ih, ... for a GR
 written in state-dict order, contiguously. __metadata__ holds the configuration, every
 value a string (a safetensors rule): format "pygru", version 1, class GRU|GRUCell, and
 input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-reset_after, reverse (integers as decimal strings, flags "0"/"1", dropout as
+reset_after, reverse, input_dropout, recurrent_dropout (integers as decimal strings,
+flags "0"/"1", dropout rates as
 repr(float); reverse may be absent, meaning "0").
 
 Guarantees:
@@ -62,6 +63,8 @@ def _metadata(model):
         meta["bidirectional"] = str(int(cfg["bidirectional"]))
         meta["dropout"] = repr(float(cfg["dropout"]))
         meta["reverse"] = str(int(cfg["reverse"]))
+        meta["input_dropout"] = repr(float(cfg["input_dropout"]))
+        meta["recurrent_dropout"] = repr(float(cfg["recurrent_dropout"]))
     return meta
 
 
@@ -198,8 +201,10 @@ def _config_from_metadata(path, meta):
     keys = ("input_size", "hidden_size", "bias", "reset_after") + (
         ("num_layers", "batch_first", "bidirectional", "dropout") if cls_name == "GRU" else ())
     if cls_name == "GRU":
-        meta = dict({"reverse": "0"}, **meta)   # files of libgru < ABI 2 have none
-        keys += ("reverse",)
+        # files of libgru < ABI 2 have no reverse, < ABI 3 no input/recurrent dropout
+        meta = dict({"reverse": "0", "input_dropout": "0.0", "recurrent_dropout": "0.0"},
+                    **meta)
+        keys += ("reverse", "input_dropout", "recurrent_dropout")
     cfg = {}
     for k in keys:
         if k not in meta:

@@ -241,6 +241,16 @@ class _Recurrent:
         return (_rebuild, (type(self), self._config(), self.state_dict(), self.training))
 
 
+def _check_rate(p, name):
+    """A dropout rate: a real number in [0, 1), as float."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+        raise TypeError("%s must be a real number in [0, 1); got %r" % (name, p))
+    p = float(p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError("%s must be in [0, 1); got %r" % (name, p))
+    return p
+
+
 def _rebuild(cls, config, state, training):
     obj = cls(**config)
     obj.load_state_dict(state)
@@ -289,11 +299,24 @@ class GRU(_Recurrent):
     reset_after=False selects the Cho et al. (2014) variant n = tanh(W_in x + b_in +
     W_hn (r * h) + b_hn); the default is PyTorch's n = tanh(W_in x + b_in + r *
     (W_hn h + b_hn)).
+
+    Dropout in training mode (all off in eval mode), rates in [0, 1):
+      dropout            PyTorch's: on the outputs of every layer but the last, a new
+                         mask per element and step.
+      input_dropout      Keras' ``dropout``: every layer's input is multiplied by a mask
+                         m_x (entries 0 or 1/(1-p)) where it meets W_ih; one mask per
+                         layer, direction and sequence, the same at every step.
+      recurrent_dropout  Keras' ``recurrent_dropout`` (variational, Gal & Ghahramani):
+                         h_{t-1} is multiplied by a mask m_h where it enters the
+                         recurrent products (W_hh (m_h h), and W_hn (r * m_h h) when
+                         reset_after=False); the blend h' = (1-z) n + z h keeps h. One
+                         mask per layer, direction and sequence, fixed across time.
+    dropout_masks() returns the masks the last training forward used.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32,
-                 seed=None, reverse=False):
+                 seed=None, reverse=False, input_dropout=0.0, recurrent_dropout=0.0):
         input_size = _core.check_size(input_size, "input_size")
         hidden_size = _core.check_size(hidden_size, "hidden_size")
         num_layers = _core.check_size(num_layers, "num_layers")
@@ -305,11 +328,9 @@ class GRU(_Recurrent):
         if reverse and bidirectional:
             raise ValueError("reverse=True runs a single direction right to left; it cannot "
                              "be combined with bidirectional=True")
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
-            raise TypeError("dropout must be a real number in [0, 1); got %r" % (dropout,))
-        dropout = float(dropout)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1); got %r" % dropout)
+        dropout = _check_rate(dropout, "dropout")
+        input_dropout = _check_rate(input_dropout, "input_dropout")
+        recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so "
@@ -320,11 +341,13 @@ class GRU(_Recurrent):
         seed = _check_seed(seed)
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
-                             reset_after, dtype, dropout, c_seed, reverse)
+                             reset_after, dtype, dropout, c_seed, reverse, input_dropout,
+                             recurrent_dropout)
         self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
-            bidirectional=bidirectional, reset_after=reset_after, reverse=reverse))
+            bidirectional=bidirectional, reset_after=reset_after, reverse=reverse,
+            input_dropout=input_dropout, recurrent_dropout=recurrent_dropout))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -335,6 +358,8 @@ class GRU(_Recurrent):
     bidirectional = property(lambda self: self._cfg["bidirectional"])
     reset_after = property(lambda self: self._cfg["reset_after"])
     reverse = property(lambda self: self._cfg["reverse"])
+    input_dropout = property(lambda self: self._cfg["input_dropout"])
+    recurrent_dropout = property(lambda self: self._cfg["recurrent_dropout"])
 
     def __repr__(self):
         c = self._cfg
@@ -353,9 +378,22 @@ class GRU(_Recurrent):
             s += ", reset_after=False"
         if c["reverse"]:
             s += ", reverse=True"
+        for k in ("input_dropout", "recurrent_dropout"):
+            if c[k] != 0:
+                s += ", %s=%r" % (k, c[k])
         if self.dtype != np.float32:
             s += ", dtype=%s" % self.dtype
         return "GRU(%s)" % s
+
+    def dropout_masks(self):
+        """The input and recurrent dropout masks of the last training forward (the one
+        backward would use): {(layer, direction): (m_x (B, in), m_h (B, H))}, in = input
+        size for layer 0 and D*H above, entries 0 or 1/(1-p) (ones for a rate of 0).
+        Unbatched forwards give B = 1."""
+        s = self._take_saved()
+        D = 2 if self._cfg["bidirectional"] else 1
+        return {(l, d): self._model.dropout_masks(s["ws"], l, d, s["B"])
+                for l in range(self._cfg["num_layers"]) for d in range(D)}
 
     def forward(self, x, h0=None, lengths=None):
         """See the class docstring. Returns (output, h_n), new arrays."""

@@ -12,7 +12,9 @@ chains the Jacobians backwards through time as vector-Jacobian products:
 Guarantees: float64 results for forward (output, h_n) and, given grad_output and/or
 grad_h_n, for every gradient (input, h0, each parameter by its PyTorch name); PyTorch's
 semantics for multi-layer, bidirectional, batch_first and lengths (packed sequences);
-no dropout. Imports nothing else from pygru, so it runs without the C library.
+Keras-style input and recurrent dropout with given masks (the masks are symbols of the
+cell, so SymPy's derivatives include them); no inter-layer dropout. Imports nothing
+else from pygru, so it runs without the C library.
 Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
 """
 
@@ -27,12 +29,14 @@ __all__ = ["reference", "cell_reference", "cell_functions", "cell_forward",
 
 
 @functools.lru_cache(maxsize=None)
-def cell_functions(input_size, hidden_size, reset_after):
+def cell_functions(input_size, hidden_size, reset_after, masked=False):
     """Lambdified float64 functions for one GRU step, built once per shape and variant.
 
     Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
     x (I,), h (H,), w_ih (3H*I,), w_hh (3H*H,), b_ih (3H,), b_hh (3H,) (weights
-    flattened row-major) and returns the tuple
+    flattened row-major) -- masked=True: step(x, h, w_ih, w_hh, b_ih, b_hh, m_x, m_h)
+    with dropout masks m_x (I,) on x where it meets W_ih and m_h (H,) on h where it
+    meets W_hh (not in the blend) -- and returns the tuple
     (h1 (H,), J_x (H, I), J_h (H, H), J_w_ih (H, 3H*I), J_w_hh (H, 3H*H),
      J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument.
     """
@@ -45,6 +49,12 @@ def cell_functions(input_size, hidden_size, reset_after):
     w_hh = sp.Matrix(3 * H, H, sp.symbols(f"wh0:{3 * H * H}", real=True))    # (3H, H)
     b_ih = sp.Matrix(sp.symbols(f"bi0:{3 * H}", real=True))                  # (3H, 1)
     b_hh = sp.Matrix(sp.symbols(f"bh0:{3 * H}", real=True))                  # (3H, 1)
+    if masked:
+        m_x = sp.Matrix(sp.symbols(f"mx0:{I}", real=True))                   # (I, 1)
+        m_h = sp.Matrix(sp.symbols(f"mh0:{H}", real=True))                   # (H, 1)
+        xd, hd = x.multiply_elementwise(m_x), h.multiply_elementwise(m_h)   # what W meets
+    else:
+        xd, hd = x, h
 
     def sigmoid(a):
         # = 1 / (1 + exp(-a)), written through tanh so that neither it nor its
@@ -55,19 +65,20 @@ def cell_functions(input_size, hidden_size, reset_after):
         return m[g * H:(g + 1) * H, :]
 
     # ---- the GRU cell: the only place the equations appear ---------------------------
+    # (with dropout masks, x and h read m_x * x and m_h * h inside the products)
     # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
-    r = (rows(w_ih, 0) * x + rows(b_ih, 0) + rows(w_hh, 0) * h + rows(b_hh, 0)).applyfunc(sigmoid)
+    r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hh, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
     # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-    z = (rows(w_ih, 1) * x + rows(b_ih, 1) + rows(w_hh, 1) * h + rows(b_hh, 1)).applyfunc(sigmoid)
+    z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hh, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
     if reset_after:
         # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        n = (rows(w_ih, 2) * x + rows(b_ih, 2)
-             + r.multiply_elementwise(rows(w_hh, 2) * h + rows(b_hh, 2))).applyfunc(sp.tanh)
+        n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
+             + r.multiply_elementwise(rows(w_hh, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
     else:
         # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
-        n = (rows(w_ih, 2) * x + rows(b_ih, 2)
-             + rows(w_hh, 2) * r.multiply_elementwise(h) + rows(b_hh, 2)).applyfunc(sp.tanh)
-    # h' = (1 - z) * n + z * h
+        n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
+             + rows(w_hh, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
+    # h' = (1 - z) * n + z * h   (the unmasked h)
     h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
     # -----------------------------------------------------------------------------------
 
@@ -79,34 +90,38 @@ def cell_functions(input_size, hidden_size, reset_after):
     wrt = [x, h, w_ih.reshape(3 * H * I, 1), w_hh.reshape(3 * H * H, 1), b_ih, b_hh]
     jacobians = [jacobian(h1, v) for v in wrt]
     args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
+    if masked:
+        args += [list(m_x), list(m_h)]
     fn = sp.lambdify(args, [h1] + jacobians, modules="numpy", cse=True)
 
-    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_):
-        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_)
+    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *masks):
+        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *masks)
         h1_ = np.asarray(res[0], dtype=np.float64).reshape(H)
         return (h1_,) + tuple(np.asarray(j, dtype=np.float64) for j in res[1:])
 
     return step, time.perf_counter() - start
 
 
-def cell_forward(params, x, h, *, reset_after=True, suffix=""):
+def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None):
     """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
 
     params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
-    bias_ih{suffix}, bias_hh{suffix} (3H,). Used by the GRUCell check and by reference().
+    bias_ih{suffix}, bias_hh{suffix} (3H,). masks: None, or (m_x (B, I), m_h (B, H))
+    dropout masks. Used by the GRUCell check and by reference().
     """
     w_ih = np.asarray(params["weight_ih" + suffix], dtype=np.float64)
     w_hh = np.asarray(params["weight_hh" + suffix], dtype=np.float64)
     H, I = w_hh.shape[1], w_ih.shape[1]
     b_ih = np.asarray(params.get("bias_ih" + suffix, np.zeros(3 * H)), dtype=np.float64)
     b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
-    step, _ = cell_functions(I, H, bool(reset_after))
+    step, _ = cell_functions(I, H, bool(reset_after), masks is not None)
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     out = np.empty_like(h)
     jacs = []
     for b in range(x.shape[0]):
-        res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh)
+        extra = () if masks is None else (masks[0][b], masks[1][b])
+        res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra)
         out[b] = res[0]
         jacs.append(res[1:])
     return out, jacs
@@ -175,13 +190,16 @@ def _as_float64(name, value, shape):
 
 def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
               bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
-              grad_output=None, grad_h_n=None):
+              grad_output=None, grad_h_n=None, masks=None):
     """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
 
     params: dict of PyTorch-named arrays (no bias keys when bias=False).
     x: (T, B, I), or (B, T, I) if batch_first. h0: (L*D, B, H) or None for zeros.
     lengths: (B,) ints in 1..T or None. grad_output: shape of output; grad_h_n:
     (L*D, B, H); either may be None (zeros) as long as the other is given.
+    masks: None, or {(layer, direction): (m_x (B, in), m_h (B, H))} for every
+    layer-direction (in = I for layer 0, D*H above): Keras-style input and recurrent
+    dropout masks, fixed across time (pygru's GRU.dropout_masks() gives them).
     Returns a dict of float64 arrays: 'output' (T, B, D*H) (or (B, T, D*H)), 'h_n'
     (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H) and
     'grad_<name>' for every parameter name in params.
@@ -205,6 +223,11 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     lengths = np.asarray(lengths).astype(np.int64)
     if lengths.shape != (B,) or lengths.min() < 1 or lengths.max() > T:
         raise ValueError(f"lengths: expected ({B},) values in 1..{T}, got {lengths!r}")
+    if masks is not None:
+        masks = {(l, d): (_as_float64(f"masks[{l}, {d}][0]", masks[(l, d)][0],
+                                      (B, I if l == 0 else D * H)),
+                          _as_float64(f"masks[{l}, {d}][1]", masks[(l, d)][1], (B, H)))
+                 for l in range(L) for d in range(D)}
 
     # ---- forward, keeping every step's Jacobians -------------------------------------
     layer_in = x                                  # (T, B, in)
@@ -221,8 +244,10 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                 for b in range(B):
                     if t >= lengths[b]:
                         continue                  # padding: output 0, state unchanged
+                    mk = None if masks is None else tuple(
+                        m[b:b + 1] for m in masks[(layer, d)])
                     h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
-                                            reset_after=reset_after, suffix=suffix)
+                                            reset_after=reset_after, suffix=suffix, masks=mk)
                     h[b] = h1[0]
                     out[t, b, d * H:(d + 1) * H] = h[b]
                     jac[(t, b)] = j

@@ -49,7 +49,7 @@
 #define GRU_VERSION_PATCH 0
 #define GRU_VERSION_STRING "0.1.0"
 /* Bumped whenever a struct layout or a function signature below changes. */
-#define GRU_ABI_VERSION 2
+#define GRU_ABI_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -105,6 +105,17 @@ typedef struct gru_config {
                                right to left, outputs in the original time order (ONNX's
                                direction "reverse"); with lengths, each sequence starts
                                at its last valid step. Parameter names as forward. */
+    double input_dropout;   /* 0 <= p < 1: Keras' `dropout`. In training, every layer's
+                               input x is multiplied by a mask m_x (one per layer,
+                               direction and sequence, fixed across time: entries 0 or
+                               1/(1-p)) where it enters W_ih: W_ih (m_x * x) */
+    double recurrent_dropout;  /* 0 <= p < 1: Keras' `recurrent_dropout` (Gal and
+                               Ghahramani's variational dropout). In training, h_{t-1}
+                               is multiplied by a mask m_h (per layer, direction and
+                               sequence, fixed across time) where it enters the
+                               recurrent products: W_hg (m_h * h) for r, z and
+                               reset_after's n, W_hn (r * m_h * h) for reset_before's;
+                               the blend h' = (1 - z) n + z h keeps the unmasked h. */
 } gru_config;
 
 typedef struct gru_model gru_model;   /* opaque */
@@ -120,7 +131,8 @@ GRU_API int gru_abi_version(void);
 GRU_API const char *gru_strerror(int status);
 
 /* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
- * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0; input_size and hidden_size 0 (must be set).
+ * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0, input_dropout 0, recurrent_dropout 0;
+ * input_size and hidden_size 0 (must be set).
  * Does nothing if cfg is NULL. */
 GRU_API void gru_config_init(gru_config *cfg);
 
@@ -178,8 +190,22 @@ GRU_API gru_status gru_zero_grad(gru_model *model);
 
 /* Reseeds the dropout generator and restarts its stream. Two models with the same seed
  * draw the same masks for the same sequence of training forwards of the same sizes and
- * layout (masks are indexed by position in the caller's layout). */
+ * layout (inter-layer masks are indexed by position in the caller's layout; input and
+ * recurrent masks by (sequence, feature)). */
 GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
+
+/* Copies the input and recurrent dropout masks that the training forward which filled
+ * `workspace` applied in layer `layer` (0..L-1), direction `direction` (0..D-1):
+ *   input_mask      (B, in) model dtype, in = input_size for layer 0, D*H above; or NULL
+ *   recurrent_mask  (B, H) model dtype; or NULL
+ * Entries are 0 or 1/(1-p); all 1 when that dropout is 0. The counts must equal the
+ * sizes (GRU_ERR_SIZE_MISMATCH). GRU_ERR_WRONG_MODE / GRU_ERR_WORKSPACE as gru_backward
+ * (the workspace need not match the current parameters). */
+GRU_API gru_status gru_dropout_masks(const gru_model *model, const void *workspace,
+                                     size_t workspace_bytes, int64_t layer,
+                                     int64_t direction, void *input_mask,
+                                     size_t input_count, void *recurrent_mask,
+                                     size_t recurrent_count);
 
 /* ---- threads -------------------------------------------------------------------- */
 
@@ -207,7 +233,9 @@ GRU_API int gru_get_num_threads(const gru_model *model);
  * GRU_ERR_INVALID_ARG).
  * training = 1: what backward reads: per step, batch entry and layer-direction the
  *   gates r, z, n (3H), W_hn h + b_hn (H, reset_after only) and the previous state
- *   (H), plus every layer's output but the last's (D*H); a 128-byte header.
+ *   (H), plus every layer's output but the last's (D*H); a 128-byte header; with
+ *   input or recurrent dropout, the masks (per layer-direction (B, in) and (B, H)),
+ *   and for input dropout one (T, B, in) buffer of masked inputs.
  * training = 0: scratch for inference, independent of T: a chunk of input projections
  *   (about 128 rows of 3H, at least 8 steps of B rows) and the step state (O(B*H));
  *   bidirectional models of 2+ layers also need one (T, B, 2H) layer buffer (the next
@@ -217,7 +245,8 @@ GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
                                       int64_t batch, int training, size_t *bytes);
 
 /* Runs the GRU over a batch of B >= 1 sequences of length up to T >= 1.
- *   training     nonzero: fill workspace for gru_backward, apply dropout; 0: inference.
+ *   training     nonzero: fill workspace for gru_backward, apply every dropout (new
+ *                masks per call); 0: inference (no dropout).
  *   batch_first  0: x is (T, B, I) and output (T, B, D*H); nonzero: x is (B, T, I) and
  *                output (B, T, D*H).
  *   x            input, model dtype, contiguous. Read only.

@@ -121,6 +121,8 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
         !is_flag(cfg->bidirectional) || !is_flag(cfg->bias) || !is_flag(cfg->reset_after) ||
         (cfg->dtype != GRU_FLOAT32 && cfg->dtype != GRU_FLOAT64) ||
         !(cfg->dropout >= 0.0 && cfg->dropout < 1.0) ||   /* also rejects NaN */
+        !(cfg->input_dropout >= 0.0 && cfg->input_dropout < 1.0) ||
+        !(cfg->recurrent_dropout >= 0.0 && cfg->recurrent_dropout < 1.0) ||
         !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional))
         return GRU_ERR_INVALID_ARG;
     if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
@@ -417,6 +419,22 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
             !take(&off, blocks, &w->off_blocks) ||
             !gru_mul(w->out_bytes, L - 1, &outs) || !take(&off, outs, &w->off_outs))
             return GRU_ERR_OVERFLOW;
+        /* input / recurrent dropout: masks per layer-direction, the masked input, m_h h */
+        const int din = m->cfg.input_dropout > 0, drec = m->cfg.recurrent_dropout > 0;
+        if (din || drec) {
+            const size_t in_max = m->I > DH ? m->I : DH;
+            size_t mi = 0, mh = 0, rec = 0, at0, recs, xm;
+            if ((din && !elems(m, B, in_max, &mi)) || (drec && !elems(m, B, H, &mh)) ||
+                !take(&rec, mi, &at0) || !take(&rec, mh, &w->mask_rec))
+                return GRU_ERR_OVERFLOW;
+            w->mask_bytes = rec;
+            if (!gru_mul(rec, L * m->D, &recs) || !take(&off, recs, &w->off_masks))
+                return GRU_ERR_OVERFLOW;
+            if (din && (!elems(m, rows, in_max, &xm) || !take(&off, xm, &w->off_xm)))
+                return GRU_ERR_OVERFLOW;
+            if (drec && (!take(&off, bh, &w->off_hm) || !take(&off, bh, &w->off_hmnew)))
+                return GRU_ERR_OVERFLOW;
+        }
     } else {
         /* a chunk of input projections (sized for the batch-first layout, whose chunks
          * are the longer, as the size query does not know the layout); one layer
@@ -488,6 +506,35 @@ gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int bat
     return st;
 }
 
+/* Checks that workspace holds a training forward of model m and computes its layout.
+ * T, B, batch_first: what the caller says it was (T < 0: take them from the header);
+ * same_params: it must also match the current parameters. */
+static gru_status check_workspace(const gru_model *m, const void *workspace,
+                                  size_t workspace_bytes, int64_t T, int64_t B,
+                                  int batch_first, int same_params, gru_ws_layout *w)
+{
+    if (workspace_bytes < GRU_WS_HEADER_BYTES) return GRU_ERR_WORKSPACE;
+    const gru_ws_header *hdr = workspace;
+    if (hdr->magic == (GRU_WS_MAGIC ^ 1)) return GRU_ERR_WRONG_MODE;
+    if (hdr->magic != GRU_WS_MAGIC || hdr->model != m || hdr->nonce != m->nonce)
+        return GRU_ERR_WORKSPACE;
+    if (T < 0) {
+        if (hdr->T > (uint64_t)INT64_MAX || hdr->B > (uint64_t)INT64_MAX)
+            return GRU_ERR_WORKSPACE;
+        T = (int64_t)hdr->T;
+        B = (int64_t)hdr->B;
+        batch_first = hdr->batch_first;
+    }
+    gru_status st = check_sizes(T, B);
+    if (st) return st;
+    if ((st = gru_ws_compute(m, (size_t)T, (size_t)B, 1, w))) return st;
+    if (workspace_bytes < w->total || (same_params && hdr->param_version != m->param_version) ||
+        hdr->T != (uint64_t)T || hdr->B != (uint64_t)B ||
+        hdr->batch_first != (batch_first != 0))
+        return GRU_ERR_WORKSPACE;
+    return GRU_OK;
+}
+
 gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, const void *x,
                         const void *workspace, size_t workspace_bytes,
                         const void *grad_output, const void *grad_h_n, void *grad_x,
@@ -497,21 +544,48 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
     gru_status st = check_sizes(T, B);
     if (st) return st;
     gru_ws_layout w;
-    st = gru_ws_compute(m, (size_t)T, (size_t)B, 1, &w);
+    st = check_workspace(m, workspace, workspace_bytes, T, B, batch_first, 1, &w);
     if (st) return st;
-    if (workspace_bytes < GRU_WS_HEADER_BYTES) return GRU_ERR_WORKSPACE;
-    const gru_ws_header *hdr = workspace;
-    if (hdr->magic == (GRU_WS_MAGIC ^ 1)) return GRU_ERR_WRONG_MODE;
-    if (hdr->magic != GRU_WS_MAGIC || hdr->model != m || hdr->nonce != m->nonce ||
-        workspace_bytes < w.total ||
-        hdr->param_version != m->param_version || hdr->T != (uint64_t)T ||
-        hdr->B != (uint64_t)B || hdr->batch_first != (batch_first != 0))
-        return GRU_ERR_WORKSPACE;
     return m->cfg.dtype == GRU_FLOAT32
                ? gru_backward_f32(m, &w, batch_first != 0, x, workspace, grad_output,
                                   grad_h_n, grad_x, grad_h0)
                : gru_backward_f64(m, &w, batch_first != 0, x, workspace, grad_output,
                                   grad_h_n, grad_x, grad_h0);
+}
+
+gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
+                             size_t workspace_bytes, int64_t layer, int64_t direction,
+                             void *input_mask, size_t input_count, void *recurrent_mask,
+                             size_t recurrent_count)
+{
+    if (!m || !workspace) return GRU_ERR_NULL;
+    if (layer < 0 || (uint64_t)layer >= m->L || direction < 0 || (uint64_t)direction >= m->D)
+        return GRU_ERR_INVALID_ARG;
+    gru_ws_layout w;
+    gru_status st = check_workspace(m, workspace, workspace_bytes, -1, 0, 0, 0, &w);
+    if (st) return st;
+    const size_t B = w.B, in = layer == 0 ? m->I : m->D * m->H, H = m->H;
+    if ((input_mask && input_count != B * in) || (recurrent_mask && recurrent_count != B * H))
+        return GRU_ERR_SIZE_MISMATCH;
+    const unsigned char *rec = (const unsigned char *)workspace + w.off_masks +
+                               ((size_t)layer * m->D + (size_t)direction) * w.mask_bytes;
+    const int f32 = m->cfg.dtype == GRU_FLOAT32;
+    /* a mask absent from the workspace (that dropout is 0) is all ones */
+    if (input_mask) {
+        if (m->cfg.input_dropout > 0) memcpy(input_mask, rec, B * in * m->elem);
+        else for (size_t i = 0; i < B * in; i++) {
+            if (f32) ((float *)input_mask)[i] = 1.0f;
+            else ((double *)input_mask)[i] = 1.0;
+        }
+    }
+    if (recurrent_mask) {
+        if (m->cfg.recurrent_dropout > 0) memcpy(recurrent_mask, rec + w.mask_rec, B * H * m->elem);
+        else for (size_t i = 0; i < B * H; i++) {
+            if (f32) ((float *)recurrent_mask)[i] = 1.0f;
+            else ((double *)recurrent_mask)[i] = 1.0;
+        }
+    }
+    return GRU_OK;
 }
 
 /* ---- streaming --------------------------------------------------------------------- */

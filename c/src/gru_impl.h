@@ -50,6 +50,50 @@ static void FN(dropout)(R *v, size_t n, size_t w, size_t first, double p, uint64
         v[i] = gru_uniform(seed, draw, layer, first + i) < p ? (R)0 : v[i] * scale;
 }
 
+/* Layer-direction k's input mask (B, in) and recurrent mask (B, H) in a training
+ * workspace, NULL when that dropout is off. */
+static R *FN(mask_in)(const struct gru_model *m, const gru_ws_layout *ws,
+                      const unsigned char *work, size_t k)
+{
+    return m->cfg.input_dropout > 0 ? (R *)(work + ws->off_masks + k * ws->mask_bytes) : NULL;
+}
+static R *FN(mask_rec)(const struct gru_model *m, const gru_ws_layout *ws,
+                       const unsigned char *work, size_t k)
+{
+    return m->cfg.recurrent_dropout > 0
+               ? (R *)(work + ws->off_masks + k * ws->mask_bytes + ws->mask_rec) : NULL;
+}
+
+/* Draws n * w mask entries into v: 0 with probability p, else 1/(1-p); entry i is
+ * decided by element i of `stream` in draw `draw`. */
+static void FN(draw_mask)(R *v, size_t n, size_t w, double p, uint64_t seed, uint64_t draw,
+                          size_t stream)
+{
+    const R scale = (R)(1.0 / (1.0 - p));
+    for (size_t i = 0; i < n * w; i++)
+        v[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
+}
+
+/* Input dropout on rows q0..q1 of a (rows, w) layer input: xm = m_x[b] * in, where
+ * row i holds sequence b = i / T (batch-first) or i % B (time-major). */
+static void FN(mask_rows)(R *xm, const R *in, const R *mask, size_t q0, size_t q1, size_t w,
+                          size_t T, size_t B, int bf)
+{
+    for (size_t i = q0; i < q1; i++) {
+        const R *mb = mask + (bf ? i / T : i % B) * w;
+        for (size_t c = 0; c < w; c++) xm[i * w + c] = in[i * w + c] * mb[c];
+    }
+}
+
+/* v[b, j] = a[b * lda + j] * mask[b, j] for B rows of J units (mask rows H apart, v
+ * rows H apart): the masked state that enters the recurrent products. */
+static void FN(mask_state)(R *v, const R *a, size_t lda, const R *mask, size_t B, size_t H,
+                           size_t J)
+{
+    for (size_t b = 0; b < B; b++)
+        for (size_t j = 0; j < J; j++) v[b * H + j] = a[b * lda + j] * mask[b * H + j];
+}
+
 /* What one forward or backward call shares between its threads. */
 typedef struct FN(call) {
     struct gru_model *m;
@@ -67,6 +111,10 @@ typedef struct FN(call) {
     R *dgi, *dgh;              /* (rows, 3H) dLoss/d(W_ih in + b_ih), d(W_hh h + b_hh)
                                   (n block: of W_hn (r h) + b_hn for reset_before) */
     R *dh, *dhp, *drh;         /* (B, H) dLoss/dh carried back, of the previous h, of r h */
+    R *hpm, *dm;               /* (B, H) recurrent dropout: m_h h_prev of a step, the
+                                  gradient reaching m_h h_prev through W_hh */
+    R *hpa;                    /* (rows, H) m_h h_prev of every step (recurrent dropout) */
+    R *xm, *dxm;               /* (rows, in_max) input dropout: m_x in, d(m_x in) */
     R *rhs;                    /* (rows, H) r h of every step, reset_before */
     R *dy, *din;               /* (rows, D*H) between layers */
     R *kscratch;               /* (threads, gemm_scratch) */
@@ -117,26 +165,42 @@ static void FN(forward_job)(void *arg, gru_team *team)
             }
             const R *bih = FN(at)(m->params, p->b_ih);   /* (3H) or NULL */
             const R *bhh = FN(at)(m->params, p->b_hh);   /* (3H) or NULL */
+            /* input / recurrent dropout masks (B, in_w), (B, H) of this layer-direction,
+             * NULL when off (always in inference) */
+            const R *mx = training ? FN(mask_in)(m, ws, work, l * D + d) : NULL;
+            const R *mh = training ? FN(mask_rec)(m, ws, work, l * D + d) : NULL;
             R *gates, *ghn = NULL, *hprev = NULL;   /* (rows, 3H), (rows, H), (rows, H) */
             if (training) {
                 unsigned char *blk = work + ws->off_blocks + (l * D + d) * ws->block_bytes;
                 gates = (R *)(blk + ws->off_gates);
                 ghn = ra ? (R *)(blk + ws->off_ghn) : NULL;
                 hprev = (R *)(blk + ws->off_hprev);
+                /* input dropout: xm = m_x * in (my rows), which every thread reads */
+                const R *pin = in;   /* (rows, in_w) what meets W_ih */
+                if (mx) {
+                    R *xm = (R *)(work + ws->off_xm);
+                    FN(mask_rows)(xm, in, mx, q0, q1, in_w, T, B, c->bf);
+                    gru_team_barrier(team);
+                    pin = xm;
+                }
                 /* gi = in . W_ih^T + b_ih for every step at once, the columns of my
                  * units in each gate; the cells overwrite each step's gi with r, z, n */
                 for (size_t g = 0; g < 3 && J; g++)
-                    k->gemm_pb(rows, J, 0, in_w, in, in_w, PihT[g], in_w, 0,
+                    k->gemm_pb(rows, J, 0, in_w, pin, in_w, PihT[g], in_w, 0,
                                bih ? bih + g * H + j0 : NULL, gates + g * H + j0, G);
             } else {
                 gates = (R *)(work + ws->off_gi);   /* (Tc, B, 3H), time-major */
             }
             R *h = hbuf0, *hn = hbuf1;
+            /* recurrent dropout: hm = m_h * h meets W_hh, double-buffered like h */
+            R *hm = mh ? (R *)(work + ws->off_hm) : NULL;
+            R *hmn = mh ? (R *)(work + ws->off_hmnew) : NULL;
             for (size_t b = 0; b < B && J; b++) {
                 if (c->h0) memcpy(h + b * H + j0, c->h0 + ((l * D + d) * B + b) * H + j0,
                                   J * sizeof(R));
                 else memset(h + b * H + j0, 0, J * sizeof(R));
             }
+            if (mh && J) FN(mask_state)(hm + j0, h + j0, H, mh + j0, B, H, J);
             gru_team_barrier(team);
 
             const int back = d == 1 || m->cfg.reverse;   /* right to left */
@@ -165,6 +229,7 @@ static void FN(forward_job)(void *arg, gru_team *team)
                 R *gi = training ? gates + r0 * G : gates + (t - ta) * B * G;
                 const size_t gld = training ? rs * G : G;
                 const size_t ngates = ra ? 3 : 2;
+                const R *hin = mh ? hm : h;   /* (B, H) the state as W_hh sees it */
                 if (J) {
                     if (training)
                         for (size_t b = 0; b < B; b++)
@@ -173,7 +238,7 @@ static void FN(forward_job)(void *arg, gru_team *team)
                     /* gh_g = h . W_hg^T + b_hg for my units (gates r, z; and n for
                      * reset_after) */
                     for (size_t g = 0; g < ngates; g++)
-                        k->gemm_pb(B, J, 0, H, h, H, PhhT[g], H, 0,
+                        k->gemm_pb(B, J, 0, H, hin, H, PhhT[g], H, 0,
                                    bhh ? bhh + g * H + j0 : NULL, gh + g * H + j0, G);
                     if (ra) {
                         /* r, z = s(gi + gh); n = tanh(gi_n + r gh_n); h' = (1-z) n + z h */
@@ -184,8 +249,8 @@ static void FN(forward_job)(void *arg, gru_team *team)
                                 memcpy(ghn + (r0 + b * rs) * H + j0, gh + b * G + 2 * H + j0,
                                        J * sizeof(R));
                     } else {
-                        /* r, z = s(gi + gh); rh = r h */
-                        k->cell_fwd_before_rz(B, H, J, gi + j0, gld, gh + j0, h + j0,
+                        /* r, z = s(gi + gh); rh = r h (r m_h h with recurrent dropout) */
+                        k->cell_fwd_before_rz(B, H, J, gi + j0, gld, gh + j0, hin + j0,
                                               gi + j0, gld, rh + j0);
                     }
                 }
@@ -209,9 +274,11 @@ static void FN(forward_job)(void *arg, gru_team *team)
                             memcpy(o, hn + b * H + j0, J * sizeof(R));
                         }
                     }
+                    if (mh) FN(mask_state)(hmn + j0, hn + j0, H, mh + j0, B, H, J);
                 }
                 gru_team_barrier(team);   /* the new state is complete */
                 R *tmp = h; h = hn; hn = tmp;
+                tmp = hm; hm = hmn; hmn = tmp;
             }
             if (c->h_n)
                 for (size_t b = 0; b < B && J; b++)
@@ -249,6 +316,16 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
         hdr->seed = c.seed;
         hdr->draw = c.draw;
         if (len) memcpy(work + ws->off_lengths, len, ws->B * sizeof *len);
+        /* this call's input and recurrent dropout masks, one per layer-direction and
+         * sequence (a few B * (in + H) draws: done here, before the threads start) */
+        for (size_t kk = 0; kk < m->L * m->D; kk++) {
+            R *mx = FN(mask_in)(m, ws, work, kk), *mh = FN(mask_rec)(m, ws, work, kk);
+            const size_t in_w = kk < m->D ? m->I : m->D * m->H;
+            if (mx) FN(draw_mask)(mx, ws->B, in_w, m->cfg.input_dropout, c.seed, c.draw,
+                                  GRU_STREAM_INPUT(kk));
+            if (mh) FN(draw_mask)(mh, ws->B, m->H, m->cfg.recurrent_dropout, c.seed, c.draw,
+                                  GRU_STREAM_RECURRENT(kk));
+        }
     }
     gru_pool_run(gru_pool_for(m, ws->B), FN(forward_job), &c);
     return GRU_OK;
@@ -292,7 +369,7 @@ static void FN(backward_job)(void *arg, gru_team *team)
     const size_t J = j1 - j0, nq = q1 - q0;
     R *kscratch = c->kscratch ? c->kscratch + (size_t)team->tid * k->gemm_scratch : NULL;
     R *dgi = c->dgi, *dgh = c->dgh, *drh = c->drh, *rhs = c->rhs;
-    R *dy = c->dy, *din = c->din;
+    R *dy = c->dy, *din = c->din, *hpm = c->hpm, *dm = c->dm;
 
     const R *dyl = c->grad_out;   /* dLoss/d(this layer's output), NULL = zeros */
     for (size_t l = L; l-- > 0;) {
@@ -312,6 +389,9 @@ static void FN(backward_job)(void *arg, gru_team *team)
             const R *gates = (const R *)(blk + ws->off_gates);   /* (rows, 3H) r, z, n */
             const R *ghn = ra ? (const R *)(blk + ws->off_ghn) : NULL;  /* (rows, H) */
             const R *hprev = (const R *)(blk + ws->off_hprev);  /* (rows, H) */
+            /* the forward's input / recurrent dropout masks (B, in_w), (B, H) or NULL */
+            const R *mx = FN(mask_in)(m, ws, work, l * D + d);
+            const R *mh = FN(mask_rec)(m, ws, work, l * D + d);
             R *dh = c->dh, *dhp = c->dhp;
 
             for (size_t b = 0; b < B && J; b++) {
@@ -350,11 +430,20 @@ static void FN(backward_job)(void *arg, gru_team *team)
                 gru_team_barrier(team);   /* this step's dgh is complete */
                 if (!ra) {
                     if (J) {
-                        /* d(r h) = da_n . W_hn, then the r gate's gradients */
+                        /* d(r h) = da_n . W_hn, then the r gate's gradients. With
+                         * recurrent dropout rh = r (m_h h): r meets m_h h, and the
+                         * gradient d(rh) r reaches h through m_h (collected in dm) */
                         k->gemm_pb(B, J, 2 * H, G, dgh_t + 2 * H, rs * G, Phh, G, 0, NULL,
                                    drh + j0, H);
-                        k->cell_bwd_before_r(B, H, J, drh + j0, g, rs * G, hp, rs * H,
-                                             dgi_t + j0, dgh_t + j0, rs * G, dhp + j0);
+                        if (mh) {
+                            FN(mask_state)(hpm + j0, hp, rs * H, mh + j0, B, H, J);
+                            for (size_t b = 0; b < B; b++)
+                                memset(dm + b * H + j0, 0, J * sizeof(R));
+                        }
+                        k->cell_bwd_before_r(B, H, J, drh + j0, g, rs * G,
+                                             mh ? hpm + j0 : hp, mh ? H : rs * H,
+                                             dgi_t + j0, dgh_t + j0, rs * G,
+                                             mh ? dm + j0 : dhp + j0);
                         /* the r block only: other threads are reading the n block */
                         FN(mask_finished)(B, H, J, len, t, 0, 1, dgi_t + j0, dgh_t + j0,
                                           rs * G, dh + j0, dhp + j0);
@@ -362,32 +451,49 @@ static void FN(backward_job)(void *arg, gru_team *team)
                     gru_team_barrier(team);   /* ... and its r block */
                 }
                 /* dh_prev += dgh . W_hh for my units (reset_before: r, z blocks; the
-                 * n block went through r h above) */
-                if (J)
+                 * n block went through r h above); with recurrent dropout the
+                 * products met m_h h: dh_prev += m_h (dgh . W_hh [+ d(rh) r]) */
+                if (J && !mh)
                     k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, 1, NULL, dhp + j0, H);
+                if (J && mh) {
+                    k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, !ra, NULL,
+                               dm + j0, H);
+                    for (size_t b = 0; b < B; b++)
+                        for (size_t j = j0; j < j1; j++)
+                            dhp[b * H + j] += mh[b * H + j] * dm[b * H + j];
+                }
                 R *tmp = dh; dh = dhp; dhp = tmp;
             }
             if (c->grad_h0)
                 for (size_t b = 0; b < B && J; b++)
                     memcpy(c->grad_h0 + ((l * D + d) * B + b) * H + j0, dh + b * H + j0,
                            J * sizeof(R));
-            if (!ra)   /* r h, the input of W_hn, for my rows */
-                for (size_t i = q0; i < q1; i++)
-                    for (size_t j = 0; j < H; j++)
-                        rhs[i * H + j] = gates[i * G + j] * hprev[i * H + j];
+            /* what met the weights, for my rows: r h (the input of W_hn, reset_before),
+             * m_h h_prev (recurrent dropout), m_x in (input dropout) */
+            for (size_t i = q0; i < q1; i++) {
+                const R *mb = mh ? mh + (c->bf ? i / T : i % B) * H : NULL;
+                if (mh)
+                    for (size_t j = 0; j < H; j++) c->hpa[i * H + j] = hprev[i * H + j] * mb[j];
+                const R *hv = mh ? c->hpa : hprev;
+                if (!ra)
+                    for (size_t j = 0; j < H; j++) rhs[i * H + j] = gates[i * G + j] * hv[i * H + j];
+            }
+            if (mx) FN(mask_rows)(c->xm, in, mx, q0, q1, in_w, T, B, c->bf);
+            const R *win = mx ? c->xm : in;         /* (rows, in_w) what met W_ih */
+            const R *whp = mh ? c->hpa : hprev;     /* (rows, H) what met W_hr, W_hz [W_hn] */
             gru_team_barrier(team);   /* dgi, dgh (and r h) of every step are complete */
 
             /* parameter gradients over all steps at once, my gate rows g0..g1 (finished
              * sequences' rows are zero) */
             if (g1 > g0) {
                 /* dW_ih += dgi^T in */
-                k->gemm(1, 0, g1 - g0, in_w, rows, dgi + g0, G, in, in_w, 1, gWih + g0 * in_w,
+                k->gemm(1, 0, g1 - g0, in_w, rows, dgi + g0, G, win, in_w, 1, gWih + g0 * in_w,
                         in_w, kscratch);
                 /* dW_hh += dgh^T h; for reset_before, the n rows meet r h instead */
                 const size_t split = ra ? G : 2 * H;
                 const size_t a1 = g1 < split ? g1 : split, b0 = g0 > split ? g0 : split;
                 if (a1 > g0)
-                    k->gemm(1, 0, a1 - g0, H, rows, dgh + g0, G, hprev, H, 1, gWhh + g0 * H,
+                    k->gemm(1, 0, a1 - g0, H, rows, dgh + g0, G, whp, H, 1, gWhh + g0 * H,
                             H, kscratch);
                 if (g1 > b0)
                     k->gemm(1, 0, g1 - b0, H, rows, dgh + b0, G, rhs, H, 1, gWhh + b0 * H, H,
@@ -395,10 +501,23 @@ static void FN(backward_job)(void *arg, gru_team *team)
                 if (gbih) k->colsum_add(rows, g1 - g0, dgi + g0, G, gbih + g0);
                 if (gbhh) k->colsum_add(rows, g1 - g0, dgh + g0, G, gbhh + g0);
             }
-            /* dLoss/d in (+)= dgi . W_ih, summed over directions, my rows */
-            if (dinl && nq)
+            /* dLoss/d in (+)= dgi . W_ih, summed over directions, my rows; with input
+             * dropout, (+)= m_x (dgi . W_ih) */
+            if (dinl && nq && !mx)
                 k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, d > 0, NULL,
                            dinl + q0 * in_w, in_w);
+            if (dinl && nq && mx) {
+                R *dxm = c->dxm;
+                k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, 0, NULL, dxm + q0 * in_w,
+                           in_w);
+                for (size_t i = q0; i < q1; i++) {
+                    const R *mb = mx + (c->bf ? i / T : i % B) * in_w;
+                    R *o = dinl + i * in_w;
+                    const R *v = dxm + i * in_w;
+                    if (d > 0) for (size_t q = 0; q < in_w; q++) o[q] += mb[q] * v[q];
+                    else for (size_t q = 0; q < in_w; q++) o[q] = mb[q] * v[q];
+                }
+            }
             gru_team_barrier(team);   /* before dgi, dgh are used again */
         }
         if (l > 0) {
@@ -426,13 +545,20 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     /* scratch (the model's, reused between calls): dgi, dgh (rows, 3H); dh, dhp, drh
      * (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H) between layers; each
      * thread's gemm scratch */
+    /* (sizes fit: the forward's workspace held each of them) */
+    const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
+    const size_t in_max = m->I > DH ? m->I : DH;
     size_t n_g = rows * G, n_bh = B * H, n_rh = ra ? 0 : rows * H;
     size_t n_io = L > 1 ? rows * DH : 0, n_ks, total = 0, bytes;
+    size_t n_mbh = drec ? B * H : 0, n_hpa = drec ? rows * H : 0, n_xm = dinp ? rows * in_max : 0;
     if (!gru_mul(k->gemm_scratch, (size_t)m->nthreads, &n_ks) ||
         !gru_add(total, n_g, &total) || !gru_add(total, n_g, &total) ||
         !gru_add(total, n_bh, &total) || !gru_add(total, n_bh, &total) ||
         !gru_add(total, n_bh, &total) || !gru_add(total, n_rh, &total) ||
         !gru_add(total, n_io, &total) || !gru_add(total, n_io, &total) ||
+        !gru_add(total, n_mbh, &total) || !gru_add(total, n_mbh, &total) ||
+        !gru_add(total, n_hpa, &total) || !gru_add(total, n_xm, &total) ||
+        !gru_add(total, n_xm, &total) ||
         !gru_add(total, n_ks, &total) || !gru_mul(total, sizeof(R), &bytes))
         return GRU_ERR_OVERFLOW;
     R *scratch = gru_bwd_scratch(m, bytes ? bytes : 1);
@@ -451,7 +577,12 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
     c.rhs = c.drh + n_bh;
     c.dy = c.rhs + n_rh;
     c.din = c.dy + n_io;
-    c.kscratch = n_ks ? c.din + n_io : NULL;
+    c.hpm = c.din + n_io;
+    c.dm = c.hpm + n_mbh;
+    c.hpa = c.dm + n_mbh;
+    c.xm = c.hpa + n_hpa;
+    c.dxm = c.xm + n_xm;
+    c.kscratch = n_ks ? c.dxm + n_xm : NULL;
     gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c);
     return GRU_OK;
 }

@@ -80,6 +80,15 @@ typedef struct gru_ws_layout {
     size_t off_gi;             /* inference only: (Tc, B, 3H) input projections of a
                                   chunk of Tc = gru_chunk_steps steps */
     size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
+    /* training with input / recurrent dropout (0 when off): */
+    size_t off_masks;          /* L * D mask records of mask_bytes, index l * D + d:
+                                  the input mask (B, in) [in = I for layer 0, D*H
+                                  above; room for in_max = max(I, D*H)], then at byte
+                                  mask_rec the recurrent mask (B, H); entries 0 or
+                                  1/(1-p) (input_dropout / recurrent_dropout) */
+    size_t mask_bytes, mask_rec;
+    size_t off_xm;             /* (rows, in_max) the masked layer input (input dropout) */
+    size_t off_hm, off_hmnew;  /* (B, H) x 2: m_h * h, double-buffered (recurrent) */
     size_t total;
 } gru_ws_layout;
 
@@ -138,6 +147,12 @@ static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t layer, siz
     x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
+
+/* Generator streams of the input and recurrent dropout masks of layer-direction k
+ * (inter-layer dropout uses streams 0 .. L-2); the mask element of (sequence b,
+ * feature i) is index b * width + i. */
+#define GRU_STREAM_INPUT(k) ((size_t)0x40000000u + (size_t)(k))
+#define GRU_STREAM_RECURRENT(k) ((size_t)0x60000000u + (size_t)(k))
 
 /* Time steps per chunk of an inference forward's input projection: about 128 rows
  * (Tc * B) per GEMM, at least 8 steps in the batch-first layout (where a chunk is B

@@ -502,12 +502,20 @@ gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
             goto done;
         }
         cfg.reverse = (int32_t)rev;
-        const jval *dp = member(meta, "dropout");
-        if (dp) {
+        /* the three dropout rates, each optional ("0" when absent) */
+        static const char *const rates[3] = {"dropout", "input_dropout", "recurrent_dropout"};
+        double *const rate_of[3] = {&cfg.dropout, &cfg.input_dropout, &cfg.recurrent_dropout};
+        for (int k = 0; k < 3; k++) {
+            const jval *dp = member(meta, rates[k]);
+            if (!dp) continue;
             char *e;
             const double p = strtod(dp->s, &e);
-            if (*e || !(p >= 0 && p < 1)) { BAD("%s: __metadata__ 'dropout' is %s", path, dp->s); goto done; }
-            cfg.dropout = p;
+            if (e == dp->s || *e || !(p >= 0 && p < 1)) {
+                BAD("%s: __metadata__ '%s' is %s, expected a number in [0, 1)", path,
+                    rates[k], dp->s);
+                goto done;
+            }
+            *rate_of[k] = p;
         }
     }
     int all64 = nt > 0;
@@ -588,10 +596,12 @@ gru_status gru_save(const gru_model *m, const char *path)
                      "\"pygru_version\":\"%s\",\"class\":\"GRU\",\"input_size\":\"%lld\","
                      "\"hidden_size\":\"%lld\",\"num_layers\":\"%lld\",\"bias\":\"%d\","
                      "\"batch_first\":\"0\",\"bidirectional\":\"%d\",\"reset_after\":\"%d\","
-                     "\"dropout\":\"%.17g\",\"reverse\":\"%d\"}",
+                     "\"dropout\":\"%.17g\",\"reverse\":\"%d\",\"input_dropout\":\"%.17g\","
+                     "\"recurrent_dropout\":\"%.17g\"}",
                      GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
                      (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
-                     (int)c->reset_after, c->dropout, (int)c->reverse);
+                     (int)c->reset_after, c->dropout, (int)c->reverse, c->input_dropout,
+                     c->recurrent_dropout);
     len = (size_t)w;
     uint64_t off = 0;
     for (size_t k = 0; k < m->ntensors; k++) {

@@ -103,6 +103,10 @@ typedef struct ref_gru {
     /* p[l][d][kind]: kind 0 weight_ih (3H, in), 1 weight_hh (3H, H), 2 bias_ih (3H),
      * 3 bias_hh (3H); biases NULL when bias = 0. Owned. */
     double *p[8][2][4];
+    /* Keras-style dropout masks of layer l, direction d, or NULL for none (not owned):
+     * mask_in (B, in) multiplies the layer input where it meets W_ih, mask_rec (B, H)
+     * the state where it meets W_hh (not in h' = (1 - z) n + z h). */
+    const double *mask_in[8][2], *mask_rec[8][2];
 } ref_gru;
 
 /* Element count of tensor kind of layer l (0 if it does not exist). */

@@ -62,6 +62,7 @@ static void test_config(void)
     CHECK_INT_EQ(c.reset_after, 1);
     CHECK_INT_EQ(c.dtype, GRU_FLOAT32);
     CHECK(c.dropout == 0.0);
+    CHECK(c.input_dropout == 0.0 && c.recurrent_dropout == 0.0);
     CHECK(c.seed == 0);
     gru_config_init(NULL); /* documented no-op */
 

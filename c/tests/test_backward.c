@@ -30,6 +30,7 @@ typedef struct gcase {
     int64_t T, B;
     double dropout;
     int extras; /* run the accumulation / NULL-argument / workspace checks */
+    double in_drop, rec_drop; /* input_dropout, recurrent_dropout */
 } gcase;
 
 typedef struct lossctx {
@@ -50,7 +51,8 @@ typedef struct lossctx {
 static double loss_eval(const lossctx *c, const double *x, const double *h0)
 {
     int st;
-    if (c->tm->cfg.dropout > 0) {
+    if (c->tm->cfg.dropout > 0 || c->tm->cfg.input_dropout > 0 ||
+        c->tm->cfg.recurrent_dropout > 0) {
         gru_set_seed(c->tm->m, c->seed);
         st = gru_forward(c->tm->m, 1, c->T, c->B, c->batch_first, x, h0, c->lengths, c->out,
                          c->hn, c->ws, c->wsb);
@@ -129,10 +131,11 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
     char ctxbase[400];
     snprintf(ctxbase, sizeof ctxbase,
              "backward isa=%s f64 I=%lld H=%lld L=%lld bidir=%d bias=%d reset_after=%d "
-             "batch_first=%d h0=%d lengths=%s T=%lld B=%lld dropout=%g",
+             "batch_first=%d h0=%d lengths=%s T=%lld B=%lld dropout=%g input_dropout=%g "
+             "recurrent_dropout=%g",
              isa, (long long)c->I, (long long)H, (long long)L, c->D - 1, c->bias,
              c->reset_after, c->batch_first, c->use_h0, c->mixed_lengths ? "mixed" : "NULL",
-             (long long)T, (long long)B, c->dropout);
+             (long long)T, (long long)B, c->dropout, c->in_drop, c->rec_drop);
     check_set_ctx("%s", ctxbase);
 
     gru_config cfg;
@@ -145,6 +148,8 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
     cfg.reset_after = c->reset_after;
     cfg.dtype = GRU_FLOAT64;
     cfg.dropout = c->dropout;
+    cfg.input_dropout = c->in_drop;
+    cfg.recurrent_dropout = c->rec_drop;
     cfg.seed = seed;
     tmodel tm;
     if (!tmodel_create(&tm, &cfg, g, 0.8))
@@ -460,11 +465,20 @@ void test_backward(const char *isa)
         {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1},
         {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0},
         {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0},
+        /* Keras-style input and recurrent dropout (masks per sequence, fixed in time),
+         * both variants, with and without inter-layer dropout */
+        {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.4},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.3, 0.4},
+        {3, 4, 1, 1, 0, 0, 0, 0, 1, 5, 3, 0.0, 0, 0.3, 0.4},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.5, 0.5},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3},
+        {4, 3, 3, 1, 1, 1, 1, 0, 1, 4, 2, 0.2, 0, 0.4, 0.2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         grad_case(isa, &cases[i], &g);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (cases[i].dropout == 0.0)
+        if (cases[i].dropout == 0.0 && cases[i].in_drop == 0.0 && cases[i].rec_drop == 0.0)
             grad_f32_case(isa, &cases[i], &g);
     /* random small configurations, dropout included */
     for (int i = 0; i < 16; i++) {
@@ -473,9 +487,10 @@ void test_backward(const char *isa)
                    (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2),
                    (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2),
                    (int64_t)(1 + rng_next(&g) % 5), (int64_t)(1 + rng_next(&g) % 3),
-                   rng_next(&g) % 3 == 0 ? 0.3 : 0.0, (int)(rng_next(&g) % 4 == 0)};
+                   rng_next(&g) % 3 == 0 ? 0.3 : 0.0, (int)(rng_next(&g) % 4 == 0),
+                   rng_next(&g) % 3 == 0 ? 0.35 : 0.0, rng_next(&g) % 3 == 0 ? 0.45 : 0.0};
         grad_case(isa, &c, &g);
-        if (c.dropout == 0.0)
+        if (c.dropout == 0.0 && c.in_drop == 0.0 && c.rec_drop == 0.0)
             grad_f32_case(isa, &c, &g);
     }
     check_set_ctx("%s", "");

@@ -12,7 +12,10 @@
  *   every input element of layer 2 is either 0 or layer 1's output / (1 - p), the drop
  *   rate is plausible for p, and with two directions reading the same column both see
  *   the same mask.
- * Finite differences with dropout are in test_backward.c.
+ * - Keras-style input and recurrent dropout: outputs equal the reference run with the
+ *   masks gru_dropout_masks reports; mask values, rates, seeds, inference, the getter's
+ *   errors.
+ * Finite differences with every dropout are in test_backward.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
@@ -273,6 +276,162 @@ done:
     tmodel_free(&tm);
 }
 
+/* Keras-style input and recurrent dropout: a training forward's output equals the
+ * reference run with the masks gru_dropout_masks reports (the reference applies m_x to
+ * the input where it meets W_ih and m_h to the state where it meets W_hh, never to the
+ * blend); every mask entry is 0 or 1/(1-p) at a plausible rate, the masks of different
+ * layer-directions differ, the same seed repeats them, inference ignores them. */
+static void keras_masks_case(const char *isa, int dtype, int L, int bidir, int reset_after,
+                             int batch_first, rng *g)
+{
+    const int64_t I = 5, H = 6, D = bidir ? 2 : 1, T = 7, B = 4;
+    const size_t nx = (size_t)(T * B * I), nout = (size_t)(T * B * D * H),
+                 nh = (size_t)(L * D * B * H), es = dtype_size(dtype);
+    const double pin = 0.3, prec = 0.4;
+    check_set_ctx("keras dropout isa=%s %s L=%d bidir=%d reset_after=%d batch_first=%d", isa,
+                  dtype == GRU_FLOAT64 ? "f64" : "f32", L, bidir, reset_after, batch_first);
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = I;
+    cfg.hidden_size = H;
+    cfg.num_layers = L;
+    cfg.bidirectional = bidir;
+    cfg.reset_after = reset_after;
+    cfg.dtype = dtype;
+    cfg.input_dropout = pin;
+    cfg.recurrent_dropout = prec;
+    cfg.seed = 2024;
+    tmodel tm;
+    if (!tmodel_create(&tm, &cfg, g, 0.9))
+        return;
+    double *x = malloc(nx * sizeof(double));
+    rng_fill(g, x, nx, -1.5, 1.5);
+    round_to_dtype(x, nx, dtype);
+    int32_t len[4] = {7, 3, 1, 5};
+    void *xd = to_dtype(x, nx, dtype);
+    void *out = nan_dtype(nout, dtype), *hn = nan_dtype(nh, dtype);
+    void *out2 = nan_dtype(nout, dtype);
+    double *ref_out = malloc(nout * sizeof(double)), *ref_hn = malloc(nh * sizeof(double));
+    double *got = malloc((nout > nh ? nout : nh) * sizeof(double));
+    const size_t in_max = (size_t)(I > D * H ? I : D * H);
+    double *mx[8][2] = {{0}}, *mh[8][2] = {{0}};
+    void *buf = malloc((size_t)B * in_max * 8);
+    size_t wsb = 0;
+    void *ws = NULL;
+    REQUIRE_OK(gru_workspace_size(tm.m, T, B, 1, &wsb), goto done);
+    ws = malloc(wsb);
+
+    REQUIRE_OK(gru_forward(tm.m, 1, T, B, batch_first, xd, NULL, len, out, hn, ws, wsb),
+               goto done);
+    long zeros_in = 0, n_in = 0, zeros_rec = 0, n_rec = 0, bad = 0;
+    for (int l = 0; l < L; l++)
+        for (int d = 0; d < D; d++) {
+            const size_t in = (size_t)(l == 0 ? I : D * H);
+            mx[l][d] = malloc((size_t)B * in * sizeof(double));
+            mh[l][d] = malloc((size_t)(B * H) * sizeof(double));
+            REQUIRE_OK(gru_dropout_masks(tm.m, ws, wsb, l, d, buf, (size_t)B * in, NULL, 0),
+                       goto done);
+            from_dtype(mx[l][d], buf, (size_t)B * in, dtype);
+            REQUIRE_OK(gru_dropout_masks(tm.m, ws, wsb, l, d, NULL, 0, buf, (size_t)(B * H)),
+                       goto done);
+            from_dtype(mh[l][d], buf, (size_t)(B * H), dtype);
+            for (size_t i = 0; i < (size_t)B * in; i++) {
+                zeros_in += mx[l][d][i] == 0;
+                bad += mx[l][d][i] != 0 && fabs(mx[l][d][i] - 1 / (1 - pin)) > 1e-6;
+            }
+            for (size_t i = 0; i < (size_t)(B * H); i++) {
+                zeros_rec += mh[l][d][i] == 0;
+                bad += mh[l][d][i] != 0 && fabs(mh[l][d][i] - 1 / (1 - prec)) > 1e-6;
+            }
+            n_in += (long)(B * (int64_t)in);
+            n_rec += (long)(B * H);
+            tm.ref.mask_in[l][d] = mx[l][d];
+            tm.ref.mask_rec[l][d] = mh[l][d];
+        }
+    CHECK_MSG(bad == 0, "%ld mask entries are neither 0 nor 1/(1-p)", bad);
+    CHECK_MSG(fabs((double)zeros_in - pin * n_in) <= 4.5 * sqrt(pin * (1 - pin) * n_in) + 1,
+              "input mask: %ld of %ld zeros for p = %g", zeros_in, n_in, pin);
+    CHECK_MSG(fabs((double)zeros_rec - prec * n_rec) <= 4.5 * sqrt(prec * (1 - prec) * n_rec) + 1,
+              "recurrent mask: %ld of %ld zeros for p = %g", zeros_rec, n_rec, prec);
+    if (L > 1 || D > 1)
+        CHECK_MSG(memcmp(mh[0][0], mh[L - 1][D - 1], (size_t)(B * H) * sizeof(double)) != 0,
+                  "two layer-directions drew the same recurrent mask");
+
+    ref_forward(&tm.ref, T, B, batch_first, x, NULL, len, ref_out, ref_hn);
+    const double tol = dtype == GRU_FLOAT64 ? 1e-12 : 2e-5;
+    from_dtype(got, out, nout, dtype);
+    CHECK_CLOSE("output vs reference with the reported masks", ref_out, got, nout, tol);
+    from_dtype(got, hn, nh, dtype);
+    CHECK_CLOSE("h_n vs reference with the reported masks", ref_hn, got, nh, tol);
+
+    /* the same seed gives the same masks; inference applies none */
+    CHECK_OK(gru_set_seed(tm.m, 2024));
+    CHECK_OK(gru_forward(tm.m, 1, T, B, batch_first, xd, NULL, len, out2, NULL, ws, wsb));
+    CHECK_SAME("output: training forward after gru_set_seed(same seed)", out2, out, nout * es);
+    CHECK_OK(gru_forward(tm.m, 0, T, B, batch_first, xd, NULL, len, out2, NULL, NULL, 0));
+    for (int l = 0; l < L; l++)
+        for (int d = 0; d < D; d++) tm.ref.mask_in[l][d] = tm.ref.mask_rec[l][d] = NULL;
+    ref_forward(&tm.ref, T, B, batch_first, x, NULL, len, ref_out, NULL);
+    from_dtype(got, out2, nout, dtype);
+    CHECK_CLOSE("inference output vs reference without masks", ref_out, got, nout, tol);
+
+    /* the getter's argument checks */
+    const size_t in0 = (size_t)(B * I);
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, wsb, L, 0, buf, in0, NULL, 0), GRU_ERR_INVALID_ARG);
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, wsb, 0, D, buf, in0, NULL, 0), GRU_ERR_INVALID_ARG);
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, wsb, 0, 0, buf, in0 - 1, NULL, 0),
+                 GRU_ERR_SIZE_MISMATCH);
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, wsb, 0, 0, NULL, 0, buf, (size_t)(B * H) + 1),
+                 GRU_ERR_SIZE_MISMATCH);
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, 16, 0, 0, buf, in0, NULL, 0), GRU_ERR_WORKSPACE);
+    CHECK_STATUS(gru_dropout_masks(NULL, ws, wsb, 0, 0, buf, in0, NULL, 0), GRU_ERR_NULL);
+    CHECK_OK(gru_forward(tm.m, 0, T, B, batch_first, xd, NULL, len, out2, NULL, ws, wsb));
+    CHECK_STATUS(gru_dropout_masks(tm.m, ws, wsb, 0, 0, buf, in0, NULL, 0), GRU_ERR_WRONG_MODE);
+done:
+    for (int l = 0; l < 8; l++)
+        for (int d = 0; d < 2; d++) {
+            free(mx[l][d]);
+            free(mh[l][d]);
+        }
+    free(buf);
+    free(x);
+    free(xd);
+    free(out);
+    free(out2);
+    free(hn);
+    free(ref_out);
+    free(ref_hn);
+    free(got);
+    free(ws);
+    tmodel_free(&tm);
+}
+
+/* With input_dropout and recurrent_dropout 0, gru_dropout_masks reports all-ones masks. */
+static void no_masks_case(const char *isa, rng *g)
+{
+    check_set_ctx("keras dropout off isa=%s", isa);
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = 3;
+    cfg.hidden_size = 2;
+    cfg.dtype = GRU_FLOAT64;
+    tmodel tm;
+    if (!tmodel_create(&tm, &cfg, g, 0.5))
+        return;
+    double x[2 * 3 * 3] = {0}, out[2 * 3 * 2], mx[3 * 3], mh[3 * 2];
+    size_t wsb = 0;
+    gru_workspace_size(tm.m, 2, 3, 1, &wsb);
+    void *ws = malloc(wsb);
+    CHECK_OK(gru_forward(tm.m, 1, 2, 3, 0, x, NULL, NULL, out, NULL, ws, wsb));
+    CHECK_OK(gru_dropout_masks(tm.m, ws, wsb, 0, 0, mx, 9, mh, 6));
+    int ones = 1;
+    for (int i = 0; i < 9; i++) ones &= mx[i] == 1.0;
+    for (int i = 0; i < 6; i++) ones &= mh[i] == 1.0;
+    CHECK_MSG(ones, "masks of a model without input/recurrent dropout are not all ones");
+    free(ws);
+    tmodel_free(&tm);
+}
+
 void test_dropout(const char *isa)
 {
     rng g = {31337};
@@ -286,5 +445,14 @@ void test_dropout(const char *isa)
     mask_probe_case(isa, 1, 0, 0, &g);
     mask_probe_case(isa, 2, 0, 1, &g);
     mask_probe_case(isa, 2, 1, 0, &g);
+    for (int dt = 0; dt < 2; dt++) {
+        const int dtype = dt ? GRU_FLOAT32 : GRU_FLOAT64;
+        keras_masks_case(isa, dtype, 1, 0, 1, 0, &g);
+        keras_masks_case(isa, dtype, 1, 0, 0, 1, &g);
+        keras_masks_case(isa, dtype, 2, 1, 1, 1, &g);
+        keras_masks_case(isa, dtype, 2, 1, 0, 0, &g);
+        keras_masks_case(isa, dtype, 3, 0, 0, 1, &g);
+    }
+    no_masks_case(isa, &g);
     check_set_ctx("%s", "");
 }

@@ -82,6 +82,14 @@ static void test_create_errors(void)
         bad.dropout = bad_p[i];
         snprintf(what, sizeof what, "dropout = %g", bad_p[i]);
         expect_create_fails(&bad, GRU_ERR_INVALID_ARG, what);
+        bad = c;
+        bad.input_dropout = bad_p[i];
+        snprintf(what, sizeof what, "input_dropout = %g", bad_p[i]);
+        expect_create_fails(&bad, GRU_ERR_INVALID_ARG, what);
+        bad = c;
+        bad.recurrent_dropout = bad_p[i];
+        snprintf(what, sizeof what, "recurrent_dropout = %g", bad_p[i]);
+        expect_create_fails(&bad, GRU_ERR_INVALID_ARG, what);
     }
     bad = c;
     bad.dropout = 0.999;

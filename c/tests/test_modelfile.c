@@ -50,6 +50,8 @@ static void roundtrip(int dtype, int64_t I, int64_t H, int64_t L, int bidir, int
     cfg.reset_after = ra;
     cfg.dtype = dtype;
     cfg.dropout = dropout;
+    cfg.input_dropout = dropout / 2;
+    cfg.recurrent_dropout = dropout / 3;
     tmodel tm;
     if (!tmodel_create(&tm, &cfg, g, 0.5)) return;
     const char *path = tmp_path("rt.safetensors");
@@ -61,7 +63,8 @@ static void roundtrip(int dtype, int64_t I, int64_t H, int64_t L, int bidir, int
         gru_get_config(back, &c2);
         CHECK(c2.input_size == I && c2.hidden_size == H && c2.num_layers == L &&
               c2.bidirectional == bidir && c2.bias == bias && c2.reset_after == ra &&
-              c2.dtype == dtype && c2.dropout == dropout);
+              c2.dtype == dtype && c2.dropout == dropout &&
+              c2.input_dropout == dropout / 2 && c2.recurrent_dropout == dropout / 3);
         CHECK_MSG(msg[0] == '\0', "message empty on success: \"%s\"", msg);
         size_t count;
         gru_param_count(tm.m, &count);

@@ -267,13 +267,21 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
     double *h = calloc((size_t)H, sizeof *h), *hnew = calloc((size_t)H, sizeof *h);
     double *rg = calloc((size_t)H, sizeof *h); /* reset gate (H) */
     double *zg = calloc((size_t)H, sizeof *h); /* update gate (H) */
+    double *xm = calloc((size_t)in, sizeof *h); /* the input as W_ih sees it (in) */
+    double *hm = calloc((size_t)H, sizeof *h); /* the state as W_hh sees it (H) */
+    const double *mx = r->mask_in[l][d], *mh = r->mask_rec[l][d]; /* (B, in), (B, H) */
     for (int64_t b = 0; b < B; b++) {
         for (int64_t j = 0; j < H; j++)
             h[j] = h0 ? h0[b * H + j] : 0.0;
         int64_t len = lengths ? lengths[b] : T;
         for (int64_t s = 0; s < len; s++) {
             int64_t t = d == 0 ? s : len - 1 - s;
-            const double *xt = xin + (t * B + b) * in;
+            const double *xt = xm;
+            /* input and recurrent dropout: m_x x, m_h h */
+            for (int64_t k = 0; k < in; k++)
+                xm[k] = xin[(t * B + b) * in + k] * (mx ? mx[b * in + k] : 1.0);
+            for (int64_t k = 0; k < H; k++)
+                hm[k] = h[k] * (mh ? mh[b * H + k] : 1.0);
             /* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise with rows H..2H-1 */
             for (int64_t j = 0; j < H; j++) {
                 double ar = 0, az = 0;
@@ -282,8 +290,8 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                     az += Wih[(H + j) * in + k] * xt[k];
                 }
                 for (int64_t k = 0; k < H; k++) {
-                    ar += Whh[j * H + k] * h[k];
-                    az += Whh[(H + j) * H + k] * h[k];
+                    ar += Whh[j * H + k] * hm[k];
+                    az += Whh[(H + j) * H + k] * hm[k];
                 }
                 if (bih) {
                     ar += bih[j] + bhh[j];
@@ -300,14 +308,14 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                 if (r->reset_after) {
                     /* n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) */
                     for (int64_t k = 0; k < H; k++)
-                        hh += Whh[(2 * H + j) * H + k] * h[k];
+                        hh += Whh[(2 * H + j) * H + k] * hm[k];
                     if (bhh)
                         hh += bhh[2 * H + j];
                     hh *= rg[j];
                 } else {
                     /* n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) */
                     for (int64_t k = 0; k < H; k++)
-                        hh += Whh[(2 * H + j) * H + k] * (rg[k] * h[k]);
+                        hh += Whh[(2 * H + j) * H + k] * (rg[k] * hm[k]);
                     if (bhh)
                         hh += bhh[2 * H + j];
                 }
@@ -326,6 +334,8 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
     free(hnew);
     free(rg);
     free(zg);
+    free(xm);
+    free(hm);
 }
 
 void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const double *x,
