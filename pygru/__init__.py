@@ -20,7 +20,13 @@ _LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_
          "load": "modelfile", "from_onnx": "onnx_io", "from_keras": "keras_io"}
 
 
+_SUBMODULES = ("nn", "optim", "data", "progress", "plot", "oracle")
+
+
 def __getattr__(name):
+    if name in _SUBMODULES:   # pygru.nn etc. without importing them by name
+        import importlib
+        return importlib.import_module("." + name, __name__)
     if name in _LAZY:
         import importlib
         value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
