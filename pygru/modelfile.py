@@ -38,11 +38,13 @@ import numpy as np
 from . import _core
 from .convert import config_from_state_dict
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "write_tensors", "read_tensors"]
 
 FORMAT_VERSION = "1"
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
-_NAMES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
+           "I32": np.dtype("<i4")}
+_NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
+_FLOATS = ("F32", "F64")   # what a GRU model file holds
 _MAX_HEADER = 100 * 1024 * 1024     # the safetensors package's own limit
 _INT_KEYS = ("input_size", "hidden_size", "num_layers")
 _FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after", "reverse")
@@ -76,12 +78,27 @@ def _core_version():
 def save(model, path):
     """Writes the model's configuration and parameters to ``path`` (see the module
     docstring), atomically. Returns the path."""
+    return write_tensors(path, model.state_dict(), _metadata(model))
+
+
+def write_tensors(path, tensors, metadata=None):
+    """Writes {name: array} (float32, float64, int64 or int32; any shape) and metadata
+    ({str: str}) to ``path`` as a safetensors file, in the mapping's order, atomically
+    (see the module docstring). Returns the path. Used by save() and by
+    pygru.nn.Module.save."""
     path = os.fspath(path)
-    tensors = model.state_dict()
-    header = {"__metadata__": _metadata(model)}
+    tensors = {str(k): np.asarray(v) for k, v in tensors.items()}
+    for name, arr in tensors.items():
+        if arr.dtype.newbyteorder("=") not in _NAMES:
+            raise TypeError("write_tensors: tensor %r has dtype %s; float32, float64, int64 "
+                            "and int32 can be written" % (name, arr.dtype))
+    metadata = dict(metadata or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("write_tensors: metadata must map strings to strings")
+    header = {"__metadata__": metadata}
     offset = 0
     for name, arr in tensors.items():
-        header[name] = {"dtype": _NAMES[arr.dtype], "shape": list(arr.shape),
+        header[name] = {"dtype": _NAMES[arr.dtype.newbyteorder("=")], "shape": list(arr.shape),
                         "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -148,7 +165,23 @@ def _read_header(path, data):
     return header, 8 + n
 
 
-def _tensors(path, header, data, start):
+def read_tensors(path, dtypes=tuple(_DTYPES)):
+    """({name: array}, {metadata}) of a safetensors file, every entry checked as load()
+    checks a model file (ValueError naming what is wrong); dtypes: the dtype names
+    accepted ("F32", "F64", "I64", "I32"). The arrays are read-only views of the file's
+    bytes, in the file's order."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    header, start = _read_header(path, data)
+    tensors = _tensors(path, header, data, start, dtypes)
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise _bad(path, "__metadata__ must map names to strings")
+    return tensors, meta
+
+
+def _tensors(path, header, data, start, dtypes=_FLOATS):
     """{name: array} of every tensor entry, each checked against the data."""
     size = len(data) - start
     out, spans = {}, []
@@ -157,10 +190,10 @@ def _tensors(path, header, data, start):
             continue
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise _bad(path, "tensor %r must have exactly dtype, shape and data_offsets" % name)
-        dt = _DTYPES.get(entry["dtype"])
+        dt = _DTYPES.get(entry["dtype"]) if entry["dtype"] in dtypes else None
         if dt is None:
-            raise _bad(path, "tensor %r has dtype %r; pygru reads F32 and F64"
-                       % (name, entry["dtype"]))
+            raise _bad(path, "tensor %r has dtype %r; pygru reads %s"
+                       % (name, entry["dtype"], " and ".join(dtypes)))
         shape, offs = entry["shape"], entry["data_offsets"]
         if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)):
             raise _bad(path, "tensor %r has shape %r (a list of integers >= 0)" % (name, shape))

@@ -264,6 +264,26 @@ class Module:
             m.__dict__["_cache"] = None
         return IncompatibleKeys(missing, unexpected)
 
+    # -- files --
+    def save(self, path, metadata=None):
+        """Writes state_dict() to ``path`` as a safetensors file (torch's names; float32
+        / float64 parameters, int64 buffers such as num_batches_tracked), atomically,
+        with metadata {str: str} (e.g. the model's hyperparameters) and the class name
+        under "module". Readable by load(), by the safetensors package and, for its
+        GRU tensors, by libgru's gru_load only via pygru.GRU.save. Returns the path."""
+        from ..modelfile import write_tensors
+        meta = {"format": "pygru.nn", "module": type(self).__name__}
+        meta.update(metadata or {})
+        return write_tensors(path, self.state_dict(), meta)
+
+    def load(self, path, strict=True):
+        """Loads a file written by save() (or any safetensors file of this model's
+        state-dict names) through load_state_dict(strict=strict); returns its metadata."""
+        from ..modelfile import read_tensors
+        tensors, meta = read_tensors(path)
+        self.load_state_dict(tensors, strict=strict)
+        return meta
+
     # -- printing --
     def extra_repr(self):
         return ""
