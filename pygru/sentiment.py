@@ -25,7 +25,11 @@ Both models: forward(tokens (B, T) int, lengths (B,)) -> logits (B,); backward(d
 gradients. train() runs epochs of mini-batches (length-bucketed, trimmed to each
 batch's longest sequence) with Adam and gradient-norm clipping, shows progress and
 records a History; evaluate() returns loss, accuracy and the predictions.
+load_reviews() gives the data of the examples (the generated corpus, or IMDB from an
+imdb.npz file or an aclImdb/ folder) and run_example() is their command line.
 """
+import argparse
+import os
 import time
 
 import numpy as np
@@ -184,3 +188,115 @@ def train(model, train_set, val_set=None, epochs=5, batch_size=64, lr=3e-3, clip
         if on_epoch is not None:
             on_epoch(epoch, record)
     return history
+
+
+# ---- the examples' data and command line ---------------------------------------------
+
+def load_reviews(imdb=None, n_train=8000, n_test=2000, num_words=10000, maxlen=200, seed=0):
+    """The reviews of the examples, padded after the tokens ('post', with lengths).
+
+    imdb None: the generated corpus (pygru.data.make_sentiment_corpus, n_train + n_test
+    reviews). imdb a folder: the Stanford aclImdb/ reviews (load_aclimdb, vocabulary
+    of num_words built on the training split); a file: Keras' imdb.npz
+    (load_imdb_npz(num_words=...)); both all 25 000 + 25 000 reviews, n_train/n_test
+    ignored. IMDB reviews longer than maxlen keep their last maxlen tokens (where the
+    verdict usually is), as Keras' pad_sequences does.
+    Returns dict(train=(x, y, lengths), test=(x, y, lengths), vocab_size, groups
+    {name: boolean mask over the test rows}, name, decode: ids -> text or None)."""
+    from .data import load_aclimdb, load_imdb_npz, make_sentiment_corpus, pad_sequences
+    if imdb is None:
+        corpus = make_sentiment_corpus(n_train + n_test, seed=seed)
+        x, lengths = pad_sequences(corpus.sequences)               # (N, T), (N,)
+        y, te = corpus.labels, slice(n_train, None)
+        return dict(train=(x[:n_train], y[:n_train], lengths[:n_train]),
+                    test=(x[te], y[te], lengths[te]), vocab_size=len(corpus.vocab),
+                    groups={"plain": ~corpus.negated[te] & ~corpus.contrast[te],
+                            "negated": corpus.negated[te], "contrast": corpus.contrast[te]},
+                    name="the generated corpus", decode=corpus.vocab.decode_text)
+    if os.path.isdir(imdb):
+        (xtr, ytr), (xte, yte), vocab = load_aclimdb(imdb, num_words=num_words, seed=seed)
+        decode, vocab_size = vocab.decode_text, len(vocab)
+    else:
+        (xtr, ytr), (xte, yte) = load_imdb_npz(imdb, num_words=num_words)
+        decode, vocab_size = None, num_words
+    sets = {}
+    for name, xs, ys in (("train", xtr, ytr), ("test", xte, yte)):
+        x, lengths = pad_sequences(xs, maxlen=maxlen, truncating="pre")
+        sets[name] = (x, np.asarray(ys, np.int64), lengths)
+    return dict(sets, vocab_size=max(vocab_size, int(max(sets["train"][0].max(),
+                                                          sets["test"][0].max())) + 1),
+                groups={}, name="IMDB (%s)" % imdb, decode=decode)
+
+
+def example_parser(description, epochs, hidden, embedding, lr, batch_size):
+    """The command line of examples/sentiment_*.py, with that example's defaults."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--imdb", metavar="PATH", default=None,
+                   help="train on IMDB: Keras' imdb.npz file or the aclImdb/ folder "
+                        "(default: pygru's generated corpus)")
+    p.add_argument("--num-words", type=int, default=10000, help="IMDB vocabulary (10000)")
+    p.add_argument("--maxlen", type=int, default=200, help="IMDB tokens kept per review (200)")
+    p.add_argument("--train", type=int, default=8000, help="generated training reviews (8000)")
+    p.add_argument("--test", type=int, default=2000, help="generated test reviews (2000)")
+    p.add_argument("--epochs", type=int, default=epochs, help="epochs (%d)" % epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help="batch size (%d)" % batch_size)
+    p.add_argument("--hidden", type=int, default=hidden, help="GRU hidden size (%d)" % hidden)
+    p.add_argument("--embedding", type=int, default=embedding,
+                   help="embedding size (%d)" % embedding)
+    p.add_argument("--lr", type=float, default=lr, help="Adam learning rate (%g)" % lr)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and weights (0)")
+    p.add_argument("--threads", type=int, default=None, help="libgru threads")
+    p.add_argument("--out", default=".", help="folder for the model and the curves (.)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def run_example(name, args, make_model, out=None):
+    """What examples/sentiment_*.py do with their parsed arguments: load the reviews,
+    build make_model(vocab_size, args), train and evaluate it on the test split (per
+    group on the generated corpus), save the model (<name>-model.safetensors) and the
+    curves (<name>-curves.png, if matplotlib is installed) into args.out.
+    Returns {"accuracy": {group: acc}, "paths": {...}, "history": History}."""
+    import sys
+    import pygru
+    from .plot import have_matplotlib, plot_history
+    out = sys.stdout if out is None else out
+    say = lambda *a: print(*a, file=out, flush=True)   # noqa: E731
+    for opt in ("num_words", "maxlen", "train", "test", "epochs", "batch_size", "hidden",
+                "embedding"):
+        if getattr(args, opt) < 1:
+            raise SystemExit("--%s must be >= 1; got %d" % (opt.replace("_", "-"),
+                                                             getattr(args, opt)))
+    if args.threads:
+        pygru.set_num_threads(args.threads)
+    data = load_reviews(args.imdb, args.train, args.test, args.num_words, args.maxlen,
+                        args.seed)
+    model = make_model(data["vocab_size"], args)
+    n_params = sum(p.size for p in model.parameters())
+    say("%s on %s: %d training, %d test reviews; %d parameters"
+        % (type(model).__name__, data["name"], len(data["train"][1]), len(data["test"][1]),
+           n_params))
+    history = train(model, data["train"], data["test"], epochs=args.epochs,
+                    batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                    progress=not args.quiet, val_name="test",
+                    on_epoch=lambda e, r: say("epoch %d: train loss %.4f acc %.3f | test "
+                                              "loss %.4f acc %.3f | %.1f s"
+                                              % (e, r["train_loss"], r["train_acc"],
+                                                 r["test_loss"], r["test_acc"],
+                                                 r["seconds"])))
+    _, _, probs = evaluate(model, *data["test"])
+    y = data["test"][1]
+    acc = accuracy_by_group(probs, y, dict(all=np.ones(len(y), bool), **data["groups"]))
+    say("test accuracy: " + ", ".join("%s %.3f" % kv for kv in acc.items()))
+    os.makedirs(args.out, exist_ok=True)
+    paths = {"model": model.save(os.path.join(args.out, name + "-model.safetensors"),
+                                 metadata={k: str(v) for k, v in model.config.items()})}
+    if have_matplotlib():
+        paths["curves"] = plot_history(history, os.path.join(args.out, name + "-curves.png"),
+                                       title="%s on %s" % (type(model).__name__, data["name"]))
+    else:
+        say("matplotlib is not installed: no curves plotted (pip install 'pygru[plot]')")
+    for what, path in paths.items():
+        say("saved %-7s %s" % (what, os.path.abspath(path)))
+    return {"accuracy": acc, "paths": paths, "history": history}
