@@ -33,10 +33,8 @@ def make_model(vocab_size, args):
 
 
 def main(argv=None):
-    args = sentiment.example_parser(__doc__.split("\n")[0], epochs=5, hidden=64,
-                                    embedding=32, lr=5e-3, batch_size=32).parse_args(argv)
-    sentiment.run_example("keras_style", args, make_model)
-    return 0
+    return sentiment.example_main("keras_style", __doc__.split("\n")[0], make_model, argv,
+                                  epochs=5, hidden=64, embedding=32, lr=5e-3, batch_size=32)
 
 
 if __name__ == "__main__":

@@ -263,6 +263,18 @@ def _physical_memory():
         return None
 
 
+def check_state_keys(owner, missing, unexpected, strict):
+    """load_state_dict's key check (PyTorch's message): with strict, missing or
+    unexpected keys raise ValueError listing them."""
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append("missing keys: %s" % ", ".join(map(repr, missing)))
+        if unexpected:
+            parts.append("unexpected keys: %s" % ", ".join(map(repr, unexpected)))
+        raise ValueError("error loading state_dict into %s: %s" % (owner, "; ".join(parts)))
+
+
 def _ptr(arr, writable=False):
     return ffi.from_buffer(arr, require_writable=writable)
 

@@ -36,6 +36,7 @@ import struct
 import numpy as np
 
 from . import _core
+from ._files import write_atomic
 from .convert import config_from_state_dict
 
 __all__ = ["save", "load", "write_tensors", "read_tensors"]
@@ -103,42 +104,13 @@ def write_tensors(path, tensors, metadata=None):
         offset += arr.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    folder = os.path.dirname(os.path.abspath(path))
-    # a new file beside the target (O_EXCL: never someone else's), mode 0666 less the
-    # umask like any new file (tempfile.mkstemp would make it 0600)
-    while True:
-        tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(),
-                                                     os.urandom(6).hex()))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-            break
-        except FileExistsError:   # pragma: no cover - a 48-bit collision
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(text)))
-            f.write(text)
-            for arr in tensors.values():
-                f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:   # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:   # pragma: no cover - folders that cannot be opened (Windows)
-        pass
-    return path
+    def write(f):
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for arr in tensors.values():
+            f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+
+    return write_atomic(path, write)
 
 
 def _bad(path, what):

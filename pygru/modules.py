@@ -139,14 +139,7 @@ class _Recurrent:
                             % type(state_dict).__name__)
         missing = [n for n in self._names if n not in state_dict]
         unexpected = [k for k in state_dict if k not in self._names]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing keys: %s" % ", ".join(map(repr, missing)))
-            if unexpected:
-                parts.append("unexpected keys: %s" % ", ".join(map(repr, unexpected)))
-            raise ValueError("error loading state_dict into %s: %s"
-                             % (type(self).__name__, "; ".join(parts)))
+        _core.check_state_keys(type(self).__name__, missing, unexpected, strict)
         converted = [(n, self._convert_param(n, state_dict[n]))
                      for n in self._names if n in state_dict]
         for public, arr in converted:

@@ -25,7 +25,7 @@ a PNG whatever path's suffix says.
 """
 import os
 
-from .progress import _write_atomic
+from ._files import write_atomic
 
 __all__ = ["plot_history", "have_matplotlib"]
 
@@ -94,5 +94,5 @@ def plot_history(history, path, title=None):
         fig.suptitle(title)
 
     path = os.fspath(path)
-    _write_atomic(path, lambda f: fig.savefig(f, format="png"))
+    write_atomic(path, lambda f: fig.savefig(f, format="png"), make_parents=True)
     return path

@@ -42,6 +42,8 @@ import shutil
 import sys
 import time
 
+from ._files import write_atomic
+
 __all__ = ["Progress", "History"]
 
 _clock = time.monotonic   # seconds; the tests replace it with a fake clock
@@ -239,7 +241,7 @@ class History:
         path = os.fspath(path)
         data = {"format": self.FORMAT, "version": self.VERSION, "epochs": self.records}
         text = json.dumps(data, indent=1).encode("utf-8") + b"\n"
-        _write_atomic(path, lambda f: f.write(text))
+        write_atomic(path, lambda f: f.write(text), make_parents=True)
         return path
 
     @classmethod
@@ -271,30 +273,3 @@ class History:
                 raise ValueError("%s: bad record %d (%s): %r" % (path, i, e, record)) from None
         return history
 
-
-def _write_atomic(path, write):
-    """Calls write(f) on a new binary file beside path, flushes it to disk, then renames
-    it over path: the file at path is complete or untouched. Creates missing parent
-    folders. The new file's mode is 0666 less the umask, like any new file's."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    while True:
-        tmp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), os.urandom(6).hex()))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-            break
-        except FileExistsError:   # pragma: no cover - a 48-bit collision
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -252,6 +252,14 @@ def example_parser(description, epochs, hidden, embedding, lr, batch_size):
     return p
 
 
+def example_main(name, description, make_model, argv=None, **defaults):
+    """examples/sentiment_*.py's main: parse argv with example_parser(description,
+    **defaults), then run_example(name, args, make_model); returns the exit status."""
+    args = example_parser(description, **defaults).parse_args(argv)
+    run_example(name, args, make_model)
+    return 0
+
+
 def run_example(name, args, make_model, out=None):
     """What examples/sentiment_*.py do with their parsed arguments: load the reviews,
     build make_model(vocab_size, args), train and evaluate it on the test split (per

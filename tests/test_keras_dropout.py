@@ -20,14 +20,8 @@ import numpy as np
 import pytest
 
 import pygru
+from numerics import rel_err
 from pygru import oracle
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    scale = np.max(np.abs(b)) if b.size else 0.0
-    err = np.max(np.abs(a - b)) if b.size else 0.0
-    return err / scale if scale > 0 else err
 
 
 def assert_tensors_close(got, want, tol, what):

@@ -14,41 +14,17 @@ import pytest
 import pygru.nn as nn
 
 torch = pytest.importorskip("torch")
+from numerics import rel_err, assert_close, numeric_grad  # noqa: E402
 
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 FD_TOL = 1e-7
 
 
-def rel_err(actual, expected):
-    if torch.is_tensor(expected):
-        expected = expected.detach().double().numpy()
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
 
 
-def assert_close(errors, tol):
-    """errors: {tensor: relative error}; the message lists every tensor's error."""
-    report = ", ".join("%s %.2e" % kv for kv in errors.items())
-    bad = [k for k, e in errors.items() if not e <= tol]
-    assert not bad, "over %.0e: %s | %s" % (tol, bad, report)
 
 
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to the array x (changed and
-    restored in place)."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 def fd_check(layer, x, rng, input_grad=True):

@@ -10,25 +10,15 @@ import pytest
 import pygru.nn as nn
 
 torch = pytest.importorskip("torch")
+from numerics import rel_err, assert_close, numeric_grad  # noqa: E402
 F = torch.nn.functional
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 REDUCTIONS = ["mean", "sum", "none"]
 
 
-def rel_err(actual, expected):
-    if torch.is_tensor(expected):
-        expected = expected.detach().double().numpy()
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
 
 
-def assert_close(errors, tol):
-    report = ", ".join("%s %.2e" % kv for kv in errors.items())
-    bad = [k for k, e in errors.items() if not e <= tol]
-    assert not bad, "over %.0e: %s | %s" % (tol, bad, report)
 
 
 def compare(loss, x, target, torch_fn, dtype, reduction, rng, upstream=True):
@@ -53,17 +43,6 @@ def compare(loss, x, target, torch_fn, dtype, reduction, rng, upstream=True):
     return {"value": rel_err(value, vt), "grad": rel_err(grad, xt.grad)}
 
 
-def numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # ---- BCEWithLogitsLoss -----------------------------------------------------------

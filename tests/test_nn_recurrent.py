@@ -18,38 +18,17 @@ import pygru.nn as nn
 import pygru.optim as optim
 
 torch = pytest.importorskip("torch")
+from numerics import rel_err, assert_close, numeric_grad  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 TOL = {np.float32: 1e-4, np.float64: 1e-10}
 
 
-def rel_err(actual, expected):
-    if torch.is_tensor(expected):
-        expected = expected.detach().double().numpy()
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
 
 
-def assert_close(errors, tol):
-    report = ", ".join("%s %.2e" % kv for kv in errors.items())
-    bad = [k for k, e in errors.items() if not e <= tol]
-    assert not bad, "over %.0e: %s | %s" % (tol, bad, report)
 
 
-def numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 def torch_state(module):

@@ -12,6 +12,7 @@ import pygru.nn as nn
 import pygru.optim as optim
 
 torch = pytest.importorskip("torch")
+from numerics import rel_err, assert_close  # noqa: E402
 
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 TOL = {np.float32: 1e-6, np.float64: 1e-12}
@@ -19,19 +20,8 @@ SHAPES = [(3, 4), (5,), (2, 2, 3)]
 STEPS = 6
 
 
-def rel_err(actual, expected):
-    if torch.is_tensor(expected):
-        expected = expected.detach().double().numpy()
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
 
 
-def assert_close(errors, tol):
-    report = ", ".join("%s %.2e" % kv for kv in errors.items())
-    bad = [k for k, e in errors.items() if not e <= tol]
-    assert not bad, "over %.0e: %s | %s" % (tol, bad, report)
 
 
 def make_params(dtype, seed=0):

@@ -236,6 +236,10 @@ class _Draw:
         return lo + int(self.u() * (hi - lo + 1))
 
 
+_SLOTS = {"{I}": _INTENSIFIER_T, "{G}": _GAP_T, "{J}": _NEGATED_INTENSIFIER_T,
+          "{N}": _NEVER_GAP_T, "{P}": _PHRASE_T, "{feel}": _FEEL_T}
+
+
 def _clause(d, template, subject, adjective):
     """Tokens of one opinion clause. subject: (tokens, plural)."""
     words, plural = subject
@@ -249,18 +253,8 @@ def _clause(d, template, subject, adjective):
             out.append(adjective)
         elif tok in _BE:
             out.append(_BE[tok][plural])
-        elif tok == "{I}":
-            out.extend(d.pick(_INTENSIFIER_T))
-        elif tok == "{G}":
-            out.extend(d.pick(_GAP_T))
-        elif tok == "{J}":
-            out.extend(d.pick(_NEGATED_INTENSIFIER_T))
-        elif tok == "{N}":
-            out.extend(d.pick(_NEVER_GAP_T))
-        elif tok == "{P}":
-            out.extend(d.pick(_PHRASE_T))
-        elif tok == "{feel}":
-            out.extend(d.pick(_FEEL_T))
+        elif tok in _SLOTS:   # a slot filled by one of its phrases
+            out.extend(d.pick(_SLOTS[tok]))
         else:
             raise AssertionError(tok)
     return out

@@ -236,14 +236,7 @@ class Module:
         own = {key for key, _, _ in items}
         missing = [key for key, _, _ in items if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing keys: %s" % ", ".join(map(repr, missing)))
-            if unexpected:
-                parts.append("unexpected keys: %s" % ", ".join(map(repr, unexpected)))
-            raise ValueError("error loading state_dict into %s: %s"
-                             % (type(self).__name__, "; ".join(parts)))
+        _core.check_state_keys(type(self).__name__, missing, unexpected, strict)
         converted = []
         for key, mod, name in items:
             if key not in state_dict:
