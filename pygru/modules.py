@@ -303,7 +303,9 @@ class GRU(_Recurrent):
                          h_{t-1} is multiplied by a mask m_h where it enters the
                          recurrent products (W_hh (m_h h), and W_hn (r * m_h h) when
                          reset_after=False); the blend h' = (1-z) n + z h keeps h. One
-                         mask per layer, direction and sequence, fixed across time.
+                         mask per layer, direction and sequence, fixed across time,
+                         shared by the three gates (Keras 3 draws one per gate when
+                         recurrent_dropout is set: the same rule, other draws).
     dropout_masks() returns the masks the last training forward used.
     """
 

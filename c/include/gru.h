@@ -115,7 +115,8 @@ typedef struct gru_config {
                                sequence, fixed across time) where it enters the
                                recurrent products: W_hg (m_h * h) for r, z and
                                reset_after's n, W_hn (r * m_h * h) for reset_before's;
-                               the blend h' = (1 - z) n + z h keeps the unmasked h. */
+                               the blend h' = (1 - z) n + z h keeps the unmasked h.
+                               One mask m_x and one m_h serve all three gates. */
 } gru_config;
 
 typedef struct gru_model gru_model;   /* opaque */
