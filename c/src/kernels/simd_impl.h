@@ -100,14 +100,20 @@ static void KSFX(pack_b)(int tb, size_t K, size_t N, const R *B, size_t ldb, R *
  * A_i(k) = a[i][k * sk] (row pointers: an edge tile repeats its last valid row); bias
  * (NR) for every row, NULL: zeros. */
 static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *Bp, R *C,
-                             size_t ldc, int load, const R *bias)
+                             size_t ldc, int load, const R *bias, const R *pf, size_t every)
 {
     V acc[MR][NRV];
     GRU_UNROLL for (int i = 0; i < MR; i++)
         GRU_UNROLL for (int v = 0; v < NRV; v++)
             acc[i][v] = load ? VLOAD(C + i * ldc + v * VL)
                         : bias ? VLOAD(bias + v * VL) : VZERO();
+    size_t until_pf = 1;
     for (size_t k = 0; k < kc; k++) {
+        if (pf && --until_pf == 0) {   /* the next panel, a line at a time, into L2 */
+            __builtin_prefetch(pf, 0, 2);
+            pf += 64 / sizeof(R);
+            until_pf = every;
+        }
         V b[NRV];
         GRU_UNROLL for (int v = 0; v < NRV; v++) b[v] = VLOAD(Bp + k * NR + v * VL);
         GRU_UNROLL for (int i = 0; i < MR; i++) {
@@ -123,12 +129,13 @@ static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *B
  * local copy, so that edges run the very same arithmetic. A element (i, k) is at
  * A[i * sa + k * sk]. */
 static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, size_t sk,
-                       const R *Bp, R *C, size_t ldc, int load, const R *bias)
+                       const R *Bp, R *C, size_t ldc, int load, const R *bias, const R *pf,
+                       size_t every)
 {
     const R *a[MR];
     for (size_t i = 0; i < MR; i++) a[i] = A + GRU_MIN(i, mr - 1) * sa;
     if (mr == MR && nr == NR) {
-        KSFX(ukr)(kc, a, sk, Bp, C, ldc, load, bias);
+        KSFX(ukr)(kc, a, sk, Bp, C, ldc, load, bias, pf, every);
         return;
     }
     R t[MR * NR];
@@ -136,7 +143,7 @@ static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, s
         for (size_t c = 0; c < NR; c++)
             t[i * NR + c] = i >= mr || c >= nr ? (R)0
                             : load ? C[i * ldc + c] : bias ? bias[c] : (R)0;
-    KSFX(ukr)(kc, a, sk, Bp, t, NR, 1, NULL);
+    KSFX(ukr)(kc, a, sk, Bp, t, NR, 1, NULL, pf, every);
     for (size_t i = 0; i < mr; i++)
         for (size_t c = 0; c < nr; c++) C[i * ldc + c] = t[i * NR + c];
 }
@@ -223,12 +230,21 @@ static void KSFX(block)(size_t M, size_t nc, size_t kc, const R *A, size_t sa, s
         KSFX(block_thin)(M, nc, kc, A, sa, sk, Bp, pstride, C, ldc, load, bias);
         return;
     }
+    /* B larger than about half an L2 (it comes from L3 or memory): while a panel is in
+     * use, its row tiles prefetch the next panel into L2, each tile a share of it, a
+     * line every `every` steps of k. Smaller B stays in L2 and needs none. */
+    const int prefetch = kc * nc * sizeof(R) >= ((size_t)1 << 20);
+    const size_t tiles = (M + MR - 1) / MR, line = 64 / sizeof(R);
+    const size_t share = (kc * NR / line + tiles - 1) / tiles;      /* lines per tile */
+    const size_t every = share ? GRU_MIN(kc, (kc + share - 1) / share) : kc;
     for (size_t q = 0; q * NR < nc; q++) {
         const size_t nr = GRU_MIN((size_t)NR, nc - q * NR);
-        for (size_t i = 0; i < M; i += MR)
+        const R *next = prefetch && (q + 1) * NR < nc ? Bp + (q + 1) * pstride : NULL;
+        for (size_t i = 0, t = 0; i < M; i += MR, t++)
             KSFX(tile)(GRU_MIN((size_t)MR, M - i), nr, kc, A + i * sa, sa, sk,
                        Bp + q * pstride, C + i * ldc + q * NR, ldc, load,
-                       bias ? bias + q * NR : NULL);
+                       bias ? bias + q * NR : NULL, next ? next + t * share * line : NULL,
+                       every);
     }
 }
 
