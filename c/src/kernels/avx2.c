@@ -59,7 +59,7 @@
 
 #define GRU_AVX2_HALF(S)                                                     \
     {scratch_elems_avx2_##S, panel_width_avx2_##S, gemm_avx2_##S, packed_size_avx2_##S, pack_b_avx2_##S,                  \
-     gemm_pb_avx2_##S, gru_ref_colsum_add_##S,                  \
+     gemm_pb_avx2_##S, colsum_add_avx2_##S,                  \
      cell_fwd_after_avx2_##S, cell_fwd_before_rz_avx2_##S,                       \
      cell_fwd_before_n_avx2_##S, cell_bwd_after_avx2_##S,                        \
      cell_bwd_before_zn_avx2_##S, cell_bwd_before_r_avx2_##S}

@@ -68,7 +68,7 @@
 
 #define GRU_AVX512_HALF(S)                                                   \
     {scratch_elems_avx512_##S, panel_width_avx512_##S, gemm_avx512_##S, packed_size_avx512_##S, pack_b_avx512_##S,            \
-     gemm_pb_avx512_##S, gru_ref_colsum_add_##S,                \
+     gemm_pb_avx512_##S, colsum_add_avx512_##S,                \
      cell_fwd_after_avx512_##S, cell_fwd_before_rz_avx512_##S,                       \
      cell_fwd_before_n_avx512_##S, cell_bwd_after_avx512_##S,                        \
      cell_bwd_before_zn_avx512_##S, cell_bwd_before_r_avx512_##S}

@@ -79,7 +79,7 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #define GRU_NEON_HALF(S)                                                               \
     {scratch_elems_neon_##S, panel_width_neon_##S, gemm_neon_##S,                      \
      packed_size_neon_##S, pack_b_neon_##S, gemm_pb_neon_##S,   \
-     gru_ref_colsum_add_##S, cell_fwd_after_neon_##S, cell_fwd_before_rz_neon_##S,     \
+     colsum_add_neon_##S, cell_fwd_after_neon_##S, cell_fwd_before_rz_neon_##S,         \
      cell_fwd_before_n_neon_##S, cell_bwd_after_neon_##S,                              \
      cell_bwd_before_zn_neon_##S, cell_bwd_before_r_neon_##S}
 

@@ -294,6 +294,20 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     }
 }
 
+/* out[n] += sum over m of A[m, n] (the bias gradients): the reference's loop, m outer,
+ * vectorised across n, so each column is summed in the same order (out, then rows 0,
+ * 1, ...) with the same IEEE additions: bitwise the reference's result. */
+static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
+{
+    const size_t nv = N / VL * VL;
+    for (size_t m = 0; m < M; m++) {
+        const R *a = A + m * lda;
+        size_t n = 0;
+        for (; n < nv; n += VL) VSTORE(out + n, VADD(VLOAD(out + n), VLOAD(a + n)));
+        for (; n < N; n++) out[n] += a[n];
+    }
+}
+
 #undef NR
 
 /* ---- cell kernels (see kernels.h for their contracts) --------------------------------
