@@ -11,6 +11,8 @@ is reproducible). Assertion messages give the error of every tensor.
 import numpy as np
 import pytest
 
+from numerics import numeric_grad
+
 pytest.importorskip("pygru._libgru")
 import pygru  # noqa: E402
 
@@ -36,19 +38,7 @@ def assert_grads_close(analytic, numeric, what):
 
 def central_differences(evaluate, arrays):
     """{name: d evaluate() / d arrays[name]}, perturbing each entry in place."""
-    grads = {}
-    for name, arr in arrays.items():
-        g = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + EPS
-            up = evaluate()
-            arr[idx] = old - EPS
-            down = evaluate()
-            arr[idx] = old
-            g[idx] = (up - down) / (2 * EPS)
-        grads[name] = g
-    return grads
+    return {name: numeric_grad(evaluate, arr, EPS) for name, arr in arrays.items()}
 
 
 def gru_gradcheck(*, input_size, hidden_size, num_layers, bidirectional, bias, reset_after,

@@ -20,6 +20,8 @@ import sys
 import numpy as np
 import pytest
 
+from numerics import numeric_grad
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -270,16 +272,7 @@ def finite_difference_grads(forward, prob, eps=1e-5):
         return float(np.sum(out * G) + np.sum(h_n * Gh))
 
     def fd(array, evaluate):
-        grad = np.zeros_like(array)
-        for idx in np.ndindex(array.shape):
-            old = array[idx]
-            array[idx] = old + eps
-            up = evaluate()
-            array[idx] = old - eps
-            down = evaluate()
-            array[idx] = old
-            grad[idx] = (up - down) / (2 * eps)
-        return grad
+        return numeric_grad(evaluate, array, eps)
 
     params = {k: v.copy() for k, v in prob["params"].items()}
     x, h0 = prob["x"].copy(), prob["h0"].copy()
