@@ -66,7 +66,6 @@ def test_demo_learns_what_bag_of_words_cannot(tmp_path):
     # the saved classifier predicts what the trained one did; its GRU is a model file
     data = sentiment.load_reviews(None, 2000, 600, seed=0)
     x, y, lengths = data["test"]
-    meta = {}
     again = sentiment.TorchStyle(data["vocab_size"], 32, 48, seed=123)
     meta = again.load(tmp_path / names["model"])
     assert meta["hidden_dim"] == "48"

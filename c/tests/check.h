@@ -119,6 +119,11 @@ void ref_tensor_name(char *buf, size_t len, int l, int d, int kind);
 void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const double *x,
                  const double *h0, const int32_t *lengths, double *output, double *h_n);
 
+/* gru_config_init, then the fields nearly every test sets (the rest keep the defaults:
+ * no dropout, seed 0, not reverse). */
+gru_config make_config(int64_t I, int64_t H, int64_t L, int bidirectional, int bias,
+                       int reset_after, int dtype);
+
 /* ---- a libgru model with a float64 copy of its parameters --------------------------- */
 typedef struct tmodel {
     gru_config cfg;

@@ -138,15 +138,7 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
              (long long)T, (long long)B, c->dropout, c->in_drop, c->rec_drop);
     check_set_ctx("%s", ctxbase);
 
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = c->I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = c->D == 2;
-    cfg.bias = c->bias;
-    cfg.reset_after = c->reset_after;
-    cfg.dtype = GRU_FLOAT64;
+    gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, GRU_FLOAT64);
     cfg.dropout = c->dropout;
     cfg.input_dropout = c->in_drop;
     cfg.recurrent_dropout = c->rec_drop;
@@ -344,15 +336,7 @@ static void grad_f32_case(const char *isa, const gcase *c, rng *g)
                   isa, (long long)c->I, (long long)H, (long long)L, c->D - 1, c->bias,
                   c->reset_after, c->batch_first, c->use_h0,
                   c->mixed_lengths ? "mixed" : "NULL", (long long)T, (long long)B);
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = c->I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = c->D == 2;
-    cfg.bias = c->bias;
-    cfg.reset_after = c->reset_after;
-    cfg.dtype = GRU_FLOAT32;
+    gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, GRU_FLOAT32);
     tmodel t32, t64;
     if (!tmodel_create(&t32, &cfg, g, 0.8))
         return;
@@ -449,22 +433,22 @@ void test_backward(const char *isa)
 {
     rng g = {777};
     static const gcase cases[] = {
-        /* I  H  L  D bias ra bf h0 mixed T  B  dropout extras */
-        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0},
-        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0},
-        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1},
-        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0},
-        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0},
-        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0},
-        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0},
-        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0},
+        /* I  H  L  D bias ra bf h0 mixed T  B  dropout extras in_drop rec_drop */
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0},
+        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0},
+        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0},
+        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0, 0.0, 0.0},
+        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0},
+        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0},
+        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0, 0.0, 0.0},
+        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0},
         /* dropout between layers, masks fixed by gru_set_seed */
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1},
-        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0},
-        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1, 0.0, 0.0},
+        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0, 0.0, 0.0},
+        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0, 0.0, 0.0},
         /* Keras-style input and recurrent dropout (masks per sequence, fixed in time),
          * both variants, with and without inter-layer dropout */
         {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0},

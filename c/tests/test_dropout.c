@@ -32,13 +32,7 @@ static void determinism_case(const char *isa, int dtype, rng *g)
     const uint64_t seed = 99;
     check_set_ctx("dropout determinism isa=%s %s L=2 bidir=1 p=0.5", isa,
                   dtype == GRU_FLOAT64 ? "f64" : "f32");
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = 1;
-    cfg.dtype = dtype;
+    gru_config cfg = make_config(I, H, L, 1, 1, 1, dtype);
     cfg.dropout = 0.5;
     cfg.seed = seed;
     tmodel a, b;
@@ -183,14 +177,7 @@ static void mask_probe_case(const char *isa, int D, int shared, int reset_after,
     const size_t nx = (size_t)(T * B * I), nout = (size_t)(T * B * DH);
     check_set_ctx("dropout mask probe isa=%s f64 bidir=%d shared=%d reset_after=%d p=%g", isa,
                   D - 1, shared, reset_after, p);
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = 2;
-    cfg.bidirectional = D == 2;
-    cfg.reset_after = reset_after;
-    cfg.dtype = GRU_FLOAT64;
+    gru_config cfg = make_config(I, H, 2, D == 2, 1, reset_after, GRU_FLOAT64);
     cfg.dropout = p;
     cfg.seed = 2024;
     tmodel tm;
@@ -290,14 +277,7 @@ static void keras_masks_case(const char *isa, int dtype, int L, int bidir, int r
     const double pin = 0.3, prec = 0.4;
     check_set_ctx("keras dropout isa=%s %s L=%d bidir=%d reset_after=%d batch_first=%d", isa,
                   dtype == GRU_FLOAT64 ? "f64" : "f32", L, bidir, reset_after, batch_first);
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = bidir;
-    cfg.reset_after = reset_after;
-    cfg.dtype = dtype;
+    gru_config cfg = make_config(I, H, L, bidir, 1, reset_after, dtype);
     cfg.input_dropout = pin;
     cfg.recurrent_dropout = prec;
     cfg.seed = 2024;

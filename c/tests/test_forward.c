@@ -41,15 +41,7 @@ static void forward_case(const char *isa, const fcase *c, rng *g)
                   c->use_h0, c->mixed_lengths ? "mixed" : "NULL", (long long)T,
                   (long long)B);
 
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = c->I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = c->D == 2;
-    cfg.bias = c->bias;
-    cfg.reset_after = c->reset_after;
-    cfg.dtype = dt;
+    gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, dt);
     /* weights ~ U(-k, k) with k = min(0.9, 2/sqrt(H)) (PyTorch uses 1/sqrt(H)): large
      * enough to saturate gates, small enough that the recurrence does not amplify
      * rounding (a chaotic recurrence would measure conditioning, not the library) */

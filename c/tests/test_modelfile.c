@@ -40,15 +40,7 @@ static void roundtrip(int dtype, int64_t I, int64_t H, int64_t L, int bidir, int
     check_set_ctx("modelfile round trip %s I=%lld H=%lld L=%lld bidir=%d bias=%d ra=%d",
                   dtype == GRU_FLOAT64 ? "f64" : "f32", (long long)I, (long long)H,
                   (long long)L, bidir, bias, ra);
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.bidirectional = bidir;
-    cfg.bias = bias;
-    cfg.reset_after = ra;
-    cfg.dtype = dtype;
+    gru_config cfg = make_config(I, H, L, bidir, bias, ra, dtype);
     cfg.dropout = dropout;
     cfg.input_dropout = dropout / 2;
     cfg.recurrent_dropout = dropout / 3;

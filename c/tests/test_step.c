@@ -18,14 +18,7 @@ static void step_case(const char *isa, int dtype, int64_t I, int64_t H, int64_t 
     check_set_ctx("step isa=%s %s I=%lld H=%lld L=%lld reset_after=%d bias=%d T=%lld B=%lld "
                   "h0=%d", isa, dtype == GRU_FLOAT64 ? "f64" : "f32", (long long)I,
                   (long long)H, (long long)L, ra, bias, (long long)T, (long long)B, use_h0);
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = L;
-    cfg.reset_after = ra;
-    cfg.bias = bias;
-    cfg.dtype = dtype;
+    gru_config cfg = make_config(I, H, L, 0, bias, ra, dtype);
     tmodel tm;
     if (!tmodel_create(&tm, &cfg, g, 0.5)) return;
     const size_t nx = (size_t)(T * B * I), nout = (size_t)(T * B * H), nh = (size_t)(L * B * H);

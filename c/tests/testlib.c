@@ -418,6 +418,21 @@ int tmodel_push(tmodel *tm)
     return 1;
 }
 
+gru_config make_config(int64_t I, int64_t H, int64_t L, int bidirectional, int bias,
+                       int reset_after, int dtype)
+{
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = I;
+    cfg.hidden_size = H;
+    cfg.num_layers = L;
+    cfg.bidirectional = bidirectional;
+    cfg.bias = bias;
+    cfg.reset_after = reset_after;
+    cfg.dtype = dtype;
+    return cfg;
+}
+
 static int tmodel_init(tmodel *tm, const gru_config *cfg)
 {
     memset(tm, 0, sizeof *tm);
