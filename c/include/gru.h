@@ -49,7 +49,7 @@
 #define GRU_VERSION_PATCH 0
 #define GRU_VERSION_STRING "0.1.0"
 /* Bumped whenever a struct layout or a function signature below changes. */
-#define GRU_ABI_VERSION 3
+#define GRU_ABI_VERSION 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -176,10 +176,39 @@ GRU_API gru_status gru_param_info(const gru_model *model, size_t index, const ch
 GRU_API gru_status gru_param_get(const gru_model *model, const char *name, void *dst,
                                  size_t count);
 
-/* Copies count elements from src into parameter `name`. Invalidates workspaces filled
- * before the call (backward then returns GRU_ERR_WORKSPACE). */
+/* Copies count elements from src into parameter `name` (then as gru_params_changed:
+ * invalidates workspaces filled before the call, so backward then returns
+ * GRU_ERR_WORKSPACE; the packed weights are remade by the next forward / step /
+ * backward). */
 GRU_API gru_status gru_param_set(gru_model *model, const char *name, const void *src,
                                  size_t count);
+
+/* Parameter and gradient storage as views (no copies).
+ * gru_param_data: *data points to parameter `name`'s storage inside the model
+ * (row-major, model dtype: float or double), *count (if count is not NULL) receives its
+ * element count. The model owns the memory; the pointer is valid until gru_destroy.
+ * Reading through it is always allowed (also while other threads run inference);
+ * writing through it follows the rule of gru_param_set (no other thread may use the
+ * model meanwhile), and after writing call gru_params_changed before the next
+ * gru_forward, gru_step or gru_backward: until then the model computes with the
+ * packed copy of the old weights. */
+GRU_API gru_status gru_param_data(gru_model *model, const char *name, void **data,
+                                  size_t *count);
+
+/* The same for the gradient buffer of `name`: gru_backward adds (+=) into it; the
+ * caller may read, zero or scale it between calls (not during a backward). Valid until
+ * gru_destroy. */
+GRU_API gru_status gru_grad_data(gru_model *model, const char *name, void **data,
+                                 size_t *count);
+
+/* Tells the model that parameter `name` (NULL: every parameter) was written through
+ * gru_param_data. Bumps the parameter version (training workspaces filled before become
+ * stale: gru_backward returns GRU_ERR_WORKSPACE) and marks that tensor's packed forms
+ * stale; the next gru_forward / gru_step / gru_backward repacks what is stale before it
+ * runs, once, even when several inference calls start at once on several threads.
+ * Cheap: it only sets flags. Like gru_param_set, it must not run while another thread
+ * uses the model. GRU_ERR_UNKNOWN_NAME for a name the model does not have. */
+GRU_API gru_status gru_params_changed(gru_model *model, const char *name);
 
 /* Copies the accumulated gradient of parameter `name` into dst (as gru_param_get). */
 GRU_API gru_status gru_grad_get(const gru_model *model, const char *name, void *dst,

@@ -83,35 +83,6 @@ static int reserve_pack(const gru_model *m, size_t K, size_t N, size_t *total, s
     return gru_add(*total, n, total) && gru_mul(*total, m->elem, &bound);
 }
 
-/* Packs the weights of layer-direction p again after a write to `which` (0: weight_ih,
- * 1: weight_hh): each (packed form, source, transposed?, K, N) below. */
-static void repack(gru_model *m, const gru_layer_params *p, size_t in, int which)
-{
-    const size_t H = m->H, G = 3 * H;
-    typedef struct { size_t dst, src; int tb; size_t K, N, ld; } pack_job;
-    pack_job jobs[4];
-    int n = 0;
-    if (which == 0) {
-        for (size_t g = 0; g < 3; g++)
-            jobs[n++] = (pack_job){p->p_ihT[g], p->w_ih + g * H * in, 1, in, H, in};
-        jobs[n++] = (pack_job){p->p_ih, p->w_ih, 0, G, in, in};
-    } else {
-        for (size_t g = 0; g < 3; g++)
-            jobs[n++] = (pack_job){p->p_hhT[g], p->w_hh + g * H * H, 1, H, H, H};
-        jobs[n++] = (pack_job){p->p_hh, p->w_hh, 0, G, H, H};
-    }
-    for (int i = 0; i < n; i++) {
-        if (m->elem == sizeof(float))
-            m->kernels->f32.pack_b(jobs[i].tb, jobs[i].K, jobs[i].N,
-                                   (const float *)m->params + jobs[i].src, jobs[i].ld,
-                                   (float *)m->packed + jobs[i].dst);
-        else
-            m->kernels->f64.pack_b(jobs[i].tb, jobs[i].K, jobs[i].N,
-                                   (const double *)m->params + jobs[i].src, jobs[i].ld,
-                                   (double *)m->packed + jobs[i].dst);
-    }
-}
-
 gru_status gru_create(const gru_config *cfg, gru_model **out)
 {
     if (!out) return GRU_ERR_NULL;
@@ -167,7 +138,9 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
     m->lp = calloc(LD, sizeof *m->lp);
     m->params = calloc(numel, elem);
     m->grads = calloc(numel, elem);
-    if (!m->tensors || !m->lp || !m->params || !m->grads) {
+    m->stale = calloc(ntensors, 1);
+    GRU_PACK_INIT(&m->pack_state, GRU_PACK_CLEAN);
+    if (!m->tensors || !m->lp || !m->params || !m->grads || !m->stale) {
         gru_destroy(m);
         return GRU_ERR_NO_MEMORY;
     }
@@ -275,6 +248,7 @@ void gru_destroy(gru_model *m)
     free(m->params);
     free(m->grads);
     free(m->packed);
+    free(m->stale);
     free(m);
 }
 
@@ -317,18 +291,55 @@ gru_status gru_param_info(const gru_model *m, size_t index, const char **name, i
     return GRU_OK;
 }
 
+/* Index of tensor `name`, or SIZE_MAX. */
+static size_t find_tensor(const gru_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return SIZE_MAX;
+}
+
 /* Finds tensor `name`; checks pointers and the element count. */
 static gru_status lookup(const gru_model *m, const char *name, const void *buf, size_t count,
                          const gru_tensor **out)
 {
     if (!m || !name || !buf) return GRU_ERR_NULL;
-    for (size_t i = 0; i < m->ntensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0) {
-            if (count != m->tensors[i].numel) return GRU_ERR_SIZE_MISMATCH;
-            *out = &m->tensors[i];
-            return GRU_OK;
-        }
-    return GRU_ERR_UNKNOWN_NAME;
+    const size_t i = find_tensor(m, name);
+    if (i == SIZE_MAX) return GRU_ERR_UNKNOWN_NAME;
+    if (count != m->tensors[i].numel) return GRU_ERR_SIZE_MISMATCH;
+    *out = &m->tensors[i];
+    return GRU_OK;
+}
+
+/* *data = tensor `name`'s place in base (params or grads), *count its size. */
+static gru_status view(gru_model *m, void *base, const char *name, void **data,
+                       size_t *count)
+{
+    if (!m || !name || !data) return GRU_ERR_NULL;
+    const size_t i = find_tensor(m, name);
+    if (i == SIZE_MAX) return GRU_ERR_UNKNOWN_NAME;
+    *data = (char *)base + m->tensors[i].offset * m->elem;
+    if (count) *count = m->tensors[i].numel;
+    return GRU_OK;
+}
+
+gru_status gru_param_data(gru_model *m, const char *name, void **data, size_t *count)
+{
+    return view(m, m ? m->params : NULL, name, data, count);
+}
+
+gru_status gru_grad_data(gru_model *m, const char *name, void **data, size_t *count)
+{
+    return view(m, m ? m->grads : NULL, name, data, count);
+}
+
+gru_status gru_params_changed(gru_model *m, const char *name)
+{
+    if (!m) return GRU_ERR_NULL;
+    size_t i = SIZE_MAX;
+    if (name && (i = find_tensor(m, name)) == SIZE_MAX) return GRU_ERR_UNKNOWN_NAME;
+    gru_mark_changed(m, i);
+    return GRU_OK;
 }
 
 gru_status gru_param_get(const gru_model *m, const char *name, void *dst, size_t count)
@@ -346,13 +357,7 @@ gru_status gru_param_set(gru_model *m, const char *name, const void *src, size_t
     gru_status st = lookup(m, name, src, count, &t);
     if (st) return st;
     memcpy((char *)m->params + t->offset * m->elem, src, count * m->elem);
-    m->param_version++;
-    /* a weight's packed forms follow it (biases are used as they are) */
-    const size_t per = m->cfg.bias ? 4 : 2, idx = (size_t)(t - m->tensors);
-    if (idx % per < 2) {
-        const size_t ld = idx / per;   /* layer * D + direction */
-        repack(m, &m->lp[ld], ld < m->D ? m->I : m->D * m->H, (int)(idx % per));
-    }
+    gru_mark_changed(m, (size_t)(t - m->tensors));
     return GRU_OK;
 }
 
@@ -495,6 +500,7 @@ gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int bat
     if (work && workspace_bytes < w.total) return GRU_ERR_WORKSPACE;
     if (!work && !(work = malloc(w.total))) return GRU_ERR_NO_MEMORY;
 
+    gru_ensure_packed(m);
     st = m->cfg.dtype == GRU_FLOAT32
              ? gru_forward_f32(m, training != 0, &w, batch_first != 0, x, h0, lengths,
                                output, h_n, work)
@@ -546,6 +552,7 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
     gru_ws_layout w;
     st = check_workspace(m, workspace, workspace_bytes, T, B, batch_first, 1, &w);
     if (st) return st;
+    gru_ensure_packed(m);
     return m->cfg.dtype == GRU_FLOAT32
                ? gru_backward_f32(m, &w, batch_first != 0, x, workspace, grad_output,
                                   grad_h_n, grad_x, grad_h0)
@@ -625,6 +632,7 @@ gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *o
     unsigned char *work = scratch;
     if (!work && !(work = malloc(total))) return GRU_ERR_NO_MEMORY;
     void *out = output ? output : work + out_off;
+    gru_ensure_packed(m);
     /* A one-step inference forward whose initial and final states are the same buffer:
      * each thread reads its units of state[l] before layer l's step and writes the same
      * units after it, so the in-place update is safe. */

@@ -12,6 +12,20 @@
 #include "kernels/kernels.h"
 #include "pool.h"
 
+/* The packed weights' state word (pack_state below): C11 atomics where the compiler has
+ * them; without them (no threads either, see pool.c) a plain int. */
+#if !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+typedef atomic_int gru_pack_word;
+#define GRU_PACK_LOAD(p) atomic_load_explicit(p, memory_order_acquire)
+#define GRU_PACK_INIT(p, v) atomic_init(p, v)
+#else
+typedef volatile int gru_pack_word;
+#define GRU_PACK_LOAD(p) (*(p))
+#define GRU_PACK_INIT(p, v) (*(p) = (v))
+#endif
+enum { GRU_PACK_CLEAN = 0, GRU_PACK_STALE = 1, GRU_PACK_BUSY = 2 };
+
 /* One parameter tensor: its PyTorch name, shape and place in the flat buffers. */
 typedef struct gru_tensor {
     char name[48];         /* e.g. "weight_hh_l2_reverse" */
@@ -23,7 +37,7 @@ typedef struct gru_tensor {
 
 /* Where layer l, direction d's tensors live: element offsets into params / grads
  * (SIZE_MAX = absent), and into packed, the weights in the kernel table's packed
- * layout (pack_b), made again whenever gru_param_set writes a weight. */
+ * layout (pack_b), made again (lazily, gru_ensure_packed) after a weight changed. */
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
     size_t p_ihT[3];       /* W_ir^T, W_iz^T, W_in^T (in, H) each: input projections,
@@ -56,7 +70,12 @@ struct gru_model {
                                   one thread (GRU_THREAD_MIN_WORK, default 2^17) */
     gru_pool *pool;        /* NULL when nthreads == 1 */
     uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
-    uint64_t param_version;    /* bumped by gru_param_set */
+    uint64_t param_version;    /* bumped by gru_params_changed (and gru_param_set) */
+    unsigned char *stale;      /* (ntensors) 1: the tensor was written since its packed
+                                  forms were made (weights only; written by
+                                  gru_params_changed, cleared by the repacking thread) */
+    gru_pack_word pack_state;  /* GRU_PACK_CLEAN: packed matches params; STALE: some
+                                  tensor is marked in stale; BUSY: a thread repacks */
     uint64_t nonce;            /* this model's identity in its workspaces: the address
                                   alone could be reused by a later model */
 };
@@ -105,6 +124,21 @@ typedef struct gru_ws_header {
 
 #define GRU_WS_MAGIC 0x6c69626772757773ULL   /* "libgruws" */
 #define GRU_WS_HEADER_BYTES 128
+
+/* Repacks the weights marked stale (packing.c): the caller that wins the state word
+ * repacks, concurrent callers wait until it is clean. Call through gru_ensure_packed. */
+void gru_repack_stale(struct gru_model *m);
+
+/* Makes the packed weights current before a forward, step or backward: one acquire
+ * load when nothing changed. */
+static inline void gru_ensure_packed(struct gru_model *m)
+{
+    if (GRU_PACK_LOAD(&m->pack_state) != GRU_PACK_CLEAN) gru_repack_stale(m);
+}
+
+/* Marks tensor index ti (SIZE_MAX: all) as written: bumps the parameter version, flags
+ * its packed forms stale (packing.c). The caller has the model to itself. */
+void gru_mark_changed(struct gru_model *m, size_t ti);
 
 /* At least `bytes` of backward scratch, kept by the model; NULL if out of memory. */
 void *gru_bwd_scratch(struct gru_model *m, size_t bytes);

@@ -4,8 +4,8 @@
  * Runs the API and error tests once, then the numerical sections (forward vs the float64
  * reference, backward vs finite differences, dropout) once per kernel set: every ISA in
  * gru_available_isas(), forced with GRU_ISA, or only the one named by GRU_ISA if it is set
- * when the suite starts. Arguments select sections: api errors forward backward dropout
- * (default: all).
+ * when the suite starts. Arguments select sections: api modelfile errors forward backward
+ * dropout step views (default: all).
  *
  * Output: one line per failure, a timing line per section, and as the very last line
  * "N passed, N failed". Exit status 0 only if nothing failed.
@@ -79,6 +79,8 @@ int main(int argc, char **argv)
             run_isa("dropout", isa, test_dropout);
         if (want(argc, argv, "step"))
             run_isa("step", isa, test_step);
+        if (want(argc, argv, "views"))
+            run_isa("views", isa, test_views);
     }
     set_isa_env(user_isa);
     free(user_isa);
