@@ -1,19 +1,27 @@
 """test_demo_corpus.py - the data side of the demo application (pygru.demo): the
 generated sentiment corpus (pygru.demo.corpus) and its bag-of-words baseline
-(pygru.demo.baseline), both NumPy-only.
+(pygru.demo.baseline), both NumPy-only; and the line between library and demo: the
+library's modules do not import pygru.demo, importing pygru.demo imports none of its
+modules, and pygru.data no longer carries the demo's names.
 
 References: the corpus' label rule written again here from its description, on the
 decoded text; the baseline's two solvers against each other.
 """
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
+import pygru.data
 from pygru.data import pad_sequences, tokenize
 from pygru.demo import corpus as corpus_mod
 from pygru.demo.baseline import BagOfWords
 from pygru.demo.corpus import make_sentiment_corpus, sentiment_rule, sentiment_vocabulary
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---- the generated sentiment corpus ------------------------------------------------------
@@ -154,3 +162,52 @@ def test_bag_of_words_solvers_agree_and_padding_is_ignored():
         BagOfWords().fit([[3], [4]], [1])
     with pytest.raises(ValueError, match="l2 must be a number >= 0"):
         BagOfWords(l2=-1)
+
+
+# ---- the line between the library and the demo --------------------------------------------
+
+def _run(code):
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_demo_data_is_importable_without_the_c_extension():
+    out = _run(
+        "import sys, pygru.demo\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pygru.demo.'))\n"
+        "assert not loaded, 'importing pygru.demo imported %s' % loaded\n"
+        "from pygru.demo.corpus import make_sentiment_corpus\n"
+        "from pygru.demo.baseline import BagOfWords\n"
+        "c = make_sentiment_corpus(40, seed=0)\n"
+        "BagOfWords().fit(c.sequences, c.labels).predict(c.sequences)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pygru._libgru') "
+        "or m == 'pygru._core'))\n")
+    assert out.strip() == "[]", "the demo's corpus and baseline loaded " + out
+
+
+def test_the_library_does_not_import_the_demo():
+    # every module of the library (pygru and its subpackages, except the demo and the
+    # command line that dispatches to it), imported in a fresh interpreter
+    out = _run(
+        "import importlib, pkgutil, sys, pygru\n"
+        "todo, seen = [('pygru', pygru.__path__)], []\n"
+        "while todo:\n"
+        "    prefix, path = todo.pop()\n"
+        "    for m in pkgutil.iter_modules(path, prefix + '.'):\n"
+        "        if m.name in ('pygru.demo', 'pygru.__main__'):\n"
+        "            continue\n"
+        "        mod = importlib.import_module(m.name)\n"
+        "        seen.append(m.name)\n"
+        "        if m.ispkg:\n"
+        "            todo.append((m.name, mod.__path__))\n"
+        "assert 'pygru.nn' in seen and 'pygru.data.batching' in seen, seen\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pygru.demo')))\n")
+    assert out.strip() == "[]", "the library imported " + out
+    moved = {"make_sentiment_corpus", "sentiment_rule", "sentiment_vocabulary",
+             "SentimentCorpus", "BagOfWords", "corpus", "baseline"}
+    assert not moved & set(pygru.data.__all__)
+    assert not [name for name in moved if hasattr(pygru.data, name)]
+    with pytest.raises(ImportError):
+        from pygru.data import make_sentiment_corpus as _  # noqa: F401
