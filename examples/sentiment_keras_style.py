@@ -7,7 +7,7 @@ trained with pygru alone.
     python examples/sentiment_keras_style.py --imdb ~/.keras/datasets/imdb.npz \\
         --embedding 128 --hidden 128 --epochs 10             # the article's sizes
 
-The model is pygru.sentiment.KerasStyle: Keras' dropout / recurrent_dropout are
+The model is pygru.demo.sentiment.KerasStyle: Keras' dropout / recurrent_dropout are
 pygru's input_dropout / recurrent_dropout (one mask per review, fixed across its
 steps, in libgru's C core), Dense + sigmoid + binary cross-entropy is Linear +
 BCEWithLogitsLoss, and the weights start as Keras' do (Glorot-uniform kernels,
@@ -23,7 +23,7 @@ from the third on, negated and contrast reviews included (bag-of-words: 0.48 and
 """
 import sys
 
-from pygru import sentiment
+from pygru.demo import sentiment
 
 
 def make_model(vocab_size, args):

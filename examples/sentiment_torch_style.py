@@ -6,7 +6,7 @@ review's last step -> Linear -> BCEWithLogitsLoss, Adam), trained with pygru alo
     python examples/sentiment_torch_style.py --imdb ~/.keras/datasets/imdb.npz
     python examples/sentiment_torch_style.py --imdb aclImdb --epochs 3 --hidden 128
 
-The model is pygru.sentiment.TorchStyle: read its forward and backward there, next to
+The model is pygru.demo.sentiment.TorchStyle: read its forward and backward there, next to
 the article's nn.Module. It prints the test accuracy per epoch (and on the generated
 corpus per kind of review: plain, negated, contrast), then saves
 torch_style-model.safetensors and torch_style-curves.png into --out.
@@ -18,7 +18,7 @@ from the third on, negated and contrast reviews included (bag-of-words: 0.48 and
 """
 import sys
 
-from pygru import sentiment
+from pygru.demo import sentiment
 
 
 def make_model(vocab_size, args):

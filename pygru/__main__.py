@@ -3,7 +3,8 @@
 Subcommands:
   demo    train the seed's PyTorch-style sentiment GRU with pygru alone on a generated
           corpus (about a minute on 2 cores), compare it with bag-of-words, save the
-          model and its curves (see pygru/demo.py; `python -m pygru demo --help`).
+          model and its curves (the demo application, pygru/demo/: see
+          pygru/demo/main.py; `python -m pygru demo --help`).
   check   run the SymPy oracle against the built library on small seeded problems and
           print the error of every tensor; exit 0 if all pass, 1 on any mismatch, 2 if
           the library cannot be imported (see pygru/check.py).
@@ -27,8 +28,8 @@ def main(argv=None):
                    help="train a sentiment GRU with pygru alone (about a minute)")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["demo"]:   # the demo parses its own options
-        from . import demo
-        return demo.main(argv[1:])
+        from .demo import main as demo_main
+        return demo_main.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "check":
         from . import check

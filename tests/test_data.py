@@ -1,26 +1,21 @@
 """test_data.py - pygru.data: padding and mini-batches, the tokenizer and vocabulary,
 the IMDB readers (on small files made here in the real formats: an .npz of object
-arrays and an aclImdb/ tree), the generated sentiment corpus and its bag-of-words
-baseline, and the sunspot series with its windowing helpers.
+arrays and an aclImdb/ tree), and the sunspot series with its windowing helpers. (The
+demo's generated corpus and bag-of-words baseline: tests/test_demo_corpus.py.)
 
 References: Keras' own load_data and pad_sequences where Keras is installed, and
-independent re-implementations written here (the Keras IMDB semantics, the corpus'
-label rule on decoded text). Everything is NumPy-only except one check that trimmed
+independent re-implementations written here (the Keras IMDB semantics). Everything is NumPy-only except one check that trimmed
 batches give the same GRU result, which needs the C extension.
 """
 import json
 import os
-import time
 
 import numpy as np
 import pytest
 
-from pygru.data import (BagOfWords, Batches, Standardizer, Vocabulary, batches, detokenize,
-                        load_aclimdb, load_imdb_npz, load_imdb_word_index, load_sunspots,
-                        make_sentiment_corpus, make_windows, pad_sequences, read_aclimdb,
-                        sentiment_rule, sentiment_vocabulary, tokenize,
-                        train_test_split_series)
-from pygru.data import corpus as corpus_mod
+from pygru.data import (Batches, Standardizer, Vocabulary, batches, detokenize, load_aclimdb,
+                        load_imdb_npz, load_imdb_word_index, load_sunspots, make_windows,
+                        pad_sequences, read_aclimdb, tokenize, train_test_split_series)
 from pygru.data.imdb import KERAS_IMDB_SHA256
 
 
@@ -565,146 +560,6 @@ def test_aclimdb_errors(tmp_path):
         read_aclimdb(base, "train")
 
 
-# ---- the generated sentiment corpus ------------------------------------------------------
-
-def _rule_from_text(text):
-    """The corpus' label rule, written again from its description, on the review's text:
-    the last polar word decides; each negator before it in its clause flips it."""
-    tokens = tokenize(text, keep_punctuation=True)
-    polar = {w: +1 for w in corpus_mod.POSITIVE}
-    polar.update({w: -1 for w in corpus_mod.NEGATIVE})
-    negators = set(corpus_mod.NEGATORS)
-    for j in range(len(tokens) - 1, -1, -1):
-        if tokens[j] in polar:
-            k = j
-            while k > 0 and tokens[k - 1] not in (".", ","):
-                k -= 1
-            flips = sum(t in negators for t in tokens[k:j])
-            return int(polar[tokens[j]] * (-1) ** flips > 0)
-    return None
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return make_sentiment_corpus(10000, seed=0)
-
-
-def test_corpus_is_deterministic_and_prefix_stable(corpus):
-    again = make_sentiment_corpus(10000, seed=0)
-    assert again.sequences == corpus.sequences
-    for name in ("labels", "negated", "contrast", "distance"):
-        np.testing.assert_array_equal(getattr(again, name), getattr(corpus, name))
-    head = make_sentiment_corpus(50, seed=0)
-    assert head.sequences == corpus.sequences[:50]
-    assert make_sentiment_corpus(50, seed=1).sequences != head.sequences
-    assert sentiment_vocabulary() is corpus.vocab
-
-
-def test_corpus_label_rule_on_decoded_text(corpus):
-    vocab = corpus.vocab
-    assert 200 <= len(vocab) <= 600
-    for i, seq in enumerate(corpus.sequences[:5000]):
-        text = vocab.decode_text(seq)
-        tokens = vocab.decode(seq)
-        assert tokenize(text, keep_punctuation=True) == tokens     # text <-> tokens
-        assert _rule_from_text(text) == corpus.labels[i] == sentiment_rule(tokens), text
-        assert 15 <= len(seq) <= 60
-    assert all(15 <= len(s) <= 60 for s in corpus.sequences)
-    assert all(sentiment_rule(vocab.decode(s)) == y
-               for s, y in zip(corpus.sequences, corpus.labels))
-    assert max(max(s) for s in corpus.sequences) < len(vocab)
-    assert min(min(s) for s in corpus.sequences) >= vocab.index_from
-    assert corpus.distance.min() >= 1 and corpus.distance.max() > 20   # cues at any distance
-    vocab_words = set(vocab.words)
-    polar = set(corpus_mod.POSITIVE) | set(corpus_mod.NEGATIVE)
-    assert polar <= vocab_words and not polar & set(corpus_mod.NEGATORS)
-
-
-def test_corpus_balance(corpus):
-    pos, neg = set(corpus_mod.POSITIVE), set(corpus_mod.NEGATIVE)
-    negators = set(corpus_mod.NEGATORS)
-    y, negated, contrast = corpus.labels, corpus.negated, corpus.contrast
-    assert abs(y.mean() - 0.5) < 0.02
-    assert abs(negated.mean() - 0.5) < 0.02 and abs(contrast.mean() - 0.2) < 0.02
-    hard = negated | contrast
-    stats = {0: [], 1: []}
-    for seq, label, h in zip(corpus.sequences, y, hard):
-        words = corpus.vocab.decode(seq)
-        n_pos, n_neg = sum(w in pos for w in words), sum(w in neg for w in words)
-        if h:    # as many positive as negative adjectives, whatever the label
-            assert n_pos == n_neg
-            stats[label].append((len(words), sum(w in negators for w in words)))
-        else:    # plain reviews: every adjective has the label's sign
-            assert (n_neg if label else n_pos) == 0
-    # the label does not shift the lengths or the negator counts of the hard reviews
-    for col in (0, 1):
-        m0 = np.mean([s[col] for s in stats[0]])
-        m1 = np.mean([s[col] for s in stats[1]])
-        assert abs(m0 - m1) < 0.05 * max(m0, m1), (col, m0, m1)
-
-
-def test_bag_of_words_is_at_chance_on_negated_reviews(corpus):
-    tr, te = slice(0, 8000), slice(8000, None)
-    model = BagOfWords().fit(corpus.sequences[tr], corpus.labels[tr])
-    assert model.converged_
-    pred, y = model.predict(corpus.sequences[te]), corpus.labels[te]
-    neg, con = corpus.negated[te], corpus.contrast[te]
-    acc = {name: float(np.mean(pred[m] == y[m])) for name, m in (
-        ("all", slice(None)), ("negated", neg), ("not negated", ~neg),
-        ("plain", ~neg & ~con), ("contrast", con))}
-    print("BagOfWords accuracy:", ", ".join("%s %.3f" % kv for kv in acc.items()))
-    assert acc["negated"] < 0.58
-    assert acc["not negated"] > 0.85 and acc["plain"] > 0.97
-    assert 0.62 < acc["all"] < 0.78
-
-
-def test_corpus_is_fast_and_checks_arguments():
-    t = time.perf_counter()
-    make_sentiment_corpus(10000, seed=3)
-    assert time.perf_counter() - t < 2.0
-    c = make_sentiment_corpus(200, seed=0, p_negated=1.0, p_contrast=0.0)
-    assert c.negated.all() and not c.contrast.any()
-    c = make_sentiment_corpus(200, seed=0, p_negated=0.0, p_contrast=0.0, min_len=20,
-                              max_len=40)
-    assert not (c.negated | c.contrast).any()
-    assert all(20 <= len(s) <= 40 for s in c.sequences)
-    assert make_sentiment_corpus(0).labels.shape == (0,)
-    with pytest.raises(ValueError, match="p_negated must be a probability"):
-        make_sentiment_corpus(10, p_negated=1.5)
-    with pytest.raises(ValueError, match="p_negated \\+ p_contrast must be <= 1"):
-        make_sentiment_corpus(10, p_negated=0.7, p_contrast=0.7)
-    with pytest.raises(ValueError, match="min_len must be >= 15"):
-        make_sentiment_corpus(10, min_len=5)
-    with pytest.raises(TypeError, match="seed must be None or an int"):
-        make_sentiment_corpus(10, seed=1.5)
-
-
-# ---- BagOfWords ----------------------------------------------------------------------------
-
-def test_bag_of_words_solvers_agree_and_padding_is_ignored():
-    c = make_sentiment_corpus(600, seed=5)
-    newton = BagOfWords(l2=1e-2).fit(c.sequences, c.labels)
-    agd = BagOfWords(l2=1e-2, max_dense=10).fit(c.sequences, c.labels)
-    assert newton.converged_ and agd.converged_
-    np.testing.assert_allclose(agd.coef_, newton.coef_, atol=1e-4)
-    x, _ = pad_sequences(c.sequences)
-    np.testing.assert_allclose(newton.decision_function(x),
-                               newton.decision_function(c.sequences), atol=1e-12)
-    again = BagOfWords(l2=1e-2).fit(c.sequences, c.labels)
-    np.testing.assert_array_equal(again.coef_, newton.coef_)
-    binary = BagOfWords(binary=True).fit([[3, 3, 3], [4]], [1, 0])
-    assert binary.predict([[3], [4], [4, 4, 4, 9]]).tolist() == [1, 0, 0]
-    assert binary.score([[3], [4]], [1, 0]) == 1.0
-    with pytest.raises(RuntimeError, match="not fitted"):
-        BagOfWords().predict([[1]])
-    with pytest.raises(ValueError, match="labels must be a 1-D array of 0/1"):
-        BagOfWords().fit([[3], [4]], [1, 2])
-    with pytest.raises(ValueError, match="labels must have one entry per sequence"):
-        BagOfWords().fit([[3], [4]], [1])
-    with pytest.raises(ValueError, match="l2 must be a number >= 0"):
-        BagOfWords(l2=-1)
-
-
 # ---- sunspots and series helpers ----------------------------------------------------------
 
 def test_sunspots_data():
@@ -776,7 +631,7 @@ def test_standardizer_fits_on_train_only():
 def test_package_data_is_importable_without_the_c_extension():
     import subprocess
     import sys
-    code = ("import sys, pygru.data as d; d.load_sunspots(); d.make_sentiment_corpus(5); "
+    code = ("import sys, pygru.data as d; d.load_sunspots(); d.pad_sequences([[3]]); "
             "sys.exit(any(m.startswith('pygru._libgru') or m == 'pygru._core' "
             "for m in sys.modules))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

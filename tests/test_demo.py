@@ -1,5 +1,5 @@
-"""`python -m pygru demo` and examples/sentiment_*.py: they train with pygru alone and
-learn.
+"""`python -m pygru demo` (pygru.demo.main) and examples/sentiment_*.py (their models
+and loop: pygru.demo.sentiment): they train with pygru alone and learn.
 
 - The demo, on a short run with a fixed seed (2000 training reviews, 3 epochs: ~5 s),
   reaches >= 0.80 test accuracy and >= 0.70 on the negated reviews, where the
@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 import pygru
-from pygru import demo, sentiment
+from pygru.demo import main as demo
+from pygru.demo import sentiment
 from pygru.plot import have_matplotlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""pygru.data.baseline - a bag-of-words logistic regression in NumPy, the order-blind
+"""pygru.demo.baseline - a bag-of-words logistic regression in NumPy, the order-blind
 baseline a GRU is compared with.
 
 Guarantees:
@@ -9,11 +9,12 @@ Guarantees:
   * fit minimises mean logistic loss + l2/2 * |w|^2 (the intercept is not penalised)
     with Newton's method and a backtracking line search (dense, for up to max_dense
     features) or accelerated full-batch gradient descent on sparse features (more
-    features, e.g. a 10 000-word IMDB vocabulary), both to a stated tolerance.
+    features, e.g. a 10 000-word IMDB vocabulary), both to a stated tolerance;
+  * NumPy and pygru.data only: it imports without pygru's C extension.
 """
 import numpy as np
 
-from .batching import _check_int
+from ..data.batching import _check_int
 
 __all__ = ["BagOfWords"]
 

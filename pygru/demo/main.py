@@ -2,11 +2,12 @@
 on a corpus pygru generates (no download, no framework), in about a minute on 2 cores.
 
 What it does, in order:
-  1. generates the sentiment corpus (pygru.data.make_sentiment_corpus): short reviews
-     whose label needs word order -- negations ("was not at all bad") and verdicts after
-     "but" -- plus plain ones; a train and a test split;
-  2. fits a bag-of-words logistic regression (pygru.data.BagOfWords) as the baseline;
-  3. trains pygru.sentiment.TorchStyle (Embedding -> 2-layer bidirectional GRU ->
+  1. generates the sentiment corpus (pygru.demo.corpus.make_sentiment_corpus): short
+     reviews whose label needs word order -- negations ("was not at all bad") and
+     verdicts after "but" -- plus plain ones; a train and a test split;
+  2. fits a bag-of-words logistic regression (pygru.demo.baseline.BagOfWords) as the
+     baseline;
+  3. trains pygru.demo.sentiment.TorchStyle (Embedding -> 2-layer bidirectional GRU ->
      BatchNorm1d -> Linear, BCEWithLogits, Adam) with a progress bar;
   4. prints test accuracy overall and on the plain, negated and contrast reviews for
      both models, and chance (the majority class);
@@ -16,7 +17,9 @@ What it does, in order:
      training history (pygru-demo-history.json) and the loss / accuracy curves
      (pygru-demo-curves.png, if matplotlib is installed), and says where.
 Exit status 0 when the GRU beats both chance and the bag-of-words model on the negated
-reviews by the margins it prints (see PASS_MARGIN), 1 otherwise.
+reviews by the margins it prints (see PASS_MARGIN), 1 otherwise; 2 on a bad option
+(argparse). pygru/__main__.py calls main(argv) here; run(args, out) is the same job with
+parsed arguments, returning the status and the results.
 """
 import argparse
 import os
@@ -60,8 +63,10 @@ def run(args, out=sys.stdout):
     """The demo with parsed arguments; returns (exit status, results dict)."""
     import pygru
     from . import sentiment
-    from .data import BagOfWords, make_sentiment_corpus, pad_sequences
-    from .plot import have_matplotlib, plot_history
+    from ..data import pad_sequences
+    from ..plot import have_matplotlib, plot_history
+    from .baseline import BagOfWords
+    from .corpus import make_sentiment_corpus
 
     say = lambda *a: print(*a, file=out, flush=True)   # noqa: E731
     if args.threads:

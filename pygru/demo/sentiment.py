@@ -1,7 +1,7 @@
-"""pygru.sentiment - the two GRU sentiment classifiers of the documents pygru grew from,
-built from pygru.nn alone, and the loop that trains and evaluates them. Used by
-`python -m pygru demo` and by examples/sentiment_torch_style.py and
-examples/sentiment_keras_style.py.
+"""pygru.demo.sentiment - the two GRU sentiment classifiers of the documents pygru grew
+from, built from pygru.nn alone, and the loop that trains and evaluates them. Part of
+the demo application, not of the library: used by `python -m pygru demo` and by
+examples/sentiment_torch_style.py and examples/sentiment_keras_style.py.
 
 TorchStyle (the PyTorch SentimentGRU of the seed article):
     Embedding(V, E, padding_idx=0) -> GRU(E, H, num_layers=2, bidirectional=True,
@@ -34,9 +34,9 @@ import time
 
 import numpy as np
 
-from . import nn, optim
-from .data import batches
-from .progress import History, Progress
+from .. import nn, optim
+from ..data import batches
+from ..progress import History, Progress
 
 __all__ = ["TorchStyle", "KerasStyle", "train", "evaluate", "accuracy_by_group"]
 
@@ -195,15 +195,16 @@ def train(model, train_set, val_set=None, epochs=5, batch_size=64, lr=3e-3, clip
 def load_reviews(imdb=None, n_train=8000, n_test=2000, num_words=10000, maxlen=200, seed=0):
     """The reviews of the examples, padded after the tokens ('post', with lengths).
 
-    imdb None: the generated corpus (pygru.data.make_sentiment_corpus, n_train + n_test
-    reviews). imdb a folder: the Stanford aclImdb/ reviews (load_aclimdb, vocabulary
-    of num_words built on the training split); a file: Keras' imdb.npz
-    (load_imdb_npz(num_words=...)); both all 25 000 + 25 000 reviews, n_train/n_test
-    ignored. IMDB reviews longer than maxlen keep their last maxlen tokens (where the
+    imdb None: the generated corpus (pygru.demo.corpus.make_sentiment_corpus,
+    n_train + n_test reviews). imdb a folder: the Stanford aclImdb/ reviews
+    (pygru.data.load_aclimdb, vocabulary of num_words built on the training split); a
+    file: Keras' imdb.npz (pygru.data.load_imdb_npz(num_words=...)); both all
+    25 000 + 25 000 reviews, n_train/n_test ignored. IMDB reviews longer than maxlen keep their last maxlen tokens (where the
     verdict usually is), as Keras' pad_sequences does.
     Returns dict(train=(x, y, lengths), test=(x, y, lengths), vocab_size, groups
     {name: boolean mask over the test rows}, name, decode: ids -> text or None)."""
-    from .data import load_aclimdb, load_imdb_npz, make_sentiment_corpus, pad_sequences
+    from ..data import load_aclimdb, load_imdb_npz, pad_sequences
+    from .corpus import make_sentiment_corpus
     if imdb is None:
         corpus = make_sentiment_corpus(n_train + n_test, seed=seed)
         x, lengths = pad_sequences(corpus.sequences)               # (N, T), (N,)
@@ -268,7 +269,7 @@ def run_example(name, args, make_model, out=None):
     Returns {"accuracy": {group: acc}, "paths": {...}, "history": History}."""
     import sys
     import pygru
-    from .plot import have_matplotlib, plot_history
+    from ..plot import have_matplotlib, plot_history
     out = sys.stdout if out is None else out
     say = lambda *a: print(*a, file=out, flush=True)   # noqa: E731
     for opt in ("num_words", "maxlen", "train", "test", "epochs", "batch_size", "hidden",
