@@ -100,7 +100,8 @@ class Forecaster(nn.Module):
         return self.head(self.last(out))           # (B, hidden) -> (B, horizon)
 
     def backward(self, grad):                      # (B, horizon) -> (B, W, 1)
-        return self.gru.backward(self.last.backward(self.head.backward(grad)))
+        dx, _ = self.gru.backward(self.last.backward(self.head.backward(grad)))
+        return dx
 
 
 # ---- scaling: transform, then standardize (fitted on the training years only) -------

@@ -5,19 +5,23 @@ float64, PyTorch's parameter names, layout and initialisation.
     >>> import numpy as np, pygru
     >>> gru = pygru.GRU(10, 20, num_layers=2, seed=0)
     >>> out, h_n = gru(np.zeros((5, 3, 10), np.float32))   # (T, B, I) -> (T, B, H)
-    >>> dx, dh0 = gru.backward(np.ones_like(out))           # grads accumulate in gru.grads
+    >>> dx, dh0 = gru.backward(np.ones_like(out))           # gradients add into p.grad
+    >>> gru.weight_ih_l0[0, 0] = 0.5                         # the model's own storage
 
 The names below are loaded on first use, so that submodules which do not need the C
 extension (e.g. pygru.oracle) import without it.
 """
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "GRUCell", "GRUError", "info", "set_num_threads", "get_num_threads",
-           "from_torch", "from_onnx", "from_keras", "load", "__version__"]
+__all__ = ["GRU", "GRUCell", "Module", "Parameter", "Sequential", "GRUError", "info",
+           "set_num_threads", "get_num_threads", "load", "from_torch", "to_torch", "from_onnx",
+           "to_onnx", "from_keras", "to_keras", "__version__"]
 
-_LAZY = {"GRU": "modules", "GRUCell": "modules", "GRUError": "_core", "info": "_core",
-         "set_num_threads": "_core", "get_num_threads": "_core", "from_torch": "convert",
-         "load": "modelfile", "from_onnx": "onnx_io", "from_keras": "keras_io"}
+_LAZY = {"GRU": "gru", "GRUCell": "gru", "load": "gru", "Module": "module",
+         "Parameter": "module", "Sequential": "module", "GRUError": "_core", "info": "_core",
+         "set_num_threads": "_core", "get_num_threads": "_core", "from_torch": "torch_io",
+         "to_torch": "torch_io", "from_onnx": "onnx_io", "to_onnx": "onnx_io",
+         "from_keras": "keras_io", "to_keras": "keras_io"}
 
 
 _SUBMODULES = ("nn", "optim", "data", "progress", "plot", "oracle")

@@ -11,12 +11,14 @@ Guarantees:
   * a C model is freed by ffi.gc(ptr, gru_destroy) when its Python owner goes away;
   * cffi API-mode calls release the GIL while the C code runs.
 """
-import numbers
 import os
 import threading
 import weakref
 
 import numpy as np
+
+from ._validate import check_size
+from ._views import parameter_view, storage_array
 
 try:
     from ._libgru import ffi, lib
@@ -25,8 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the build state
         "pygru's C extension (pygru._libgru) is not built: run `python build_ffi.py` "
         "in the source tree, or `pip install -e .` (%s)" % exc) from exc
 
-__all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "as_real_array", "check_shape", "as_lengths",
-           "CModel", "DTYPES"]
+__all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "CModel"]
 
 
 class GRUError(RuntimeError):
@@ -130,124 +131,7 @@ def get_num_threads():
     return n
 
 
-# ---- argument checking ----------------------------------------------------------
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_C_DTYPE = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}   # gru_dtype
-
-
-def model_dtype(dtype):
-    """np.float32 / 'float32' / np.dtype('float32') (and float64) -> np.dtype."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError("dtype must be float32 or float64; got %r" % (dtype,)) from None
-    if dt not in DTYPES:
-        raise TypeError("dtype must be float32 or float64; got %s" % dt)
-    return dt
-
-
-def to_numpy(value):
-    """NumPy view of array-likes, including tensors that require grad (anything with
-    .detach() and .numpy(), e.g. a CPU torch.Tensor)."""
-    if isinstance(value, np.ndarray):
-        return value
-    if callable(getattr(value, "detach", None)):
-        value = value.detach()
-        if callable(getattr(value, "cpu", None)):
-            value = value.cpu()
-    if callable(getattr(value, "numpy", None)):
-        value = value.numpy()
-    return value
-
-
-def _real_dtype_or_raise(arr, name):
-    kind = arr.dtype.kind
-    if kind in "fiu":
-        return
-    raise TypeError("%s must be a real floating-point array; got dtype %s" % (name, arr.dtype))
-
-
-def as_real_array(value, name, dtype):
-    """``value`` as a C-contiguous, aligned ndarray of ``dtype`` (a model dtype).
-
-    Real inputs of any other dtype (float16, float64 on a float32 model, integers),
-    any memory order (Fortran, strided views) and nested lists are converted. Complex,
-    bool, object, string, bytes, datetime and structured data raise TypeError naming
-    the argument and its dtype; ragged nested lists raise ValueError."""
-    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous \
-            and value.flags.aligned:
-        return value   # the common case, kept cheap for one-step calls
-    value = to_numpy(value)
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("%s could not be converted to an array: %s" % (name, exc)) from None
-    _real_dtype_or_raise(arr, name)
-    return np.require(arr, dtype=dtype, requirements=["C", "A"])
-
-
-def fmt_shape(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def check_shape(arr, name, expected, meaning=None):
-    """ValueError naming the argument, the expected and the actual shape."""
-    if tuple(arr.shape) != tuple(expected):
-        raise ValueError("%s must have shape %s%s; got %s" % (
-            name, fmt_shape(expected), " " + meaning if meaning else "", fmt_shape(arr.shape)))
-
-
-def as_lengths(value, batch, seq_len, name="lengths"):
-    """Sequence lengths as a contiguous int32 array of shape (batch,), every value in
-    1..seq_len. Accepts any integer array-like (lists, NumPy arrays, CPU tensors) and
-    floats without a fractional part; rejects bools, fractions, NaN, 0, negatives,
-    values > seq_len and a wrong count."""
-    value = to_numpy(value)
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("%s could not be converted to an array: %s" % (name, exc)) from None
-    kind = arr.dtype.kind
-    if kind not in "iuf":
-        raise TypeError("%s must be an integer array; got dtype %s" % (name, arr.dtype))
-    if arr.ndim != 1 or arr.shape[0] != batch:
-        raise ValueError("%s must have shape %s (one length per batch entry); got %s"
-                         % (name, fmt_shape((batch,)), fmt_shape(arr.shape)))
-    if kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(arr) | (arr != np.floor(arr))
-        if bad.any():
-            raise ValueError("%s must hold whole numbers; got %r at index %d"
-                             % (name, arr[bad][0].item(), int(np.flatnonzero(bad)[0])))
-    out_of_range = (arr < 1) | (arr > seq_len)
-    if out_of_range.any():
-        i = int(np.flatnonzero(out_of_range)[0])
-        raise ValueError("%s must be in 1..%d (the sequence length); got %r at index %d"
-                         % (name, seq_len, arr[i].item(), i))
-    return np.ascontiguousarray(arr, dtype=np.int32)
-
-
-def check_size(value, name, minimum=1):
-    """A positive Python or NumPy integer (bool rejected) -> int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError("%s must be an int; got %s" % (name, type(value).__name__))
-    value = int(value)
-    if value < minimum:
-        raise ValueError("%s must be >= %d; got %d" % (name, minimum, value))
-    if value >= 2 ** 63:
-        raise ValueError("%s is too large (must fit in int64); got %d" % (name, value))
-    return value
-
-
-def check_flag(value, name):
-    """bool, or an integer 0/1 -> bool."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (numbers.Integral, np.integer)) and int(value) in (0, 1):
-        return bool(value)
-    raise TypeError("%s must be a bool; got %r" % (name, value))
-
+# ---- buffers -------------------------------------------------------------------
 
 def aligned_empty(nbytes, align=64):
     """An uninitialised uint8 buffer of nbytes whose address is a multiple of align."""
@@ -261,18 +145,6 @@ def _physical_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return None
-
-
-def check_state_keys(owner, missing, unexpected, strict):
-    """load_state_dict's key check (PyTorch's message): with strict, missing or
-    unexpected keys raise ValueError listing them."""
-    if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append("missing keys: %s" % ", ".join(map(repr, missing)))
-        if unexpected:
-            parts.append("unexpected keys: %s" % ", ".join(map(repr, unexpected)))
-        raise ValueError("error loading state_dict into %s: %s" % (owner, "; ".join(parts)))
 
 
 def _ptr(arr, writable=False):
@@ -300,7 +172,7 @@ class CModel:
         lib.gru_config_init(cfg)
         cfg.input_size, cfg.hidden_size, cfg.num_layers = input_size, hidden_size, num_layers
         cfg.bidirectional, cfg.bias, cfg.reset_after = int(bidirectional), int(bias), int(reset_after)
-        cfg.dtype = _C_DTYPE[self.dtype]
+        cfg.dtype = 1 if self.dtype == np.float32 else 2   # gru_dtype
         cfg.dropout = float(dropout)
         cfg.seed = int(seed)
         cfg.reverse = int(reverse)
@@ -352,25 +224,29 @@ class CModel:
                 "creating the GRU model failed: its parameters and gradients need %d bytes, "
                 "more than this machine's %d bytes of memory" % (nbytes, phys))
 
-    # -- parameters --
-    def param_get(self, name):
-        dst = np.empty(self.shapes[name], dtype=self.dtype)
-        check(lib.gru_param_get(self.ptr, name.encode(), _ptr(dst, True), dst.size),
-              "reading parameter %s" % name)
-        return dst
+    # -- parameters and gradients: views of the model's own storage --
+    def _storage(self, fn, name):
+        data, count = ffi.new("void **"), ffi.new("size_t *")
+        check(fn(self.ptr, name.encode(), data, count), "locating %s" % name)
+        return int(ffi.cast("uintptr_t", data[0])), self.shapes[name]
 
-    def param_set(self, name, arr):
-        """arr: C-contiguous, model dtype, shape self.shapes[name] (checked by caller)."""
-        with self.lock:
-            check(lib.gru_param_set(self.ptr, name.encode(), _ptr(arr), arr.size),
-                  "setting parameter %s" % name)
+    def param_view(self, name):
+        """Parameter ``name`` as a StorageView of libgru's buffer: writes through it
+        reach the model and mark the tensor changed (repacked before the next
+        forward); the view keeps this model alive."""
+        address, shape = self._storage(lib.gru_param_data, name)
+        cname = name.encode()
+        ptr = self.ptr
 
-    def grad_get(self, name):
-        dst = np.empty(self.shapes[name], dtype=self.dtype)
-        with self.lock:
-            check(lib.gru_grad_get(self.ptr, name.encode(), _ptr(dst, True), dst.size),
-                  "reading the gradient of %s" % name)
-        return dst
+        def notify():
+            lib.gru_params_changed(ptr, cname)
+        return parameter_view(address, shape, self.dtype, self, notify)
+
+    def grad_view(self, name):
+        """The gradient of ``name`` as a writable ndarray over libgru's buffer
+        (backward adds into it; it keeps this model alive)."""
+        address, shape = self._storage(lib.gru_grad_data, name)
+        return storage_array(address, shape, self.dtype, self)
 
     def zero_grad(self):
         with self.lock:
@@ -497,5 +373,11 @@ class CModel:
             status = lib.gru_backward(self.ptr, seq_len, batch, int(batch_first), _ptr(x),
                                       _ptr(ws), ws.nbytes, go_p, ghn_p,
                                       _ptr(grad_x, True), _ptr(grad_h0, True))
+        if status == lib.GRU_ERR_WORKSPACE:
+            exc = GRUError("backward() needs a forward() in training mode first, with the "
+                           "current parameters: a parameter was written since the last "
+                           "training forward (%s)" % strerror(status))
+            exc.status = status
+            raise exc
         check(status, "GRU backward")
         return grad_x, grad_h0

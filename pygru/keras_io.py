@@ -1,5 +1,5 @@
 """pygru.keras_io - weights in and out of Keras 3: from_keras(layer) for a
-keras.layers.GRU and GRU.to_keras() (keras imported only inside these calls).
+keras.layers.GRU and to_keras(model) (keras imported only inside these calls).
 
 Keras keeps kernel (I, 3H) and recurrent_kernel (H, 3H) with gate columns z, r, h, and a
 bias of (3H,) when reset_after=False or (2, 3H) (input bias, recurrent bias) when
@@ -12,6 +12,8 @@ mask per sequence, fixed in time; the recurrent mask on h where it meets the rec
 kernel), carried both ways; the masks themselves are drawn by each library.
 """
 import numpy as np
+
+from .gru import GRU
 
 __all__ = ["from_keras", "to_keras"]
 
@@ -32,7 +34,7 @@ def from_keras(layer, dtype=None):
     computes (see the module docstring for go_backwards). The layer must be built (have
     weights). Activations other than tanh / sigmoid raise ValueError naming them.
     dtype: the layer's (float32 unless its weights are float64) when None."""
-    from .modules import GRU
+
     kind = type(layer).__name__
     if kind != "GRU" or not hasattr(layer, "get_weights"):
         raise TypeError("from_keras takes a keras.layers.GRU; got %s" % kind)

@@ -1,5 +1,8 @@
-"""pygru.modelfile - one model file for Python and C: save(model, path) and load(path)
-in the safetensors format, readable by libgru's gru_load and by the safetensors package.
+"""pygru.modelfile - the model file shared by Python and C: the safetensors format,
+read and written here (write_tensors / read_tensors for any state dict; metadata /
+read_model for a GRU's configuration), readable by libgru's gru_load and by the
+safetensors package. GRU.save and pygru.load (pygru.gru) are built on it; this module
+imports no model class.
 
 Layout (https://github.com/huggingface/safetensors):
   8 bytes   N, the header's length, unsigned little-endian
@@ -16,10 +19,10 @@ flags "0"/"1", dropout rates as
 repr(float); reverse may be absent, meaning "0").
 
 Guarantees:
-  * save is atomic: the file is written under a temporary name in the same folder,
+  * writing is atomic: the file is written under a temporary name in the same folder,
     flushed and fsynced, then renamed over the target (and the folder fsynced), so a
     crash never leaves a half-written file under the target's name;
-  * load checks everything before building the model and raises ValueError naming what
+  * reading checks everything before a model is built and raises ValueError naming what
     is wrong: a short file, a header length beyond the file, bad UTF-8 or JSON, an
     unknown dtype, a shape or offset that disagrees with the data, overlapping or
     out-of-range offsets, missing or extra tensors, or a configuration that disagrees
@@ -35,11 +38,12 @@ import struct
 
 import numpy as np
 
-from . import _core
-from ._files import write_atomic
-from .convert import config_from_state_dict
+import collections.abc
+import re
 
-__all__ = ["save", "load", "write_tensors", "read_tensors"]
+from ._files import write_atomic
+
+__all__ = ["write_tensors", "read_tensors", "metadata", "read_model", "config_from_state_dict"]
 
 FORMAT_VERSION = "1"
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
@@ -51,16 +55,17 @@ _INT_KEYS = ("input_size", "hidden_size", "num_layers")
 _FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after", "reverse")
 
 
-def _metadata(model):
-    from .modules import GRU
-    cfg = model._config()
+def metadata(class_name, cfg):
+    """The __metadata__ of a model file for a "GRU" or "GRUCell" with configuration
+    ``cfg`` (the constructor's arguments)."""
+    from . import __version__
     meta = {"format": "pygru", "format_version": FORMAT_VERSION,
-            "pygru_version": _core_version(), "class": type(model).__name__}
+            "pygru_version": __version__, "class": class_name}
     meta["input_size"] = str(cfg["input_size"])
     meta["hidden_size"] = str(cfg["hidden_size"])
     meta["bias"] = str(int(cfg["bias"]))
     meta["reset_after"] = str(int(cfg["reset_after"]))
-    if isinstance(model, GRU):
+    if class_name == "GRU":
         meta["num_layers"] = str(cfg["num_layers"])
         meta["batch_first"] = str(int(cfg["batch_first"]))
         meta["bidirectional"] = str(int(cfg["bidirectional"]))
@@ -71,22 +76,11 @@ def _metadata(model):
     return meta
 
 
-def _core_version():
-    from . import __version__
-    return __version__
-
-
-def save(model, path):
-    """Writes the model's configuration and parameters to ``path`` (see the module
-    docstring), atomically. Returns the path."""
-    return write_tensors(path, model.state_dict(), _metadata(model))
-
-
 def write_tensors(path, tensors, metadata=None):
     """Writes {name: array} (float32, float64, int64 or int32; any shape) and metadata
     ({str: str}) to ``path`` as a safetensors file, in the mapping's order, atomically
-    (see the module docstring). Returns the path. Used by save() and by
-    pygru.nn.Module.save."""
+    (see the module docstring). Returns the path. Used by GRU.save and by
+    pygru.Module.save."""
     path = os.fspath(path)
     tensors = {str(k): np.asarray(v) for k, v in tensors.items()}
     for name, arr in tensors.items():
@@ -229,12 +223,11 @@ def _config_from_metadata(path, meta):
     return cls_name, cfg
 
 
-def load(path, **config):
-    """The GRU or GRUCell saved in ``path`` (by save(), libgru's gru_save, or the
-    safetensors package from a torch state dict). In eval mode. Keywords (dtype, seed,
-    and for files without pygru metadata batch_first, dropout, reset_after) go to the
-    constructor; the dtype defaults to the file's."""
-    from .convert import _build
+def read_model(path):
+    """(class name "GRU" or "GRUCell", configuration dict, {name: array}) of a model
+    file written by GRU.save, libgru's gru_load or the safetensors package from a
+    torch state dict (no pygru metadata: the configuration is read off the names and
+    shapes). Every entry is checked; the metadata must agree with the shapes."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
@@ -246,21 +239,66 @@ def load(path, **config):
     except ValueError as exc:
         raise _bad(path, str(exc)) from None
     if cls_name is None:    # no pygru metadata: what the tensors say
-        cls_name, cfg = shape_cls, shape_cfg
-    else:
-        if shape_cls != cls_name:
-            raise _bad(path, "__metadata__ says %s but the tensors are a %s's"
-                       % (cls_name, shape_cls))
-        for k, v in shape_cfg.items():
-            if cfg[k] != v:
-                raise _bad(path, "__metadata__ says %s=%r but the tensors' shapes give %r"
-                           % (k, cfg[k], v))
-    dtypes = {t.dtype for t in tensors.values()}
-    dtype = config.pop("dtype", None)
-    if dtype is None:
-        dtype = np.float64 if dtypes == {np.dtype("<f8")} else np.float32
-    try:
-        model = _build(cls_name, cfg, tensors, config, dtype)
-    except ValueError as exc:   # a tensor of the wrong shape for its config, ...
-        raise _bad(path, str(exc)) from None
-    return model.eval()
+        return shape_cls, shape_cfg, tensors
+    if shape_cls != cls_name:
+        raise _bad(path, "__metadata__ says %s but the tensors are a %s's" % (cls_name, shape_cls))
+    for k, v in shape_cfg.items():
+        if cfg[k] != v:
+            raise _bad(path, "__metadata__ says %s=%r but the tensors' shapes give %r"
+                       % (k, cfg[k], v))
+    return cls_name, cfg, tensors
+
+
+# ---- the configuration a state dict's names and shapes imply -----------------------
+
+_LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+_CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _shape(value):
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        shape = np.shape(value)
+    return tuple(int(s) for s in shape)
+
+
+def config_from_state_dict(state_dict):
+    """(class name "GRU" or "GRUCell", config dict) read off a state dict's names and
+    shapes: input_size, hidden_size, and for a GRU num_layers, bidirectional, bias.
+    ValueError when the names do not form a complete GRU / GRUCell."""
+    if not isinstance(state_dict, collections.abc.Mapping):
+        raise TypeError("state_dict must be a mapping of name -> array; got %s"
+                        % type(state_dict).__name__)
+    keys = list(state_dict)
+    if "weight_ih" in state_dict:   # a GRUCell
+        extra = [k for k in keys if k not in _CELL_KEYS]
+        if extra or "weight_hh" not in state_dict:
+            raise ValueError("state_dict is neither a GRUCell's (weight_ih, weight_hh, bias_ih, "
+                             "bias_hh) nor a GRU's; unexpected or missing keys: %s"
+                             % ", ".join(map(repr, extra or ["weight_hh"])))
+        g3, inp = _shape(state_dict["weight_ih"])
+        if g3 % 3:
+            raise ValueError("weight_ih must have 3 * hidden_size rows; got shape %s"
+                             % (_shape(state_dict["weight_ih"]),))
+        return "GRUCell", dict(input_size=inp, hidden_size=g3 // 3,
+                               bias="bias_ih" in state_dict)
+    layers, reverse, bias = set(), False, False
+    for k in keys:
+        m = _LAYER_KEY.match(k)
+        if not m:
+            raise ValueError("state_dict has a key that no GRU parameter has: %r" % k)
+        layers.add(int(m.group(2)))
+        reverse |= m.group(3) is not None
+        bias |= m.group(1).startswith("bias")
+    if "weight_ih_l0" not in state_dict or "weight_hh_l0" not in state_dict:
+        raise ValueError("state_dict must hold weight_ih_l0 and weight_hh_l0 (a torch.nn.GRU's "
+                         "parameters); got keys %s" % ", ".join(map(repr, keys)))
+    L = max(layers) + 1
+    if sorted(layers) != list(range(L)):
+        raise ValueError("state_dict skips layers: it has layers %s" % sorted(layers))
+    g3, inp = _shape(state_dict["weight_ih_l0"])
+    if g3 % 3:
+        raise ValueError("weight_ih_l0 must have 3 * hidden_size rows; got shape %s"
+                         % (_shape(state_dict["weight_ih_l0"]),))
+    return "GRU", dict(input_size=inp, hidden_size=g3 // 3, num_layers=L,
+                       bidirectional=reverse, bias=bias)

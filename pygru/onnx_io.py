@@ -1,5 +1,5 @@
 """pygru.onnx_io - weights in and out of ONNX: from_onnx(model_or_path) for a model with
-an ONNX GRU node, and GRU.to_onnx(path) (onnx imported only inside these calls).
+an ONNX GRU node, and to_onnx(model, path) (onnx imported only inside these calls).
 
 ONNX's GRU orders its gates z, r, h (pygru and PyTorch: r, z, n), holds W (D, 3H, I),
 R (D, 3H, H) and B (D, 6H) = [Wb, Rb], and places the reset gate by
@@ -13,6 +13,8 @@ and merged (layout=1, batch-first: Y (B, T, D, H)); pygru's h_n (L*D, B, H) is O
 each length and Y_h is the last valid state, pygru's lengths semantics.
 """
 import numpy as np
+
+from .gru import GRU
 
 __all__ = ["from_onnx", "to_onnx"]
 
@@ -109,7 +111,7 @@ def from_onnx(model_or_path, node=None):
         raise ValueError("from_onnx: R %s / B %s do not fit W %s" % (
             R.shape, None if B is None else B.shape, W.shape))
     dtype = np.float64 if W.dtype == np.float64 else np.float32
-    from .modules import GRU
+
     gru = GRU(I, H, bias=B is not None, batch_first=layout == 1, bidirectional=D == 2,
               reverse=direction == "reverse", reset_after=lbr == 1, dtype=dtype)
     state = {}

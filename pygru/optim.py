@@ -21,8 +21,8 @@ import numbers
 
 import numpy as np
 
-from ._core import as_real_array, check_shape
-from .nn.module import Parameter
+from ._validate import as_real_array, check_shape
+from .module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_"]
 

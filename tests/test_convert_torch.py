@@ -1,4 +1,4 @@
-"""test_convert_torch.py - pygru.from_torch and GRU/GRUCell.to_torch against the real
+"""test_convert_torch.py - pygru.from_torch and pygru.to_torch against the real
 torch.nn.GRU / GRUCell: weights move bitwise both ways (same names, layout, gate order),
 outputs agree to float rounding, the configuration and train/eval mode follow, and what
 one side cannot express is refused with an error naming it."""
@@ -81,7 +81,7 @@ def test_from_torch_refuses():
 @pytest.mark.parametrize("L,bi,dtype", [(1, False, np.float32), (2, True, np.float64)])
 def test_to_torch_round_trip(L, bi, dtype):
     g = pygru.GRU(4, 6, num_layers=L, bidirectional=bi, batch_first=True, dtype=dtype, seed=3)
-    t = g.to_torch()
+    t = pygru.to_torch(g)
     assert isinstance(t, torch.nn.GRU) and t.batch_first and t.training
     assert t.weight_ih_l0.dtype == (torch.float64 if dtype == np.float64 else torch.float32)
     x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(dtype)
@@ -94,7 +94,7 @@ def test_to_torch_round_trip(L, bi, dtype):
     back = pygru.from_torch(t)
     assert all(np.array_equal(a, b) for a, b in zip(back.parameters(), g.parameters()))
     cell = pygru.GRUCell(3, 5, seed=1).eval()
-    tc = cell.to_torch()
+    tc = pygru.to_torch(cell)
     assert isinstance(tc, torch.nn.GRUCell) and not tc.training
     with pytest.raises(ValueError, match="reset_after=False.*cannot be expressed"):
-        pygru.GRU(3, 4, reset_after=False).to_torch()
+        pygru.to_torch(pygru.GRU(3, 4, reset_after=False))

@@ -1,4 +1,4 @@
-"""test_keras.py - pygru.from_keras and GRU.to_keras against Keras 3 (KERAS_BACKEND=torch):
+"""test_keras.py - pygru.from_keras and pygru.to_keras against Keras 3 (KERAS_BACKEND=torch):
 the pygru model reproduces the layer's sequence output and final state for reset_after
 True and False, bias on/off and go_backwards (whose Keras sequence is in processing order:
 pygru's output flipped in time), weights go back to Keras and give its results again, and
@@ -40,7 +40,7 @@ def test_from_keras_reproduces_the_layer(reset_after, use_bias, go_backwards):
     if go_backwards:
         out = out[:, ::-1]
     assert close(out, seq) and close(h_n[0], state)
-    back = g.to_keras()
+    back = pygru.to_keras(g)
     seq2, state2 = run_keras(back, x)
     assert close(seq2, seq) and close(state2, state)
 
@@ -55,4 +55,4 @@ def test_keras_refusals():
     with pytest.raises(TypeError, match="takes a keras.layers.GRU; got LSTM"):
         pygru.from_keras(keras.layers.LSTM(3))
     with pytest.raises(ValueError, match="one layer, one direction.*num_layers=2"):
-        pygru.GRU(2, 3, num_layers=2).to_keras()
+        pygru.to_keras(pygru.GRU(2, 3, num_layers=2))

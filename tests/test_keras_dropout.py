@@ -178,7 +178,7 @@ def test_rates_checked_kept_and_converted(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pytest.importorskip("torch")
-        gru.to_torch()
+        pygru.to_torch(gru)
     assert any("recurrent dropout" in str(w.message) for w in caught), "to_torch did not warn"
 
 
@@ -189,5 +189,5 @@ def test_keras_rates_round_trip(monkeypatch):
     layer.build((None, None, 2))
     gru = pygru.from_keras(layer)
     assert (gru.input_dropout, gru.recurrent_dropout) == pytest.approx((0.2, 0.3))
-    back = gru.to_keras()
+    back = pygru.to_keras(gru)
     assert (back.dropout, back.recurrent_dropout) == pytest.approx((0.2, 0.3))

@@ -1,4 +1,4 @@
-"""test_onnx.py - pygru.from_onnx and GRU.to_onnx against ONNX Runtime.
+"""test_onnx.py - pygru.from_onnx and pygru.to_onnx against ONNX Runtime.
 
 * to_onnx: ONNX Runtime runs the exported model with pygru's results (outputs and final
   states) for 1-3 layers, forward / reverse / bidirectional, both reset placements,
@@ -38,7 +38,7 @@ def close(a, b, tol):
 @pytest.mark.parametrize("extras", [False, True])
 def test_to_onnx_runs_in_onnxruntime(tmp_path, cfg, extras):
     g = pygru.GRU(3, 5, seed=0, **cfg).eval()
-    path = g.to_onnx(str(tmp_path / "m.onnx"), initial_h=extras, sequence_lens=extras)
+    path = pygru.to_onnx(g, str(tmp_path / "m.onnx"), initial_h=extras, sequence_lens=extras)
     model = onnx.load(path)
     onnx.checker.check_model(model)
     assert model.ir_version <= 13
@@ -135,7 +135,7 @@ def test_onnx_round_trip(tmp_path, dtype):
     # float64: a valid model (onnx.checker) whose weights come back bitwise; ONNX Runtime
     # 1.32 has no double GRU kernel, so it is not run there
     g = pygru.GRU(3, 4, bidirectional=True, reset_after=False, dtype=dtype, seed=2)
-    back = pygru.from_onnx(g.to_onnx(str(tmp_path / "g.onnx")))
+    back = pygru.from_onnx(pygru.to_onnx(g, str(tmp_path / "g.onnx")))
     assert back.dtype == dtype and back.reset_after is False
     for name, value in g.state_dict().items():
         assert np.array_equal(getattr(back, name), value), name
@@ -152,7 +152,7 @@ def test_onnx_refusals(tmp_path):
     empty = helper.make_model(helper.make_graph([], "e", [], []))
     with pytest.raises(ValueError, match="exactly one GRU node.*none"):
         pygru.from_onnx(empty)
-    two = pygru.GRU(3, 4, num_layers=2).to_onnx(str(tmp_path / "two.onnx"))
+    two = pygru.to_onnx(pygru.GRU(3, 4, num_layers=2), str(tmp_path / "two.onnx"))
     with pytest.raises(ValueError, match="pass node=NAME.*'gru_l0', 'gru_l1'"):
         pygru.from_onnx(two)
     assert pygru.from_onnx(two, node="gru_l1").input_size == 4

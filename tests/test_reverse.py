@@ -61,4 +61,4 @@ def test_reverse_round_trips_and_refusals(tmp_path):
         pygru.GRU(3, 4, reverse="yes")
     pytest.importorskip("torch")
     with pytest.raises(ValueError, match="reverse=True.*no torch.nn.GRU equivalent"):
-        g.to_torch()
+        pygru.to_torch(g)

@@ -115,7 +115,7 @@ def run(args, out=sys.stdout):
 
     paths = {"model": model.save(os.path.join(args.out, "pygru-demo-model.safetensors"),
                                  metadata={k: str(v) for k, v in model.config.items()}),
-             "gru": model.gru.gru.save(os.path.join(args.out, "pygru-demo-gru.safetensors")),
+             "gru": model.gru.save(os.path.join(args.out, "pygru-demo-gru.safetensors")),
              "history": history.save(os.path.join(args.out, "pygru-demo-history.json"))}
     if have_matplotlib():
         paths["curves"] = plot_history(history, os.path.join(args.out, "pygru-demo-curves.png"),

@@ -71,7 +71,7 @@ class TorchStyle(nn.Module):
         g = self.fc.backward(grad_logits[:, None])   # (B, D*H)
         g = self.batch_norm.backward(g)               # (B, D*H)
         g = self.last.backward(g)                     # (B, T, D*H)
-        g = self.gru.backward(g)                      # (B, T, E)
+        g, _ = self.gru.backward(g)                   # (B, T, E)
         self.embedding.backward(g)                    # token ids: no gradient
 
 
@@ -121,7 +121,7 @@ class KerasStyle(nn.Module):
     def backward(self, grad_logits):
         g = self.fc.backward(grad_logits[:, None])   # (B, H)
         g_hn = self.final.backward(g)                 # (1, B, H)
-        g = self.gru.backward(None, g_hn)             # (B, T, E)
+        g, _ = self.gru.backward(None, g_hn)          # (B, T, E)
         self.embedding.backward(g)
 
 

@@ -16,7 +16,8 @@ backward, for training models with NumPy and libgru alone (no autograd framework
             return self.fc(self.last(out, lengths))
 
         def backward(self, grad):                 # children in reverse order
-            self.embedding.backward(self.gru.backward(self.last.backward(self.fc.backward(grad))))
+            dx, _ = self.gru.backward(self.last.backward(self.fc.backward(grad)))
+            self.embedding.backward(dx)
 
     model, criterion = Classifier(), nn.BCEWithLogitsLoss()
     opt = optim.Adam(model.parameters(), lr=1e-2)
@@ -25,15 +26,18 @@ backward, for training models with NumPy and libgru alone (no autograd framework
     model.backward(criterion.backward())
     opt.step()
 
-Names and state dicts follow torch.nn (module.py states the rules once).
+Names and state dicts follow torch.nn (pygru/module.py states the rules once). GRU and
+GRUCell are pygru.GRU and pygru.GRUCell themselves: one class, whose Parameters are
+views of libgru's storage.
 """
-from .module import Module, Parameter, Sequential
+from ..gru import GRU, GRUCell
+from ..module import Module, Parameter, Sequential
 from .layers import BatchNorm1d, Dropout, Embedding, LayerNorm, Linear
-from .recurrent import (GRU, FinalStates, LastValid, final_states, final_states_backward,
+from .recurrent import (FinalStates, LastValid, final_states, final_states_backward,
                         last_valid, last_valid_backward)
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 
 __all__ = ["Parameter", "Module", "Sequential", "Embedding", "Linear", "Dropout",
-           "BatchNorm1d", "LayerNorm", "GRU", "LastValid", "FinalStates", "last_valid",
+           "BatchNorm1d", "LayerNorm", "GRU", "GRUCell", "LastValid", "FinalStates", "last_valid",
            "last_valid_backward", "final_states", "final_states_backward",
            "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss"]

@@ -10,7 +10,7 @@ Guarantees:
     the layer's dtype (Dropout keeps a float32/float64 input's dtype);
   * forward keeps, in training mode, exactly what backward needs, by reference (do not
     modify an input in place before backward); backward returns the input gradient
-    and ADDS the parameter gradients into .grad (see pygru.nn.module);
+    and ADDS the parameter gradients into .grad (see pygru.module);
   * a bad argument raises TypeError/ValueError naming it, with the expected and the
     actual shape or dtype.
 """
@@ -18,9 +18,10 @@ import numbers
 
 import numpy as np
 
-from .. import _core
-from .._core import as_real_array, check_shape, fmt_shape
-from .module import Module, Parameter, float_array, make_rng
+from .. import _validate
+from .._validate import as_real_array, check_shape, fmt_shape
+from .._validate import float_array, make_rng
+from ..module import Module, Parameter
 
 __all__ = ["Embedding", "Linear", "Dropout", "BatchNorm1d", "LayerNorm"]
 
@@ -51,7 +52,7 @@ def _check_eps(eps):
 
 def check_indices(indices, num_embeddings, name="indices"):
     """Integer indices of any shape, every value in 0..num_embeddings-1 -> intp array."""
-    idx = _core.to_numpy(indices)
+    idx = _validate.to_numpy(indices)
     try:
         idx = np.asarray(idx)
     except (ValueError, TypeError) as exc:
@@ -78,8 +79,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
                  seed=None):
         super().__init__()
-        n = _core.check_size(num_embeddings, "num_embeddings")
-        dim = _core.check_size(embedding_dim, "embedding_dim")
+        n = _validate.check_size(num_embeddings, "num_embeddings")
+        dim = _validate.check_size(embedding_dim, "embedding_dim")
         if padding_idx is not None:
             if isinstance(padding_idx, (bool, np.bool_)) or \
                     not isinstance(padding_idx, (numbers.Integral, np.integer)):
@@ -91,7 +92,7 @@ class Embedding(Module):
             if padding_idx < 0:
                 padding_idx += n
         self.num_embeddings, self.embedding_dim, self.padding_idx = n, dim, padding_idx
-        self.dtype = _core.model_dtype(dtype)
+        self.dtype = _validate.model_dtype(dtype)
         w = make_rng(seed).standard_normal((n, dim)).astype(self.dtype)   # (n, dim)
         if padding_idx is not None:
             w[padding_idx] = 0
@@ -136,10 +137,10 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         super().__init__()
-        self.in_features = _core.check_size(in_features, "in_features")
-        self.out_features = _core.check_size(out_features, "out_features")
-        bias = _core.check_flag(bias, "bias")
-        self.dtype = _core.model_dtype(dtype)
+        self.in_features = _validate.check_size(in_features, "in_features")
+        self.out_features = _validate.check_size(out_features, "out_features")
+        bias = _validate.check_flag(bias, "bias")
+        self.dtype = _validate.model_dtype(dtype)
         rng = make_rng(seed)
         k = 1.0 / np.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
@@ -247,12 +248,12 @@ class BatchNorm1d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=np.float32):
         super().__init__()
-        C = self.num_features = _core.check_size(num_features, "num_features")
+        C = self.num_features = _validate.check_size(num_features, "num_features")
         self.eps = _check_eps(eps)
         self.momentum = None if momentum is None else _check_real(momentum, "momentum", 0.0, 1.0, False)
-        self.affine = _core.check_flag(affine, "affine")
-        self.track_running_stats = _core.check_flag(track_running_stats, "track_running_stats")
-        self.dtype = _core.model_dtype(dtype)
+        self.affine = _validate.check_flag(affine, "affine")
+        self.track_running_stats = _validate.check_flag(track_running_stats, "track_running_stats")
+        self.dtype = _validate.model_dtype(dtype)
         if self.affine:
             self.weight = Parameter(np.ones(C, self.dtype))          # (C,)
             self.bias = Parameter(np.zeros(C, self.dtype))           # (C,)
@@ -339,11 +340,11 @@ class LayerNorm(Module):
                             % (normalized_shape,)) from None
         if not shape:
             raise ValueError("normalized_shape must have at least one dimension; got ()")
-        self.normalized_shape = tuple(_core.check_size(s, "normalized_shape") for s in shape)
+        self.normalized_shape = tuple(_validate.check_size(s, "normalized_shape") for s in shape)
         self.eps = _check_eps(eps)
-        self.elementwise_affine = _core.check_flag(elementwise_affine, "elementwise_affine")
-        bias = _core.check_flag(bias, "bias")
-        self.dtype = _core.model_dtype(dtype)
+        self.elementwise_affine = _validate.check_flag(elementwise_affine, "elementwise_affine")
+        bias = _validate.check_flag(bias, "bias")
+        self.dtype = _validate.model_dtype(dtype)
         if self.elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, self.dtype))   # normalized_shape
             self.bias = Parameter(np.zeros(self.normalized_shape, self.dtype)) if bias else None

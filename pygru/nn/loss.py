@@ -21,9 +21,10 @@ import numbers
 
 import numpy as np
 
-from .. import _core
-from .._core import as_real_array, check_shape, fmt_shape
-from .module import Module, float_array
+from .. import _validate
+from .._validate import as_real_array, check_shape, fmt_shape
+from .._validate import float_array
+from ..module import Module
 
 __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss"]
 
@@ -163,7 +164,7 @@ class CrossEntropyLoss(_Loss):
             raise ValueError("input must be (N, C), (N, C, d1, ...) or unbatched (C,); got shape ()")
         C = x.shape[0] if x.ndim == 1 else x.shape[1]
         t_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
-        t = np.asarray(_core.to_numpy(target))
+        t = np.asarray(_validate.to_numpy(target))
         if t.dtype.kind not in "iu":
             raise TypeError("target must be an integer array of class indices; got dtype %s"
                             % t.dtype)

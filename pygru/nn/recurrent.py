@@ -1,111 +1,20 @@
-"""pygru.nn.recurrent - the GRU as a pygru.nn Module, and the two selections that turn
-its outputs into one vector per sequence (last_valid, final_states).
+"""pygru.nn.recurrent - the two selections that turn a GRU's outputs into one vector
+per sequence: last_valid (each sequence's output at its last valid step) and
+final_states (the last layer's final states, directions side by side). The GRU
+itself is pygru.GRU (also pygru.nn.GRU).
 
-Guarantees:
-  * nn.GRU wraps one pygru.GRU (the C model): same constructor arguments (unknown
-    keywords go to pygru.GRU unchanged), outputs and gradients bitwise those of
-    pygru.GRU; its Parameters carry torch's names (weight_ih_l0, ..., _reverse) and
-    are the source of truth: every forward first copies their .data into the C model,
-    so an optimizer updating .data in place needs nothing else;
-  * nn.GRU.backward ADDS the C gradients into the Parameters' .grad and returns the
-    input gradient; the initial-state gradient is kept in .grad_h0;
-  * last_valid / final_states and their backward functions are exact selections
-    (copies and scatters, no arithmetic); LastValid / FinalStates are the same as
-    Modules that remember what their backward needs.
+Guarantees: the functions and their backward functions are exact selections (copies
+and scatters, no arithmetic); LastValid / FinalStates are the same as Modules that
+remember what their backward needs.
 """
 import numpy as np
 
-from .. import _core
-from .. import modules as _modules
-from .._core import check_shape, fmt_shape
-from .module import Module, Parameter, float_array
+from .. import _validate
+from .._validate import check_shape, float_array, fmt_shape
+from ..module import Module
 
-__all__ = ["GRU", "LastValid", "FinalStates", "last_valid", "last_valid_backward",
+__all__ = ["LastValid", "FinalStates", "last_valid", "last_valid_backward",
            "final_states", "final_states_backward"]
-
-
-class GRU(Module):
-    """Multi-layer, optionally bidirectional GRU layer (torch.nn.GRU's interface) on
-    libgru, for models built from pygru.nn.
-
-    GRU(input_size, hidden_size, num_layers=1, **kwargs): every other keyword is
-    pygru.GRU's (bias, batch_first, dropout, bidirectional, reset_after, dtype, seed,
-    reverse, and whatever the core adds) and is passed through unchanged.
-
-    forward(x, h0=None, lengths=None) -> (output, h_n), exactly pygru.GRU.forward:
-      x (T, B, I) or (B, T, I) with batch_first; h0 (L*D, B, H); lengths (B,)
-      output (T, B, D*H) / (B, T, D*H); h_n (L*D, B, H)
-    backward(grad_output, grad_h_n=None) -> grad_x (the shape of x); the gradient for
-      h0 (L*D, B, H) is stored in self.grad_h0 (also when h0 was None).
-    .gru is the wrapped pygru.GRU with the Parameters' current values (for save(),
-    to_torch(), to_onnx(), ...); GRU.from_pygru(g) wraps an existing pygru.GRU.
-    """
-
-    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
-        super().__init__()
-        self._adopt(_modules.GRU(input_size, hidden_size, num_layers, **kwargs))
-
-    @classmethod
-    def from_pygru(cls, gru):
-        """A GRU layer around ``gru`` (a pygru.GRU, e.g. from pygru.load or
-        pygru.from_torch), starting from its parameters and its train/eval mode."""
-        if not isinstance(gru, _modules.GRU):
-            raise TypeError("gru must be a pygru.GRU; got %s" % type(gru).__name__)
-        self = cls.__new__(cls)
-        Module.__init__(self)
-        self._adopt(gru)
-        return self.train(gru.training)
-
-    def _adopt(self, gru):
-        self._gru = gru
-        self.grad_h0 = None                                    # (L*D, B, H) after backward
-        for name, value in gru.state_dict().items():           # torch's order
-            setattr(self, name, Parameter(value))
-
-    def _push(self, only_changed=False):
-        """Copies the Parameters' data into the C model (only_changed: just those that
-        differ, so that a kept training forward survives when nothing changed)."""
-        params = {n: self.__dict__[n].data for n in self._param_names}
-        if only_changed:
-            params = {n: v for n, v in params.items()
-                      if not np.array_equal(getattr(self._gru, n), v)}
-        if params:
-            self._gru.load_state_dict(params, strict=not only_changed)
-
-    @property
-    def gru(self):
-        """The wrapped pygru.GRU, holding the Parameters' current values."""
-        self._push(only_changed=True)
-        return self._gru
-
-    def _set_mode(self, mode):
-        self._gru.train(mode)
-
-    input_size = property(lambda self: self._gru.input_size)
-    hidden_size = property(lambda self: self._gru.hidden_size)
-    num_layers = property(lambda self: self._gru.num_layers)
-    batch_first = property(lambda self: self._gru.batch_first)
-    bidirectional = property(lambda self: self._gru.bidirectional)
-    dtype = property(lambda self: self._gru.dtype)
-
-    def __repr__(self):
-        return "nn." + repr(self._gru)
-
-    def forward(self, x, h0=None, lengths=None):
-        self._push()
-        self._gru.train(self.training)
-        out, h_n = self._gru(x, h0, lengths)       # (T, B, D*H) or (B, T, D*H); (L*D, B, H)
-        self._keep(ran=True)                       # the C model keeps the workspace itself
-        return out, h_n
-
-    def backward(self, grad_output, grad_h_n=None):
-        self._kept()
-        self._gru.zero_grad()
-        dx, dh0 = self._gru.backward(grad_output, grad_h_n)   # (shape of x), (L*D, B, H)
-        for name, g in self._gru.grads.items():
-            self.__dict__[name].grad += g
-        self.grad_h0 = dh0
-        return dx
 
 
 # ---- last_valid: each sequence's output at its last valid step -------------------
@@ -119,7 +28,7 @@ def _last_steps(shape, lengths, batch_first):
     if lengths is None:
         steps = np.full(B, T - 1, dtype=np.intp)
     else:
-        steps = _core.as_lengths(lengths, B, T).astype(np.intp) - 1
+        steps = _validate.as_lengths(lengths, B, T).astype(np.intp) - 1
     return np.arange(B), steps
 
 
@@ -154,7 +63,7 @@ class LastValid(Module):
 
     def __init__(self, batch_first=False):
         super().__init__()
-        self.batch_first = _core.check_flag(batch_first, "batch_first")
+        self.batch_first = _validate.check_flag(batch_first, "batch_first")
 
     def extra_repr(self):
         return "batch_first=%s" % self.batch_first
@@ -172,8 +81,8 @@ class LastValid(Module):
 # ---- final_states: the last layer's final states, directions side by side --------
 
 def _directions(num_layers, bidirectional):
-    num_layers = _core.check_size(num_layers, "num_layers")
-    return num_layers, 2 if _core.check_flag(bidirectional, "bidirectional") else 1
+    num_layers = _validate.check_size(num_layers, "num_layers")
+    return num_layers, 2 if _validate.check_flag(bidirectional, "bidirectional") else 1
 
 
 def final_states(h_n, num_layers, bidirectional):

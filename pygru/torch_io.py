@@ -1,5 +1,5 @@
-"""pygru.convert - weights in and out of PyTorch: from_torch(module_or_state_dict) and
-the to_torch() methods of GRU and GRUCell. torch is imported only inside these calls.
+"""pygru.torch_io - weights in and out of PyTorch: from_torch(module_or_state_dict)
+and to_torch(model). torch is imported only inside these calls.
 
 Guarantees:
   * the parameters keep PyTorch's names, layout and gate order (r, z, n): nothing is
@@ -12,93 +12,21 @@ Guarantees:
     dtype than float32/float64 (pygru), reset_after=False (torch).
 """
 import collections.abc
-import re
 import warnings
 
 import numpy as np
 
-from . import _core
+from . import _validate
+from .gru import GRU, build
+from .modelfile import config_from_state_dict
 
-__all__ = ["from_torch", "to_torch", "config_from_state_dict"]
-
-_LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
-_CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
-def _shape(value):
-    shape = getattr(value, "shape", None)
-    if shape is None:
-        shape = np.shape(value)
-    return tuple(int(s) for s in shape)
+__all__ = ["from_torch", "to_torch"]
 
 
 def _dtype_of(value):
-    arr = _core.to_numpy(value)
+    arr = _validate.to_numpy(value)
     dt = getattr(arr, "dtype", None)
     return np.dtype(dt) if dt is not None else None
-
-
-def config_from_state_dict(state_dict):
-    """(class name "GRU" or "GRUCell", config dict) read off a state dict's names and
-    shapes: input_size, hidden_size, and for a GRU num_layers, bidirectional, bias.
-    ValueError when the names do not form a complete GRU / GRUCell."""
-    if not isinstance(state_dict, collections.abc.Mapping):
-        raise TypeError("state_dict must be a mapping of name -> array; got %s"
-                        % type(state_dict).__name__)
-    keys = list(state_dict)
-    if "weight_ih" in state_dict:   # a GRUCell
-        extra = [k for k in keys if k not in _CELL_KEYS]
-        if extra or "weight_hh" not in state_dict:
-            raise ValueError("state_dict is neither a GRUCell's (weight_ih, weight_hh, bias_ih, "
-                             "bias_hh) nor a GRU's; unexpected or missing keys: %s"
-                             % ", ".join(map(repr, extra or ["weight_hh"])))
-        g3, inp = _shape(state_dict["weight_ih"])
-        if g3 % 3:
-            raise ValueError("weight_ih must have 3 * hidden_size rows; got shape %s"
-                             % (_shape(state_dict["weight_ih"]),))
-        return "GRUCell", dict(input_size=inp, hidden_size=g3 // 3,
-                               bias="bias_ih" in state_dict)
-    layers, reverse, bias = set(), False, False
-    for k in keys:
-        m = _LAYER_KEY.match(k)
-        if not m:
-            raise ValueError("state_dict has a key that no GRU parameter has: %r" % k)
-        layers.add(int(m.group(2)))
-        reverse |= m.group(3) is not None
-        bias |= m.group(1).startswith("bias")
-    if "weight_ih_l0" not in state_dict or "weight_hh_l0" not in state_dict:
-        raise ValueError("state_dict must hold weight_ih_l0 and weight_hh_l0 (a torch.nn.GRU's "
-                         "parameters); got keys %s" % ", ".join(map(repr, keys)))
-    L = max(layers) + 1
-    if sorted(layers) != list(range(L)):
-        raise ValueError("state_dict skips layers: it has layers %s" % sorted(layers))
-    g3, inp = _shape(state_dict["weight_ih_l0"])
-    if g3 % 3:
-        raise ValueError("weight_ih_l0 must have 3 * hidden_size rows; got shape %s"
-                         % (_shape(state_dict["weight_ih_l0"]),))
-    return "GRU", dict(input_size=inp, hidden_size=g3 // 3, num_layers=L,
-                       bidirectional=reverse, bias=bias)
-
-
-def _build(cls_name, config, state_dict, overrides, dtype):
-    from .modules import GRU, GRUCell
-    cls = GRU if cls_name == "GRU" else GRUCell
-    for key, value in overrides.items():
-        if key in config and config[key] != value:
-            raise ValueError("%s=%r contradicts the weights, which give %s=%r"
-                             % (key, value, key, config[key]))
-    cfg = dict(config, **overrides)
-    if dtype is not None:
-        cfg["dtype"] = dtype
-    try:
-        model = cls(**cfg)
-    except TypeError as exc:
-        raise TypeError("from_torch: %s (a %s takes %s)" % (exc, cls_name, (
-            "input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
-            "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout" if cls is GRU
-            else "input_size, hidden_size, bias, reset_after, dtype, seed"))) from None
-    model.load_state_dict(state_dict, strict=True)
-    return model
 
 
 def from_torch(module_or_state_dict, **config):
@@ -119,14 +47,14 @@ def from_torch(module_or_state_dict, **config):
         if dtype is None:
             dt = _dtype_of(obj["weight_ih" if cls_name == "GRUCell" else "weight_ih_l0"])
             dtype = np.float64 if dt == np.float64 else np.float32
-        return _build(cls_name, cfg, obj, config, dtype)
+        return build(cls_name, cfg, obj, config, dtype)
     kind = type(obj).__name__
     if not (callable(getattr(obj, "state_dict", None)) and kind in ("GRU", "GRUCell")):
         raise TypeError("from_torch takes a torch.nn.GRU, a torch.nn.GRUCell or a state dict; "
                         "got %s" % kind)
     sd = obj.state_dict()
     dt = _dtype_of(next(iter(sd.values())))
-    if dt not in _core.DTYPES:
+    if dt not in _validate.DTYPES:
         raise ValueError("from_torch: the module's weights are %s; pygru holds float32 or "
                          "float64 (call .float() or .double() on the module first)" % dt)
     if kind == "GRU":
@@ -138,16 +66,15 @@ def from_torch(module_or_state_dict, **config):
         cfg = dict(input_size=obj.input_size, hidden_size=obj.hidden_size, bias=bool(obj.bias),
                    reset_after=True)
     dtype = config.pop("dtype", dt)
-    model = _build(kind, cfg, sd, config, dtype)
+    model = build(kind, cfg, sd, config, dtype)
     model.train(bool(getattr(obj, "training", True)))
     return model
 
 
 def to_torch(model):
     """A torch.nn.GRU / torch.nn.GRUCell with the model's configuration, dtype, weights
-    and train/eval mode (used by GRU.to_torch and GRUCell.to_torch)."""
+    and train/eval mode."""
     import torch
-    from .modules import GRU
     cfg = model._config()
     if not cfg["reset_after"]:
         raise ValueError("to_torch: reset_after=False (n = tanh(W_in x + b_in + W_hn (r h) + "

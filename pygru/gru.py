@@ -1,5 +1,6 @@
-"""pygru.modules - GRU and GRUCell, NumPy modules following torch.nn.GRU / GRUCell,
-running on libgru (one C model per module; a GRUCell is a one-step, one-layer GRU).
+"""pygru.gru - GRU and GRUCell, modules following torch.nn.GRU / GRUCell, running on
+libgru (one C model per module; a GRUCell is a one-step, one-layer GRU); load() for
+model files.
 
 Guarantees:
   * same constructor arguments, parameter names, shapes, state-dict order and
@@ -7,39 +8,35 @@ Guarantees:
     weights drawn from numpy.random.default_rng(seed); the C dropout generator is
     seeded from the same seed, so the same seed gives the same weights and the same
     dropout masks;
+  * both are pygru.Modules (usable in Sequential, state_dict, the optimizers,
+    Module.save) whose Parameters are views of libgru's own storage, never copies:
+    ``gru.weight_ih_l0[0, 0] = 5.0``, an optimizer's in-place step or
+    load_state_dict write the model's memory and take effect at the next forward
+    (bitwise as if loaded with those values); ``p.grad`` is libgru's gradient; a
+    write through any other path raises (pygru._views);
   * forward returns new arrays of the model dtype; in training mode it keeps exactly
     what backward needs (the C workspace and the input as C saw it), in eval mode
     nothing;
   * backward returns the input and initial-state gradients and ADDS the parameter
     gradients to the model's (see zero_grad), like loss.backward() in PyTorch;
+    a parameter write between a training forward and its backward makes backward
+    raise (GRUError) instead of mixing two weight sets;
   * every bad argument raises TypeError/ValueError naming it, with the expected and
     the actual dtype or shape, before any C code runs.
+This module imports no converter: pygru.torch_io, onnx_io and keras_io import it.
 """
-import collections
-import collections.abc
-import numbers
+import os
 import warnings
 
 import numpy as np
 
-from . import _core
-from ._core import as_real_array, check_shape, fmt_shape
+from . import _core, _validate, modelfile
+from ._validate import as_real_array, check_shape, fmt_shape
+from .module import Module, Parameter
 
-__all__ = ["GRU", "GRUCell"]
-
-IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+__all__ = ["GRU", "GRUCell", "load"]
 
 _NO_FORWARD = "backward() needs a forward() in training mode first"
-
-
-def _check_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
-        raise TypeError("seed must be None or an int; got %s" % type(seed).__name__)
-    if int(seed) < 0:
-        raise ValueError("seed must be >= 0; got %d" % int(seed))
-    return int(seed)
 
 
 def _seeds(seed):
@@ -51,18 +48,19 @@ def _seeds(seed):
     return rng, c_seed
 
 
-class _Recurrent:
-    """What GRU and GRUCell share: the C model, parameters by public name, gradients,
-    train/eval, the saved forward state. Subclasses set self._names: public name ->
-    C name, in state-dict order."""
-
-    _names = {}   # replaced per instance
+class _Recurrent(Module):
+    """What GRU and GRUCell share: the C model, its Parameters (views of its storage)
+    under their public names, train/eval, the kept training forward. Subclasses call
+    _setup with a public name -> C name map, in state-dict order."""
 
     def _setup(self, model, names, rng, cfg):
-        """Adopts a new C model (public name -> C name map, constructor arguments) in
-        training mode, and draws its parameters from rng."""
-        self.__dict__.update(_model=model, _names=names, _cfg=cfg, _training=True,
-                             _saved=None)
+        """Adopts a new C model: registers a Parameter per tensor (data and grad are
+        views of libgru's buffers), then draws the parameters from rng."""
+        Module.__init__(self)
+        self.__dict__.update(_model=model, _names=names, _cfg=cfg)
+        for public, cname in names.items():
+            Module.__setattr__(self, public, Parameter(model.param_view(cname),
+                                                       model.grad_view(cname)))
         self.reset_parameters(rng)
 
     def _config(self):
@@ -75,111 +73,36 @@ class _Recurrent:
         if rng is None:
             rng = np.random.default_rng()
         k = 1.0 / np.sqrt(self._model.hidden_size)
-        for public, cname in self._names.items():
-            shape = self._model.shapes[cname]
-            value = rng.uniform(-k, k, size=shape).astype(self._model.dtype)
-            self._model.param_set(cname, value)
-        self._invalidate()
-
-    def _invalidate(self):
-        # The parameters changed: a saved training forward no longer matches them.
-        self.__dict__["_saved"] = None
-
-    def _convert_param(self, public, value):
-        shape = self._model.shapes[self._names[public]]
-        arr = as_real_array(value, public, self._model.dtype)
-        check_shape(arr, public, shape)
-        return arr
-
-    def _set_param(self, public, value):
-        arr = self._convert_param(public, value)
-        self._model.param_set(self._names[public], arr)
-        self._invalidate()
-
-    def __getattr__(self, name):
-        # Only reached when normal lookup fails: parameters read as attributes.
-        names = self.__dict__.get("_names")
-        if names is not None and name in names and "_model" in self.__dict__:
-            return self._model.param_get(names[name])
-        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+        for name, p in self.named_parameters():
+            p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
 
     def __setattr__(self, name, value):
-        names = self.__dict__.get("_names")
-        if names is not None and name in names:
-            self._set_param(name, value)
-        else:
-            object.__setattr__(self, name, value)
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._names))
-
-    def named_parameters(self):
-        """Iterator of (name, copy of the parameter), in state-dict order."""
-        for public, cname in self._names.items():
-            yield public, self._model.param_get(cname)
-
-    def parameters(self):
-        """Iterator of copies of the parameters, in state-dict order."""
-        for _, value in self.named_parameters():
-            yield value
-
-    def state_dict(self):
-        """{name: copy}, in PyTorch's order (per layer, forward then _reverse,
-        weight_ih, weight_hh, bias_ih, bias_hh)."""
-        return dict(self.named_parameters())
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Loads parameters from a mapping of array-likes (NumPy arrays, lists, CPU
-        torch tensors, with or without requires_grad), cast to the model dtype. All
-        values are checked before any is written. strict: missing or unexpected keys
-        raise ValueError listing them; otherwise they are skipped and reported in the
-        returned (missing_keys, unexpected_keys)."""
-        if not isinstance(state_dict, collections.abc.Mapping):
-            raise TypeError("state_dict must be a mapping of name -> array; got %s"
-                            % type(state_dict).__name__)
-        missing = [n for n in self._names if n not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._names]
-        _core.check_state_keys(type(self).__name__, missing, unexpected, strict)
-        converted = [(n, self._convert_param(n, state_dict[n]))
-                     for n in self._names if n in state_dict]
-        for public, arr in converted:
-            self._model.param_set(self._names[public], arr)
-        self._invalidate()
-        return IncompatibleKeys(missing, unexpected)
+        # gru.weight_ih_l0 = array copies the values into the model's storage (the
+        # Parameter stays the same object: optimizers holding it stay valid)
+        params = self.__dict__.get("_param_names")
+        if params is not None and name in params:
+            current = self.__dict__[name]
+            if value is not current:
+                shape = current.shape
+                arr = as_real_array(value.data if isinstance(value, Parameter) else value,
+                                    name, self.dtype)
+                check_shape(arr, name, shape)
+                current.data[...] = arr
+            return
+        Module.__setattr__(self, name, value)
 
     # -- gradients --
     @property
     def grads(self):
-        """{name: copy of the accumulated gradient}, keyed like state_dict."""
-        return {public: self._model.grad_get(cname) for public, cname in self._names.items()}
+        """{name: the accumulated gradient}, keyed like state_dict; each value is the
+        Parameter's .grad (a view of libgru's buffer)."""
+        return {name: p.grad for name, p in self.named_parameters()}
 
     def zero_grad(self):
         """Sets every parameter gradient to zero (backward adds into them)."""
         self._model.zero_grad()
 
-    # -- mode --
-    @property
-    def training(self):
-        return self.__dict__["_training"]
-
-    @training.setter
-    def training(self, mode):
-        self.train(mode)
-
-    def train(self, mode=True):
-        """Training mode (mode=True): forward applies dropout and keeps what backward
-        needs. Returns self."""
-        mode = _core.check_flag(mode, "mode")
-        self.__dict__["_training"] = mode
-        if not mode:
-            self.__dict__["_saved"] = None
-        return self
-
-    def eval(self):
-        """Inference mode: no dropout, nothing kept (frees the saved workspace).
-        Returns self."""
-        return self.train(False)
-
+    # -- mode and configuration --
     @property
     def dtype(self):
         return self._model.dtype
@@ -191,42 +114,28 @@ class _Recurrent:
 
     def set_seed(self, seed):
         """Reseeds the C dropout generator as the constructor does for this seed."""
-        seed = _check_seed(seed)
-        self._model.set_seed(_seeds(seed)[1])
+        self._model.set_seed(_seeds(_validate.check_seed(seed))[1])
 
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
-
-    def _save(self, **saved):
-        self.__dict__["_saved"] = saved
-
-    def _give_up_saved(self):
-        """Drops the saved training forward (a new one replaces it) and returns its
+    def _give_up_kept(self):
+        """Drops the kept training forward (a new one replaces it) and returns its
         workspace for the new forward to reuse, or None."""
-        saved = self.__dict__["_saved"]
-        self.__dict__["_saved"] = None
+        saved = self.__dict__["_cache"]
+        self.__dict__["_cache"] = None
         return saved["ws"] if saved is not None else None
 
-    def _take_saved(self):
-        saved = self.__dict__["_saved"]
+    def _kept(self):
+        saved = self.__dict__["_cache"]
         if saved is None:
             raise RuntimeError(_NO_FORWARD)
         return saved
 
-    # -- other libraries and files --
-    def to_torch(self):
-        """The same model as a torch.nn.GRU / torch.nn.GRUCell (configuration, dtype,
-        weights, train/eval mode); imports torch. reset_after=False has no torch
-        equivalent (ValueError)."""
-        from .convert import to_torch
-        return to_torch(self)
-
+    # -- files --
     def save(self, path):
         """Writes configuration and parameters to ``path`` as a safetensors file
         (pygru.load, libgru's gru_load and the safetensors package read it); atomic.
         Returns the path."""
-        from .modelfile import save
-        return save(self, path)
+        return modelfile.write_tensors(path, self.state_dict(),
+                                       modelfile.metadata(type(self).__name__, self._config()))
 
     # -- copying and pickling: configuration + parameters (not gradients, not the
     # dropout generator's position) --
@@ -234,39 +143,11 @@ class _Recurrent:
         return (_rebuild, (type(self), self._config(), self.state_dict(), self.training))
 
 
-def _check_rate(p, name):
-    """A dropout rate: a real number in [0, 1), as float."""
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError("%s must be a real number in [0, 1); got %r" % (name, p))
-    p = float(p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError("%s must be in [0, 1); got %r" % (name, p))
-    return p
-
-
 def _rebuild(cls, config, state, training):
     obj = cls(**config)
     obj.load_state_dict(state)
     obj.train(training)
     return obj
-
-
-def _check_buffer(arr, name, shape, dtype, meaning):
-    """An array libgru writes into: exactly ``shape``, ``dtype``, C-contiguous and
-    writable (it is updated in place, so no conversion can be made)."""
-    if type(arr) is np.ndarray and arr.dtype == dtype and arr.shape == shape and \
-            arr.flags.c_contiguous and arr.flags.writeable and arr.flags.aligned:
-        return
-    if not isinstance(arr, np.ndarray):
-        raise TypeError("%s must be a NumPy array (it is updated in place); got %s"
-                        % (name, type(arr).__name__))
-    if arr.dtype != dtype:
-        raise TypeError("%s must have dtype %s (the model's; it is updated in place); got %s"
-                        % (name, dtype, arr.dtype))
-    check_shape(arr, name, shape, meaning)
-    if not (arr.flags.c_contiguous and arr.flags.aligned):
-        raise ValueError("%s must be C-contiguous and aligned (it is updated in place)" % name)
-    raise ValueError("%s must be writable (it is updated in place)" % name)
 
 
 def _input_for_training(arr, original):
@@ -312,28 +193,28 @@ class GRU(_Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32,
                  seed=None, reverse=False, input_dropout=0.0, recurrent_dropout=0.0):
-        input_size = _core.check_size(input_size, "input_size")
-        hidden_size = _core.check_size(hidden_size, "hidden_size")
-        num_layers = _core.check_size(num_layers, "num_layers")
-        bias = _core.check_flag(bias, "bias")
-        batch_first = _core.check_flag(batch_first, "batch_first")
-        bidirectional = _core.check_flag(bidirectional, "bidirectional")
-        reset_after = _core.check_flag(reset_after, "reset_after")
-        reverse = _core.check_flag(reverse, "reverse")
+        input_size = _validate.check_size(input_size, "input_size")
+        hidden_size = _validate.check_size(hidden_size, "hidden_size")
+        num_layers = _validate.check_size(num_layers, "num_layers")
+        bias = _validate.check_flag(bias, "bias")
+        batch_first = _validate.check_flag(batch_first, "batch_first")
+        bidirectional = _validate.check_flag(bidirectional, "bidirectional")
+        reset_after = _validate.check_flag(reset_after, "reset_after")
+        reverse = _validate.check_flag(reverse, "reverse")
         if reverse and bidirectional:
             raise ValueError("reverse=True runs a single direction right to left; it cannot "
                              "be combined with bidirectional=True")
-        dropout = _check_rate(dropout, "dropout")
-        input_dropout = _check_rate(input_dropout, "input_dropout")
-        recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
+        dropout = _validate.check_rate(dropout, "dropout")
+        input_dropout = _validate.check_rate(input_dropout, "input_dropout")
+        recurrent_dropout = _validate.check_rate(recurrent_dropout, "recurrent_dropout")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so "
                 "non-zero dropout expects num_layers greater than 1, but got "
                 "dropout=%r and num_layers=%d" % (dropout, num_layers), UserWarning,
                 stacklevel=2)
-        dtype = _core.model_dtype(dtype)
-        seed = _check_seed(seed)
+        dtype = _validate.model_dtype(dtype)
+        seed = _validate.check_seed(seed)
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
                              reset_after, dtype, dropout, c_seed, reverse, input_dropout,
@@ -385,7 +266,7 @@ class GRU(_Recurrent):
         backward would use): {(layer, direction): (m_x (B, in), m_h (B, H))}, in = input
         size for layer 0 and D*H above, entries 0 or 1/(1-p) (ones for a rate of 0).
         Unbatched forwards give B = 1."""
-        s = self._take_saved()
+        s = self._kept()
         D = 2 if self._cfg["bidirectional"] else 1
         return {(l, d): self._model.dropout_masks(s["ws"], l, d, s["B"])
                 for l in range(self._cfg["num_layers"]) for d in range(D)}
@@ -431,14 +312,14 @@ class GRU(_Recurrent):
                 check_shape(h0a, "h0", (LD, B, H), "(num_layers*num_directions, batch, hidden_size)")
         else:
             h0a = None
-        lens = None if lengths is None else _core.as_lengths(lengths, B, T)
+        lens = None if lengths is None else _validate.as_lengths(lengths, B, T)
         training = self.training
         if training:
-            xa = _input_for_training(xa, _core.to_numpy(x))
-        reuse = self._give_up_saved() if training else None
+            xa = _input_for_training(xa, _validate.to_numpy(x))
+        reuse = self._give_up_kept() if training else None
         out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens, reuse)
         if training:
-            self._save(x=xa, ws=ws, T=T, B=B, batch_first=layout_first, unbatched=unbatched,
+            self._keep(x=xa, ws=ws, T=T, B=B, batch_first=layout_first, unbatched=unbatched,
                        out_shape=out.shape)
         if unbatched:
             return out.reshape(T, D * H), h_n.reshape(LD, H)
@@ -451,22 +332,9 @@ class GRU(_Recurrent):
         the previous state; plus the inner layers' outputs); training=False, the
         inference scratch, which does not grow with seq_len (except one layer buffer of
         stacked bidirectional layers)."""
-        seq_len = _core.check_size(seq_len, "seq_len")
-        batch = _core.check_size(batch, "batch")
-        return self._model.workspace_bytes(seq_len, batch, _core.check_flag(training, "training"))
-
-    def to_onnx(self, path, initial_h=False, sequence_lens=False):
-        """Writes this GRU as an ONNX model (GRU nodes, ONNX's gate order, the right
-        linear_before_reset) that ONNX Runtime runs with pygru's results; optional
-        "initial_h" and "sequence_lens" inputs. See pygru.onnx_io.to_onnx."""
-        from .onnx_io import to_onnx
-        return to_onnx(self, path, initial_h=initial_h, sequence_lens=sequence_lens)
-
-    def to_keras(self):
-        """This one-layer, one-direction GRU as a built keras.layers.GRU (Keras 3). See
-        pygru.keras_io.to_keras."""
-        from .keras_io import to_keras
-        return to_keras(self)
+        seq_len = _validate.check_size(seq_len, "seq_len")
+        batch = _validate.check_size(batch, "batch")
+        return self._model.workspace_bytes(seq_len, batch, _validate.check_flag(training, "training"))
 
     # -- streaming inference: one time step at a time --
     def _check_streamable(self):
@@ -479,7 +347,7 @@ class GRU(_Recurrent):
         """The state of ``batch`` fresh streams for step(): zeros of shape
         (num_layers, batch, hidden_size), owned by the caller."""
         self._check_streamable()
-        batch = _core.check_size(batch, "batch")
+        batch = _validate.check_size(batch, "batch")
         return np.zeros((self._cfg["num_layers"], batch, self._cfg["hidden_size"]), self.dtype)
 
     def step(self, x, state, out=None):
@@ -512,12 +380,12 @@ class GRU(_Recurrent):
         if B == 0:
             raise ValueError("x must have a non-empty batch (B >= 1); got shape %s"
                              % fmt_shape(x.shape))
-        _check_buffer(state, "state", st_shape, dt,
+        _validate.check_buffer(state, "state", st_shape, dt,
                       "(num_layers, batch, hidden_size), e.g. from new_state()")
         if out is None:
             out = np.empty(out_shape, dt)
         else:
-            _check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
+            _validate.check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
         self._model.step(B, x, state, out)
         return out
 
@@ -527,9 +395,9 @@ class GRU(_Recurrent):
         L, H = self._cfg["num_layers"], self._cfg["hidden_size"]
         shape = getattr(state, "shape", ())
         B = shape[1] if len(shape) == 3 else 1
-        _check_buffer(state, "state", (L, H) if len(shape) == 2 else (L, B, H),
+        _validate.check_buffer(state, "state", (L, H) if len(shape) == 2 else (L, B, H),
                       self._model.dtype, "(num_layers, batch, hidden_size), e.g. from new_state()")
-        index = _core.check_size(index, "index", minimum=0)
+        index = _validate.check_size(index, "index", minimum=0)
         if index >= B:
             raise ValueError("index must be in 0..%d (the batch of state); got %d" % (B - 1, index))
         self._model.step_reset(B, state, index)
@@ -543,7 +411,7 @@ class GRU(_Recurrent):
         even when h0 was None: it is the gradient for the zero initial state); the
         parameter gradients are ADDED to self.grads. May be called more than once.
         Only the most recent training forward is kept."""
-        s = self._take_saved()
+        s = self._kept()
         c = self._cfg
         D = 2 if c["bidirectional"] else 1
         LD, H = c["num_layers"] * D, c["hidden_size"]
@@ -582,12 +450,12 @@ class GRUCell(_Recurrent):
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True,
                  dtype=np.float32, seed=None):
-        input_size = _core.check_size(input_size, "input_size")
-        hidden_size = _core.check_size(hidden_size, "hidden_size")
-        bias = _core.check_flag(bias, "bias")
-        reset_after = _core.check_flag(reset_after, "reset_after")
-        dtype = _core.model_dtype(dtype)
-        seed = _check_seed(seed)
+        input_size = _validate.check_size(input_size, "input_size")
+        hidden_size = _validate.check_size(hidden_size, "hidden_size")
+        bias = _validate.check_flag(bias, "bias")
+        reset_after = _validate.check_flag(reset_after, "reset_after")
+        dtype = _validate.model_dtype(dtype)
+        seed = _validate.check_seed(seed)
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, 1, False, bias, reset_after, dtype,
                              0.0, c_seed)
@@ -645,11 +513,11 @@ class GRUCell(_Recurrent):
         if ha is not None:
             ha = ha.reshape(1, B, H)
         if training:
-            xa = _input_for_training(xa, _core.to_numpy(x))
-        reuse = self._give_up_saved() if training else None
+            xa = _input_for_training(xa, _validate.to_numpy(x))
+        reuse = self._give_up_kept() if training else None
         _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None, reuse)
         if training:
-            self._save(x=xa, ws=ws, B=B, unbatched=unbatched)
+            self._keep(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
 
     def backward(self, grad_h1):
@@ -659,7 +527,7 @@ class GRUCell(_Recurrent):
         Only the most recent training forward is kept: to backpropagate through many
         steps, run them as one GRU over the sequence (same parameter values, names
         with the _l0 suffix), not as a Python loop of cell calls."""
-        s = self._take_saved()
+        s = self._kept()
         I, H, B = self._cfg["input_size"], self._cfg["hidden_size"], s["B"]
         g = as_real_array(grad_h1, "grad_h1", self.dtype)
         check_shape(g, "grad_h1", (H,) if s["unbatched"] else (B, H), "(the shape of h1)")
@@ -668,3 +536,50 @@ class GRUCell(_Recurrent):
         if s["unbatched"]:
             return dx.reshape(I), dh.reshape(H)
         return dx.reshape(B, I), dh.reshape(B, H)
+
+
+# ---- building from weights, loading model files -------------------------------------
+
+_GRU_ARGS = ("input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
+             "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout")
+_CELL_ARGS = "input_size, hidden_size, bias, reset_after, dtype, seed"
+
+
+def build(class_name, config, state_dict, overrides, dtype, who="from_torch"):
+    """A GRU ("GRU") or GRUCell ("GRUCell") with configuration ``config`` plus
+    ``overrides`` (keywords a caller passed; one that contradicts ``config`` raises
+    ValueError), holding the weights of ``state_dict`` (strict)."""
+    cls = GRU if class_name == "GRU" else GRUCell
+    for key, value in overrides.items():
+        if key in config and config[key] != value:
+            raise ValueError("%s=%r contradicts the weights, which give %s=%r"
+                             % (key, value, key, config[key]))
+    cfg = dict(config, **overrides)
+    if dtype is not None:
+        cfg["dtype"] = dtype
+    try:
+        model = cls(**cfg)
+    except TypeError as exc:
+        raise TypeError("%s: %s (a %s takes %s)" % (who, exc, class_name,
+                        _GRU_ARGS if cls is GRU else _CELL_ARGS)) from None
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def load(path, **config):
+    """The GRU or GRUCell saved in ``path`` (by GRU.save, libgru's gru_save, or the
+    safetensors package from a torch state dict), in eval mode. Keywords (dtype, seed,
+    and for files without pygru metadata batch_first, dropout, reset_after) go to the
+    constructor; the dtype defaults to the file's. A malformed file raises ValueError
+    saying what is wrong (pygru.modelfile)."""
+    path = os.fspath(path)
+    cls_name, cfg, tensors = modelfile.read_model(path)
+    dtype = config.pop("dtype", None)
+    if dtype is None:
+        dtypes = {t.dtype for t in tensors.values()}
+        dtype = np.float64 if dtypes == {np.dtype("<f8")} else np.float32
+    try:
+        model = build(cls_name, cfg, tensors, config, dtype, who="load")
+    except ValueError as exc:   # a tensor of the wrong shape for its config, ...
+        raise ValueError("%s is not a valid pygru model file: %s" % (path, exc)) from None
+    return model.eval()

@@ -1,85 +1,139 @@
-"""pygru.nn.module - Parameter, Module and Sequential: the small framework that the
-layers, the GRU layer and the losses of pygru.nn are built on (NumPy only).
+"""pygru.module - Parameter, Module and Sequential: the small framework that the GRU,
+the GRUCell and every layer and loss of pygru.nn are built on (NumPy only).
 
 The rules, stated once:
   * forward(...) computes the output; in training mode it keeps exactly what
     backward needs (in eval mode nothing, and backward then raises RuntimeError),
     by reference: do not modify a forward's input in place before its backward;
-  * backward(grad_output) returns the gradient for the input and ADDS the parameter
-    gradients into each Parameter's .grad (zero them with zero_grad() or the
-    optimizer's zero_grad(), like torch); it may be called more than once;
+  * backward(grad_output) returns the gradient for the input (a GRU: for the input
+    and the initial state) and ADDS the parameter gradients into each Parameter's
+    .grad (zero them with zero_grad() or the optimizer's zero_grad(), like torch);
+    it may be called more than once;
   * a model is an explicit class: its forward calls its children's forward, its
     backward calls their backward in reverse order;
   * children, parameters and buffers are registered by attribute assignment (or
     register_buffer); named_parameters() and state_dict() use torch's dotted names
     and order (own parameters, own buffers, then each child in registration order),
     so state dicts move to and from torch unchanged;
+  * a Parameter is the model's own storage, never a copy: writing to it (item
+    assignment, in-place arithmetic, an optimizer's step, load_state_dict) changes
+    the model, and a GRU's Parameters are views of libgru's memory (pygru._views);
+    state_dict() returns read-only copies, so a write to one raises instead of
+    being lost;
   * load_state_dict checks every key, shape and dtype before it writes anything.
 """
 import collections
 import collections.abc
-import numbers
 
 import numpy as np
 
-from .. import _core
-from .._core import as_real_array, check_shape, fmt_shape
+from . import _validate
+from ._validate import as_real_array, check_shape, fmt_shape, float_array, make_rng
+from ._views import StorageView
 
-__all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys"]
+__all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys", "float_array", "make_rng"]
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-def make_rng(seed):
-    """numpy Generator for ``seed`` (None: fresh entropy); seed must be an int >= 0."""
-    if seed is not None:
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
-            raise TypeError("seed must be None or an int; got %s" % type(seed).__name__)
-        if int(seed) < 0:
-            raise ValueError("seed must be >= 0; got %d" % int(seed))
-        seed = int(seed)
-    return np.random.default_rng(seed)
+def _array_of(value):
+    return value._data if isinstance(value, Parameter) else value
 
 
-def float_array(value, name, dtype=None):
-    """``value`` as a C-contiguous float32/float64 ndarray: of ``dtype`` when given,
-    else of its own dtype when that is float32 or float64, else float32. Complex, bool,
-    object and string data raise TypeError naming the argument."""
-    if dtype is None:
-        value = _core.to_numpy(value)
-        if not isinstance(value, np.ndarray):
-            try:
-                value = np.asarray(value)
-            except (ValueError, TypeError) as exc:
-                raise ValueError("%s could not be converted to an array: %s" % (name, exc)) from None
-        dtype = value.dtype if value.dtype in _core.DTYPES else np.float32
-    return as_real_array(value, name, np.dtype(dtype))
+class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
+    """A trainable array: ``data`` (float32/float64, C-contiguous, the model's own
+    storage) and ``grad`` (same shape and dtype; backward adds into it).
 
+    Parameter(data): a new parameter owning a copy of ``data`` (zero gradient).
+    It behaves like its data in NumPy expressions (``p * 2``, ``np.asarray(p)``,
+    ``p[0]``), and writes reach the storage: ``p[0, 0] = 5.0``, ``p += 1``,
+    ``p.data -= lr * p.grad``. Assigning ``p.data = a`` or ``p.grad = a`` copies
+    ``a`` into the storage (same shape; ``p.grad = None`` zeros the gradient)."""
 
-class Parameter:
-    """A trainable array: ``data`` (C-contiguous float32/float64 ndarray, updated in
-    place by optimizers) and ``grad`` (same shape and dtype, zeros at creation;
-    backward adds into it)."""
+    __slots__ = ("_data", "_grad", "__weakref__")
+    __hash__ = object.__hash__   # an identity (== is elementwise, as for arrays)
 
-    __slots__ = ("data", "grad")
-
-    def __init__(self, data):
-        data = _core.to_numpy(data)
-        if not isinstance(data, np.ndarray) or data.dtype not in _core.DTYPES:
+    def __init__(self, data, grad=None):
+        if isinstance(data, StorageView):
+            self._data, self._grad = data, grad
+            return
+        data = _validate.to_numpy(_array_of(data))
+        if not isinstance(data, np.ndarray) or data.dtype not in _validate.DTYPES:
             raise TypeError("Parameter data must be a float32 or float64 ndarray; got %s"
                             % (getattr(data, "dtype", None) or type(data).__name__))
-        self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self._data = np.array(data, order="C", copy=True)
+        self._grad = np.zeros_like(self._data) if grad is None else grad
 
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if value is self._data:   # p.data -= x rebinds p.data to itself
+            return
+        src = as_real_array(_array_of(value), "data", self._data.dtype)
+        check_shape(src, "data", self._data.shape, "(the parameter's shape)")
+        self._data[...] = src
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is self._grad:
+            return
+        if value is None:
+            self._grad[...] = 0
+            return
+        src = as_real_array(value, "grad", self._grad.dtype)
+        check_shape(src, "grad", self._grad.shape, "(the parameter's shape)")
+        self._grad[...] = src
+
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    size = property(lambda self: self._data.size)
+    ndim = property(lambda self: self._data.ndim)
 
     def zero_grad(self):
-        self.grad[...] = 0
+        self._grad[...] = 0
+
+    def copy(self):
+        """A plain ndarray copy of the data."""
+        return np.array(self._data, copy=True)
+
+    # -- NumPy interplay: a Parameter acts as its data --
+    def __array__(self, dtype=None, copy=None):
+        data = self._data.view(np.ndarray) if isinstance(self._data, StorageView) else self._data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(_array_of(x) for x in inputs)
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_array_of(o) for o in out)
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        if out is not None:   # p += 1 rebinds p to what is returned: the Parameter
+            return out[0] if len(out) == 1 else out
+        return result
+
+    def __getitem__(self, index):
+        return self._data[index]
+
+    def __setitem__(self, index, value):
+        self._data[index] = _array_of(value)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __iter__(self):
+        return iter(self._data)
 
     def __repr__(self):
-        return "Parameter(shape=%s, dtype=%s)" % (fmt_shape(self.data.shape), self.data.dtype)
+        return "Parameter(shape=%s, dtype=%s)" % (fmt_shape(self._data.shape), self._data.dtype)
 
 
 class Module:
@@ -192,7 +246,7 @@ class Module:
     def train(self, mode=True):
         """Training mode (True) or eval mode (False) for self and every descendant;
         eval also drops what forward kept for backward. Returns self."""
-        mode = _core.check_flag(mode, "mode")
+        mode = _validate.check_flag(mode, "mode")
         for m in self.modules():
             m.__dict__["training"] = mode
             if not mode:
@@ -215,11 +269,15 @@ class Module:
                 yield (mod_name + "." + name if mod_name else name), mod, name
 
     def state_dict(self):
-        """{dotted name: copy of the array}, parameters and buffers in torch's order."""
+        """{dotted name: read-only copy of the array}, parameters and buffers in torch's
+        order. Read-only, so that writing to one raises instead of silently missing
+        the model (torch's state dict shares the model's storage): write through the
+        Parameters, or load_state_dict a modified copy."""
         out = collections.OrderedDict()
         for key, mod, name in self._state_items():
-            value = mod.__dict__[name]
-            out[key] = (value.data if isinstance(value, Parameter) else value).copy()
+            arr = np.array(_array_of(mod.__dict__[name]), copy=True)
+            arr.flags.writeable = False
+            out[key] = arr
         return out
 
     def load_state_dict(self, state_dict, strict=True):
@@ -236,7 +294,7 @@ class Module:
         own = {key for key, _, _ in items}
         missing = [key for key, _, _ in items if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        _core.check_state_keys(type(self).__name__, missing, unexpected, strict)
+        _validate.check_state_keys(type(self).__name__, missing, unexpected, strict)
         converted = []
         for key, mod, name in items:
             if key not in state_dict:
@@ -244,7 +302,7 @@ class Module:
             value = mod.__dict__[name]
             dst = value.data if isinstance(value, Parameter) else value
             if dst.dtype.kind in "iu":   # integer buffers (num_batches_tracked)
-                src = np.asarray(_core.to_numpy(state_dict[key]))
+                src = np.asarray(_validate.to_numpy(state_dict[key]))
                 if src.dtype.kind not in "iu":
                     raise TypeError("%s must be an integer array; got dtype %s" % (key, src.dtype))
             else:
@@ -264,7 +322,7 @@ class Module:
         with metadata {str: str} (e.g. the model's hyperparameters) and the class name
         under "module". Readable by load(), by the safetensors package and, for its
         GRU tensors, by libgru's gru_load only via pygru.GRU.save. Returns the path."""
-        from ..modelfile import write_tensors
+        from .modelfile import write_tensors
         meta = {"format": "pygru.nn", "module": type(self).__name__}
         meta.update(metadata or {})
         return write_tensors(path, self.state_dict(), meta)
@@ -272,7 +330,7 @@ class Module:
     def load(self, path, strict=True):
         """Loads a file written by save() (or any safetensors file of this model's
         state-dict names) through load_state_dict(strict=strict); returns its metadata."""
-        from ..modelfile import read_tensors
+        from .modelfile import read_tensors
         tensors, meta = read_tensors(path)
         self.load_state_dict(tensors, strict=strict)
         return meta
