@@ -259,6 +259,9 @@ class CModel:
                 self._gate.wait()
             check(lib.gru_set_num_threads(self.ptr, int(n)), "setting the thread count")
 
+    def num_threads(self):
+        return int(lib.gru_get_num_threads(self.ptr))
+
     def set_seed(self, seed):
         with self.lock:
             check(lib.gru_set_seed(self.ptr, int(seed)), "seeding the dropout generator")

@@ -108,9 +108,15 @@ class _Recurrent(Module):
         return self._model.dtype
 
     @property
-    def isa(self):
+    def isa(self) -> str:
         """The libgru kernel set this model runs on."""
         return self._model.isa
+
+    @property
+    def num_threads(self) -> int:
+        """The threads this model's calls use (pygru.set_num_threads sets every
+        model's)."""
+        return self._model.num_threads()
 
     def set_seed(self, seed):
         """Reseeds the C dropout generator as the constructor does for this seed."""

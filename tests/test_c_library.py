@@ -12,6 +12,9 @@ import subprocess
 
 import pytest
 
+# the C tests cover every kernel set themselves (not rerun per kernel set)
+pytestmark = pytest.mark.integration
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

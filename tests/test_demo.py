@@ -23,6 +23,9 @@ import sys
 import numpy as np
 import pytest
 
+# learning tests: they train models for seconds (deselect with -m 'not slow')
+pytestmark = pytest.mark.slow
+
 import pygru
 from pygru.demo import main as demo
 from pygru.demo import sentiment

@@ -15,6 +15,9 @@ import subprocess
 import numpy as np
 import pytest
 
+# builds and runs the C and Rust examples (not rerun per kernel set)
+pytestmark = pytest.mark.integration
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "c", "build")
 REQUIRED = os.environ.get("GRU_REQUIRE_EXAMPLES") == "1"

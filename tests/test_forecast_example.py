@@ -21,6 +21,9 @@ import sys
 import numpy as np
 import pytest
 
+# learning tests: they train the forecaster (deselect with -m 'not slow')
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "forecast.py")
 SHORT = ["--epochs", "10", "--seed", "0", "--threads", "2"]

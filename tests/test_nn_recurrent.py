@@ -223,6 +223,7 @@ def test_classifier_gradients_against_torch():
     assert_close(errors, 1e-10)
 
 
+@pytest.mark.slow
 def test_classifier_learns_a_toy_problem():
     """Label: does the sequence contain token 1? Adam, a few dozen steps, fixed seeds."""
     rng = np.random.default_rng(0)

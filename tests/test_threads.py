@@ -71,7 +71,7 @@ def test_bitwise_identical_for_any_thread_count(forced_threads, H, L, bi, ra, bf
         pygru.set_num_threads(n)
         model = pygru.GRU(I, H, num_layers=L, bidirectional=bi, reset_after=ra,
                           batch_first=bf, dropout=p, dtype=dtype, seed=11)
-        assert model._model.isa == pygru.info()["isa"]
+        assert model.isa == pygru.info()["isa"] and model.num_threads == n
         results[n] = run(model, x, h0, lengths, go, ghn)
     assert_bitwise(results[2], results[1], "2 threads vs 1")
     assert_bitwise(results[3], results[1], "3 threads vs 1")
@@ -114,10 +114,9 @@ def test_set_and_get_num_threads():
         assert pygru.get_num_threads() == 2
         assert pygru.info()["threads"] == 2
         model = pygru.GRU(3, 4)                    # new models take the setting
-        from pygru._core import lib
-        assert lib.gru_get_num_threads(model._model.ptr) == 2
+        assert model.num_threads == 2
         pygru.set_num_threads(1)                   # live models follow it
-        assert lib.gru_get_num_threads(model._model.ptr) == 1
+        assert model.num_threads == 1
         for bad, exc in [(0, ValueError), (-3, ValueError), (1.5, TypeError), (True, TypeError)]:
             with pytest.raises(exc, match="n"):
                 pygru.set_num_threads(bad)
@@ -188,4 +187,3 @@ def test_inference_scratch_reused_across_sizes():
         fresh = pygru.GRU(6, 20, num_layers=3, bidirectional=True, seed=9).eval()
         for got, want in zip(model(x), fresh(x)):
             assert np.array_equal(got, want), (T, B)
-    assert model._model._scratch is not None
