@@ -12,6 +12,7 @@ Guarantees:
   * cffi API-mode calls release the GIL while the C code runs.
 """
 import os
+from typing import Any, Dict
 import threading
 import weakref
 
@@ -71,7 +72,7 @@ def check(status, what):
 
 # ---- information ----------------------------------------------------------------
 
-def info():
+def info() -> Dict[str, Any]:
     """What libgru is loaded: its version, ABI version, the kernel set a new model
     uses (after GRU_ISA), the kernel sets this build and CPU offer, and the thread
     count (libgru is single-threaded for now)."""
@@ -104,7 +105,7 @@ _models = weakref.WeakSet()
 _threads_lock = threading.Lock()
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Sets the number of threads every pygru model uses (each model has its own
     small pool; results are bitwise identical for any number). n: int >= 1."""
     global _num_threads
@@ -115,7 +116,7 @@ def set_num_threads(n):
         _num_threads = n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads pygru models use (set_num_threads, else the environment
     variable GRU_NUM_THREADS, else 1)."""
     if _num_threads is not None:

@@ -25,10 +25,14 @@ Guarantees:
     the actual dtype or shape, before any C code runs.
 This module imports no converter: pygru.torch_io, onnx_io and keras_io import it.
 """
+from __future__ import annotations
+
 import os
 import warnings
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, _validate, modelfile
 from ._validate import as_real_array, check_shape, fmt_shape
@@ -53,6 +57,10 @@ class _Recurrent(Module):
     under their public names, train/eval, the kept training forward. Subclasses call
     _setup with a public name -> C name map, in state-dict order."""
 
+    _model: _core.CModel
+    _names: Dict[str, str]
+    _cfg: Dict[str, Any]
+
     def _setup(self, model, names, rng, cfg):
         """Adopts a new C model: registers a Parameter per tensor (data and grad are
         views of libgru's buffers), then draws the parameters from rng."""
@@ -67,7 +75,7 @@ class _Recurrent(Module):
         return dict(self._cfg, dtype=self.dtype)
 
     # -- parameters --
-    def reset_parameters(self, rng=None):
+    def reset_parameters(self, rng: Optional[np.random.Generator] = None) -> None:
         """Draws every parameter from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's rule), in
         state-dict order. rng: a numpy Generator, or None for fresh entropy."""
         if rng is None:
@@ -93,18 +101,18 @@ class _Recurrent(Module):
 
     # -- gradients --
     @property
-    def grads(self):
+    def grads(self) -> Dict[str, np.ndarray]:
         """{name: the accumulated gradient}, keyed like state_dict; each value is the
         Parameter's .grad (a view of libgru's buffer)."""
         return {name: p.grad for name, p in self.named_parameters()}
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Sets every parameter gradient to zero (backward adds into them)."""
         self._model.zero_grad()
 
     # -- mode and configuration --
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self._model.dtype
 
     @property
@@ -118,7 +126,7 @@ class _Recurrent(Module):
         model's)."""
         return self._model.num_threads()
 
-    def set_seed(self, seed):
+    def set_seed(self, seed: Optional[int]) -> None:
         """Reseeds the C dropout generator as the constructor does for this seed."""
         self._model.set_seed(_seeds(_validate.check_seed(seed))[1])
 
@@ -136,7 +144,7 @@ class _Recurrent(Module):
         return saved
 
     # -- files --
-    def save(self, path):
+    def save(self, path: Union[str, os.PathLike]) -> str:
         """Writes configuration and parameters to ``path`` as a safetensors file
         (pygru.load, libgru's gru_load and the safetensors package read it); atomic.
         Returns the path."""
@@ -196,9 +204,12 @@ class GRU(_Recurrent):
     dropout_masks() returns the masks the last training forward used.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32,
-                 seed=None, reverse=False, input_dropout=0.0, recurrent_dropout=0.0):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, reset_after: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None,
+                 reverse: bool = False, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         num_layers = _validate.check_size(num_layers, "num_layers")
@@ -267,7 +278,7 @@ class GRU(_Recurrent):
             s += ", dtype=%s" % self.dtype
         return "GRU(%s)" % s
 
-    def dropout_masks(self):
+    def dropout_masks(self) -> Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]]:
         """The input and recurrent dropout masks of the last training forward (the one
         backward would use): {(layer, direction): (m_x (B, in), m_h (B, H))}, in = input
         size for layer 0 and D*H above, entries 0 or 1/(1-p) (ones for a rate of 0).
@@ -277,7 +288,8 @@ class GRU(_Recurrent):
         return {(l, d): self._model.dropout_masks(s["ws"], l, d, s["B"])
                 for l in range(self._cfg["num_layers"]) for d in range(D)}
 
-    def forward(self, x, h0=None, lengths=None):
+    def forward(self, x: ArrayLike, h0: Optional[ArrayLike] = None,
+                lengths: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """See the class docstring. Returns (output, h_n), new arrays."""
         c = self._cfg
         I, H = c["input_size"], c["hidden_size"]
@@ -331,7 +343,7 @@ class GRU(_Recurrent):
             return out.reshape(T, D * H), h_n.reshape(LD, H)
         return out, h_n
 
-    def workspace_bytes(self, seq_len, batch, training=True):
+    def workspace_bytes(self, seq_len: int, batch: int, training: bool = True) -> int:
         """Bytes libgru needs for a forward of ``seq_len`` steps and ``batch``
         sequences: training=True, what the forward keeps for backward (per step, batch
         entry and layer-direction: the gates r, z, n, W_hn h + b_hn (reset_after) and
@@ -349,14 +361,15 @@ class GRU(_Recurrent):
                              "pass needs the whole sequence (%s=True)"
                              % ("bidirectional" if self._cfg["bidirectional"] else "reverse"))
 
-    def new_state(self, batch=1):
+    def new_state(self, batch: int = 1) -> np.ndarray:
         """The state of ``batch`` fresh streams for step(): zeros of shape
         (num_layers, batch, hidden_size), owned by the caller."""
         self._check_streamable()
         batch = _validate.check_size(batch, "batch")
         return np.zeros((self._cfg["num_layers"], batch, self._cfg["hidden_size"]), self.dtype)
 
-    def step(self, x, state, out=None):
+    def step(self, x: ArrayLike, state: np.ndarray,
+             out: Optional[np.ndarray] = None) -> np.ndarray:
         """Streaming inference: advances ``batch`` independent streams by one time step.
 
         x      (B, I) this step's input frames (or (I,) for one stream)
@@ -395,7 +408,7 @@ class GRU(_Recurrent):
         self._model.step(B, x, state, out)
         return out
 
-    def reset_state(self, state, index):
+    def reset_state(self, state: np.ndarray, index: int) -> None:
         """Zeros stream ``index`` of ``state`` (every layer), leaving the others alone."""
         self._check_streamable()
         L, H = self._cfg["num_layers"], self._cfg["hidden_size"]
@@ -408,7 +421,8 @@ class GRU(_Recurrent):
             raise ValueError("index must be in 0..%d (the batch of state); got %d" % (B - 1, index))
         self._model.step_reset(B, state, index)
 
-    def backward(self, grad_output, grad_h_n=None):
+    def backward(self, grad_output: Optional[ArrayLike],
+                 grad_h_n: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Backpropagation through time for the last training forward.
 
         grad_output: dLoss/d output, the shape of output (None: zeros);
@@ -454,8 +468,9 @@ class GRUCell(_Recurrent):
     Parameters weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H).
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True,
-                 dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 reset_after: bool = True, dtype: DTypeLike = np.float32,
+                 seed: Optional[int] = None) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         bias = _validate.check_flag(bias, "bias")
@@ -486,7 +501,7 @@ class GRUCell(_Recurrent):
             s += ", dtype=%s" % self.dtype
         return "GRUCell(%s)" % s
 
-    def forward(self, x, h=None):
+    def forward(self, x: ArrayLike, h: Optional[ArrayLike] = None) -> np.ndarray:
         """Returns h1, a new array: (B, H), or (H,) for an unbatched x of shape (I,)."""
         I, H = self._cfg["input_size"], self._cfg["hidden_size"]
         xa = as_real_array(x, "x", self.dtype)
@@ -526,7 +541,7 @@ class GRUCell(_Recurrent):
             self._keep(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
 
-    def backward(self, grad_h1):
+    def backward(self, grad_h1: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         """grad_h1: dLoss/d h1, the shape of h1. Returns (grad_x shaped like x, grad_h
         shaped like h); parameter gradients are ADDED to self.grads.
 
@@ -572,7 +587,7 @@ def build(class_name, config, state_dict, overrides, dtype, who="from_torch"):
     return model
 
 
-def load(path, **config):
+def load(path: Union[str, os.PathLike], **config) -> Union[GRU, GRUCell]:
     """The GRU or GRUCell saved in ``path`` (by GRU.save, libgru's gru_save, or the
     safetensors package from a torch state dict), in eval mode. Keywords (dtype, seed,
     and for files without pygru metadata batch_first, dropout, reset_after) go to the

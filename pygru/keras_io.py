@@ -12,6 +12,9 @@ mask per sequence, fixed in time; the recurrent mask on h where it meets the rec
 kernel), carried both ways; the masks themselves are drawn by each library.
 """
 import numpy as np
+from typing import Any, Optional
+
+from numpy.typing import DTypeLike
 
 from .gru import GRU
 
@@ -29,7 +32,7 @@ def _name(fn):
     return getattr(fn, "__name__", str(fn)).lower()
 
 
-def from_keras(layer, dtype=None):
+def from_keras(layer: Any, dtype: Optional[DTypeLike] = None) -> GRU:
     """A pygru GRU (batch_first=True, eval mode) computing what the Keras GRU layer
     computes (see the module docstring for go_backwards). The layer must be built (have
     weights). Activations other than tanh / sigmoid raise ValueError naming them.
@@ -67,7 +70,7 @@ def from_keras(layer, dtype=None):
     return gru.eval()
 
 
-def to_keras(gru):
+def to_keras(gru: GRU) -> Any:
     """A built keras.layers.GRU (return_sequences=True, return_state=True) computing
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so

@@ -22,8 +22,12 @@ The rules, stated once:
     being lost;
   * load_state_dict checks every key, shape and dtype before it writes anything.
 """
+from __future__ import annotations
+
 import collections
 import collections.abc
+import os
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -53,7 +57,7 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
     __slots__ = ("_data", "_grad", "__weakref__")
     __hash__ = object.__hash__   # an identity (== is elementwise, as for arrays)
 
-    def __init__(self, data, grad=None):
+    def __init__(self, data: Any, grad: Optional[np.ndarray] = None) -> None:
         if isinstance(data, StorageView):
             self._data, self._grad = data, grad
             return
@@ -65,7 +69,7 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
         self._grad = np.zeros_like(self._data) if grad is None else grad
 
     @property
-    def data(self):
+    def data(self) -> np.ndarray:
         return self._data
 
     @data.setter
@@ -77,7 +81,7 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
         self._data[...] = src
 
     @property
-    def grad(self):
+    def grad(self) -> np.ndarray:
         return self._grad
 
     @grad.setter
@@ -96,10 +100,10 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
     size = property(lambda self: self._data.size)
     ndim = property(lambda self: self._data.ndim)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self._grad[...] = 0
 
-    def copy(self):
+    def copy(self) -> np.ndarray:
         """A plain ndarray copy of the data."""
         return np.array(self._data, copy=True)
 
@@ -141,7 +145,13 @@ class Module:
     then assign Parameters, child Modules and buffers (register_buffer) as attributes,
     and define forward(...) and backward(grad_output)."""
 
-    def __init__(self):
+    training: bool
+    _param_names: list
+    _buffer_names: list
+    _module_names: list
+    _cache: Optional[dict]
+
+    def __init__(self) -> None:
         d = self.__dict__
         d["_param_names"] = []     # own parameters, registration order
         d["_buffer_names"] = []    # own buffers (arrays in the state dict, not trained)
@@ -222,7 +232,7 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
         """(dotted name, Parameter) in torch's order; a Parameter shared by several
         modules is yielded once (under its first name)."""
         seen = set()
@@ -233,17 +243,17 @@ class Module:
                     seen.add(id(p))
                     yield (mod_name + "." + name if mod_name else name), p
 
-    def parameters(self):
+    def parameters(self) -> Iterator[Parameter]:
         for _, p in self.named_parameters():
             yield p
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Sets every parameter gradient to zero (backward adds into them)."""
         for p in self.parameters():
             p.zero_grad()
 
     # -- mode --
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Module:
         """Training mode (True) or eval mode (False) for self and every descendant;
         eval also drops what forward kept for backward. Returns self."""
         mode = _validate.check_flag(mode, "mode")
@@ -257,7 +267,7 @@ class Module:
     def _set_mode(self, mode):
         """Hook for modules that own something with its own mode (nn.GRU)."""
 
-    def eval(self):
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- state dict --
@@ -268,7 +278,7 @@ class Module:
             for name in mod._param_names + mod._buffer_names:
                 yield (mod_name + "." + name if mod_name else name), mod, name
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, np.ndarray]:
         """{dotted name: read-only copy of the array}, parameters and buffers in torch's
         order. Read-only, so that writing to one raises instead of silently missing
         the model (torch's state dict shares the model's storage): write through the
@@ -280,7 +290,7 @@ class Module:
             out[key] = arr
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Loads parameters and buffers from a mapping of array-likes (NumPy arrays,
         lists, CPU torch tensors), cast to each array's dtype; every key, shape and
         dtype is checked before anything is written. strict: missing or unexpected
@@ -316,7 +326,7 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # -- files --
-    def save(self, path, metadata=None):
+    def save(self, path: Union[str, os.PathLike], metadata: Optional[Dict[str, str]] = None) -> str:
         """Writes state_dict() to ``path`` as a safetensors file (torch's names; float32
         / float64 parameters, int64 buffers such as num_batches_tracked), atomically,
         with metadata {str: str} (e.g. the model's hyperparameters) and the class name
@@ -327,7 +337,7 @@ class Module:
         meta.update(metadata or {})
         return write_tensors(path, self.state_dict(), meta)
 
-    def load(self, path, strict=True):
+    def load(self, path: Union[str, os.PathLike], strict: bool = True) -> Dict[str, str]:
         """Loads a file written by save() (or any safetensors file of this model's
         state-dict names) through load_state_dict(strict=strict); returns its metadata."""
         from .modelfile import read_tensors

@@ -12,6 +12,8 @@ and merged (layout=1, batch-first: Y (B, T, D, H)); pygru's h_n (L*D, B, H) is O
 (D, B, H) (layout=1: (B, D, H)). sequence_lens follows ONNX Runtime: outputs are zero past
 each length and Y_h is the last valid state, pygru's lengths semantics.
 """
+from typing import Any, Optional
+
 import numpy as np
 
 from .gru import GRU
@@ -47,7 +49,7 @@ def _const_inputs(graph):
     return values
 
 
-def from_onnx(model_or_path, node=None):
+def from_onnx(model_or_path: Any, node: Optional[str] = None) -> GRU:
     """A pygru GRU (eval mode) with the weights and configuration of an ONNX GRU node.
 
     model_or_path: an onnx.ModelProto or a path to one. node: the GRU node's name, when
@@ -126,7 +128,8 @@ def from_onnx(model_or_path, node=None):
     return gru.eval()
 
 
-def to_onnx(gru, path, initial_h=False, sequence_lens=False, opset=17):
+def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = False,
+            opset: int = 17) -> str:
     """Writes ``gru`` (a pygru GRU) as an ONNX model that ONNX Runtime runs with pygru's
     results: one GRU node per layer (W, R, B in ONNX's z, r, h order, direction and
     linear_before_reset from the model), with Transpose/Reshape between layers.

@@ -13,11 +13,12 @@ Guarantees:
 """
 import collections.abc
 import warnings
+from typing import Any, Union
 
 import numpy as np
 
 from . import _validate
-from .gru import GRU, build
+from .gru import GRU, GRUCell, build
 from .modelfile import config_from_state_dict
 
 __all__ = ["from_torch", "to_torch"]
@@ -29,7 +30,7 @@ def _dtype_of(value):
     return np.dtype(dt) if dt is not None else None
 
 
-def from_torch(module_or_state_dict, **config):
+def from_torch(module_or_state_dict: Any, **config: Any) -> Union[GRU, GRUCell]:
     """A pygru GRU or GRUCell holding the weights of a torch.nn.GRU / torch.nn.GRUCell,
     or of their state dict.
 
@@ -71,7 +72,7 @@ def from_torch(module_or_state_dict, **config):
     return model
 
 
-def to_torch(model):
+def to_torch(model: Union[GRU, GRUCell]) -> Any:
     """A torch.nn.GRU / torch.nn.GRUCell with the model's configuration, dtype, weights
     and train/eval mode."""
     import torch
