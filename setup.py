@@ -4,10 +4,13 @@
 #     source; pygru/_version.py holds the reader);
 #   * in a wheel, pygru/_version.py replaced by the version as a literal (a wheel has
 #     no gru.h to parse); editable installs keep the parsing module, so they follow
-#     the header of their tree.
+#     the header of their tree;
+#   * the wheel tagged abi3 (cp39): cffi builds the extension for the limited API, so one
+#     wheel serves every CPython >= 3.9 of its platform.
 # Everything else is declared in pyproject.toml.
 import os
 import runpy
+import sys
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -37,8 +40,19 @@ class build_py_with_version(build_py):
             f.write(GENERATED_VERSION_PY % VERSION)
 
 
+def limited_api_options():
+    # Only where cffi really builds for the limited API (not on debug or free-threaded
+    # CPython, nor on PyPy); build_ffi.py's in-place build applies the same test.
+    import sysconfig
+    if (sys.implementation.name != "cpython" or hasattr(sys, "gettotalrefcount")
+            or sysconfig.get_config_var("Py_GIL_DISABLED")):
+        return {}
+    return {"bdist_wheel": {"py_limited_api": "cp39"}}
+
+
 setup(
     version=VERSION,
     cffi_modules=["build_ffi.py:ffibuilder"],
     cmdclass={"build_py": build_py_with_version},
+    options=limited_api_options(),
 )
