@@ -11,7 +11,7 @@ float64, PyTorch's parameter names, layout and initialisation.
 The names below are loaded on first use, so that submodules which do not need the C
 extension (e.g. pygru.oracle) import without it.
 """
-__version__ = "0.1.0"
+from ._version import __version__  # read from c/include/gru.h: see _version.py
 
 __all__ = ["GRU", "GRUCell", "Module", "Parameter", "Sequential", "GRUError", "info",
            "set_num_threads", "get_num_threads", "load", "from_torch", "to_torch", "from_onnx",

@@ -45,9 +45,9 @@
 #endif
 
 #define GRU_VERSION_MAJOR 0
-#define GRU_VERSION_MINOR 1
+#define GRU_VERSION_MINOR 2
 #define GRU_VERSION_PATCH 0
-#define GRU_VERSION_STRING "0.1.0"
+#define GRU_VERSION_STRING "0.2.0"
 /* Bumped whenever a struct layout or a function signature below changes. */
 #define GRU_ABI_VERSION 4
 
