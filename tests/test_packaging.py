@@ -29,6 +29,9 @@ from pathlib import Path
 
 import pytest
 
+# builds an sdist and a wheel (not rerun per kernel set)
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ROOT / "c" / "include" / "gru.h"
 REQUIRED = os.environ.get("GRU_REQUIRE_EXAMPLES") == "1"
