@@ -17,7 +17,8 @@ import numbers
 import numpy as np
 
 __all__ = ["DTYPES", "to_numpy", "as_real_array", "float_array", "fmt_shape", "check_shape",
-           "as_lengths", "check_int", "check_size", "check_flag", "check_rate", "check_real",
+           "as_lengths", "check_int", "check_size", "check_flag", "check_bool", "check_choice",
+           "check_eps", "check_rate", "check_real",
            "check_seed", "make_rng", "model_dtype", "check_state_keys", "check_buffer"]
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -137,6 +138,29 @@ def check_flag(value, name):
     if isinstance(value, (numbers.Integral, np.integer)) and int(value) in (0, 1):
         return bool(value)
     raise TypeError("%s must be a bool; got %r" % (name, value))
+
+
+def check_bool(value, name):
+    """A bool (or NumPy bool) -> bool; integers are refused (stricter than check_flag,
+    for options where 1 would more likely be a mistake than a flag)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError("%s must be a bool; got %s" % (name, type(value).__name__))
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    """One of ``choices`` -> value; ValueError listing them otherwise."""
+    if value not in choices:
+        raise ValueError("%s must be one of %s; got %r"
+                         % (name, ", ".join(repr(c) for c in choices), value))
+    return value
+
+
+def check_eps(eps, name="eps"):
+    """A real number >= 0 (a numerical-stability constant) -> float."""
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not eps >= 0:
+        raise ValueError("%s must be a real number >= 0; got %r" % (name, eps))
+    return float(eps)
 
 
 def check_real(value, name, lo, hi, hi_open):

@@ -15,41 +15,21 @@ Guarantees:
     the actual value, type or shape.
 """
 import math
-import numbers
 
 import numpy as np
+
+from .._validate import check_bool, check_choice, check_int, check_seed, fmt_shape
 
 __all__ = ["pad_sequences", "batches", "Batches"]
 
 
-# ---- argument checks (shared by pygru.data's modules) ------------------------------
+# ---- argument checks: pygru._validate's, under the names pygru.data's modules use ----
 
-def _fmt_shape(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _check_int(value, name, minimum=None, allow_none=False):
-    """A Python or NumPy integer (bool rejected) -> int, optionally >= minimum."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError("%s must be %san int; got %s"
-                        % (name, "None or " if allow_none else "", type(value).__name__))
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError("%s must be >= %d; got %d" % (name, minimum, value))
-    return value
-
-
-def _check_seed(seed):
-    return _check_int(seed, "seed", minimum=0, allow_none=True)
-
-
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError("%s must be one of %s; got %r"
-                         % (name, ", ".join(repr(c) for c in choices), value))
-    return value
+_fmt_shape = fmt_shape
+_check_int = check_int
+_check_seed = check_seed
+_check_choice = check_choice
+_check_flag = check_bool
 
 
 def _as_rows(value, name):
@@ -352,12 +332,6 @@ class Batches:
         k = self._next_epoch
         self._next_epoch += 1
         return self.epoch(k)
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError("%s must be a bool; got %s" % (name, type(value).__name__))
-    return bool(value)
 
 
 def batches(*arrays, batch_size, shuffle=False, seed=None, drop_last=False, lengths=None,

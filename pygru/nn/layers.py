@@ -33,19 +33,8 @@ def _check_grad(grad_output, shape, dtype):
     return g
 
 
-def _check_real(value, name, lo, hi, hi_open):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError("%s must be a real number; got %r" % (name, value))
-    value = float(value)
-    if not (lo <= value and (value < hi if hi_open else value <= hi)):
-        raise ValueError("%s must be in [%g, %g%s; got %r" % (name, lo, hi, ")" if hi_open else "]", value))
-    return value
-
-
-def _check_eps(eps):
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not eps >= 0:
-        raise ValueError("eps must be a real number >= 0; got %r" % (eps,))
-    return float(eps)
+_check_real = _validate.check_real
+_check_eps = _validate.check_eps
 
 
 # ---- Embedding ------------------------------------------------------------------
