@@ -28,7 +28,8 @@ except ImportError as exc:  # pragma: no cover - depends on the build state
         "pygru's C extension (pygru._libgru) is not built: run `python build_ffi.py` "
         "in the source tree, or `pip install -e .` (%s)" % exc) from exc
 
-__all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "CModel"]
+__all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "MAX_THREADS",
+           "CModel", "RWLock"]
 
 
 class GRUError(RuntimeError):
@@ -100,20 +101,115 @@ def info() -> Dict[str, Any]:
 # to every live model and to each new one. None: libgru's default (GRU_NUM_THREADS,
 # else 1).
 
+MAX_THREADS = 256        # set_num_threads' upper bound (libgru: GRU_MAX_THREADS)
+
 _num_threads = None
 _models = weakref.WeakSet()
-_threads_lock = threading.Lock()
+_threads_lock = threading.Lock()     # _num_threads and _models (held only briefly)
+_setting_lock = threading.Lock()     # one set_num_threads at a time
+
+
+class RWLock:
+    """Many readers or one writer. A waiting writer keeps new readers out, so it waits
+    only for the calls already running (bounded under any load); the writing thread
+    may re-enter as writer or reader. Readers must not nest (a nested read behind a
+    waiting writer would wait for itself).
+
+    exclusive: a plain Lock that a writer also holds while it writes, for readers that
+    are serialised anyway (a model's streaming steps): they take only that lock, the
+    cheapest read there is."""
+
+    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_waiting", "_exclusive")
+
+    def __init__(self, exclusive=None):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = None
+        self._depth = 0
+        self._waiting = 0
+        self._exclusive = exclusive
+
+    def acquire_read(self):
+        with self._cond:
+            if self._writer == threading.get_ident():
+                self._depth += 1
+                return
+            while self._writer is not None or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self):
+        with self._cond:
+            if self._writer == threading.get_ident():
+                self._depth -= 1
+                return
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self):
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+                return
+            self._waiting += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._writer, self._depth = me, 1
+        if self._exclusive is not None:
+            self._exclusive.acquire()
+
+    def release_write(self):
+        with self._cond:
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._exclusive is not None:
+                self._exclusive.release()
+            self._writer = None
+            self._cond.notify_all()
+
+    def read(self):
+        return _Held(self.acquire_read, self.release_read)
+
+    def write(self):
+        return _Held(self.acquire_write, self.release_write)
+
+
+class _Held:
+    __slots__ = ("_release",)
+
+    def __init__(self, acquire, release):
+        acquire()
+        self._release = release
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._release()
+        return False
 
 
 def set_num_threads(n: int) -> None:
     """Sets the number of threads every pygru model uses (each model has its own
-    small pool; results are bitwise identical for any number). n: int >= 1."""
+    small pool; results are bitwise identical for any number). n: int in
+    1..MAX_THREADS (256). Returns once every live model uses n threads: each model
+    waits only for its calls already running, and creating models is never blocked."""
     global _num_threads
     n = check_size(n, "n")
-    with _threads_lock:
-        for model in list(_models):
-            model.set_num_threads(n)
-        _num_threads = n
+    if n > MAX_THREADS:
+        raise ValueError("n must be at most %d (pygru.MAX_THREADS); got %d" % (MAX_THREADS, n))
+    with _setting_lock:
+        with _threads_lock:
+            _num_threads = n
+            models = list(_models)
+        for model in models:
+            model.apply_thread_setting()
 
 
 def get_num_threads() -> int:
@@ -195,20 +291,26 @@ class CModel:
             check(lib.gru_param_info(self.ptr, i, name_p, ndim, shape), "describing parameter %d" % i)
             self.shapes[ffi.string(name_p[0]).decode("ascii")] = tuple(int(shape[k]) for k in range(ndim[0]))
         self.isa = ffi.string(lib.gru_isa(self.ptr)).decode()
-        with _threads_lock:
-            if _num_threads is not None:
-                check(lib.gru_set_num_threads(self.ptr, _num_threads), "starting threads")
-            _models.add(self)
-        # Serialises the calls that change the model (training forward: dropout
-        # generator; backward: gradients; parameter writes). Inference forwards only
-        # read the model and may run concurrently (gru.h), but not while its thread
-        # pool is replaced: they count themselves in _inference (under _gate).
+        # The thread-safety contract (docs/RELIABILITY.md):
+        #   rw    readers: every call that reads the weights (forwards, steps,
+        #         backward); writers: weight writes (the Parameter views,
+        #         load_state_dict) and thread-count changes. A forward sees all-old or
+        #         all-new weights, never a mix; inference calls run concurrently.
+        #   lock  serialises the calls that change the model's other state: training
+        #         forwards (the dropout generator), backward (the gradients and its
+        #         scratch), zero_grad, set_seed. Taken before rw.
+        #   _step_lock  serialises the streaming steps (their cached scratch); writers
+        #         hold it too, so a step needs no other lock.
+        self._step_lock = threading.Lock()
+        self.rw = RWLock(exclusive=self._step_lock)
         self.lock = threading.RLock()
-        self._gate = threading.Condition(threading.Lock())
-        self._inference = 0
         self._scratch = None                    # cached inference workspace (uint8)
         self._scratch_lock = threading.Lock()
         self._step_scratch = (0, None, None)    # (batch, uint8 buffer, its cdata)
+        with _threads_lock:
+            _models.add(self)
+        if _num_threads is not None:
+            self.apply_thread_setting()
 
     def _precheck_memory(self, bias):
         """Refuses, before the C library allocates, a model whose parameters and
@@ -241,7 +343,7 @@ class CModel:
 
         def notify():
             lib.gru_params_changed(ptr, cname)
-        return parameter_view(address, shape, self.dtype, self, notify)
+        return parameter_view(address, shape, self.dtype, self, notify, self.rw)
 
     def grad_view(self, name):
         """The gradient of ``name`` as a writable ndarray over libgru's buffer
@@ -253,12 +355,15 @@ class CModel:
         with self.lock:
             check(lib.gru_zero_grad(self.ptr), "zeroing the gradients")
 
-    def set_num_threads(self, n):
-        # gru_set_num_threads replaces the model's pool: no call may be running.
-        with self.lock, self._gate:
-            while self._inference:
-                self._gate.wait()
-            check(lib.gru_set_num_threads(self.ptr, int(n)), "setting the thread count")
+    def apply_thread_setting(self):
+        """Applies pygru's current thread setting (read now, so that concurrent
+        set_num_threads calls and model creation end in the latest value).
+        gru_set_num_threads replaces the model's pool: as a writer, it waits for the
+        calls already running and keeps new ones out meanwhile."""
+        with self.rw.write():
+            n = _num_threads
+            if n is not None and n != self.num_threads():
+                check(lib.gru_set_num_threads(self.ptr, int(n)), "setting the thread count")
 
     def num_threads(self):
         return int(lib.gru_get_num_threads(self.ptr))
@@ -302,14 +407,12 @@ class CModel:
             # A fresh buffer costs page faults on every call: take the caller's previous
             # workspace when it fits (the caller has given up the forward it held).
             ws = reuse if reuse is not None and reuse.nbytes == nbytes else aligned_empty(nbytes)
-            with self.lock:
+            with self.lock, self.rw.read():
                 status = lib.gru_forward(self.ptr, 1, T, B, int(batch_first), _ptr(x), h0_p,
                                          len_p, _ptr(out, True), _ptr(h_n, True),
                                          _ptr(ws, True), nbytes)
         else:
             ws = None
-            with self._gate:
-                self._inference += 1
             # One cached inference scratch per model (fresh pages on every call cost
             # page faults); a concurrent inference call that finds it taken passes
             # NULL and libgru allocates its own.
@@ -322,15 +425,13 @@ class CModel:
                     ws_p, ws_n = _ptr(self._scratch, True), self._scratch.nbytes
                 else:
                     ws_p, ws_n = ffi.NULL, 0
-                status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x), h0_p,
-                                         len_p, _ptr(out, True), _ptr(h_n, True), ws_p, ws_n)
+                with self.rw.read():
+                    status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x),
+                                             h0_p, len_p, _ptr(out, True), _ptr(h_n, True),
+                                             ws_p, ws_n)
             finally:
                 if cached:
                     self._scratch_lock.release()
-                with self._gate:
-                    self._inference -= 1
-                    if not self._inference:
-                        self._gate.notify_all()
         check(status, "GRU forward")
         return out, h_n, ws
 
@@ -346,7 +447,7 @@ class CModel:
         (B, H) writable or None; all C-contiguous arrays of the model dtype. Steps of
         one model run one at a time (its lock); the scratch is cached per batch size,
         so a step allocates nothing."""
-        with self.lock:
+        with self._step_lock:   # also excludes weight writes (see RWLock's exclusive)
             b, buf, ptr = self._step_scratch
             if b != batch:
                 buf = aligned_empty(self.step_scratch_bytes(batch))
@@ -373,7 +474,7 @@ class CModel:
                            dtype=self.dtype)
         go_p = ffi.NULL if grad_output is None else _ptr(grad_output)
         ghn_p = ffi.NULL if grad_h_n is None else _ptr(grad_h_n)
-        with self.lock:
+        with self.lock, self.rw.read():
             status = lib.gru_backward(self.ptr, seq_len, batch, int(batch_first), _ptr(x),
                                       _ptr(ws), ws.nbytes, go_p, ghn_p,
                                       _ptr(grad_x, True), _ptr(grad_h0, True))

@@ -18,7 +18,10 @@ telling the model. The views made here guarantee it:
     the memory). So a write is never silently lost: it takes effect, or it raises;
   * copies (``.copy()``, ``astype``, arithmetic results) are plain ndarrays;
   * every array made here keeps its owner (the C model) alive through its base, so
-    a view outliving the Python GRU object stays valid.
+    a view outliving the Python GRU object stays valid;
+  * a write holds the model's lock as a writer (pygru._core.RWLock): no forward,
+    step or backward of that model runs meanwhile, so each sees the weights from
+    before or after the write, never half of it.
 Gradient views are plain writable ndarrays: libgru keeps no derived form of them.
 """
 import numpy as np
@@ -63,13 +66,14 @@ class StorageView(np.ndarray):
     tensor (private); ``_notify``: called after every write."""
 
     def __array_finalize__(self, obj):
-        self._root = self._notify = None
+        self._root = self._notify = self._lock = None
         root = getattr(obj, "_root", None)
         if root is None:
             return
         lo, a = _address(root), _address(self)
         if lo <= a <= lo + root.nbytes and (self.size == 0 or a + self.itemsize <= lo + root.nbytes):
-            self._root, self._notify = root, obj._notify   # a view of the same storage
+            # a view of the same storage
+            self._root, self._notify, self._lock = root, obj._notify, obj._lock
 
     def _twin(self):
         """A writable plain ndarray over the same elements, or None for a copy."""
@@ -83,8 +87,9 @@ class StorageView(np.ndarray):
         twin = self._twin()
         if twin is None:   # a copy that kept the subclass: its own memory
             return fn(self.view(np.ndarray))
-        result = fn(twin)
-        self._notify()
+        with self._lock.write():   # no call of the model reads the weights meanwhile
+            result = fn(twin)
+            self._notify()
         return result
 
     # -- writes --
@@ -98,7 +103,7 @@ class StorageView(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         targets = []
-        if method == "at" and isinstance(inputs[0], StorageView):
+        if method == "at" and isinstance(inputs[0], StorageView) and inputs[0]._root is not None:
             targets.append(inputs[0])
             inputs = (inputs[0]._twin(),) + inputs[1:]
         inputs = tuple(_plain(x) for x in inputs)
@@ -110,9 +115,13 @@ class StorageView(np.ndarray):
                     targets.append(o)
                 outs.append(twin if twin is not None else _plain(o))
             kwargs["out"] = tuple(outs)
-        result = getattr(ufunc, method)(*inputs, **kwargs)
-        for t in targets:
-            t._notify()
+        if not targets:
+            result = getattr(ufunc, method)(*inputs, **kwargs)
+        else:
+            with targets[0]._lock.write():
+                result = getattr(ufunc, method)(*inputs, **kwargs)
+                for t in targets:
+                    t._notify()
         if out is not None:   # in-place operators rebind to what is returned: the caller's
             return out[0] if len(out) == 1 else out
         return result
@@ -149,10 +158,11 @@ class StorageView(np.ndarray):
 _WRITERS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
 
 
-def parameter_view(address, shape, dtype, owner, notify):
-    """A StorageView of the (shape, dtype) tensor at ``address`` that calls notify()
-    after every write; both its arrays keep ``owner`` alive."""
+def parameter_view(address, shape, dtype, owner, notify, lock):
+    """A StorageView of the (shape, dtype) tensor at ``address`` whose writes hold
+    ``lock.write()`` (an RWLock: the model's calls read under it) and call notify()
+    before releasing it; both its arrays keep ``owner`` alive."""
     root = storage_array(address, shape, dtype, owner)                    # writable, private
     view = storage_array(address, shape, dtype, owner, readonly=True).view(StorageView)
-    view._root, view._notify = root, notify
+    view._root, view._notify, view._lock = root, notify, lock
     return view

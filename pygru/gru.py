@@ -28,6 +28,7 @@ This module imports no converter: pygru.torch_io, onnx_io and keras_io import it
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -40,7 +41,7 @@ from .module import Module, Parameter
 
 __all__ = ["GRU", "GRUCell", "load"]
 
-_NO_FORWARD = "backward() needs a forward() in training mode first"
+_NO_FORWARD = "backward() needs a forward() in training mode first (in the same thread)"
 
 
 def _seeds(seed):
@@ -81,8 +82,15 @@ class _Recurrent(Module):
         if rng is None:
             rng = np.random.default_rng()
         k = 1.0 / np.sqrt(self._model.hidden_size)
-        for name, p in self.named_parameters():
-            p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
+        with self._model.rw.write():   # concurrent forwards see all-old or all-new weights
+            for name, p in self.named_parameters():
+                p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Module.load_state_dict (every value checked before any is written), as one
+        write: a forward running in another thread sees all-old or all-new weights."""
+        with self._model.rw.write():
+            return Module.load_state_dict(self, state_dict, strict)
 
     def __setattr__(self, name, value):
         # gru.weight_ih_l0 = array copies the values into the model's storage (the
@@ -131,14 +139,13 @@ class _Recurrent(Module):
         self._model.set_seed(_seeds(_validate.check_seed(seed))[1])
 
     def _give_up_kept(self):
-        """Drops the kept training forward (a new one replaces it) and returns its
-        workspace for the new forward to reuse, or None."""
-        saved = self.__dict__["_cache"]
-        self.__dict__["_cache"] = None
+        """Drops this thread's kept training forward (a new one replaces it) and
+        returns its workspace for the new forward to reuse, or None."""
+        saved = self.__dict__["_cache"].pop(threading.get_ident(), None)
         return saved["ws"] if saved is not None else None
 
     def _kept(self):
-        saved = self.__dict__["_cache"]
+        saved = self.__dict__["_cache"].get(threading.get_ident())
         if saved is None:
             raise RuntimeError(_NO_FORWARD)
         return saved

@@ -11,6 +11,9 @@ The rules, stated once:
     it may be called more than once;
   * a model is an explicit class: its forward calls its children's forward, its
     backward calls their backward in reverse order;
+  * what a forward keeps is kept per thread: a backward uses the last training
+    forward of ITS thread, so two threads training one model never mix their
+    contexts (a backward in a thread that ran no training forward raises);
   * children, parameters and buffers are registered by attribute assignment (or
     register_buffer); named_parameters() and state_dict() use torch's dotted names
     and order (own parameters, own buffers, then each child in registration order),
@@ -27,6 +30,7 @@ from __future__ import annotations
 import collections
 import collections.abc
 import os
+import threading
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -149,7 +153,7 @@ class Module:
     _param_names: list
     _buffer_names: list
     _module_names: list
-    _cache: Optional[dict]
+    _cache: Dict[int, dict]
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -157,7 +161,7 @@ class Module:
         d["_buffer_names"] = []    # own buffers (arrays in the state dict, not trained)
         d["_module_names"] = []    # children
         d["training"] = True
-        d["_cache"] = None         # what forward kept for backward (training mode)
+        d["_cache"] = {}           # thread ident -> what its last training forward kept
 
     def __setattr__(self, name, value):
         d = self.__dict__
@@ -201,17 +205,30 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def _keep(self, **saved):
-        """forward's helper: keeps ``saved`` for backward in training mode; in eval
-        mode drops what an earlier forward kept."""
-        self.__dict__["_cache"] = saved if self.training else None
+        """forward's helper: keeps ``saved`` for backward in training mode (for the
+        calling thread); in eval mode drops what an earlier forward of this thread
+        kept."""
+        self._set_kept(saved if self.training else None)
+
+    def _set_kept(self, saved):
+        cache = self.__dict__["_cache"]
+        if saved is None:
+            cache.pop(threading.get_ident(), None)
+        else:
+            cache[threading.get_ident()] = saved
 
     def _kept(self):
-        """backward's helper: what the last training forward kept, or RuntimeError."""
-        saved = self.__dict__["_cache"]
+        """backward's helper: what the last training forward of this thread kept, or
+        RuntimeError."""
+        saved = self.__dict__["_cache"].get(threading.get_ident())
         if saved is None:
-            raise RuntimeError("%s.backward() needs a forward() in training mode first"
-                               % type(self).__name__)
+            raise RuntimeError("%s.backward() needs a forward() in training mode first "
+                               "(in the same thread)" % type(self).__name__)
         return saved
+
+    def _drop_kept(self):
+        """Forgets what every thread's training forward kept (eval(), new weights)."""
+        self.__dict__["_cache"] = {}
 
     # -- children and parameters --
     def named_children(self):
@@ -260,7 +277,7 @@ class Module:
         for m in self.modules():
             m.__dict__["training"] = mode
             if not mode:
-                m.__dict__["_cache"] = None
+                m._drop_kept()
             m._set_mode(mode)
         return self
 
@@ -322,7 +339,7 @@ class Module:
         for dst, src in converted:
             np.copyto(dst, src, casting="unsafe")
         for m in self.modules():
-            m.__dict__["_cache"] = None
+            m._drop_kept()
         return IncompatibleKeys(missing, unexpected)
 
     # -- files --

@@ -42,7 +42,7 @@ class _Loss(Module):
         return "reduction=%r" % self.reduction
 
     def _keep(self, **saved):
-        self.__dict__["_cache"] = saved      # in eval mode too
+        self._set_kept(saved)                # in eval mode too
 
     def _upstream(self, grad_output, loss_shape, dtype):
         """The upstream gradient: a Python float for 'mean'/'sum', an array of the

@@ -1,0 +1,184 @@
+"""test_thread_contract.py - pygru's thread-safety contract, raced.
+
+The contract (docs/RELIABILITY.md): inference on one model may run from any number of
+threads at once; a weight write (a Parameter view, load_state_dict) and an inference
+forward are serialised, so the forward sees all-old or all-new weights; training one
+model from several threads is correct (each thread's backward uses its own forward;
+the gradients add up); thread-count changes finish in bounded time under any load and
+never block creating other models; thread counts above pygru.MAX_THREADS are refused.
+
+Each race counts wrong results and must count zero; the iteration counts are the
+figures docs/RELIABILITY.md reports.
+"""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import pygru
+
+RACE_CALLS = 10_000
+
+
+def _run_threads(targets, timeout):
+    threads = [threading.Thread(target=t, daemon=True) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a racing thread did not finish"
+
+
+def test_inference_racing_weight_writes_sees_old_or_new_weights():
+    rng = np.random.default_rng(0)
+    g = pygru.GRU(4, 8, num_layers=2, seed=0).eval()
+    a = {k: v.copy() for k, v in g.state_dict().items()}
+    b = {k: rng.uniform(-0.3, 0.3, v.shape).astype(np.float32) for k, v in a.items()}
+    x = rng.standard_normal((3, 2, 4)).astype(np.float32)
+    g.load_state_dict(b)
+    out_b, step_b = g(x)[0], g.step(x[0], g.new_state(2))
+    g.load_state_dict(a)
+    out_a, step_a = g(x)[0], g.step(x[0], g.new_state(2))
+    reads, wrong, writes, stop = [0, 0, 0], [0, 0, 0], [0], threading.Event()
+
+    def reader(i):
+        def run():
+            for _ in range(RACE_CALLS // 3):
+                out = g(x)[0]
+                if not (np.array_equal(out, out_a) or np.array_equal(out, out_b)):
+                    wrong[i] += 1
+                reads[i] += 1
+        return run
+
+    def stepper(i):
+        def run():
+            for _ in range(RACE_CALLS - 2 * (RACE_CALLS // 3)):
+                y = g.step(x[0], g.new_state(2))
+                if not (np.array_equal(y, step_a) or np.array_equal(y, step_b)):
+                    wrong[i] += 1
+                reads[i] += 1
+        return run
+
+    def writer():
+        k = 0
+        while not stop.is_set():
+            new = b if k % 2 else a
+            g.load_state_dict(new)
+            # single-tensor writes through the views (same values: no mix, but the
+            # same locking and repacking as any write)
+            g.weight_hh_l1[...] = new["weight_hh_l1"]
+            g.bias_ih_l0.data[...] = new["bias_ih_l0"]
+            k += 1
+            writes[0] = k
+            time.sleep(0.0002)   # a writer that never pauses would starve the readers
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    try:
+        _run_threads([reader(0), reader(1), stepper(2)], timeout=120)
+    finally:
+        stop.set()
+        w.join(30)
+    assert sum(reads) == RACE_CALLS and writes[0] > 10
+    assert sum(wrong) == 0, "%d of %d forwards and steps saw a mix of two weight sets" % (
+        sum(wrong), sum(reads))
+
+
+def test_training_one_model_from_two_threads_is_correct():
+    rng = np.random.default_rng(1)
+    g = pygru.GRU(3, 5, num_layers=2, bidirectional=True, dtype=np.float64, seed=2)
+    xs = [rng.standard_normal((4, 2, 3)) for _ in range(2)]
+    gos = [rng.standard_normal((4, 2, 10)) for _ in range(2)]
+    ref = {}
+    for i in range(2):
+        g.zero_grad()
+        g(xs[i])
+        dx, dh0 = g.backward(gos[i])
+        ref[i] = (dx, dh0, {n: p.grad.copy() for n, p in g.named_parameters()})
+    g.zero_grad()
+    calls = RACE_CALLS // 4      # per thread: forward + backward = 2 calls each
+    wrong = [0, 0]
+
+    def trainer(i):
+        def run():
+            for _ in range(calls):
+                g(xs[i])
+                dx, dh0 = g.backward(gos[i])
+                if not (np.array_equal(dx, ref[i][0]) and np.array_equal(dh0, ref[i][1])):
+                    wrong[i] += 1
+        return run
+
+    _run_threads([trainer(0), trainer(1)], timeout=120)
+    assert wrong == [0, 0], "backward returned another thread's gradients: %s" % wrong
+    for name, p in g.named_parameters():   # every call's gradient added exactly once
+        expected = calls * (ref[0][2][name] + ref[1][2][name])
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_backward_in_another_thread_raises():
+    g = pygru.GRU(3, 4, seed=0)
+    out, _ = g(np.ones((2, 1, 3), np.float32))
+    errors = []
+
+    def other():
+        try:
+            g.backward(np.ones_like(out))
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    _run_threads([other], timeout=30)
+    assert errors and "same thread" in errors[0]
+    g.backward(np.ones_like(out))          # this thread's forward is still there
+
+
+def test_thread_count_changes_are_bounded_under_load():
+    """set_num_threads returns promptly while other threads run back-to-back inference
+    on every model, and creating models is never blocked by it."""
+    before = pygru.get_num_threads()
+    models = [pygru.GRU(16, 64, seed=i).eval() for i in range(2)]
+    x = np.ones((20, 4, 16), np.float32)
+    stop = threading.Event()
+    counts = {"inference": 0, "created": 0, "slowest_create": 0.0}
+
+    def infer(m):
+        def run():
+            while not stop.is_set():
+                m(x)
+                counts["inference"] += 1
+        return run
+
+    def create():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            pygru.GRU(3, 4)
+            counts["slowest_create"] = max(counts["slowest_create"], time.perf_counter() - t0)
+            counts["created"] += 1
+
+    threads = [threading.Thread(target=f, daemon=True)
+               for f in (infer(models[0]), infer(models[1]), create)]
+    for t in threads:
+        t.start()
+    slowest = 0.0
+    try:
+        time.sleep(0.05)
+        for n in (2, 1, 3, 1, 2, 1) * 5:
+            t0 = time.perf_counter()
+            pygru.set_num_threads(n)
+            slowest = max(slowest, time.perf_counter() - t0)
+            assert all(m.num_threads == n for m in models)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        pygru.set_num_threads(before)
+    assert counts["inference"] > 30 and counts["created"] > 0
+    assert slowest < 5.0, "set_num_threads took %.2f s under load" % slowest
+    assert counts["slowest_create"] < 5.0, "creating a model took %.2f s" % counts["slowest_create"]
+
+
+@pytest.mark.parametrize("n", [pygru.MAX_THREADS + 1, 512, 2 ** 31, 2 ** 70])
+def test_thread_counts_have_an_upper_bound(n):
+    with pytest.raises(ValueError, match=r"n (must be at most 256|is too large)"):
+        pygru.set_num_threads(n)
+    assert pygru.MAX_THREADS == 256
