@@ -19,7 +19,8 @@ import numpy as np
 __all__ = ["DTYPES", "to_numpy", "as_real_array", "float_array", "fmt_shape", "check_shape",
            "as_lengths", "check_int", "check_size", "check_flag", "check_bool", "check_choice",
            "check_eps", "check_rate", "check_real",
-           "check_seed", "make_rng", "model_dtype", "check_state_keys", "check_buffer"]
+           "check_seed", "make_rng", "model_dtype", "check_state_keys", "check_buffer",
+           "check_disjoint"]
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -233,3 +234,21 @@ def check_buffer(arr, name, shape, dtype, meaning):
     if not (arr.flags.c_contiguous and arr.flags.aligned):
         raise ValueError("%s must be C-contiguous and aligned (it is updated in place)" % name)
     raise ValueError("%s must be writable (it is updated in place)" % name)
+
+
+def check_disjoint(a, a_name, b, b_name, max_work=10 ** 4):
+    """ValueError naming both arguments when arrays ``a`` and ``b`` share memory and
+    one of them is written by the call (libgru reads and writes them in an order that
+    assumes separate buffers). Exact and cheap for contiguous arrays (one bounds
+    comparison); strided ones get np.shares_memory with ``max_work``, and an overlap
+    too costly to rule out counts as one."""
+    if not np.may_share_memory(a, b):   # bounds only
+        return
+    if not (a.flags.c_contiguous and b.flags.c_contiguous):
+        try:
+            if not np.shares_memory(a, b, max_work=max_work):
+                return
+        except np.exceptions.TooHardError:
+            pass
+    raise ValueError("%s must not overlap %s (the call writes one while it reads the "
+                     "other); pass separate arrays" % (a_name, b_name))

@@ -376,6 +376,8 @@ class GRU(_Recurrent):
         state  (num_layers, B, H) from new_state(), updated IN PLACE with every layer's
                new state (for (I,) frames: (num_layers, H))
         out    optional (B, H) (or (H,)) array of the model dtype to write the result into
+        x, state and out must not overlap (ValueError naming the two): libgru reads x
+        and state while it writes state and out.
         Returns the last layer's new state (B, H) (out when given, else a new array).
         A step is always an inference step (no dropout, nothing kept for backward) and
         allocates nothing in libgru; stepping a sequence frame by frame gives bitwise
@@ -401,10 +403,13 @@ class GRU(_Recurrent):
                              % fmt_shape(x.shape))
         _validate.check_buffer(state, "state", st_shape, dt,
                       "(num_layers, batch, hidden_size), e.g. from new_state()")
+        _validate.check_disjoint(x, "x", state, "state")
         if out is None:
             out = np.empty(out_shape, dt)
         else:
             _validate.check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
+            _validate.check_disjoint(out, "out", state, "state")
+            _validate.check_disjoint(out, "out", x, "x")
         self._model.step(B, x, state, out)
         return out
 
