@@ -25,25 +25,94 @@ __all__ = ["DTYPES", "to_numpy", "as_real_array", "float_array", "fmt_shape", "c
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def to_numpy(value):
+def _foreign_kind(value):
+    """"a torch tensor", "a memoryview", ... for error messages."""
+    cls = type(value)
+    root = cls.__module__.split(".")[0]
+    if root == "torch" or any(c.__module__.split(".")[0] == "torch" for c in cls.__mro__):
+        return "a torch tensor"
+    return "a %s" % (cls.__name__ if root == "builtins" else "%s.%s" % (root, cls.__name__))
+
+
+def _tensor_problem(value, hint):
+    """Why a tensor-like object cannot become an ndarray, found before trying: no data
+    (meta), a sparse layout, a dtype NumPy lacks (bfloat16, float8, complex32,
+    quantized, bits); or None."""
+    kind = _foreign_kind(value)
+    if getattr(value, "is_meta", False) is True:
+        return "a meta tensor (no data)"
+    layout = str(getattr(value, "layout", ""))
+    if "sparse" in layout:
+        return "a sparse %s (call .to_dense())" % kind[2:]
+    if layout.startswith("torch.") and layout != "torch.strided":
+        return "%s with layout %s (call .to_dense())" % (kind, layout)
+    dtype = str(getattr(value, "dtype", ""))
+    if dtype.startswith("torch."):
+        try:
+            np.dtype(dtype[len("torch."):])
+        except TypeError:
+            if "qint" in dtype or "quint" in dtype:
+                hint = ".dequantize()"
+            return "%s of dtype %s%s" % (kind, dtype, " (call %s first)" % hint if hint else "")
+    return None
+
+
+def to_numpy(value, name="value", expected="an array", hint=".float()"):
     """NumPy view of array-likes, including tensors that require grad (anything with
-    .detach() and .numpy(), e.g. a CPU torch.Tensor)."""
+    .detach() and .numpy(), e.g. a torch.Tensor; one on another device is copied to the
+    CPU through .cpu()); other values are returned unchanged. A tensor's negative or
+    conjugate bit is resolved (its values, not its raw memory). A tensor that cannot
+    become an ndarray (bfloat16, sparse, meta, ...) or whose conversion raises gives
+    TypeError "<name> must be <expected>; got <what it is>" (``hint``: the call that
+    would convert it), with the original message appended when there is one."""
     if isinstance(value, np.ndarray):
         return value
-    if callable(getattr(value, "detach", None)):
-        value = value.detach()
-        if callable(getattr(value, "cpu", None)):
-            value = value.cpu()
-    if callable(getattr(value, "numpy", None)):
-        value = value.numpy()
+    detach, numpy_ = getattr(value, "detach", None), getattr(value, "numpy", None)
+    if not (callable(detach) or callable(numpy_)):
+        return value
+    problem = _tensor_problem(value, hint)
+    if problem is not None:
+        raise TypeError("%s must be %s; got %s" % (name, expected, problem))
+    original = value
+    try:
+        if callable(detach):
+            value = value.detach()
+            if callable(getattr(value, "cpu", None)):
+                value = value.cpu()
+            for bit, resolve in (("is_conj", "resolve_conj"), ("is_neg", "resolve_neg")):
+                if callable(getattr(value, bit, None)) and getattr(value, bit)() is True:
+                    value = getattr(value, resolve)()
+        if callable(getattr(value, "numpy", None)):
+            value = value.numpy()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise TypeError("%s must be %s; got %s whose conversion to an array failed (%s: %s)"
+                        % (name, expected, _foreign_kind(original), type(exc).__name__, exc)
+                        ) from exc
     return value
 
 
 def _asarray(value, name):
+    """np.asarray, any failure (a ragged nested list, an object whose __array__ or
+    buffer raises) as ValueError naming the argument; MemoryError passes through."""
     try:
         return np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("%s could not be converted to an array: %s" % (name, exc)) from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ValueError("%s could not be converted to an array: %s%s"
+                         % (name, "" if isinstance(exc, (ValueError, TypeError))
+                            else type(exc).__name__ + ": ", exc)) from None
+
+
+def _got(value, arr):
+    """What a caller passed, for a dtype error: "None", "a str", or "dtype <dtype>"."""
+    if value is None:
+        return "None"
+    if isinstance(value, (str, bytes)):
+        return "a %s" % type(value).__name__
+    return "dtype %s" % arr.dtype
 
 
 def as_real_array(value, name, dtype):
@@ -56,9 +125,10 @@ def as_real_array(value, name, dtype):
     if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous \
             and value.flags.aligned:
         return value   # the common case, kept cheap for one-step calls
-    arr = _asarray(to_numpy(value), name)
+    src = to_numpy(value, name, "a real floating-point array", ".float()")
+    arr = _asarray(src, name)
     if arr.dtype.kind not in "fiu":
-        raise TypeError("%s must be a real floating-point array; got dtype %s" % (name, arr.dtype))
+        raise TypeError("%s must be a real floating-point array; got %s" % (name, _got(value, arr)))
     return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
@@ -66,7 +136,7 @@ def float_array(value, name, dtype=None):
     """``value`` as a C-contiguous float32/float64 ndarray: of ``dtype`` when given,
     else of its own dtype when that is float32 or float64, else float32."""
     if dtype is None:
-        value = to_numpy(value)
+        value = to_numpy(value, name, "a real floating-point array", ".float()")
         if not isinstance(value, np.ndarray):
             value = _asarray(value, name)
         dtype = value.dtype if value.dtype in DTYPES else np.float32
@@ -89,14 +159,24 @@ def as_lengths(value, batch, seq_len, name="lengths"):
     """Sequence lengths as a contiguous int32 array of shape (batch,), every value in
     1..seq_len. Accepts any integer array-like (lists, NumPy arrays, CPU tensors) and
     floats without a fractional part; rejects bools, fractions, NaN, 0, negatives,
-    values > seq_len and a wrong count."""
-    arr = _asarray(to_numpy(value), name)
+    values > seq_len (Python integers beyond 64 bits too) and a wrong count."""
+    arr = _asarray(to_numpy(value, name, "an integer array", ".long()"), name)
     kind = arr.dtype.kind
-    if kind not in "iuf":
-        raise TypeError("%s must be an integer array; got dtype %s" % (name, arr.dtype))
+    # An object array of Python integers (some beyond 64 bits, or an explicit
+    # dtype=object): checked as integers, not refused as a type
+    ints = kind == "O" and arr.size > 0 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in arr.flat)
+    if kind not in "iuf" and not ints:
+        raise TypeError("%s must be an integer array; got %s" % (name, _got(value, arr)))
     if arr.ndim != 1 or arr.shape[0] != batch:
         raise ValueError("%s must have shape %s (one length per batch entry); got %s"
                          % (name, fmt_shape((batch,)), fmt_shape(arr.shape)))
+    if ints:
+        bad = [i for i, v in enumerate(arr) if not 1 <= v <= seq_len]
+        if bad:
+            raise ValueError("%s must be in 1..%d (the sequence length); got %d at index %d"
+                             % (name, seq_len, arr[bad[0]], bad[0]))
+        return np.array([int(v) for v in arr], dtype=np.int32)
     if kind == "f":
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(arr) | (arr != np.floor(arr))
