@@ -115,21 +115,34 @@ def _got(value, arr):
     return "dtype %s" % arr.dtype
 
 
-def as_real_array(value, name, dtype):
+def as_real_array(value, name, dtype, own=False):
     """``value`` as a C-contiguous, aligned ndarray of ``dtype`` (float32 or float64).
 
     Real inputs of any other dtype (float16, float64 on a float32 model, integers),
     any memory order (Fortran, strided views) and nested lists are converted. Complex,
     bool, object, string, bytes, datetime and structured data raise TypeError naming
-    the argument and its dtype; ragged nested lists raise ValueError."""
+    the argument and its dtype; ragged nested lists raise ValueError.
+
+    own=True: the result is memory that nothing else can reach (for an input kept for
+    later, e.g. until backward): the conversion's own new array when it made one,
+    otherwise a copy, whatever the caller passed (an ndarray or a view of one, a
+    memoryview, array.array, a torch tensor, a Parameter, ...)."""
     if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous \
             and value.flags.aligned:
-        return value   # the common case, kept cheap for one-step calls
+        return value.copy() if own else value  # the common case, cheap for one-step calls
     src = to_numpy(value, name, "a real floating-point array", ".float()")
     arr = _asarray(src, name)
     if arr.dtype.kind not in "fiu":
         raise TypeError("%s must be a real floating-point array; got %s" % (name, _got(value, arr)))
-    return np.require(arr, dtype=dtype, requirements=["C", "A"])
+    out = np.require(arr, dtype=dtype, requirements=["C", "A"])
+    if own:
+        # Fresh: np.asarray built it from Python objects (a list, tuple or number), or
+        # np.require made a new array from the caller's memory.
+        fresh = type(src) in (list, tuple, int, float) or (
+            out.flags.owndata and not np.may_share_memory(out, arr))
+        if not fresh:
+            out = out.copy()
+    return out
 
 
 def float_array(value, name, dtype=None):

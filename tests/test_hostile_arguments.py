@@ -5,12 +5,17 @@ gets a TypeError/ValueError naming it.
   reads x and state while it writes state and out; on a 2-layer model out=state[-1]
   used to give a wrong output and state without a word), before any C code runs, with
   a ValueError naming both arguments; disjoint views of one buffer still work, bitwise.
+* Snapshots (finding 7): a training forward keeps the caller's input values as they
+  were at forward time whatever object they came in (memoryview, array.array, a torch
+  tensor, an ndarray view, a Parameter): changing the buffer before backward changes
+  neither grad_x nor the parameter gradients.
 * Foreign objects (finding 8): torch tensors NumPy cannot take (bfloat16, float8,
   complex32, quantized, sparse, meta, conjugate views), objects whose conversion
   raises, complex/object/string arrays, None, ragged lists, 0-d arrays, NaN/Inf and
   huge lengths: each raises TypeError/ValueError naming the argument, in every
   conversion of pygru._validate, for every array argument of GRU and GRUCell.
 """
+import array
 import re
 
 import numpy as np
@@ -118,6 +123,86 @@ def test_check_disjoint_on_strided_arrays():
     _validate.check_disjoint(a[:, ::2], "a", a[:, 1::2], "b")
     with pytest.raises(ValueError, match=r"^a must not overlap b"):
         _validate.check_disjoint(a[:, ::2], "a", a[:, 2::2], "b")
+
+
+# ---- finding 7: the input kept for backward is a snapshot ----------------------------
+
+def _grads(model):
+    return {k: v.copy() for k, v in model.grads.items()}
+
+
+SNAPSHOT_MAKERS = [
+    # (id, make(x) -> (object to pass, function that scribbles over its memory))
+    ("memoryview", lambda x: (lambda a: (memoryview(a), lambda: a.fill(100.0)))(x.copy())),
+    ("memoryview-bytearray", lambda x: (lambda b: (
+        memoryview(b).cast("f", x.shape),
+        lambda: np.frombuffer(b, F32).fill(100.0)))(bytearray(x.tobytes()))),
+    ("torch", lambda x: (lambda t: (t, lambda: t.fill_(100.0)))(torch.tensor(x))),
+    ("torch-requires-grad", lambda x: (lambda t: (t, lambda: t.data.fill_(100.0)))(
+        torch.tensor(x, requires_grad=True))),
+    ("ndarray-view", lambda x: (lambda big: (big[1], lambda: big.fill(100.0)))(
+        np.stack([x, x, x]))),
+    ("parameter", lambda x: (lambda p: (p, lambda: p.data.fill(100.0)))(pygru.Parameter(x))),
+]
+
+
+@pytest.mark.parametrize("make", [m for _, m in SNAPSHOT_MAKERS],
+                         ids=[i for i, _ in SNAPSHOT_MAKERS])
+def test_gru_training_input_is_a_snapshot(make):
+    rng = np.random.default_rng(0)
+    g = pygru.GRU(3, 4, num_layers=2, seed=0)
+    x = rand(rng, 5, 2, 3)
+    go = rand(rng, 5, 2, 4)
+    g(x.copy())
+    dx_ref, dh_ref = g.backward(go)
+    ref = _grads(g)
+    g.zero_grad()
+    obj, scribble = make(x)
+    out, _ = g(obj)
+    scribble()           # the caller reuses its buffer before backward
+    dx, dh = g.backward(go)
+    np.testing.assert_array_equal(dx, dx_ref)
+    np.testing.assert_array_equal(dh, dh_ref)
+    for name, v in g.grads.items():
+        np.testing.assert_array_equal(v, ref[name], err_msg=name)
+
+
+CELL_MAKERS = SNAPSHOT_MAKERS + [
+    ("array.array", lambda x: (lambda a: (a, lambda: a.__setitem__(slice(None), array.array(
+        "f", [100.0] * len(a)))))(array.array("f", x.ravel().tolist()))),
+]
+
+
+@pytest.mark.parametrize("make", [m for _, m in CELL_MAKERS], ids=[i for i, _ in CELL_MAKERS])
+def test_cell_training_input_is_a_snapshot(make):
+    rng = np.random.default_rng(1)
+    c = pygru.GRUCell(3, 4, seed=0)
+    x = rand(rng, 3)                 # unbatched, so that array.array (1-D) fits
+    g1 = rand(rng, 4)
+    c(x.copy())
+    dx_ref, dh_ref = c.backward(g1)
+    ref = _grads(c)
+    c.zero_grad()
+    obj, scribble = make(x)
+    c(obj)
+    scribble()
+    dx, dh = c.backward(g1)
+    np.testing.assert_array_equal(dx, dx_ref)
+    np.testing.assert_array_equal(dh, dh_ref)
+    for name, v in c.grads.items():
+        np.testing.assert_array_equal(v, ref[name], err_msg=name)
+
+
+def test_own_copies_only_when_needed():
+    """as_real_array(own=True) does not copy twice: a conversion that allocated (a list,
+    a dtype change) is kept as it is; the caller's memory is always copied."""
+    a = np.arange(6, dtype=F64).reshape(2, 3)
+    for value in (a.tolist(), a, a.astype(F32), memoryview(a.astype(F32)), torch.tensor(a)):
+        out = _validate.as_real_array(value, "x", np.dtype(F32), own=True)
+        assert out.flags.owndata and out.flags.writeable and out.flags.c_contiguous
+        np.testing.assert_array_equal(out, a)
+        if isinstance(value, np.ndarray):
+            assert not np.may_share_memory(out, value)
 
 
 # ---- finding 8: foreign objects and hostile values -----------------------------------
