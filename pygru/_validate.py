@@ -34,6 +34,13 @@ def _foreign_kind(value):
     return "a %s" % (cls.__name__ if root == "builtins" else "%s.%s" % (root, cls.__name__))
 
 
+# The torch dtypes that Tensor.numpy() converts (a fixed list: asking NumPy whether it
+# knows a name such as "bfloat16" depends on whether ml_dtypes was imported)
+_TORCH_NUMPY_DTYPES = frozenset("torch." + n for n in (
+    "float16", "float32", "float64", "complex64", "complex128", "bool", "int8", "int16",
+    "int32", "int64", "uint8", "uint16", "uint32", "uint64"))
+
+
 def _tensor_problem(value, hint):
     """Why a tensor-like object cannot become an ndarray, found before trying: no data
     (meta), a sparse layout, a dtype NumPy lacks (bfloat16, float8, complex32,
@@ -47,13 +54,10 @@ def _tensor_problem(value, hint):
     if layout.startswith("torch.") and layout != "torch.strided":
         return "%s with layout %s (call .to_dense())" % (kind, layout)
     dtype = str(getattr(value, "dtype", ""))
-    if dtype.startswith("torch."):
-        try:
-            np.dtype(dtype[len("torch."):])
-        except TypeError:
-            if "qint" in dtype or "quint" in dtype:
-                hint = ".dequantize()"
-            return "%s of dtype %s%s" % (kind, dtype, " (call %s first)" % hint if hint else "")
+    if dtype.startswith("torch.") and dtype not in _TORCH_NUMPY_DTYPES:
+        if "qint" in dtype or "quint" in dtype:
+            hint = ".dequantize()"
+        return "%s of dtype %s%s" % (kind, dtype, " (call %s first)" % hint if hint else "")
     return None
 
 
