@@ -10,6 +10,12 @@ that a bad argument gets the same kind of error everywhere:
   * ValueError for a value of the right kind but wrong size or range, naming the
     argument, the expected and the actual shape or value.
 
+The conversions (to_numpy, as_real_array, float_array, as_lengths) never let a foreign
+object's own exception through: a tensor NumPy cannot hold (bfloat16, sparse, meta,
+...) or a conversion that raises becomes TypeError/ValueError naming the argument.
+as_real_array(own=True) gives memory nobody else holds (an input kept for later);
+check_disjoint refuses arrays that overlap where the library writes one of them.
+
 Nothing here touches the C library, so it imports without the compiled extension.
 """
 import numbers
@@ -333,6 +339,9 @@ def check_buffer(arr, name, shape, dtype, meaning):
     raise ValueError("%s must be writable (it is updated in place)" % name)
 
 
+_TooHardError = getattr(np, "exceptions", np).TooHardError   # np.exceptions: NumPy >= 1.25
+
+
 def check_disjoint(a, a_name, b, b_name, max_work=10 ** 4):
     """ValueError naming both arguments when arrays ``a`` and ``b`` share memory and
     one of them is written by the call (libgru reads and writes them in an order that
@@ -345,7 +354,7 @@ def check_disjoint(a, a_name, b, b_name, max_work=10 ** 4):
         try:
             if not np.shares_memory(a, b, max_work=max_work):
                 return
-        except np.exceptions.TooHardError:
+        except _TooHardError:
             pass
     raise ValueError("%s must not overlap %s (the call writes one while it reads the "
                      "other); pass separate arrays" % (a_name, b_name))
