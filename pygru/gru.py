@@ -171,14 +171,6 @@ def _rebuild(cls, config, state, training):
     return obj
 
 
-def _input_for_training(arr, original):
-    """The input kept for backward must not change until then: copy it when the
-    converted array is still the caller's memory."""
-    if isinstance(original, np.ndarray) and np.may_share_memory(arr, original):
-        return arr.copy()
-    return arr
-
-
 class GRU(_Recurrent):
     """Multi-layer, optionally bidirectional GRU (torch.nn.GRU's interface, NumPy
     arrays in and out).
@@ -303,7 +295,10 @@ class GRU(_Recurrent):
         D = 2 if c["bidirectional"] else 1
         LD = c["num_layers"] * D
         batch_first = c["batch_first"]
-        xa = as_real_array(x, "x", self.dtype)
+        training = self.training
+        # training: the input kept for backward is the caller's values now, in memory
+        # nobody else holds (whatever object x is: ndarray, memoryview, tensor, ...)
+        xa = as_real_array(x, "x", self.dtype, own=training)
         given_shape = xa.shape
         if xa.ndim == 2:
             unbatched = True
@@ -338,9 +333,6 @@ class GRU(_Recurrent):
         else:
             h0a = None
         lens = None if lengths is None else _validate.as_lengths(lengths, B, T)
-        training = self.training
-        if training:
-            xa = _input_for_training(xa, _validate.to_numpy(x))
         reuse = self._give_up_kept() if training else None
         out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens, reuse)
         if training:
@@ -383,6 +375,8 @@ class GRU(_Recurrent):
         state  (num_layers, B, H) from new_state(), updated IN PLACE with every layer's
                new state (for (I,) frames: (num_layers, H))
         out    optional (B, H) (or (H,)) array of the model dtype to write the result into
+        x, state and out must not overlap (ValueError naming the two): libgru reads x
+        and state while it writes state and out.
         Returns the last layer's new state (B, H) (out when given, else a new array).
         A step is always an inference step (no dropout, nothing kept for backward) and
         allocates nothing in libgru; stepping a sequence frame by frame gives bitwise
@@ -408,10 +402,13 @@ class GRU(_Recurrent):
                              % fmt_shape(x.shape))
         _validate.check_buffer(state, "state", st_shape, dt,
                       "(num_layers, batch, hidden_size), e.g. from new_state()")
+        _validate.check_disjoint(x, "x", state, "state")
         if out is None:
             out = np.empty(out_shape, dt)
         else:
             _validate.check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
+            _validate.check_disjoint(out, "out", state, "state")
+            _validate.check_disjoint(out, "out", x, "x")
         self._model.step(B, x, state, out)
         return out
 
@@ -511,7 +508,8 @@ class GRUCell(_Recurrent):
     def forward(self, x: ArrayLike, h: Optional[ArrayLike] = None) -> np.ndarray:
         """Returns h1, a new array: (B, H), or (H,) for an unbatched x of shape (I,)."""
         I, H = self._cfg["input_size"], self._cfg["hidden_size"]
-        xa = as_real_array(x, "x", self.dtype)
+        training = self.training
+        xa = as_real_array(x, "x", self.dtype, own=training)   # kept for backward: a snapshot
         if xa.ndim == 1:
             unbatched = True
             check_shape(xa, "x", (I,), "(input_size) [unbatched]")
@@ -531,7 +529,6 @@ class GRUCell(_Recurrent):
             ha = as_real_array(h, "h", self.dtype)
             check_shape(ha, "h", (H,) if unbatched else (B, H),
                         "(hidden_size) [unbatched]" if unbatched else "(batch, hidden_size)")
-        training = self.training
         if not training:   # one streaming step (libgru's gru_step), state = a fresh h1
             h1 = ha.copy() if ha is not None else np.zeros((H,) if unbatched else (B, H),
                                                            self.dtype)
@@ -540,8 +537,6 @@ class GRUCell(_Recurrent):
         xa = xa.reshape(1, B, I)
         if ha is not None:
             ha = ha.reshape(1, B, H)
-        if training:
-            xa = _input_for_training(xa, _validate.to_numpy(x))
         reuse = self._give_up_kept() if training else None
         _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None, reuse)
         if training:
