@@ -65,7 +65,7 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
         if isinstance(data, StorageView):
             self._data, self._grad = data, grad
             return
-        data = _validate.to_numpy(_array_of(data))
+        data = _validate.to_numpy(_array_of(data), "data")
         if not isinstance(data, np.ndarray) or data.dtype not in _validate.DTYPES:
             raise TypeError("Parameter data must be a float32 or float64 ndarray; got %s"
                             % (getattr(data, "dtype", None) or type(data).__name__))
@@ -329,7 +329,7 @@ class Module:
             value = mod.__dict__[name]
             dst = value.data if isinstance(value, Parameter) else value
             if dst.dtype.kind in "iu":   # integer buffers (num_batches_tracked)
-                src = np.asarray(_validate.to_numpy(state_dict[key]))
+                src = np.asarray(_validate.to_numpy(state_dict[key], key, "an integer array"))
                 if src.dtype.kind not in "iu":
                     raise TypeError("%s must be an integer array; got dtype %s" % (key, src.dtype))
             else:

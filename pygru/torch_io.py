@@ -25,7 +25,12 @@ __all__ = ["from_torch", "to_torch"]
 
 
 def _dtype_of(value):
-    arr = _validate.to_numpy(value)
+    """The NumPy dtype of an array-like, or the foreign dtype's name (e.g.
+    "torch.bfloat16") when NumPy has no equivalent."""
+    try:
+        arr = _validate.to_numpy(value, "weight")
+    except TypeError:
+        return str(getattr(value, "dtype", type(value).__name__))
     dt = getattr(arr, "dtype", None)
     return np.dtype(dt) if dt is not None else None
 

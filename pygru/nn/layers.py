@@ -41,7 +41,7 @@ _check_eps = _validate.check_eps
 
 def check_indices(indices, num_embeddings, name="indices"):
     """Integer indices of any shape, every value in 0..num_embeddings-1 -> intp array."""
-    idx = _validate.to_numpy(indices)
+    idx = _validate.to_numpy(indices, name, "an integer array", ".long()")
     try:
         idx = np.asarray(idx)
     except (ValueError, TypeError) as exc:

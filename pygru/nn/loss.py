@@ -164,7 +164,7 @@ class CrossEntropyLoss(_Loss):
             raise ValueError("input must be (N, C), (N, C, d1, ...) or unbatched (C,); got shape ()")
         C = x.shape[0] if x.ndim == 1 else x.shape[1]
         t_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
-        t = np.asarray(_validate.to_numpy(target))
+        t = np.asarray(_validate.to_numpy(target, "target"))
         if t.dtype.kind not in "iu":
             raise TypeError("target must be an integer array of class indices; got dtype %s"
                             % t.dtype)
