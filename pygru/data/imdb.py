@@ -170,8 +170,8 @@ class _ArrayRecord(_Inert):
                            "(1, shape, dtype, is_fortran, data))")
         _, shape, dtype, fortran, data = state
         if (type(shape) is not tuple or len(shape) > _MAX_NDIM
-                or not all(type(n) is int and n >= 0 for n in shape)):
-            raise _Refused("an array's shape is not a tuple of at most %d sizes >= 0"
+                or not all(type(n) is int and 0 <= n <= _INT64[1] for n in shape)):
+            raise _Refused("an array's shape is not a tuple of at most %d sizes in 0..2**63-1"
                            % _MAX_NDIM)
         if type(dtype) is not _DtypeRecord or dtype.dtype is None:
             raise _Refused("an array's dtype is %s, not a dtype NumPy wrote"
