@@ -9,12 +9,15 @@ Guarantees:
     differences stated in its docstring (x is always a 1-D object array, and
     num_words=None keeps every word);
   * reading an .npz never runs code from the file, nor trusts its pickled data, unless
-    allow_pickle=True is passed: the ragged object arrays are rebuilt by an unpickler
-    that hands the file nothing real (only stand-ins for numpy.dtype, ndarray and
-    _reconstruct), checks every dtype and array state against what NumPy writes for a
-    1-D object array of lists of ints (or of plain numeric arrays), and caps sizes
-    against the file's; numeric members must have a plain numeric dtype and exactly
-    the bytes their header declares. Anything else raises ValueError saying why;
+    allow_pickle=True is passed: the pickle's opcodes are first checked against those
+    pickle writes for an object array (no dicts, sets, floats, NEWOBJ, persistent ids;
+    every length and memo index within the file), then the ragged object arrays are
+    rebuilt by an unpickler that hands the file nothing real (only stand-ins for
+    numpy.dtype, ndarray and _reconstruct), checks every dtype and array state against
+    what NumPy writes for a 1-D object array of lists of ints (or of plain numeric
+    arrays), and caps sizes against the file's; numeric members must have a plain
+    numeric dtype and exactly the bytes their header declares. Anything else raises
+    ValueError saying why;
   * load_aclimdb builds its Vocabulary on the training split only, and returns the
     same result for the same folder and arguments (files are read in sorted order,
     then shuffled by numpy.random.default_rng(seed));
@@ -54,7 +57,8 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # stand-ins for exactly the three names a genuine file uses, they only record what the
 # pickle asks for, and every record is checked against what NumPy itself writes for a
 # 1-D object array of lists of ints (or of plain numeric arrays) before one array is
-# built here, by our code, from validated parts.
+# built here, by our code, from validated parts. Before any of that, _check_opcodes
+# walks the stream: the C unpickler itself trusts lengths and memo indexes.
 
 # np.dtype(...).__reduce__() gives (dtype, (name, False, True), state); these names are
 # the plain dtypes a genuine file can hold ('O8'/'O4': object, on 64/32-bit builds).
@@ -240,6 +244,89 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         return _ArrayRecord()
 
 
+# ---- the opcodes a genuine pickle uses, checked before the unpickler sees a byte ----------
+#
+# CPython's C unpickler trusts some numbers in the stream: a memo index of 2**30 in a
+# 6-byte LONG_BINPUT makes it allocate and zero 16 GiB. So the stream is first walked
+# here, opcode by opcode, the way the unpickler will read it: only the opcodes that
+# pickle writes for an object array of lists of ints (protocols 2 to 4, as NumPy 1 and
+# 2 under Python 2 and 3 wrote them) are admitted; every length must fit in what is
+# left of the stream; a memo index may not exceed the number of memo entries made so
+# far. Dicts, sets, floats, persistent ids, extension codes, NEWOBJ, INST/OBJ and the
+# 8-byte-length forms never occur in a genuine file and are refused.
+_NO_ARG = {ord(c): name for c, name in (
+    ("(", "MARK"), (")", "EMPTY_TUPLE"), ("t", "TUPLE"), ("\x85", "TUPLE1"),
+    ("\x86", "TUPLE2"), ("\x87", "TUPLE3"), ("]", "EMPTY_LIST"), ("a", "APPEND"),
+    ("e", "APPENDS"), ("l", "LIST"), ("R", "REDUCE"), ("b", "BUILD"), ("N", "NONE"),
+    ("\x88", "NEWTRUE"), ("\x89", "NEWFALSE"), ("\x93", "STACK_GLOBAL"), ("\x94", "MEMOIZE"))}
+_FIXED_ARG = {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("q"): 1, ord("r"): 4, ord("h"): 1,
+              ord("j"): 4, 0x80: 1, 0x95: 8}       # ints, (LONG_)BINPUT/GET, PROTO, FRAME
+_COUNTED_ARG = {ord("C"): (1, False), ord("U"): (1, False), 0x8C: (1, False), 0x8A: (1, False),
+                ord("B"): (4, False), ord("X"): (4, False), ord("T"): (4, True)}
+_PUT, _LONG_PUT, _MEMOIZE, _STOP, _GLOBAL = ord("q"), ord("r"), 0x94, ord("."), ord("c")
+_INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.S)   # the bulk of a genuine file, in C
+_MAX_GLOBAL_LINE = 256
+
+
+def _opcode_name(op):
+    for name in dir(pickle):
+        value = getattr(pickle, name)
+        if name.isupper() and type(value) is bytes and value == bytes([op]):
+            return "%s (%r)" % (name, bytes([op]))
+    return "byte %r, no opcode" % bytes([op])
+
+
+def _check_opcodes(buf, pos):
+    """Walks the pickle in buf from pos to its STOP; raises _Refused at the first opcode
+    or argument a genuine file does not have."""
+    end, puts, skip_ints = len(buf), 0, _INT_RUN.match
+    while True:
+        pos = skip_ints(buf, pos).end()
+        if pos >= end:
+            raise _Refused("the pickle ends without STOP (truncated)")
+        op, at = buf[pos], pos
+        pos += 1
+        if op in _NO_ARG:
+            puts += op == _MEMOIZE
+            continue
+        if op == _STOP:
+            return
+        if op in _FIXED_ARG:
+            size = _FIXED_ARG[op]
+            if pos + size > end:
+                raise _Refused("the pickle ends inside an opcode (truncated)")
+            if op in (_PUT, _LONG_PUT):
+                index = int.from_bytes(buf[pos:pos + size], "little")
+                if index > puts:
+                    raise _Refused("the pickle stores memo entry %d at byte %d after only "
+                                   "%d entries (the unpickler would allocate by the index)"
+                                   % (index, at, puts))
+                puts += 1
+            elif op == 0x95 and int.from_bytes(buf[pos:pos + 8], "little") > end - pos - 8:
+                raise _Refused("a FRAME at byte %d claims more bytes than the pickle has" % at)
+            pos += size
+        elif op in _COUNTED_ARG:
+            size, signed = _COUNTED_ARG[op]
+            if pos + size > end:
+                raise _Refused("the pickle ends inside an opcode (truncated)")
+            length = int.from_bytes(buf[pos:pos + size], "little", signed=signed)
+            pos += size
+            if not 0 <= length <= end - pos:
+                raise _Refused("%s at byte %d claims %d bytes; the pickle has %d left"
+                               % (_opcode_name(op), at, length, end - pos))
+            pos += length
+        elif op == _GLOBAL:
+            for _ in range(2):   # module and name, each a line
+                nl = buf.find(b"\n", pos, pos + _MAX_GLOBAL_LINE + 1)
+                if nl < 0:
+                    raise _Refused("a GLOBAL at byte %d has no name line of at most %d bytes"
+                                   % (at, _MAX_GLOBAL_LINE))
+                pos = nl + 1
+        else:
+            raise _Refused("the pickle uses %s at byte %d, which pickle never writes for a "
+                           "NumPy object array of lists of ints" % (_opcode_name(op), at))
+
+
 def _build_object_array(record, budget):
     """The object array a validated _ArrayRecord describes. Its items must be lists of
     ints in int64 range or plain numeric arrays (no deeper nesting); budget caps the
@@ -327,6 +414,7 @@ def _read_npy_member(archive, member, path, allow_pickle, max_bytes):
             raise _Refused("its header declares dtype %s, a structured dtype with object "
                            "fields" % (dtype,))
         budget = len(data) - fp.tell()        # the pickle's size in bytes
+        _check_opcodes(data, fp.tell())
         record = _ArrayOnlyUnpickler(fp).load()
         arr = _build_object_array(record, budget)
         if arr.shape != shape:
