@@ -184,7 +184,7 @@ def _keep_owner_and_mode(fd, st):
 def write_atomic(path, write, make_parents=False):
     """See the module docstring. make_parents: create missing parent folders first.
     Returns path."""
-    real, st = _resolve(os.fspath(path))
+    real, st = _resolve(os.fsdecode(os.fspath(path)))   # str, bytes or path-like
     folder = os.path.dirname(real)
     if make_parents:
         os.makedirs(folder, exist_ok=True)

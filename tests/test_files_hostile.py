@@ -350,3 +350,10 @@ def test_a_model_and_a_history_save_under_a_255_byte_name(tmp_path):
     history.save(tmp_path / hname)
     assert History.load(tmp_path / hname).records == history.records
     assert listing(tmp_path) == sorted([name, hname])
+
+
+def test_str_bytes_and_path_objects_name_the_same_file(tmp_path, way):
+    for i, path in enumerate([str(tmp_path / "m.bin"), os.fsencode(tmp_path / "m.bin"),
+                              tmp_path / "m.bin"]):
+        assert write_atomic(path, put(b"%d" % i)) is path
+        assert listing(tmp_path) == ["m.bin"] and (tmp_path / "m.bin").read_bytes() == b"%d" % i
