@@ -104,7 +104,7 @@ def to_torch(model: Union[GRU, GRUCell]) -> Any:
     else:
         mod = torch.nn.GRUCell(cfg["input_size"], cfg["hidden_size"], bias=cfg["bias"],
                                dtype=tdtype)
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.state_dict().items()}
+    state = {k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}   # writable copies
     mod.load_state_dict(state, strict=True)
     mod.train(model.training)
     return mod
