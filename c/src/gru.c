@@ -377,87 +377,7 @@ gru_status gru_zero_grad(gru_model *m)
     return GRU_OK;
 }
 
-/* ---- workspace --------------------------------------------------------------------- */
-
-/* Reserves `bytes` (rounded up to 64) at *off; 0 on overflow. */
-static int take(size_t *off, size_t bytes, size_t *at)
-{
-    size_t rounded;
-    if (!gru_add(bytes, 63, &rounded)) return 0;
-    rounded &= ~(size_t)63;
-    *at = *off;
-    return gru_add(*off, rounded, off);
-}
-
-/* n elements of the model's dtype, in bytes; 0 on overflow. */
-static int elems(const gru_model *m, size_t a, size_t b, size_t *bytes)
-{
-    size_t n;
-    return gru_mul(a, b, &n) && gru_mul(n, m->elem, bytes);
-}
-
-gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
-                          gru_ws_layout *w)
-{
-    const size_t H = m->H, G = 3 * H, DH = m->D * H, L = m->L;
-    size_t rows, gates, hrow, out, bh, bg, blocks, outs, lens;
-    memset(w, 0, sizeof *w);
-    w->T = T;
-    w->B = B;
-    if (!gru_mul(T, B, &rows) || !elems(m, rows, G, &gates) || !elems(m, rows, H, &hrow) ||
-        !elems(m, rows, DH, &out) || !elems(m, B, H, &bh) || !elems(m, B, G, &bg) ||
-        !gru_mul(B, sizeof(int32_t), &lens))
-        return GRU_ERR_OVERFLOW;
-    w->rows = rows;
-    size_t off = GRU_WS_HEADER_BYTES;
-    if (!gru_add(out, 63, &w->out_bytes)) return GRU_ERR_OVERFLOW;
-    w->out_bytes &= ~(size_t)63;   /* one layer output (rows, D*H), rounded to 64 */
-    if (training) {
-        /* block: gates, [ghn], hprev */
-        size_t b = 0;
-        if (!take(&b, gates, &w->off_gates) ||
-            (m->cfg.reset_after && !take(&b, hrow, &w->off_ghn)) ||
-            !take(&b, hrow, &w->off_hprev))
-            return GRU_ERR_OVERFLOW;
-        w->block_bytes = b;
-        if (!take(&off, lens, &w->off_lengths) || !gru_mul(b, L * m->D, &blocks) ||
-            !take(&off, blocks, &w->off_blocks) ||
-            !gru_mul(w->out_bytes, L - 1, &outs) || !take(&off, outs, &w->off_outs))
-            return GRU_ERR_OVERFLOW;
-        /* input / recurrent dropout: masks per layer-direction, the masked input, m_h h */
-        const int din = m->cfg.input_dropout > 0, drec = m->cfg.recurrent_dropout > 0;
-        if (din || drec) {
-            const size_t in_max = m->I > DH ? m->I : DH;
-            size_t mi = 0, mh = 0, rec = 0, at0, recs, xm;
-            if ((din && !elems(m, B, in_max, &mi)) || (drec && !elems(m, B, H, &mh)) ||
-                !take(&rec, mi, &at0) || !take(&rec, mh, &w->mask_rec))
-                return GRU_ERR_OVERFLOW;
-            w->mask_bytes = rec;
-            if (!gru_mul(rec, L * m->D, &recs) || !take(&off, recs, &w->off_masks))
-                return GRU_ERR_OVERFLOW;
-            if (din && (!elems(m, rows, in_max, &xm) || !take(&off, xm, &w->off_xm)))
-                return GRU_ERR_OVERFLOW;
-            if (drec && (!take(&off, bh, &w->off_hm) || !take(&off, bh, &w->off_hmnew)))
-                return GRU_ERR_OVERFLOW;
-        }
-    } else {
-        /* a chunk of input projections (sized for the batch-first layout, whose chunks
-         * are the longer, as the size query does not know the layout); one layer
-         * buffer for stacked bidirectional layers (unidirectional ones run in place in
-         * the caller's output) */
-        const size_t nbuf = m->D == 2 && L > 1 ? 1 : 0;
-        size_t chunk;
-        if (!elems(m, gru_chunk_steps(T, B, 1) * B, G, &chunk) ||
-            !take(&off, chunk, &w->off_gi) || !gru_mul(w->out_bytes, nbuf, &outs) ||
-            !take(&off, outs, &w->off_outs))
-            return GRU_ERR_OVERFLOW;
-    }
-    if (!take(&off, bh, &w->off_h) || !take(&off, bh, &w->off_hnew) ||
-        !take(&off, bg, &w->off_gh) || !take(&off, bh, &w->off_rh))
-        return GRU_ERR_OVERFLOW;
-    w->total = off;
-    return GRU_OK;
-}
+/* ---- workspace ---------------------------------------------------------------------- */
 
 static gru_status check_sizes(int64_t T, int64_t B)
 {
@@ -607,7 +527,7 @@ static gru_status step_layout(const gru_model *m, int64_t B, gru_ws_layout *w,
     if (st) return st;
     if ((st = gru_ws_compute(m, 1, (size_t)B, 0, w))) return st;
     size_t bh, off = w->total;
-    if (!elems(m, (size_t)B, m->H, &bh) || !take(&off, bh, out_off)) return GRU_ERR_OVERFLOW;
+    if (!gru_ws_elems(m, (size_t)B, m->H, &bh) || !gru_ws_take(&off, bh, out_off)) return GRU_ERR_OVERFLOW;
     *total = off;
     return GRU_OK;
 }
