@@ -136,6 +136,10 @@ class Body:
         tok = self.peek()
         if tok is None:
             return
+        if re.match(r"[A-Z_][A-Z0-9_]*$", tok) and self.peek(1) in CONTROL | {"do", "{"}:
+            self.i += 1  # a pragma macro before a loop (GRU_UNROLL for ...)
+            self.statement(level)
+            return
         if tok == "{":
             self.i += 1
             self.depth = max(self.depth, level + 1)
@@ -254,7 +258,7 @@ def test_parser_finds_the_functions():
 def test_parser_counts_depth(tmp_path):
     src = tmp_path / "probe.c"
     src.write_text("int f(int n)\n{\n    int s = 0;\n    for (int i = 0; i < n; i++)\n"
-                   "        if (i) { for (;;) s++; }\n        else if (s) s--;\n"
+                   "        if (i) { UNROLL for (;;) s++; }\n        else if (s) s--;\n"
                    "        else { s = (int){1}; }\n    return s;\n}\n")
     assert functions(src) == [("f", 1, 8, 3)]
 

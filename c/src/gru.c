@@ -1,6 +1,7 @@
 /*
- * gru.c - libgru's public interface (gru.h): models, parameters by name, argument
- * checking, workspace layout, and the hand-off to the dtype drivers (gru_impl.h).
+ * gru.c - libgru's public interface (gru.h): models, parameters by name (copies and
+ * views), argument checking, and the hand-off to the dtype drivers (gru_impl.h) after
+ * the workspace layout (workspace.c) and the lazy repack (packing.c).
  *
  * Every entry point validates its arguments and returns a status; sizes are checked
  * for overflow before anything is allocated; nothing here exits, aborts or prints.

@@ -1,12 +1,15 @@
 /*
  * kernels.h - the table of compute kernels libgru's drivers call, one table per
- * instruction set (ISA). The drivers (gru_impl.h) hold the recurrence and the
- * bookkeeping; everything that touches O(B*H) or more numbers per call goes through
- * this table, so an ISA-specific file (kernels/avx2.c, ...) can replace any entry.
+ * instruction set (ISA). The drivers (gru_impl.h) hold the recurrence, the threads and
+ * the memory; every arithmetic loop goes through this table (GEMMs, packing, the
+ * cells, and the elementwise masks, dropout and gradient sums), so an ISA-specific
+ * file (kernels/avx2.c, ...) can replace any entry. Tables are built with designated
+ * initializers (GRU_KERNEL_HALF), so two entries cannot be swapped silently.
  *
  * Every table has a float32 and a float64 half with the same entries. The scalar
  * reference (kernels/scalar.c, bodies in kernels/ref_impl.h) defines what each entry
- * computes; any other ISA must agree with it to rounding.
+ * computes; any other ISA must agree with it to rounding (the elementwise entries:
+ * bitwise, see there).
  *
  * Conventions: matrices are row-major with an explicit leading dimension (elements
  * between consecutive rows); "rows" of per-step tensors belong to the B sequences of

@@ -5,7 +5,8 @@
  *   R            element type (float or double)
  *   KSFX(name)   name suffix, e.g. name##_avx512_f32
  *   V, VL        vector type and its number of lanes
- *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused)
+ *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused),
+ *   VADD, VSUB, VMUL (one rounding each), VSIGMOID(v), VTANH(v) (kernels/vmath_<isa>.h)
  *   MR, NRV      register tile: MR rows by NRV vectors (NR = NRV*VL columns)
  *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
  *   KC, NC       cache blocking of the general gemm (depth, columns)
@@ -18,7 +19,9 @@
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
  * position or the blocking; an edge tile runs the same micro-kernel on a copy. So a
  * row's result does not depend on how many rows are computed with it, and splitting
- * the columns or rows between threads cannot change a bit.
+ * the columns or rows between threads cannot change a bit. The elementwise entries
+ * (mul, mul_add, add, mask_rows, dropout, dropout_mask) use VMUL then VADD, never VFMA,
+ * and give the scalar reference's bits.
  */
 #if !defined(R) || !defined(KSFX) || !defined(MR) || !defined(NRV) || !defined(PT) || \
     !defined(MTHIN)
