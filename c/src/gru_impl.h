@@ -103,6 +103,7 @@ typedef struct FN(thread) {
     R *kscratch;               /* (gemm_scratch) mine, or NULL */
 } FN(thread);
 
+/* Thread team->tid's view of call c: sizes, its units, rows, gate rows, scratch. */
 static void FN(thread_init)(FN(thread) *th, const FN(call) *c, gru_team *team)
 {
     struct gru_model *m = c->m;
@@ -140,6 +141,8 @@ typedef struct FN(dir) {
     R *hprev;                  /* (rows, H) the state before each step (training) or NULL */
 } FN(dir);
 
+/* Layer l, direction d seen from thread th: its packed panels, biases, masks and kept
+ * buffers; in (rows, in_w) is the layer's input. */
 static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, size_t in_w,
                          FN(dir) *v)
 {
@@ -630,6 +633,7 @@ static R *FN(layer_output)(const FN(call) *c, size_t l)
     return c->m->D == 1 || (L - 1 - l) % 2 == 0 ? c->out : (R *)(c->work + c->ws->off_outs);
 }
 
+/* The forward of a whole call on one thread of the team (arg: the FN(call)). */
 static void FN(forward_job)(void *arg, gru_team *team)
 {
     FN(thread) th;
@@ -644,6 +648,8 @@ static void FN(forward_job)(void *arg, gru_team *team)
     }
 }
 
+/* The backward of a whole call on one thread of the team, last layer first; the
+ * gradient of each layer's input is the next one's dLoss/d output (dy, din swap). */
 static void FN(backward_job)(void *arg, gru_team *team)
 {
     FN(thread) th;
@@ -691,6 +697,8 @@ static void FN(draw_masks)(const FN(call) *c)
     }
 }
 
+/* A forward call (see gru_forward in gru.h): the call's buffers, the header and the
+ * dropout masks of a training forward, then the job on the model's pool. */
 gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layout *ws,
                            int bf, const void *x, const void *h0, const int32_t *len,
                            void *out, void *h_n, unsigned char *work)
@@ -724,6 +732,7 @@ enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN
        FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_KS),
        FN(SC_N) };
 
+/* Carves the scratch above out of the model's backward scratch into c. */
 static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, FN(call) *c)
 {
     const size_t rows = ws->rows, B = ws->B, H = m->H, G = 3 * H, DH = m->D * H;
@@ -754,6 +763,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     return GRU_OK;
 }
 
+/* A backward call (see gru_backward in gru.h) of a checked training workspace. */
 gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf,
                             const void *xv, const unsigned char *work,
                             const void *gov, const void *ghnv, void *gxv, void *gh0v)
