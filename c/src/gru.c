@@ -1,6 +1,7 @@
 /*
- * gru.c - libgru's public interface (gru.h): models, parameters by name, argument
- * checking, workspace layout, and the hand-off to the dtype drivers (gru_impl.h).
+ * gru.c - libgru's public interface (gru.h): models, parameters by name (copies and
+ * views), argument checking, and the hand-off to the dtype drivers (gru_impl.h) after
+ * the workspace layout (workspace.c) and the lazy repack (packing.c).
  *
  * Every entry point validates its arguments and returns a status; sizes are checked
  * for overflow before anything is allocated; nothing here exits, aborts or prints.
@@ -83,11 +84,9 @@ static int reserve_pack(const gru_model *m, size_t K, size_t N, size_t *total, s
     return gru_add(*total, n, total) && gru_mul(*total, m->elem, &bound);
 }
 
-gru_status gru_create(const gru_config *cfg, gru_model **out)
+/* GRU_ERR_INVALID_ARG / GRU_ERR_OVERFLOW for a configuration gru_create refuses. */
+static gru_status check_config(const gru_config *cfg)
 {
-    if (!out) return GRU_ERR_NULL;
-    *out = NULL;
-    if (!cfg) return GRU_ERR_NULL;
     if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1 ||
         !is_flag(cfg->bidirectional) || !is_flag(cfg->bias) || !is_flag(cfg->reset_after) ||
         (cfg->dtype != GRU_FLOAT32 && cfg->dtype != GRU_FLOAT64) ||
@@ -99,97 +98,88 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
     if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
         !fits_size(cfg->num_layers))
         return GRU_ERR_OVERFLOW;
+    return GRU_OK;
+}
 
+/* The sizes of a valid configuration into m (I, H, L, D, elem, ntensors, numel). */
+static gru_status model_sizes(const gru_config *cfg, gru_model *m)
+{
     const size_t I = (size_t)cfg->input_size, H = (size_t)cfg->hidden_size;
     const size_t L = (size_t)cfg->num_layers, D = cfg->bidirectional ? 2 : 1;
     const size_t elem = cfg->dtype == GRU_FLOAT32 ? sizeof(float) : sizeof(double);
     const size_t per = cfg->bias ? 4 : 2;   /* tensors per (layer, direction) */
-    size_t G, DH, LD, ntensors, numel, bytes;
+    size_t G, DH, LD, first, upper, uppers, bytes;
     if (!gru_mul(3, H, &G) || !gru_mul(D, H, &DH) || !gru_mul(L, D, &LD) ||
-        !gru_mul(LD, per, &ntensors))
+        !gru_mul(LD, per, &m->ntensors))
         return GRU_ERR_OVERFLOW;
     /* parameter count: layer 0 plus L-1 identical upper layers (input width D*H) */
-    size_t first, upper, uppers;
     if (!layer_numel(I, H, D, cfg->bias, &first) || !layer_numel(DH, H, D, cfg->bias, &upper) ||
-        !gru_mul(upper, L - 1, &uppers) || !gru_add(first, uppers, &numel))
+        !gru_mul(upper, L - 1, &uppers) || !gru_add(first, uppers, &m->numel))
         return GRU_ERR_OVERFLOW;
-    if (!gru_mul(numel, elem, &bytes) || ntensors > SIZE_MAX / sizeof(gru_tensor))
+    if (!gru_mul(m->numel, elem, &bytes) || m->ntensors > SIZE_MAX / sizeof(gru_tensor))
         return GRU_ERR_OVERFLOW;
-
-    int unavailable = 0;
-    const gru_kernels *kern = gru_select_kernels(&unavailable);
-    if (!kern) return GRU_ERR_ISA_UNAVAILABLE;
-
-    gru_model *m = calloc(1, sizeof *m);
-    if (!m) return GRU_ERR_NO_MEMORY;
-    m->cfg = *cfg;
     m->I = I; m->H = H; m->L = L; m->D = D; m->elem = elem;
-    m->kernels = kern;
-    {   /* address and creation time (ns) mixed: no counter shared between models */
-        struct timespec ts = {0, 0};
-        timespec_get(&ts, TIME_UTC);
-        const uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        m->nonce = gru_mix64((uint64_t)(uintptr_t)m ^ gru_mix64(ns));
-    }
-    m->nthreads = 1;
-    m->ntensors = ntensors;
-    m->numel = numel;
-    m->tensors = calloc(ntensors, sizeof *m->tensors);
-    m->lp = calloc(LD, sizeof *m->lp);
-    m->params = calloc(numel, elem);
-    m->grads = calloc(numel, elem);
-    m->stale = calloc(ntensors, 1);
-    GRU_PACK_INIT(&m->pack_state, GRU_PACK_CLEAN);
-    if (!m->tensors || !m->lp || !m->params || !m->grads || !m->stale) {
-        gru_destroy(m);
-        return GRU_ERR_NO_MEMORY;
-    }
-    /* packed weights: zero parameters pack to zeros, so calloc is their packing */
-    size_t npacked = 0;
-    for (size_t l = 0; l < L; l++)
-        for (size_t d = 0; d < D; d++) {
-            gru_layer_params *p = &m->lp[l * D + d];
-            const size_t in = l == 0 ? I : DH;
-            if (!reserve_pack(m, in, H, &npacked, &p->p_ihT[0]) ||
-                !reserve_pack(m, in, H, &npacked, &p->p_ihT[1]) ||
-                !reserve_pack(m, in, H, &npacked, &p->p_ihT[2]) ||
-                !reserve_pack(m, H, H, &npacked, &p->p_hhT[0]) ||
-                !reserve_pack(m, H, H, &npacked, &p->p_hhT[1]) ||
-                !reserve_pack(m, H, H, &npacked, &p->p_hhT[2]) ||
-                !reserve_pack(m, G, H, &npacked, &p->p_hh) ||
-                !reserve_pack(m, G, in, &npacked, &p->p_ih)) {
-                gru_destroy(m);
-                return GRU_ERR_OVERFLOW;
-            }
-        }
-    m->npacked = npacked;
-    if (!(m->packed = calloc(npacked ? npacked : 1, elem))) {
-        gru_destroy(m);
-        return GRU_ERR_NO_MEMORY;
-    }
+    return GRU_OK;
+}
 
-    /* name and place the tensors in PyTorch's state-dict order */
-    size_t off = 0, ti = 0;
-    for (size_t l = 0; l < L; l++)
-        for (size_t d = 0; d < D; d++) {
-            gru_layer_params *p = &m->lp[l * D + d];
-            const size_t in = l == 0 ? I : DH;
-            static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-            size_t *slot[4] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh};
-            p->b_ih = p->b_hh = SIZE_MAX;
-            for (size_t q = 0; q < per; q++) {
-                gru_tensor *t = &m->tensors[ti++];
-                snprintf(t->name, sizeof t->name, "%s_l%zu%s", kind[q], l, d ? "_reverse" : "");
-                t->ndim = q < 2 ? 2 : 1;
-                t->shape[0] = (int64_t)G;
-                t->shape[1] = q == 0 ? (int64_t)in : q == 1 ? (int64_t)H : 0;
-                t->numel = q == 0 ? G * in : q == 1 ? G * H : G;
-                t->offset = off;
-                *slot[q] = off;
-                off += t->numel;
-            }
-        }
-    /* GRU_THREAD_MIN_WORK: a number >= 0 (tests set 0 to thread even tiny problems) */
+/* This model's identity in its workspaces: its address and creation time (ns) mixed,
+ * no counter shared between models. */
+static uint64_t make_nonce(const gru_model *m)
+{
+    struct timespec ts = {0, 0};
+    timespec_get(&ts, TIME_UTC);
+    const uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return gru_mix64((uint64_t)(uintptr_t)m ^ gru_mix64(ns));
+}
+
+/* Places every packed form (gru_layer_params' p_* offsets) and allocates them: zero
+ * parameters pack to zeros, so calloc is their packing. */
+static gru_status plan_packing(gru_model *m)
+{
+    size_t npacked = 0;
+    for (size_t ld = 0; ld < m->L * m->D; ld++) {
+        gru_layer_params *p = &m->lp[ld];
+        const size_t in = ld < m->D ? m->I : m->D * m->H, H = m->H;
+        int ok = 1;
+        for (size_t g = 0; g < 3; g++)
+            ok = ok && reserve_pack(m, in, H, &npacked, &p->p_ihT[g]);
+        for (size_t g = 0; g < 3; g++)
+            ok = ok && reserve_pack(m, H, H, &npacked, &p->p_hhT[g]);
+        if (!ok || !reserve_pack(m, 3 * H, H, &npacked, &p->p_hh) ||
+            !reserve_pack(m, 3 * H, in, &npacked, &p->p_ih))
+            return GRU_ERR_OVERFLOW;
+    }
+    m->npacked = npacked;
+    return (m->packed = calloc(npacked ? npacked : 1, m->elem)) ? GRU_OK : GRU_ERR_NO_MEMORY;
+}
+
+/* Names and places the tensors of layer-direction ld in PyTorch's state-dict order
+ * from element *off on; ti: the index of its first tensor. */
+static void name_tensors(gru_model *m, size_t ld, size_t ti, size_t *off)
+{
+    static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    gru_layer_params *p = &m->lp[ld];
+    const size_t l = ld / m->D, d = ld % m->D, G = 3 * m->H;
+    const size_t in = l == 0 ? m->I : m->D * m->H, per = m->cfg.bias ? 4 : 2;
+    size_t *slot[4] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh};
+    p->b_ih = p->b_hh = SIZE_MAX;
+    for (size_t q = 0; q < per; q++) {
+        gru_tensor *t = &m->tensors[ti + q];
+        snprintf(t->name, sizeof t->name, "%s_l%zu%s", kind[q], l, d ? "_reverse" : "");
+        t->ndim = q < 2 ? 2 : 1;
+        t->shape[0] = (int64_t)G;
+        t->shape[1] = q == 0 ? (int64_t)in : q == 1 ? (int64_t)m->H : 0;
+        t->numel = q == 0 ? G * in : q == 1 ? G * m->H : G;
+        t->offset = *off;
+        *slot[q] = *off;
+        *off += t->numel;
+    }
+}
+
+/* GRU_THREAD_MIN_WORK (a number >= 0; tests set 0 to thread even tiny problems) and
+ * GRU_NUM_THREADS (a positive integer; anything else leaves 1). */
+static gru_status read_env(gru_model *m)
+{
     m->thread_min_work = 131072.0;
     const char *mw = getenv("GRU_THREAD_MIN_WORK");
     if (mw && *mw) {
@@ -197,15 +187,58 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
         double v = strtod(mw, &end);
         if (*end == '\0' && v >= 0) m->thread_min_work = v;
     }
-    /* GRU_NUM_THREADS: a positive integer; anything else leaves 1 */
     const char *env = getenv("GRU_NUM_THREADS");
-    if (env && *env) {
-        char *end;
-        long n = strtol(env, &end, 10);
-        if (*end == '\0' && n > 1 && n <= 1024 && gru_set_num_threads(m, (int)n) != GRU_OK) {
-            gru_destroy(m);
-            return GRU_ERR_NO_MEMORY;
-        }
+    if (!env || !*env) return GRU_OK;
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (*end == '\0' && n > 1 && n <= 1024 && gru_set_num_threads(m, (int)n) != GRU_OK)
+        return GRU_ERR_NO_MEMORY;
+    return GRU_OK;
+}
+
+/* The model's buffers, its packed weights and its tensors' names. */
+static gru_status model_init(gru_model *m)
+{
+    m->nthreads = 1;
+    m->tensors = calloc(m->ntensors, sizeof *m->tensors);
+    m->lp = calloc(m->L * m->D, sizeof *m->lp);
+    m->params = calloc(m->numel, m->elem);
+    m->grads = calloc(m->numel, m->elem);
+    m->stale = calloc(m->ntensors, 1);
+    GRU_PACK_INIT(&m->pack_state, GRU_PACK_CLEAN);
+    if (!m->tensors || !m->lp || !m->params || !m->grads || !m->stale)
+        return GRU_ERR_NO_MEMORY;
+    gru_status st = plan_packing(m);
+    if (st) return st;
+    size_t off = 0;
+    const size_t per = m->cfg.bias ? 4 : 2;
+    for (size_t ld = 0; ld < m->L * m->D; ld++) name_tensors(m, ld, ld * per, &off);
+    return read_env(m);
+}
+
+gru_status gru_create(const gru_config *cfg, gru_model **out)
+{
+    if (!out) return GRU_ERR_NULL;
+    *out = NULL;
+    if (!cfg) return GRU_ERR_NULL;
+    gru_status st = check_config(cfg);
+    if (st) return st;
+    gru_model sizes = {.cfg = *cfg};
+    if ((st = model_sizes(cfg, &sizes))) return st;
+    int unavailable = 0;
+    const gru_kernels *kern = gru_select_kernels(&unavailable);
+    if (!kern) return GRU_ERR_ISA_UNAVAILABLE;
+    gru_model *m = calloc(1, sizeof *m);
+    if (!m) return GRU_ERR_NO_MEMORY;
+    m->cfg = *cfg;
+    m->I = sizes.I; m->H = sizes.H; m->L = sizes.L; m->D = sizes.D; m->elem = sizes.elem;
+    m->ntensors = sizes.ntensors;
+    m->numel = sizes.numel;
+    m->kernels = kern;
+    m->nonce = make_nonce(m);
+    if ((st = model_init(m))) {
+        gru_destroy(m);
+        return st;
     }
     *out = m;
     return GRU_OK;
@@ -377,87 +410,7 @@ gru_status gru_zero_grad(gru_model *m)
     return GRU_OK;
 }
 
-/* ---- workspace --------------------------------------------------------------------- */
-
-/* Reserves `bytes` (rounded up to 64) at *off; 0 on overflow. */
-static int take(size_t *off, size_t bytes, size_t *at)
-{
-    size_t rounded;
-    if (!gru_add(bytes, 63, &rounded)) return 0;
-    rounded &= ~(size_t)63;
-    *at = *off;
-    return gru_add(*off, rounded, off);
-}
-
-/* n elements of the model's dtype, in bytes; 0 on overflow. */
-static int elems(const gru_model *m, size_t a, size_t b, size_t *bytes)
-{
-    size_t n;
-    return gru_mul(a, b, &n) && gru_mul(n, m->elem, bytes);
-}
-
-gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
-                          gru_ws_layout *w)
-{
-    const size_t H = m->H, G = 3 * H, DH = m->D * H, L = m->L;
-    size_t rows, gates, hrow, out, bh, bg, blocks, outs, lens;
-    memset(w, 0, sizeof *w);
-    w->T = T;
-    w->B = B;
-    if (!gru_mul(T, B, &rows) || !elems(m, rows, G, &gates) || !elems(m, rows, H, &hrow) ||
-        !elems(m, rows, DH, &out) || !elems(m, B, H, &bh) || !elems(m, B, G, &bg) ||
-        !gru_mul(B, sizeof(int32_t), &lens))
-        return GRU_ERR_OVERFLOW;
-    w->rows = rows;
-    size_t off = GRU_WS_HEADER_BYTES;
-    if (!gru_add(out, 63, &w->out_bytes)) return GRU_ERR_OVERFLOW;
-    w->out_bytes &= ~(size_t)63;   /* one layer output (rows, D*H), rounded to 64 */
-    if (training) {
-        /* block: gates, [ghn], hprev */
-        size_t b = 0;
-        if (!take(&b, gates, &w->off_gates) ||
-            (m->cfg.reset_after && !take(&b, hrow, &w->off_ghn)) ||
-            !take(&b, hrow, &w->off_hprev))
-            return GRU_ERR_OVERFLOW;
-        w->block_bytes = b;
-        if (!take(&off, lens, &w->off_lengths) || !gru_mul(b, L * m->D, &blocks) ||
-            !take(&off, blocks, &w->off_blocks) ||
-            !gru_mul(w->out_bytes, L - 1, &outs) || !take(&off, outs, &w->off_outs))
-            return GRU_ERR_OVERFLOW;
-        /* input / recurrent dropout: masks per layer-direction, the masked input, m_h h */
-        const int din = m->cfg.input_dropout > 0, drec = m->cfg.recurrent_dropout > 0;
-        if (din || drec) {
-            const size_t in_max = m->I > DH ? m->I : DH;
-            size_t mi = 0, mh = 0, rec = 0, at0, recs, xm;
-            if ((din && !elems(m, B, in_max, &mi)) || (drec && !elems(m, B, H, &mh)) ||
-                !take(&rec, mi, &at0) || !take(&rec, mh, &w->mask_rec))
-                return GRU_ERR_OVERFLOW;
-            w->mask_bytes = rec;
-            if (!gru_mul(rec, L * m->D, &recs) || !take(&off, recs, &w->off_masks))
-                return GRU_ERR_OVERFLOW;
-            if (din && (!elems(m, rows, in_max, &xm) || !take(&off, xm, &w->off_xm)))
-                return GRU_ERR_OVERFLOW;
-            if (drec && (!take(&off, bh, &w->off_hm) || !take(&off, bh, &w->off_hmnew)))
-                return GRU_ERR_OVERFLOW;
-        }
-    } else {
-        /* a chunk of input projections (sized for the batch-first layout, whose chunks
-         * are the longer, as the size query does not know the layout); one layer
-         * buffer for stacked bidirectional layers (unidirectional ones run in place in
-         * the caller's output) */
-        const size_t nbuf = m->D == 2 && L > 1 ? 1 : 0;
-        size_t chunk;
-        if (!elems(m, gru_chunk_steps(T, B, 1) * B, G, &chunk) ||
-            !take(&off, chunk, &w->off_gi) || !gru_mul(w->out_bytes, nbuf, &outs) ||
-            !take(&off, outs, &w->off_outs))
-            return GRU_ERR_OVERFLOW;
-    }
-    if (!take(&off, bh, &w->off_h) || !take(&off, bh, &w->off_hnew) ||
-        !take(&off, bg, &w->off_gh) || !take(&off, bh, &w->off_rh))
-        return GRU_ERR_OVERFLOW;
-    w->total = off;
-    return GRU_OK;
-}
+/* ---- workspace ---------------------------------------------------------------------- */
 
 static gru_status check_sizes(int64_t T, int64_t B)
 {
@@ -560,6 +513,19 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
                                   grad_h_n, grad_x, grad_h0);
 }
 
+/* dst (n elements of m's dtype) = the mask at src, or all ones if src is NULL. */
+static void copy_mask(const gru_model *m, const unsigned char *src, size_t n, void *dst)
+{
+    if (src) {
+        memcpy(dst, src, n * m->elem);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (m->elem == sizeof(float)) ((float *)dst)[i] = 1.0f;
+        else ((double *)dst)[i] = 1.0;
+    }
+}
+
 gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
                              size_t workspace_bytes, int64_t layer, int64_t direction,
                              void *input_mask, size_t input_count, void *recurrent_mask,
@@ -576,22 +542,11 @@ gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
         return GRU_ERR_SIZE_MISMATCH;
     const unsigned char *rec = (const unsigned char *)workspace + w.off_masks +
                                ((size_t)layer * m->D + (size_t)direction) * w.mask_bytes;
-    const int f32 = m->cfg.dtype == GRU_FLOAT32;
     /* a mask absent from the workspace (that dropout is 0) is all ones */
-    if (input_mask) {
-        if (m->cfg.input_dropout > 0) memcpy(input_mask, rec, B * in * m->elem);
-        else for (size_t i = 0; i < B * in; i++) {
-            if (f32) ((float *)input_mask)[i] = 1.0f;
-            else ((double *)input_mask)[i] = 1.0;
-        }
-    }
-    if (recurrent_mask) {
-        if (m->cfg.recurrent_dropout > 0) memcpy(recurrent_mask, rec + w.mask_rec, B * H * m->elem);
-        else for (size_t i = 0; i < B * H; i++) {
-            if (f32) ((float *)recurrent_mask)[i] = 1.0f;
-            else ((double *)recurrent_mask)[i] = 1.0;
-        }
-    }
+    if (input_mask) copy_mask(m, m->cfg.input_dropout > 0 ? rec : NULL, B * in, input_mask);
+    if (recurrent_mask)
+        copy_mask(m, m->cfg.recurrent_dropout > 0 ? rec + w.mask_rec : NULL, B * H,
+                  recurrent_mask);
     return GRU_OK;
 }
 
@@ -607,7 +562,7 @@ static gru_status step_layout(const gru_model *m, int64_t B, gru_ws_layout *w,
     if (st) return st;
     if ((st = gru_ws_compute(m, 1, (size_t)B, 0, w))) return st;
     size_t bh, off = w->total;
-    if (!elems(m, (size_t)B, m->H, &bh) || !take(&off, bh, out_off)) return GRU_ERR_OVERFLOW;
+    if (!gru_ws_elems(m, (size_t)B, m->H, &bh) || !gru_ws_take(&off, bh, out_off)) return GRU_ERR_OVERFLOW;
     *total = off;
     return GRU_OK;
 }

@@ -4,9 +4,11 @@
  * gru_f64.c include it with R (float/double) and S (f32/f64) defined, giving
  * gru_forward_S and gru_backward_S (declared in model.h).
  *
- * The drivers own the recurrence, the lengths mask, dropout, the workspace layout and
- * the split of work between the model's threads; all arithmetic on vectors and
- * matrices goes through the model's kernel table (kernels/kernels.h).
+ * Written as forward/backward pairs side by side, llm.c style: a cell (one step of one
+ * direction, both variants), a direction (all steps), a layer (all directions, then
+ * the inter-layer dropout), and the jobs over the layers. The drivers own the
+ * recurrence, the lengths, the workspace layout and the split of work between the
+ * model's threads; every arithmetic loop is a kernel table entry (kernels/kernels.h).
  *
  * Row layout: every per-step tensor with one row per (t, b) -- input, output, gates,
  * saved states, their gradients -- is stored in the caller's layout, row(t, b) =
@@ -21,6 +23,7 @@
  * gradients) is split by rows. Every number is computed by exactly one thread with
  * the same arithmetic, so results are bitwise identical for any thread count.
  *
+ * Backward adds (+=) into the model's gradient buffers; the caller zeroes them.
  * Arguments were validated by gru.c; nothing here fails except an allocation.
  */
 #if !defined(R) || !defined(S)
@@ -38,18 +41,6 @@
 /* Pointer to the tensor at element offset off of a flat buffer, NULL if absent. */
 static R *FN(at)(void *base, size_t off) { return off == SIZE_MAX ? NULL : (R *)base + off; }
 
-/* Dropout of layer `layer`'s output in draw `draw` (p > 0), in place on n rows of width
- * w whose first element is element number `first` of the layer output: each element is
- * zeroed with probability p, the others scaled by 1/(1-p). Applied identically to the
- * gradient in backward. */
-static void FN(dropout)(R *v, size_t n, size_t w, size_t first, double p, uint64_t seed,
-                        uint64_t draw, size_t layer)
-{
-    const R scale = (R)(1.0 / (1.0 - p));
-    for (size_t i = 0; i < n * w; i++)
-        v[i] = gru_uniform(seed, draw, layer, first + i) < p ? (R)0 : v[i] * scale;
-}
-
 /* Layer-direction k's input mask (B, in) and recurrent mask (B, H) in a training
  * workspace, NULL when that dropout is off. */
 static R *FN(mask_in)(const struct gru_model *m, const gru_ws_layout *ws,
@@ -64,35 +55,7 @@ static R *FN(mask_rec)(const struct gru_model *m, const gru_ws_layout *ws,
                ? (R *)(work + ws->off_masks + k * ws->mask_bytes + ws->mask_rec) : NULL;
 }
 
-/* Draws n * w mask entries into v: 0 with probability p, else 1/(1-p); entry i is
- * decided by element i of `stream` in draw `draw`. */
-static void FN(draw_mask)(R *v, size_t n, size_t w, double p, uint64_t seed, uint64_t draw,
-                          size_t stream)
-{
-    const R scale = (R)(1.0 / (1.0 - p));
-    for (size_t i = 0; i < n * w; i++)
-        v[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
-}
-
-/* Input dropout on rows q0..q1 of a (rows, w) layer input: xm = m_x[b] * in, where
- * row i holds sequence b = i / T (batch-first) or i % B (time-major). */
-static void FN(mask_rows)(R *xm, const R *in, const R *mask, size_t q0, size_t q1, size_t w,
-                          size_t T, size_t B, int bf)
-{
-    for (size_t i = q0; i < q1; i++) {
-        const R *mb = mask + (bf ? i / T : i % B) * w;
-        for (size_t c = 0; c < w; c++) xm[i * w + c] = in[i * w + c] * mb[c];
-    }
-}
-
-/* v[b, j] = a[b * lda + j] * mask[b, j] for B rows of J units (mask rows H apart, v
- * rows H apart): the masked state that enters the recurrent products. */
-static void FN(mask_state)(R *v, const R *a, size_t lda, const R *mask, size_t B, size_t H,
-                           size_t J)
-{
-    for (size_t b = 0; b < B; b++)
-        for (size_t j = 0; j < J; j++) v[b * H + j] = a[b * lda + j] * mask[b * H + j];
-}
+/* ---- what a call shares, what each thread owns ------------------------------------ */
 
 /* What one forward or backward call shares between its threads. */
 typedef struct FN(call) {
@@ -105,6 +68,11 @@ typedef struct FN(call) {
     /* forward */
     const R *x, *h0;           /* (rows, I), (L*D, B, H) or NULL */
     R *out, *h_n;              /* (rows, D*H), (L*D, B, H) or NULL */
+    R *hb0, *hb1;              /* (B, H) the state, double-buffered */
+    R *gh;                     /* (B, 3H) W_hh h + b_hh of a step */
+    R *rh;                     /* (B, H) r h of a step (reset_before) */
+    R *hm0, *hm1;              /* (B, H) m_h h, double-buffered (recurrent dropout) */
+    R *xmf;                    /* (rows, in_max) m_x in (input dropout) */
     /* backward */
     const R *grad_out, *grad_hn;   /* (rows, D*H) or NULL, (L*D, B, H) or NULL */
     R *grad_x, *grad_h0;           /* (rows, I) or NULL, (L*D, B, H) or NULL */
@@ -120,180 +88,617 @@ typedef struct FN(call) {
     R *kscratch;               /* (threads, gemm_scratch) */
 } FN(call);
 
-static void FN(forward_job)(void *arg, gru_team *team)
+/* One thread's view of a call: the sizes, and its shares of the work. */
+typedef struct FN(thread) {
+    const FN(call) *c;
+    struct gru_model *m;
+    const KT *k;
+    gru_team *team;
+    size_t T, B, rows, H, G, DH, D, L;   /* G = 3H, DH = D*H */
+    size_t rs;                 /* rows between (t, b) and (t, b+1): 1 or T */
+    int ra;                    /* reset_after */
+    size_t j0, J;              /* my hidden units of every step (whole panels) */
+    size_t q0, q1, nq;         /* my rows of whole-sequence work */
+    size_t g0, g1;             /* my gate rows of the weight gradients */
+    R *kscratch;               /* (gemm_scratch) mine, or NULL */
+} FN(thread);
+
+/* Thread team->tid's view of call c: sizes, its units, rows, gate rows, scratch. */
+static void FN(thread_init)(FN(thread) *th, const FN(call) *c, gru_team *team)
 {
-    const FN(call) *c = arg;
     struct gru_model *m = c->m;
+    size_t j1;
+    th->c = c;
+    th->m = m;
+    th->k = &m->kernels->S;
+    th->team = team;
+    th->T = c->ws->T; th->B = c->ws->B; th->rows = c->ws->rows;
+    th->H = m->H; th->G = 3 * m->H; th->D = m->D; th->L = m->L; th->DH = m->D * m->H;
+    th->rs = c->bf ? th->T : 1;
+    th->ra = m->cfg.reset_after;
+    gru_team_split(team, th->H, th->k->nr, &th->j0, &j1);   /* my hidden units */
+    gru_team_split(team, th->rows, 1, &th->q0, &th->q1);    /* my rows */
+    gru_team_split(team, th->G, 8, &th->g0, &th->g1);       /* my gate rows */
+    th->J = j1 - th->j0;
+    th->nq = th->q1 - th->q0;
+    th->kscratch = c->kscratch ? c->kscratch + (size_t)team->tid * th->k->gemm_scratch : NULL;
+}
+
+/* One layer-direction as forward and backward see it, from one thread. */
+typedef struct FN(dir) {
+    size_t l, d, k;            /* layer, direction, k = l * D + d */
+    int back;                  /* the forward runs right to left */
+    size_t in_w;               /* input width: I for layer 0, D*H above */
+    const R *in;               /* (rows, in_w) the layer's input */
+    const gru_layer_params *p;
+    const R *PihT[3], *PhhT[3];    /* my panels of W_ig^T (in_w, H), W_hg^T (H, H) */
+    const R *Phh;              /* my panels of W_hh (3H, H) packed (backward) */
+    const R *bih, *bhh;        /* (3H) or NULL */
+    const R *mx, *mh;          /* (B, in_w), (B, H) dropout masks (training) or NULL */
+    R *gates;                  /* training: (rows, 3H) r, z, n of every step;
+                                  inference: (Tc, B, 3H) input projections of a chunk */
+    R *ghn;                    /* (rows, H) W_hn h + b_hn (training, reset_after) or NULL */
+    R *hprev;                  /* (rows, H) the state before each step (training) or NULL */
+} FN(dir);
+
+/* Layer l, direction d seen from thread th: its packed panels, biases, masks and kept
+ * buffers; in (rows, in_w) is the layer's input. */
+static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, size_t in_w,
+                         FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    struct gru_model *m = th->m;
     const gru_ws_layout *ws = c->ws;
-    const KT *k = &m->kernels->S;
-    const size_t T = ws->T, B = ws->B, rows = ws->rows, H = m->H, L = m->L, D = m->D;
-    const size_t G = 3 * H, DH = D * H, rs = c->bf ? T : 1;
-    const int ra = m->cfg.reset_after, training = c->training;
-    const int32_t *len = c->len;
-    unsigned char *work = c->work;
-    size_t j0, j1, q0, q1;
-    gru_team_split(team, H, k->nr, &j0, &j1);   /* my hidden units */
-    gru_team_split(team, rows, 1, &q0, &q1);    /* my rows of whole-sequence work */
-    const size_t J = j1 - j0, nq = q1 - q0;
-    R *const hbuf0 = (R *)(work + ws->off_h);    /* (B, H) states, double-buffered */
-    R *const hbuf1 = (R *)(work + ws->off_hnew);
-    R *gh = (R *)(work + ws->off_gh);            /* (B, 3H) W_hh h + b_hh, per step */
-    R *rh = (R *)(work + ws->off_rh);            /* (B, H) r * h (reset_before) */
-
-    const R *in = c->x;           /* (rows, in_w) this layer's input */
-    size_t in_w = m->I;
-    /* inference projects the input chunk by chunk (Tc steps, gru_chunk_steps) into a
-     * (Tc, B, 3H) buffer; training projects every step at once into the kept gates */
-    const size_t Tc = training ? T : gru_chunk_steps(T, B, c->bf);
-    for (size_t l = 0; l < L; l++) {
-        /* this layer's output (rows, D*H). Training: the caller's buffer for the last
-         * layer, kept blocks for the others (backward reads them). Inference: the
-         * caller's buffer, in place across layers when unidirectional (a chunk's rows
-         * are projected before any step overwrites them); bidirectional layers
-         * alternate with one scratch buffer so that the last lands in the caller's. */
-        R *lout = l == L - 1 ? c->out
-                  : training ? (R *)(work + ws->off_outs + l * ws->out_bytes)
-                  : D == 1 || (L - 1 - l) % 2 == 0 ? c->out
-                  : (R *)(work + ws->off_outs);
-        const int in_place = (const R *)lout == in;
-        for (size_t d = 0; d < D; d++) {
-            const gru_layer_params *p = &m->lp[l * D + d];
-            const R *PihT[3], *PhhT[3];   /* my panels of W_ig^T (in_w, H), W_hg^T (H, H) */
-            for (int g = 0; g < 3; g++) {
-                PihT[g] = FN(at)(m->packed, p->p_ihT[g]) + j0 * in_w;
-                PhhT[g] = FN(at)(m->packed, p->p_hhT[g]) + j0 * H;
-            }
-            const R *bih = FN(at)(m->params, p->b_ih);   /* (3H) or NULL */
-            const R *bhh = FN(at)(m->params, p->b_hh);   /* (3H) or NULL */
-            /* input / recurrent dropout masks (B, in_w), (B, H) of this layer-direction,
-             * NULL when off (always in inference) */
-            const R *mx = training ? FN(mask_in)(m, ws, work, l * D + d) : NULL;
-            const R *mh = training ? FN(mask_rec)(m, ws, work, l * D + d) : NULL;
-            R *gates, *ghn = NULL, *hprev = NULL;   /* (rows, 3H), (rows, H), (rows, H) */
-            if (training) {
-                unsigned char *blk = work + ws->off_blocks + (l * D + d) * ws->block_bytes;
-                gates = (R *)(blk + ws->off_gates);
-                ghn = ra ? (R *)(blk + ws->off_ghn) : NULL;
-                hprev = (R *)(blk + ws->off_hprev);
-                /* input dropout: xm = m_x * in (my rows), which every thread reads */
-                const R *pin = in;   /* (rows, in_w) what meets W_ih */
-                if (mx) {
-                    R *xm = (R *)(work + ws->off_xm);
-                    FN(mask_rows)(xm, in, mx, q0, q1, in_w, T, B, c->bf);
-                    gru_team_barrier(team);
-                    pin = xm;
-                }
-                /* gi = in . W_ih^T + b_ih for every step at once, the columns of my
-                 * units in each gate; the cells overwrite each step's gi with r, z, n */
-                for (size_t g = 0; g < 3 && J; g++)
-                    k->gemm_pb(rows, J, 0, in_w, pin, in_w, PihT[g], in_w, 0,
-                               bih ? bih + g * H + j0 : NULL, gates + g * H + j0, G);
-            } else {
-                gates = (R *)(work + ws->off_gi);   /* (Tc, B, 3H), time-major */
-            }
-            R *h = hbuf0, *hn = hbuf1;
-            /* recurrent dropout: hm = m_h * h meets W_hh, double-buffered like h */
-            R *hm = mh ? (R *)(work + ws->off_hm) : NULL;
-            R *hmn = mh ? (R *)(work + ws->off_hmnew) : NULL;
-            for (size_t b = 0; b < B && J; b++) {
-                if (c->h0) memcpy(h + b * H + j0, c->h0 + ((l * D + d) * B + b) * H + j0,
-                                  J * sizeof(R));
-                else memset(h + b * H + j0, 0, J * sizeof(R));
-            }
-            if (mh && J) FN(mask_state)(hm + j0, h + j0, H, mh + j0, B, H, J);
-            gru_team_barrier(team);
-
-            const int back = d == 1 || m->cfg.reverse;   /* right to left */
-            size_t ta = 0;   /* first time step of the current inference chunk */
-            for (size_t s = 0; s < T; s++) {
-                const size_t t = back ? T - 1 - s : s;
-                const size_t r0 = c->bf ? t : t * B;   /* row of (t, b = 0) */
-                if (!training && s % Tc == 0) {
-                    /* the chunk of steps s .. s+Tc-1 covers times [ta, tb) */
-                    const size_t n = Tc < T - s ? Tc : T - s;
-                    ta = back ? T - s - n : s;
-                    for (size_t g = 0; g < 3 && J; g++) {
-                        const R *bg = bih ? bih + g * H + j0 : NULL;
-                        if (!c->bf)   /* rows ta*B .. (ta+n)*B of in are contiguous */
-                            k->gemm_pb(n * B, J, 0, in_w, in + ta * B * in_w, in_w, PihT[g],
-                                       in_w, 0, bg, gates + g * H + j0, G);
-                        else          /* sequence b's rows b*T + ta .. */
-                            for (size_t b = 0; b < B; b++)
-                                k->gemm_pb(n, J, 0, in_w, in + (b * T + ta) * in_w, in_w,
-                                           PihT[g], in_w, 0, bg, gates + b * G + g * H + j0,
-                                           B * G);
-                    }
-                    if (in_place) gru_team_barrier(team);   /* read before overwritten */
-                }
-                /* this step's gi (B, 3H), rows gld apart */
-                R *gi = training ? gates + r0 * G : gates + (t - ta) * B * G;
-                const size_t gld = training ? rs * G : G;
-                const size_t ngates = ra ? 3 : 2;
-                const R *hin = mh ? hm : h;   /* (B, H) the state as W_hh sees it */
-                if (J) {
-                    if (training)
-                        for (size_t b = 0; b < B; b++)
-                            memcpy(hprev + (r0 + b * rs) * H + j0, h + b * H + j0,
-                                   J * sizeof(R));
-                    /* gh_g = h . W_hg^T + b_hg for my units (gates r, z; and n for
-                     * reset_after) */
-                    for (size_t g = 0; g < ngates; g++)
-                        k->gemm_pb(B, J, 0, H, hin, H, PhhT[g], H, 0,
-                                   bhh ? bhh + g * H + j0 : NULL, gh + g * H + j0, G);
-                    if (ra) {
-                        /* r, z = s(gi + gh); n = tanh(gi_n + r gh_n); h' = (1-z) n + z h */
-                        k->cell_fwd_after(B, H, J, gi + j0, gld, gh + j0, h + j0, hn + j0,
-                                          training ? gi + j0 : NULL, gld);
-                        if (training)
-                            for (size_t b = 0; b < B; b++)
-                                memcpy(ghn + (r0 + b * rs) * H + j0, gh + b * G + 2 * H + j0,
-                                       J * sizeof(R));
-                    } else {
-                        /* r, z = s(gi + gh); rh = r h (r m_h h with recurrent dropout) */
-                        k->cell_fwd_before_rz(B, H, J, gi + j0, gld, gh + j0, hin + j0,
-                                              gi + j0, gld, rh + j0);
-                    }
-                }
-                if (!ra) gru_team_barrier(team);   /* every unit's r h is known */
-                if (J) {
-                    if (!ra) {
-                        /* gh_n = (r h) . W_hn^T + b_hn; n = tanh(gi_n + gh_n);
-                         * h' = (1-z) n + z h */
-                        k->gemm_pb(B, J, 0, H, rh, H, PhhT[2], H, 0,
-                                   bhh ? bhh + 2 * H + j0 : NULL, gh + 2 * H + j0, G);
-                        k->cell_fwd_before_n(B, H, J, gi + j0, gld, gh + j0, h + j0,
-                                             gi + j0, gld, training, hn + j0);
-                    }
-                    /* a finished sequence (t >= its length) keeps its state, outputs 0 */
-                    for (size_t b = 0; b < B; b++) {
-                        R *o = lout + (r0 + b * rs) * DH + d * H + j0;
-                        if (len && t >= (size_t)len[b]) {
-                            memset(o, 0, J * sizeof(R));
-                            memcpy(hn + b * H + j0, h + b * H + j0, J * sizeof(R));
-                        } else {
-                            memcpy(o, hn + b * H + j0, J * sizeof(R));
-                        }
-                    }
-                    if (mh) FN(mask_state)(hmn + j0, hn + j0, H, mh + j0, B, H, J);
-                }
-                gru_team_barrier(team);   /* the new state is complete */
-                R *tmp = h; h = hn; hn = tmp;
-                tmp = hm; hm = hmn; hmn = tmp;
-            }
-            if (c->h_n)
-                for (size_t b = 0; b < B && J; b++)
-                    memcpy(c->h_n + ((l * D + d) * B + b) * H + j0, h + b * H + j0,
-                           J * sizeof(R));
-        }
-        if (training && m->cfg.dropout > 0 && l < L - 1) {
-            FN(dropout)(lout + q0 * DH, nq, DH, q0 * DH, m->cfg.dropout, c->seed, c->draw, l);
-            gru_team_barrier(team);   /* the next layer reads every row */
-        }
-        in = lout;
-        in_w = DH;
+    v->l = l; v->d = d; v->k = l * th->D + d;
+    v->back = d == 1 || m->cfg.reverse;
+    v->in = in; v->in_w = in_w;
+    v->p = &m->lp[v->k];
+    for (int g = 0; g < 3; g++) {
+        v->PihT[g] = FN(at)(m->packed, v->p->p_ihT[g]) + th->j0 * in_w;
+        v->PhhT[g] = FN(at)(m->packed, v->p->p_hhT[g]) + th->j0 * th->H;
+    }
+    v->Phh = FN(at)(m->packed, v->p->p_hh) + th->j0 * th->G;
+    v->bih = FN(at)(m->params, v->p->b_ih);
+    v->bhh = FN(at)(m->params, v->p->b_hh);
+    v->mx = c->training ? FN(mask_in)(m, ws, c->work, v->k) : NULL;
+    v->mh = c->training ? FN(mask_rec)(m, ws, c->work, v->k) : NULL;
+    v->gates = (R *)(c->work + ws->off_gi);
+    v->ghn = v->hprev = NULL;
+    if (c->training) {
+        unsigned char *blk = c->work + ws->off_blocks + v->k * ws->block_bytes;
+        v->gates = (R *)(blk + ws->off_gates);
+        v->ghn = th->ra ? (R *)(blk + ws->off_ghn) : NULL;
+        v->hprev = (R *)(blk + ws->off_hprev);
     }
 }
 
+/* ---- memory helpers (no arithmetic) ------------------------------------------------ */
+
+/* dst rows b (ldd apart) = src rows b (lds apart), J elements each, B rows. */
+static void FN(copy_units)(size_t B, size_t J, const R *src, size_t lds, R *dst, size_t ldd)
+{
+    for (size_t b = 0; b < B; b++) memcpy(dst + b * ldd, src + b * lds, J * sizeof(R));
+}
+
+/* My units of dst (B, H) = layer-direction k's slice of src (L*D, B, H), or 0. */
+static void FN(state_in)(const FN(thread) *th, const R *src, size_t k, R *dst)
+{
+    if (!th->J) return;
+    if (src) {
+        FN(copy_units)(th->B, th->J, src + k * th->B * th->H + th->j0, th->H, dst + th->j0,
+                       th->H);
+        return;
+    }
+    for (size_t b = 0; b < th->B; b++) memset(dst + b * th->H + th->j0, 0, th->J * sizeof(R));
+}
+
+/* Layer-direction k's slice of dst (L*D, B, H) = my units of src (B, H); dst may be
+ * NULL (not wanted). */
+static void FN(state_out)(const FN(thread) *th, R *dst, size_t k, const R *src)
+{
+    if (dst && th->J)
+        FN(copy_units)(th->B, th->J, src + th->j0, th->H, dst + k * th->B * th->H + th->j0,
+                       th->H);
+}
+
+/* ---- one step of the cell: forward and backward, both variants ----------------------- */
+
+/* A forward step's buffers. */
+typedef struct FN(fstep) {
+    size_t t, r0;              /* time, row of (t, b = 0) */
+    R *gi;                     /* (B, 3H) rows gld apart: W_ih x + b_ih of this step,
+                                  overwritten with r, z, n (training) */
+    size_t gld;
+    R *h, *hn;                 /* (B, H) the state before and after */
+    R *hm, *hmn;               /* (B, H) m_h h before and after, or NULL */
+} FN(fstep);
+
+/* A backward step's buffers. */
+typedef struct FN(bstep) {
+    size_t t, r0;              /* time, row of (t, b = 0) */
+    const R *g;                /* (B, 3H) rows rs*3H apart: saved r, z, n, at my units */
+    const R *hp;               /* (B, H) rows rs*H apart: saved h_prev, at my units */
+    R *dgi, *dgh;              /* (B, 3H) rows rs*3H apart: this step's gate gradients */
+    R *dh, *dhp;               /* (B, H) dLoss/dh of this step, of the previous state */
+} FN(bstep);
+
+/* Training: the state before the step, my units, kept for backward. */
+static void FN(save_state)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st)
+{
+    if (v->hprev)
+        FN(copy_units)(th->B, th->J, st->h + th->j0, th->H,
+                       v->hprev + st->r0 * th->H + th->j0, th->rs * th->H);
+}
+
+/* dh += dLoss/d output at (t, b), my units, for the sequences still running. */
+static void FN(dout_add)(const FN(thread) *th, const FN(dir) *v, const FN(bstep) *st,
+                         const R *dyl)
+{
+    const size_t B = th->B, H = th->H, J = th->J, j0 = th->j0, ld = th->rs * th->DH;
+    const int32_t *len = th->c->len;
+    if (!dyl) return;
+    const R *o = dyl + st->r0 * th->DH + v->d * H + j0;   /* (B, J) rows ld apart */
+    if (!len) {
+        th->k->add(B, J, o, ld, st->dh + j0, H);
+        return;
+    }
+    for (size_t b = 0; b < B; b++)
+        if (st->t < (size_t)len[b]) th->k->add(1, J, o + b * ld, ld, st->dh + b * H + j0, H);
+}
+
+/* For sequences finished at step t (t >= length): their state passed through the step
+ * unchanged, so no gradient reaches the gates (my units of blocks ga..gb-1 are
+ * zeroed), and dLoss/dh goes back as it came. */
+static void FN(finished_grads)(const FN(thread) *th, const FN(bstep) *st, size_t ga,
+                               size_t gb)
+{
+    const size_t H = th->H, J = th->J, j0 = th->j0, ld = th->rs * th->G;
+    const int32_t *len = th->c->len;
+    if (!len) return;
+    for (size_t b = 0; b < th->B; b++) {
+        if (st->t < (size_t)len[b]) continue;
+        for (size_t g = ga; g < gb; g++) {
+            memset(st->dgi + b * ld + g * H + j0, 0, J * sizeof(R));
+            memset(st->dgh + b * ld + g * H + j0, 0, J * sizeof(R));
+        }
+        memcpy(st->dhp + b * H + j0, st->dh + b * H + j0, J * sizeof(R));
+    }
+}
+
+/* dh_prev += dgh[:, 0:K] W_hh[0:K, :] for my units (K = 3H for reset_after; 2H for
+ * reset_before, whose n block went through r h). With recurrent dropout the products
+ * met m_h h: dh_prev += m_h (dgh W_hh [+ d(rh) r, already in dm]). */
+static void FN(dh_recurrent)(const FN(thread) *th, const FN(dir) *v, const FN(bstep) *st,
+                             size_t K)
+{
+    const KT *k = th->k;
+    const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
+    if (!J) return;
+    if (!v->mh) {
+        k->gemm_pb(B, J, 0, K, st->dgh, th->rs * G, v->Phh, G, 1, NULL, st->dhp + j0, H);
+        return;
+    }
+    k->gemm_pb(B, J, 0, K, st->dgh, th->rs * G, v->Phh, G, !th->ra, NULL, th->c->dm + j0, H);
+    k->mul_add(B, J, v->mh + j0, H, th->c->dm + j0, H, st->dhp + j0, H);
+}
+
+/* reset_after, my units:
+ *   gh = (m_h) h W_hh^T + b_hh
+ *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r gh_n), h' = (1-z) n + z h
+ * keeping r, z, n in gi and gh_n in ghn when training. */
+static void FN(cell_forward_after)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st)
+{
+    const KT *k = th->k;
+    const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
+    const R *hin = st->hm ? st->hm : st->h;   /* (B, H) the state as W_hh sees it */
+    R *gh = th->c->gh;
+    if (!J) return;
+    FN(save_state)(th, v, st);
+    for (size_t g = 0; g < 3; g++)
+        k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0, v->bhh ? v->bhh + g * H + j0 : NULL,
+                   gh + g * H + j0, G);
+    k->cell_fwd_after(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->hn + j0,
+                      th->c->training ? st->gi + j0 : NULL, st->gld);
+    if (v->ghn)
+        FN(copy_units)(B, J, gh + 2 * H + j0, G, v->ghn + st->r0 * H + j0, th->rs * H);
+}
+
+/* reset_after backward, my units (formulas at cell_bwd_after in kernels.h):
+ *   [dgi, dgh] from dh and the saved r, z, n, gh_n, h; dh_prev = dh z  | barrier |
+ *   dh_prev += dgh W_hh (through m_h with recurrent dropout). */
+static void FN(cell_backward_after)(const FN(thread) *th, const FN(dir) *v,
+                                    const FN(bstep) *st, const R *dyl)
+{
+    const size_t H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
+    if (J) {
+        FN(dout_add)(th, v, st, dyl);
+        th->k->cell_bwd_after(th->B, H, J, st->dh + j0, st->g, rs * G,
+                              v->ghn + st->r0 * H + j0, rs * H, st->hp, rs * H,
+                              st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        FN(finished_grads)(th, st, 0, 3);
+    }
+    gru_team_barrier(th->team);   /* this step's dgh is complete */
+    FN(dh_recurrent)(th, v, st, G);
+}
+
+/* reset_before, my units:
+ *   gh_rz = (m_h) h W_h{r,z}^T + b_h{r,z}; r = s(gi_r + gh_r), z = s(gi_z + gh_z);
+ *   rh = r (m_h) h  | barrier: every unit's r h |
+ *   gh_n = (r h) W_hn^T + b_hn; n = tanh(gi_n + gh_n); h' = (1-z) n + z h */
+static void FN(cell_forward_before)(const FN(thread) *th, const FN(dir) *v,
+                                    const FN(fstep) *st)
+{
+    const KT *k = th->k;
+    const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
+    const R *hin = st->hm ? st->hm : st->h;
+    R *gh = th->c->gh, *rh = th->c->rh;
+    if (J) {
+        FN(save_state)(th, v, st);
+        for (size_t g = 0; g < 2; g++)
+            k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0,
+                       v->bhh ? v->bhh + g * H + j0 : NULL, gh + g * H + j0, G);
+        k->cell_fwd_before_rz(B, H, J, st->gi + j0, st->gld, gh + j0, hin + j0, st->gi + j0,
+                              st->gld, rh + j0);
+    }
+    gru_team_barrier(th->team);   /* every unit's r h is known */
+    if (!J) return;
+    k->gemm_pb(B, J, 0, H, rh, H, v->PhhT[2], H, 0, v->bhh ? v->bhh + 2 * H + j0 : NULL,
+               gh + 2 * H + j0, G);
+    k->cell_fwd_before_n(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->gi + j0,
+                         st->gld, th->c->training, st->hn + j0);
+}
+
+/* reset_before backward, part 2, my units: d(r h) = da_n W_hn, then the r gate's
+ * gradients (cell_bwd_before_r). With recurrent dropout rh = r (m_h h): r meets m_h h,
+ * and the gradient d(rh) r reaches h through m_h (collected in dm). */
+static void FN(cell_backward_before_r)(const FN(thread) *th, const FN(dir) *v,
+                                       const FN(bstep) *st)
+{
+    const FN(call) *c = th->c;
+    const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
+    th->k->gemm_pb(B, J, 2 * H, G, st->dgh + 2 * H, rs * G, v->Phh, G, 0, NULL, c->drh + j0, H);
+    if (v->mh) {
+        th->k->mul(B, J, st->hp, rs * H, v->mh + j0, H, c->hpm + j0, H);
+        for (size_t b = 0; b < B; b++) memset(c->dm + b * H + j0, 0, J * sizeof(R));
+    }
+    th->k->cell_bwd_before_r(B, H, J, c->drh + j0, st->g, rs * G,
+                             v->mh ? c->hpm + j0 : st->hp, v->mh ? H : rs * H,
+                             st->dgi + j0, st->dgh + j0, rs * G,
+                             v->mh ? c->dm + j0 : st->dhp + j0);
+    /* the r block only: other threads are reading the n block */
+    FN(finished_grads)(th, st, 0, 1);
+}
+
+/* reset_before backward, my units (formulas at cell_bwd_before_zn / _r in kernels.h):
+ *   z, n blocks from dh; dh_prev = dh z  | barrier |  r block from d(r h) = da_n W_hn
+ *   | barrier |  dh_prev += dgh_{r,z} W_h{r,z} (through m_h with recurrent dropout). */
+static void FN(cell_backward_before)(const FN(thread) *th, const FN(dir) *v,
+                                     const FN(bstep) *st, const R *dyl)
+{
+    const size_t H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
+    if (J) {
+        FN(dout_add)(th, v, st, dyl);
+        th->k->cell_bwd_before_zn(th->B, H, J, st->dh + j0, st->g, rs * G, st->hp, rs * H,
+                                  st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        FN(finished_grads)(th, st, 0, 3);
+    }
+    gru_team_barrier(th->team);   /* this step's dgh is complete */
+    if (J) FN(cell_backward_before_r)(th, v, st);
+    gru_team_barrier(th->team);   /* ... and its r block */
+    FN(dh_recurrent)(th, v, st, 2 * H);
+}
+
+/* ---- one direction over all steps: forward and backward ------------------------- */
+
+/* Training: gi = (m_x) in W_ih^T + b_ih of every step at once, the columns of my units
+ * in each gate (input dropout: my rows of m_x in first, which every thread then
+ * reads); the cells overwrite each step's gi with r, z, n. */
+static void FN(project_all)(const FN(thread) *th, const FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    const size_t H = th->H, G = th->G, j0 = th->j0, in_w = v->in_w;
+    const R *pin = v->in;   /* (rows, in_w) what meets W_ih */
+    if (v->mx) {
+        th->k->mask_rows(th->q0, th->q1, in_w, th->T, th->B, c->bf, v->in, v->mx, 0, c->xmf);
+        gru_team_barrier(th->team);
+        pin = c->xmf;
+    }
+    for (size_t g = 0; g < 3 && th->J; g++)
+        th->k->gemm_pb(th->rows, th->J, 0, in_w, pin, in_w, v->PihT[g], in_w, 0,
+                       v->bih ? v->bih + g * H + j0 : NULL, v->gates + g * H + j0, G);
+}
+
+/* Inference: gi = in W_ih^T + b_ih for the chunk of steps s .. s+n-1 (times ta ..
+ * ta+n-1), my units, into the (Tc, B, 3H) buffer. in_place: the layer's output
+ * overwrites its input, so wait until every thread has read the chunk. Returns ta. */
+static size_t FN(project_chunk)(const FN(thread) *th, const FN(dir) *v, size_t s, size_t Tc,
+                                int in_place)
+{
+    const size_t T = th->T, B = th->B, H = th->H, G = th->G, j0 = th->j0, in_w = v->in_w;
+    const size_t n = Tc < T - s ? Tc : T - s, ta = v->back ? T - s - n : s;
+    for (size_t g = 0; g < 3 && th->J; g++) {
+        const R *bg = v->bih ? v->bih + g * H + j0 : NULL;
+        if (!th->c->bf)   /* rows ta*B .. (ta+n)*B of in are contiguous */
+            th->k->gemm_pb(n * B, th->J, 0, in_w, v->in + ta * B * in_w, in_w, v->PihT[g],
+                           in_w, 0, bg, v->gates + g * H + j0, G);
+        else              /* sequence b's rows b*T + ta .. */
+            for (size_t b = 0; b < B; b++)
+                th->k->gemm_pb(n, th->J, 0, in_w, v->in + (b * T + ta) * in_w, in_w,
+                               v->PihT[g], in_w, 0, bg, v->gates + b * G + g * H + j0, B * G);
+    }
+    if (in_place) gru_team_barrier(th->team);   /* read before overwritten */
+    return ta;
+}
+
+/* After a step: a finished sequence (t >= its length) keeps its state and outputs 0,
+ * the others output their new state (my units of lout's direction-d columns); then
+ * m_h h' for the next step (recurrent dropout). */
+static void FN(step_outputs)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st,
+                             R *lout)
+{
+    const size_t H = th->H, J = th->J, j0 = th->j0;
+    const int32_t *len = th->c->len;
+    if (!J) return;
+    for (size_t b = 0; b < th->B; b++) {
+        R *o = lout + (st->r0 + b * th->rs) * th->DH + v->d * H + j0;
+        if (len && st->t >= (size_t)len[b]) {
+            memset(o, 0, J * sizeof(R));
+            memcpy(st->hn + b * H + j0, st->h + b * H + j0, J * sizeof(R));
+        } else {
+            memcpy(o, st->hn + b * H + j0, J * sizeof(R));
+        }
+    }
+    if (v->mh) th->k->mul(th->B, J, st->hn + j0, H, v->mh + j0, H, st->hmn + j0, H);
+}
+
+/* One direction of a layer over all steps: h from h0, the cells in the direction's
+ * order (inference projects the input a chunk of steps ahead), outputs into its
+ * columns of lout (rows, D*H), the last state into h_n. */
+static void FN(direction_forward)(const FN(thread) *th, const FN(dir) *v, R *lout)
+{
+    const FN(call) *c = th->c;
+    const size_t T = th->T, B = th->B, G = th->G;
+    const size_t Tc = c->training ? T : gru_chunk_steps(T, B, c->bf);
+    const int in_place = (const R *)lout == v->in;
+    FN(fstep) st = {.h = c->hb0, .hn = c->hb1, .hm = v->mh ? c->hm0 : NULL,
+                    .hmn = v->mh ? c->hm1 : NULL};
+    FN(state_in)(th, c->h0, v->k, st.h);
+    if (v->mh && th->J)
+        th->k->mul(B, th->J, st.h + th->j0, th->H, v->mh + th->j0, th->H, st.hm + th->j0, th->H);
+    gru_team_barrier(th->team);
+    size_t ta = 0;   /* first time step of the current inference chunk */
+    for (size_t s = 0; s < T; s++) {
+        st.t = v->back ? T - 1 - s : s;
+        st.r0 = c->bf ? st.t : st.t * B;
+        if (!c->training && s % Tc == 0) ta = FN(project_chunk)(th, v, s, Tc, in_place);
+        st.gi = c->training ? v->gates + st.r0 * G : v->gates + (st.t - ta) * B * G;
+        st.gld = c->training ? th->rs * G : G;
+        if (th->ra) FN(cell_forward_after)(th, v, &st);
+        else FN(cell_forward_before)(th, v, &st);
+        FN(step_outputs)(th, v, &st, lout);
+        gru_team_barrier(th->team);   /* the new state is complete */
+        R *tmp = st.h; st.h = st.hn; st.hn = tmp;
+        tmp = st.hm; st.hm = st.hmn; st.hmn = tmp;
+    }
+    FN(state_out)(th, c->h_n, v->k, st.h);
+}
+
+/* What met the weights, my rows: m_h h_prev (recurrent dropout), r h (the input of
+ * W_hn, reset_before: r times what W_hr met), m_x in (input dropout). */
+static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    const KT *k = th->k;
+    const size_t H = th->H, q0 = th->q0, q1 = th->q1;
+    const R *hv = v->hprev;   /* (rows, H) what met W_hr, W_hz */
+    if (v->mh) {
+        k->mask_rows(q0, q1, H, th->T, th->B, c->bf, v->hprev, v->mh, 0, c->hpa);
+        hv = c->hpa;
+    }
+    if (!th->ra)
+        k->mul(th->nq, H, v->gates + q0 * th->G, th->G, hv + q0 * H, H, c->rhs + q0 * H, H);
+    if (v->mx) k->mask_rows(q0, q1, v->in_w, th->T, th->B, c->bf, v->in, v->mx, 0, c->xm);
+}
+
+/* Parameter gradients over all steps at once, my gate rows g0..g1 (finished
+ * sequences' rows are zero):
+ *   dW_ih += dgi^T (m_x) in;  dW_hh += dgh^T (m_h) h (reset_before's n rows: r h);
+ *   db_ih += sum dgi;  db_hh += sum dgh */
+static void FN(weight_grads)(const FN(thread) *th, const FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    struct gru_model *m = th->m;
+    const KT *k = th->k;
+    const size_t H = th->H, G = th->G, g0 = th->g0, g1 = th->g1, in_w = v->in_w;
+    const R *win = v->mx ? c->xm : v->in;        /* (rows, in_w) what met W_ih */
+    const R *whp = v->mh ? c->hpa : v->hprev;    /* (rows, H) what met W_hr, W_hz [W_hn] */
+    R *gbih = FN(at)(m->grads, v->p->b_ih), *gbhh = FN(at)(m->grads, v->p->b_hh);
+    if (g1 <= g0) return;
+    k->gemm(1, 0, g1 - g0, in_w, th->rows, c->dgi + g0, G, win, in_w, 1,
+            FN(at)(m->grads, v->p->w_ih) + g0 * in_w, in_w, th->kscratch);
+    R *gWhh = FN(at)(m->grads, v->p->w_hh);
+    const size_t split = th->ra ? G : 2 * H;
+    const size_t a1 = g1 < split ? g1 : split, b0 = g0 > split ? g0 : split;
+    if (a1 > g0)
+        k->gemm(1, 0, a1 - g0, H, th->rows, c->dgh + g0, G, whp, H, 1, gWhh + g0 * H, H,
+                th->kscratch);
+    if (g1 > b0)
+        k->gemm(1, 0, g1 - b0, H, th->rows, c->dgh + b0, G, c->rhs, H, 1, gWhh + b0 * H, H,
+                th->kscratch);
+    if (gbih) k->colsum_add(th->rows, g1 - g0, c->dgi + g0, G, gbih + g0);
+    if (gbhh) k->colsum_add(th->rows, g1 - g0, c->dgh + g0, G, gbhh + g0);
+}
+
+/* dLoss/d in (+)= dgi W_ih for my rows, summed over directions (direction 0 writes,
+ * 1 adds); with input dropout (+)= m_x (dgi W_ih). */
+static void FN(input_grad)(const FN(thread) *th, const FN(dir) *v, R *dinl)
+{
+    const FN(call) *c = th->c;
+    const size_t G = th->G, q0 = th->q0, in_w = v->in_w;
+    const R *Pih = FN(at)(th->m->packed, v->p->p_ih);   /* W_ih (3H, in_w) packed */
+    if (!dinl || !th->nq) return;
+    if (!v->mx) {
+        th->k->gemm_pb(th->nq, in_w, 0, G, c->dgi + q0 * G, G, Pih, G, v->d > 0, NULL,
+                       dinl + q0 * in_w, in_w);
+        return;
+    }
+    th->k->gemm_pb(th->nq, in_w, 0, G, c->dgi + q0 * G, G, Pih, G, 0, NULL,
+                   c->dxm + q0 * in_w, in_w);
+    th->k->mask_rows(q0, th->q1, in_w, th->T, th->B, c->bf, c->dxm, v->mx, v->d > 0, dinl);
+}
+
+/* One direction of a layer backward: dh from grad_h_n, the cells in the reverse of the
+ * forward's order, dh into grad_h0; then its weight gradients and its share of
+ * dLoss/d input (dinl (rows, in_w) or NULL). dyl: dLoss/d layer output or NULL. */
+static void FN(direction_backward)(const FN(thread) *th, const FN(dir) *v, const R *dyl,
+                                   R *dinl)
+{
+    const FN(call) *c = th->c;
+    const size_t T = th->T, G = th->G, H = th->H;
+    FN(bstep) st = {.dh = c->dh, .dhp = c->dhp};
+    FN(state_in)(th, c->grad_hn, v->k, st.dh);
+    for (size_t s = 0; s < T; s++) {
+        st.t = v->back ? s : T - 1 - s;
+        st.r0 = c->bf ? st.t : st.t * th->B;
+        st.g = v->gates + st.r0 * G + th->j0;
+        st.hp = v->hprev + st.r0 * H + th->j0;
+        st.dgi = c->dgi + st.r0 * G;
+        st.dgh = c->dgh + st.r0 * G;
+        if (th->ra) FN(cell_backward_after)(th, v, &st, dyl);
+        else FN(cell_backward_before)(th, v, &st, dyl);
+        R *tmp = st.dh; st.dh = st.dhp; st.dhp = tmp;
+    }
+    FN(state_out)(th, c->grad_h0, v->k, st.dh);
+    FN(weight_inputs)(th, v);
+    gru_team_barrier(th->team);   /* dgi, dgh (and r h) of every step are complete */
+    FN(weight_grads)(th, v);
+    FN(input_grad)(th, v, dinl);
+    gru_team_barrier(th->team);   /* before dgi, dgh are used again */
+}
+
+/* ---- one layer: forward and backward ----------------------------------------------- */
+
+/* Layer l: each direction over all steps into lout (rows, D*H), then (training, all
+ * but the last layer) the inter-layer dropout of my rows of its output. */
+static void FN(layer_forward)(const FN(thread) *th, size_t l, const R *in, size_t in_w,
+                              R *lout)
+{
+    const FN(call) *c = th->c;
+    for (size_t d = 0; d < th->D; d++) {
+        FN(dir) v;
+        FN(dir_init)(th, l, d, in, in_w, &v);
+        if (c->training) FN(project_all)(th, &v);
+        FN(direction_forward)(th, &v, lout);
+    }
+    if (c->training && th->m->cfg.dropout > 0 && l < th->L - 1) {
+        th->k->dropout(th->nq * th->DH, lout + th->q0 * th->DH, th->q0 * th->DH,
+                       th->m->cfg.dropout, c->seed, c->draw, l);
+        gru_team_barrier(th->team);   /* the next layer reads every row */
+    }
+}
+
+/* Layer l backward: each direction (dyl (rows, D*H): dLoss/d its output, NULL =
+ * zeros), accumulating dLoss/d its input into din (rows, in_w) or NULL; for l > 0 that
+ * is the gradient of layer l-1's dropped-out output, taken back through the dropout. */
+static void FN(layer_backward)(const FN(thread) *th, size_t l, const R *dyl, R *din)
+{
+    const FN(call) *c = th->c;
+    const R *in = l == 0 ? c->x
+                  : (const R *)(c->work + c->ws->off_outs + (l - 1) * c->ws->out_bytes);
+    const size_t in_w = l == 0 ? th->m->I : th->DH;
+    for (size_t d = 0; d < th->D; d++) {
+        FN(dir) v;
+        FN(dir_init)(th, l, d, in, in_w, &v);
+        FN(direction_backward)(th, &v, dyl, din);
+    }
+    if (l > 0 && th->m->cfg.dropout > 0) {
+        th->k->dropout(th->nq * th->DH, din + th->q0 * th->DH, th->q0 * th->DH,
+                       th->m->cfg.dropout, c->seed, c->draw, l - 1);
+        gru_team_barrier(th->team);
+    }
+}
+
+/* ---- the jobs over the layers, and the calls -------------------------------------- */
+
+/* Layer l's output (rows, D*H). Training: the caller's buffer for the last layer, kept
+ * blocks for the others (backward reads them). Inference: the caller's buffer, in place
+ * across layers when unidirectional (a chunk's rows are projected before any step
+ * overwrites them); bidirectional layers alternate with one scratch buffer so that the
+ * last lands in the caller's. */
+static R *FN(layer_output)(const FN(call) *c, size_t l)
+{
+    const size_t L = c->m->L;
+    if (l == L - 1) return c->out;
+    if (c->training) return (R *)(c->work + c->ws->off_outs + l * c->ws->out_bytes);
+    return c->m->D == 1 || (L - 1 - l) % 2 == 0 ? c->out : (R *)(c->work + c->ws->off_outs);
+}
+
+/* The forward of a whole call on one thread of the team (arg: the FN(call)). */
+static void FN(forward_job)(void *arg, gru_team *team)
+{
+    FN(thread) th;
+    FN(thread_init)(&th, arg, team);
+    const R *in = th.c->x;   /* (rows, in_w) this layer's input */
+    size_t in_w = th.m->I;
+    for (size_t l = 0; l < th.L; l++) {
+        R *lout = FN(layer_output)(th.c, l);
+        FN(layer_forward)(&th, l, in, in_w, lout);
+        in = lout;
+        in_w = th.DH;
+    }
+}
+
+/* The backward of a whole call on one thread of the team, last layer first; the
+ * gradient of each layer's input is the next one's dLoss/d output (dy, din swap). */
+static void FN(backward_job)(void *arg, gru_team *team)
+{
+    FN(thread) th;
+    FN(thread_init)(&th, arg, team);
+    R *dy = th.c->dy, *din = th.c->din;   /* (rows, D*H) x 2, swapped between layers */
+    const R *dyl = th.c->grad_out;        /* dLoss/d(this layer's output), NULL = zeros */
+    for (size_t l = th.L; l-- > 0;) {
+        FN(layer_backward)(&th, l, dyl, l == 0 ? th.c->grad_x : din);
+        if (l == 0) break;
+        R *tmp = dy; dy = din; din = tmp;
+        dyl = dy;
+    }
+}
+
+/* A training forward's header (what backward checks) and its lengths. */
+static void FN(write_header)(const FN(call) *c, int bf, const int32_t *len)
+{
+    gru_ws_header *hdr = (gru_ws_header *)c->work;
+    hdr->model = c->m;
+    hdr->nonce = c->m->nonce;
+    hdr->param_version = c->m->param_version;
+    hdr->T = c->ws->T;
+    hdr->B = c->ws->B;
+    hdr->batch_first = bf;
+    hdr->has_lengths = len != NULL;
+    hdr->seed = c->seed;
+    hdr->draw = c->draw;
+    if (len) memcpy(c->work + c->ws->off_lengths, len, c->ws->B * sizeof *len);
+}
+
+/* This call's input and recurrent dropout masks, one per layer-direction and sequence
+ * (a few B * (in + H) draws: done here, before the threads start). */
+static void FN(draw_masks)(const FN(call) *c)
+{
+    const struct gru_model *m = c->m;
+    const KT *k = &m->kernels->S;
+    const size_t B = c->ws->B;
+    for (size_t kk = 0; kk < m->L * m->D; kk++) {
+        R *mx = FN(mask_in)(m, c->ws, c->work, kk), *mh = FN(mask_rec)(m, c->ws, c->work, kk);
+        const size_t in_w = kk < m->D ? m->I : m->D * m->H;
+        if (mx) k->dropout_mask(B * in_w, mx, m->cfg.input_dropout, c->seed, c->draw,
+                                GRU_STREAM_INPUT(kk));
+        if (mh) k->dropout_mask(B * m->H, mh, m->cfg.recurrent_dropout, c->seed, c->draw,
+                                GRU_STREAM_RECURRENT(kk));
+    }
+}
+
+/* A forward call (see gru_forward in gru.h): the call's buffers, the header and the
+ * dropout masks of a training forward, then the job on the model's pool. */
 gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layout *ws,
                            int bf, const void *x, const void *h0, const int32_t *len,
                            void *out, void *h_n, unsigned char *work)
@@ -301,288 +706,76 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
     FN(call) c = {.m = m, .ws = ws, .training = training, .bf = bf, .len = len,
                   .work = work, .seed = m->cfg.seed, .x = x, .h0 = h0, .out = out,
                   .h_n = h_n};
-
-    gru_ws_header *hdr = (gru_ws_header *)work;
-    memset(hdr, 0, sizeof *hdr);
+    c.hb0 = (R *)(work + ws->off_h);
+    c.hb1 = (R *)(work + ws->off_hnew);
+    c.gh = (R *)(work + ws->off_gh);
+    c.rh = (R *)(work + ws->off_rh);
+    c.hm0 = (R *)(work + ws->off_hm);
+    c.hm1 = (R *)(work + ws->off_hmnew);
+    c.xmf = (R *)(work + ws->off_xm);
+    memset(work, 0, sizeof(gru_ws_header));
     if (training) {
         c.draw = m->dropout_draws++;
-        hdr->model = m;
-        hdr->nonce = m->nonce;
-        hdr->param_version = m->param_version;
-        hdr->T = ws->T;
-        hdr->B = ws->B;
-        hdr->batch_first = bf;
-        hdr->has_lengths = len != NULL;
-        hdr->seed = c.seed;
-        hdr->draw = c.draw;
-        if (len) memcpy(work + ws->off_lengths, len, ws->B * sizeof *len);
-        /* this call's input and recurrent dropout masks, one per layer-direction and
-         * sequence (a few B * (in + H) draws: done here, before the threads start) */
-        for (size_t kk = 0; kk < m->L * m->D; kk++) {
-            R *mx = FN(mask_in)(m, ws, work, kk), *mh = FN(mask_rec)(m, ws, work, kk);
-            const size_t in_w = kk < m->D ? m->I : m->D * m->H;
-            if (mx) FN(draw_mask)(mx, ws->B, in_w, m->cfg.input_dropout, c.seed, c.draw,
-                                  GRU_STREAM_INPUT(kk));
-            if (mh) FN(draw_mask)(mh, ws->B, m->H, m->cfg.recurrent_dropout, c.seed, c.draw,
-                                  GRU_STREAM_RECURRENT(kk));
-        }
+        FN(write_header)(&c, bf, len);
+        FN(draw_masks)(&c);
     }
     gru_pool_run(gru_pool_for(m, ws->B), FN(forward_job), &c);
     return GRU_OK;
 }
 
-/* For sequences finished at step t (t >= length): their state passed through the step
- * unchanged, so no gradient reaches the gates (blocks ga..gb-1 are zeroed), and
- * dLoss/dh goes back as it came. Pointers are offset to the first of the J units; rows
- * of dgi/dgh are ld apart. */
-static void FN(mask_finished)(size_t B, size_t H, size_t J, const int32_t *len, size_t t,
-                              size_t ga, size_t gb, R *dgi, R *dgh, size_t ld, const R *dh,
-                              R *dhp)
+/* Backward's scratch (the model's, reused between calls), in this order: dgi, dgh
+ * (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H)
+ * between layers; hpm, dm (B, H) and hpa (rows, H) for recurrent dropout; xm, dxm
+ * (rows, in_max) for input dropout; each thread's gemm scratch. (Sizes fit: the
+ * forward's workspace held each of them.) */
+enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN(SC_DY),
+       FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_KS),
+       FN(SC_N) };
+
+/* Carves the scratch above out of the model's backward scratch into c. */
+static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, FN(call) *c)
 {
-    if (!len) return;
-    for (size_t b = 0; b < B; b++)
-        if (t >= (size_t)len[b]) {
-            for (size_t g = ga; g < gb; g++) {
-                memset(dgi + b * ld + g * H, 0, J * sizeof(R));
-                memset(dgh + b * ld + g * H, 0, J * sizeof(R));
-            }
-            memcpy(dhp + b * H, dh + b * H, J * sizeof(R));
-        }
-}
-
-static void FN(backward_job)(void *arg, gru_team *team)
-{
-    const FN(call) *c = arg;
-    struct gru_model *m = c->m;
-    const gru_ws_layout *ws = c->ws;
-    const KT *k = &m->kernels->S;
-    const size_t T = ws->T, B = ws->B, rows = ws->rows, H = m->H, L = m->L, D = m->D;
-    const size_t G = 3 * H, DH = D * H, rs = c->bf ? T : 1;
-    const int ra = m->cfg.reset_after;
-    const int drop = m->cfg.dropout > 0 && L > 1;
-    const int32_t *len = c->len;
-    const unsigned char *work = c->work;
-    size_t j0, j1, q0, q1, g0, g1;
-    gru_team_split(team, H, k->nr, &j0, &j1);   /* my hidden units within a step */
-    gru_team_split(team, rows, 1, &q0, &q1);    /* my rows of whole-sequence work */
-    gru_team_split(team, G, 8, &g0, &g1);       /* my gate rows of the weight gradients */
-    const size_t J = j1 - j0, nq = q1 - q0;
-    R *kscratch = c->kscratch ? c->kscratch + (size_t)team->tid * k->gemm_scratch : NULL;
-    R *dgi = c->dgi, *dgh = c->dgh, *drh = c->drh, *rhs = c->rhs;
-    R *dy = c->dy, *din = c->din, *hpm = c->hpm, *dm = c->dm;
-
-    const R *dyl = c->grad_out;   /* dLoss/d(this layer's output), NULL = zeros */
-    for (size_t l = L; l-- > 0;) {
-        const size_t in_w = l == 0 ? m->I : DH;
-        const R *in = l == 0 ? c->x
-                      : (const R *)(work + ws->off_outs + (l - 1) * ws->out_bytes);
-        R *dinl = l == 0 ? c->grad_x : din;     /* (rows, in_w) or NULL */
-        for (size_t d = 0; d < D; d++) {
-            const gru_layer_params *p = &m->lp[l * D + d];
-            const R *Pih = FN(at)(m->packed, p->p_ih);   /* W_ih (3H, in_w) packed */
-            const R *Phh = FN(at)(m->packed, p->p_hh) + j0 * G;  /* my panels of W_hh */
-            R *gWih = FN(at)(m->grads, p->w_ih);
-            R *gWhh = FN(at)(m->grads, p->w_hh);
-            R *gbih = FN(at)(m->grads, p->b_ih);
-            R *gbhh = FN(at)(m->grads, p->b_hh);
-            const unsigned char *blk = work + ws->off_blocks + (l * D + d) * ws->block_bytes;
-            const R *gates = (const R *)(blk + ws->off_gates);   /* (rows, 3H) r, z, n */
-            const R *ghn = ra ? (const R *)(blk + ws->off_ghn) : NULL;  /* (rows, H) */
-            const R *hprev = (const R *)(blk + ws->off_hprev);  /* (rows, H) */
-            /* the forward's input / recurrent dropout masks (B, in_w), (B, H) or NULL */
-            const R *mx = FN(mask_in)(m, ws, work, l * D + d);
-            const R *mh = FN(mask_rec)(m, ws, work, l * D + d);
-            R *dh = c->dh, *dhp = c->dhp;
-
-            for (size_t b = 0; b < B && J; b++) {
-                if (c->grad_hn)
-                    memcpy(dh + b * H + j0, c->grad_hn + ((l * D + d) * B + b) * H + j0,
-                           J * sizeof(R));
-                else memset(dh + b * H + j0, 0, J * sizeof(R));
-            }
-
-            /* steps in the reverse of the forward's order */
-            const int back = d == 1 || m->cfg.reverse;   /* the forward ran right to left */
-            for (size_t s = 0; s < T; s++) {
-                const size_t t = back ? s : T - 1 - s;
-                const size_t r0 = c->bf ? t : t * B;
-                const R *g = gates + r0 * G + j0, *hp = hprev + r0 * H + j0;
-                R *dgi_t = dgi + r0 * G, *dgh_t = dgh + r0 * G;
-                if (J) {
-                    /* dh += dLoss/d output at (t, b) for the sequences still running */
-                    if (dyl)
-                        for (size_t b = 0; b < B; b++) {
-                            if (len && t >= (size_t)len[b]) continue;
-                            const R *o = dyl + (r0 + b * rs) * DH + d * H + j0;
-                            R *dhb = dh + b * H + j0;
-                            for (size_t j = 0; j < J; j++) dhb[j] += o[j];
-                        }
-                    if (ra)
-                        k->cell_bwd_after(B, H, J, dh + j0, g, rs * G, ghn + r0 * H + j0,
-                                          rs * H, hp, rs * H, dgi_t + j0, dgh_t + j0, rs * G,
-                                          dhp + j0);
-                    else
-                        k->cell_bwd_before_zn(B, H, J, dh + j0, g, rs * G, hp, rs * H,
-                                              dgi_t + j0, dgh_t + j0, rs * G, dhp + j0);
-                    FN(mask_finished)(B, H, J, len, t, 0, 3, dgi_t + j0, dgh_t + j0, rs * G,
-                                      dh + j0, dhp + j0);
-                }
-                gru_team_barrier(team);   /* this step's dgh is complete */
-                if (!ra) {
-                    if (J) {
-                        /* d(r h) = da_n . W_hn, then the r gate's gradients. With
-                         * recurrent dropout rh = r (m_h h): r meets m_h h, and the
-                         * gradient d(rh) r reaches h through m_h (collected in dm) */
-                        k->gemm_pb(B, J, 2 * H, G, dgh_t + 2 * H, rs * G, Phh, G, 0, NULL,
-                                   drh + j0, H);
-                        if (mh) {
-                            FN(mask_state)(hpm + j0, hp, rs * H, mh + j0, B, H, J);
-                            for (size_t b = 0; b < B; b++)
-                                memset(dm + b * H + j0, 0, J * sizeof(R));
-                        }
-                        k->cell_bwd_before_r(B, H, J, drh + j0, g, rs * G,
-                                             mh ? hpm + j0 : hp, mh ? H : rs * H,
-                                             dgi_t + j0, dgh_t + j0, rs * G,
-                                             mh ? dm + j0 : dhp + j0);
-                        /* the r block only: other threads are reading the n block */
-                        FN(mask_finished)(B, H, J, len, t, 0, 1, dgi_t + j0, dgh_t + j0,
-                                          rs * G, dh + j0, dhp + j0);
-                    }
-                    gru_team_barrier(team);   /* ... and its r block */
-                }
-                /* dh_prev += dgh . W_hh for my units (reset_before: r, z blocks; the
-                 * n block went through r h above); with recurrent dropout the
-                 * products met m_h h: dh_prev += m_h (dgh . W_hh [+ d(rh) r]) */
-                if (J && !mh)
-                    k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, 1, NULL, dhp + j0, H);
-                if (J && mh) {
-                    k->gemm_pb(B, J, 0, ra ? G : 2 * H, dgh_t, rs * G, Phh, G, !ra, NULL,
-                               dm + j0, H);
-                    for (size_t b = 0; b < B; b++)
-                        for (size_t j = j0; j < j1; j++)
-                            dhp[b * H + j] += mh[b * H + j] * dm[b * H + j];
-                }
-                R *tmp = dh; dh = dhp; dhp = tmp;
-            }
-            if (c->grad_h0)
-                for (size_t b = 0; b < B && J; b++)
-                    memcpy(c->grad_h0 + ((l * D + d) * B + b) * H + j0, dh + b * H + j0,
-                           J * sizeof(R));
-            /* what met the weights, for my rows: r h (the input of W_hn, reset_before),
-             * m_h h_prev (recurrent dropout), m_x in (input dropout) */
-            for (size_t i = q0; i < q1; i++) {
-                const R *mb = mh ? mh + (c->bf ? i / T : i % B) * H : NULL;
-                if (mh)
-                    for (size_t j = 0; j < H; j++) c->hpa[i * H + j] = hprev[i * H + j] * mb[j];
-                const R *hv = mh ? c->hpa : hprev;
-                if (!ra)
-                    for (size_t j = 0; j < H; j++) rhs[i * H + j] = gates[i * G + j] * hv[i * H + j];
-            }
-            if (mx) FN(mask_rows)(c->xm, in, mx, q0, q1, in_w, T, B, c->bf);
-            const R *win = mx ? c->xm : in;         /* (rows, in_w) what met W_ih */
-            const R *whp = mh ? c->hpa : hprev;     /* (rows, H) what met W_hr, W_hz [W_hn] */
-            gru_team_barrier(team);   /* dgi, dgh (and r h) of every step are complete */
-
-            /* parameter gradients over all steps at once, my gate rows g0..g1 (finished
-             * sequences' rows are zero) */
-            if (g1 > g0) {
-                /* dW_ih += dgi^T in */
-                k->gemm(1, 0, g1 - g0, in_w, rows, dgi + g0, G, win, in_w, 1, gWih + g0 * in_w,
-                        in_w, kscratch);
-                /* dW_hh += dgh^T h; for reset_before, the n rows meet r h instead */
-                const size_t split = ra ? G : 2 * H;
-                const size_t a1 = g1 < split ? g1 : split, b0 = g0 > split ? g0 : split;
-                if (a1 > g0)
-                    k->gemm(1, 0, a1 - g0, H, rows, dgh + g0, G, whp, H, 1, gWhh + g0 * H,
-                            H, kscratch);
-                if (g1 > b0)
-                    k->gemm(1, 0, g1 - b0, H, rows, dgh + b0, G, rhs, H, 1, gWhh + b0 * H, H,
-                            kscratch);
-                if (gbih) k->colsum_add(rows, g1 - g0, dgi + g0, G, gbih + g0);
-                if (gbhh) k->colsum_add(rows, g1 - g0, dgh + g0, G, gbhh + g0);
-            }
-            /* dLoss/d in (+)= dgi . W_ih, summed over directions, my rows; with input
-             * dropout, (+)= m_x (dgi . W_ih) */
-            if (dinl && nq && !mx)
-                k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, d > 0, NULL,
-                           dinl + q0 * in_w, in_w);
-            if (dinl && nq && mx) {
-                R *dxm = c->dxm;
-                k->gemm_pb(nq, in_w, 0, G, dgi + q0 * G, G, Pih, G, 0, NULL, dxm + q0 * in_w,
-                           in_w);
-                for (size_t i = q0; i < q1; i++) {
-                    const R *mb = mx + (c->bf ? i / T : i % B) * in_w;
-                    R *o = dinl + i * in_w;
-                    const R *v = dxm + i * in_w;
-                    if (d > 0) for (size_t q = 0; q < in_w; q++) o[q] += mb[q] * v[q];
-                    else for (size_t q = 0; q < in_w; q++) o[q] = mb[q] * v[q];
-                }
-            }
-            gru_team_barrier(team);   /* before dgi, dgh are used again */
-        }
-        if (l > 0) {
-            /* din is the gradient of the (dropped-out) output of layer l-1 */
-            if (drop) {
-                FN(dropout)(din + q0 * DH, nq, DH, q0 * DH, m->cfg.dropout, c->seed, c->draw,
-                            l - 1);
-                gru_team_barrier(team);
-            }
-            R *tmp = dy; dy = din; din = tmp;
-            dyl = dy;
-        }
+    const size_t rows = ws->rows, B = ws->B, H = m->H, G = 3 * H, DH = m->D * H;
+    const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
+    const size_t in_max = m->I > DH ? m->I : DH, io = m->L > 1 ? rows * DH : 0;
+    size_t n[FN(SC_N)] = {rows * G, rows * G, B * H, B * H, B * H,
+                          m->cfg.reset_after ? 0 : rows * H, io, io, drec ? B * H : 0,
+                          drec ? B * H : 0, drec ? rows * H : 0, dinp ? rows * in_max : 0,
+                          dinp ? rows * in_max : 0, 0};
+    size_t total = 0, bytes;
+    if (!gru_mul(m->kernels->S.gemm_scratch, (size_t)m->nthreads, &n[FN(SC_KS)]))
+        return GRU_ERR_OVERFLOW;
+    for (int i = 0; i < FN(SC_N); i++)
+        if (!gru_add(total, n[i], &total)) return GRU_ERR_OVERFLOW;
+    if (!gru_mul(total, sizeof(R), &bytes)) return GRU_ERR_OVERFLOW;
+    R *p = gru_bwd_scratch(m, bytes ? bytes : 1), *at[FN(SC_N)];
+    if (!p) return GRU_ERR_NO_MEMORY;
+    for (int i = 0; i < FN(SC_N); i++) {
+        at[i] = p;
+        p += n[i];
     }
+    c->dgi = at[FN(SC_DGI)]; c->dgh = at[FN(SC_DGH)];
+    c->dh = at[FN(SC_DH)]; c->dhp = at[FN(SC_DHP)]; c->drh = at[FN(SC_DRH)];
+    c->rhs = at[FN(SC_RHS)]; c->dy = at[FN(SC_DY)]; c->din = at[FN(SC_DIN)];
+    c->hpm = at[FN(SC_HPM)]; c->dm = at[FN(SC_DM)]; c->hpa = at[FN(SC_HPA)];
+    c->xm = at[FN(SC_XM)]; c->dxm = at[FN(SC_DXM)];
+    c->kscratch = n[FN(SC_KS)] ? at[FN(SC_KS)] : NULL;
+    return GRU_OK;
 }
 
+/* A backward call (see gru_backward in gru.h) of a checked training workspace. */
 gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf,
                             const void *xv, const unsigned char *work,
                             const void *gov, const void *ghnv, void *gxv, void *gh0v)
 {
-    const KT *k = &m->kernels->S;
-    const size_t rows = ws->rows, B = ws->B, H = m->H, L = m->L, G = 3 * H, DH = m->D * H;
-    const int ra = m->cfg.reset_after;
     const gru_ws_header *hdr = (const gru_ws_header *)work;
-
-    /* scratch (the model's, reused between calls): dgi, dgh (rows, 3H); dh, dhp, drh
-     * (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H) between layers; each
-     * thread's gemm scratch */
-    /* (sizes fit: the forward's workspace held each of them) */
-    const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
-    const size_t in_max = m->I > DH ? m->I : DH;
-    size_t n_g = rows * G, n_bh = B * H, n_rh = ra ? 0 : rows * H;
-    size_t n_io = L > 1 ? rows * DH : 0, n_ks, total = 0, bytes;
-    size_t n_mbh = drec ? B * H : 0, n_hpa = drec ? rows * H : 0, n_xm = dinp ? rows * in_max : 0;
-    if (!gru_mul(k->gemm_scratch, (size_t)m->nthreads, &n_ks) ||
-        !gru_add(total, n_g, &total) || !gru_add(total, n_g, &total) ||
-        !gru_add(total, n_bh, &total) || !gru_add(total, n_bh, &total) ||
-        !gru_add(total, n_bh, &total) || !gru_add(total, n_rh, &total) ||
-        !gru_add(total, n_io, &total) || !gru_add(total, n_io, &total) ||
-        !gru_add(total, n_mbh, &total) || !gru_add(total, n_mbh, &total) ||
-        !gru_add(total, n_hpa, &total) || !gru_add(total, n_xm, &total) ||
-        !gru_add(total, n_xm, &total) ||
-        !gru_add(total, n_ks, &total) || !gru_mul(total, sizeof(R), &bytes))
-        return GRU_ERR_OVERFLOW;
-    R *scratch = gru_bwd_scratch(m, bytes ? bytes : 1);
-    if (!scratch) return GRU_ERR_NO_MEMORY;
-
     FN(call) c = {.m = m, .ws = ws, .training = 1, .bf = bf,
                   .len = hdr->has_lengths ? (const int32_t *)(work + ws->off_lengths) : NULL,
                   .work = (unsigned char *)work,   /* only read by backward */
                   .seed = hdr->seed, .draw = hdr->draw, .x = xv, .grad_out = gov,
                   .grad_hn = ghnv, .grad_x = gxv, .grad_h0 = gh0v};
-    c.dgi = scratch;
-    c.dgh = c.dgi + n_g;
-    c.dh = c.dgh + n_g;
-    c.dhp = c.dh + n_bh;
-    c.drh = c.dhp + n_bh;
-    c.rhs = c.drh + n_bh;
-    c.dy = c.rhs + n_rh;
-    c.din = c.dy + n_io;
-    c.hpm = c.din + n_io;
-    c.dm = c.hpm + n_mbh;
-    c.hpa = c.dm + n_mbh;
-    c.xm = c.hpa + n_hpa;
-    c.dxm = c.xm + n_xm;
-    c.kscratch = n_ks ? c.dxm + n_xm : NULL;
+    gru_status st = FN(bwd_scratch)(m, ws, &c);
+    if (st) return st;
     gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c);
     return GRU_OK;
 }

@@ -1,7 +1,9 @@
 /*
- * model.h - libgru's internal model object and workspace layout, shared by the public
- * API (gru.c) and the dtype-generic drivers (gru_impl.h, compiled by gru_f32.c and
- * gru_f64.c). Not installed.
+ * model.h - libgru's internal model object: its configuration, the parameter and
+ * gradient buffers with the tensors' places in them, the packed weights and their
+ * lazy repacking (packing.c), the kernel table and the thread pool; and the
+ * declarations of the dtype drivers (gru_impl.h, compiled by gru_f32.c and gru_f64.c).
+ * Shared by the public API (gru.c, modelfile.c) and the drivers. Not installed.
  */
 #ifndef GRU_MODEL_H
 #define GRU_MODEL_H
@@ -9,8 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "gru.h"
+#include "checked.h"
 #include "kernels/kernels.h"
 #include "pool.h"
+#include "rng.h"
+#include "workspace.h"
 
 /* The packed weights' state word (pack_state below): C11 atomics where the compiler has
  * them; without them (no threads either, see pool.c) a plain int. */
@@ -80,51 +85,6 @@ struct gru_model {
                                   alone could be reused by a later model */
 };
 
-/* Workspace layout for (T, B, training). All offsets in bytes from the workspace start,
- * multiples of 64. rows = T * B; "block" = per (layer, direction) training storage:
- * gates (rows, 3H) [r, z, n], ghn (rows, H) [reset_after only: W_hn h + b_hn],
- * hprev (rows, H) [the state before each step]. */
-typedef struct gru_ws_layout {
-    size_t T, B, rows;
-    size_t off_lengths;        /* (B) int32 copy of lengths, training */
-    size_t off_blocks;         /* L * D blocks of block_bytes, training */
-    size_t block_bytes;
-    size_t off_gates, off_ghn, off_hprev;   /* within a block */
-    size_t off_outs;           /* (L - 1) layer outputs (rows, D*H), post-dropout
-                                  (training); inference: one (rows, 2H) buffer for a
-                                  bidirectional model of 2+ layers (the next layer's
-                                  reverse direction needs all of it), none otherwise
-                                  (unidirectional layers run in place in the output) */
-    size_t out_bytes;
-    size_t off_gi;             /* inference only: (Tc, B, 3H) input projections of a
-                                  chunk of Tc = gru_chunk_steps steps */
-    size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
-    /* training with input / recurrent dropout (0 when off): */
-    size_t off_masks;          /* L * D mask records of mask_bytes, index l * D + d:
-                                  the input mask (B, in) [in = I for layer 0, D*H
-                                  above; room for in_max = max(I, D*H)], then at byte
-                                  mask_rec the recurrent mask (B, H); entries 0 or
-                                  1/(1-p) (input_dropout / recurrent_dropout) */
-    size_t mask_bytes, mask_rec;
-    size_t off_xm;             /* (rows, in_max) the masked layer input (input dropout) */
-    size_t off_hm, off_hmnew;  /* (B, H) x 2: m_h * h, double-buffered (recurrent) */
-    size_t total;
-} gru_ws_layout;
-
-/* Header written at the start of a training workspace and checked by backward. */
-typedef struct gru_ws_header {
-    uint64_t magic;
-    const struct gru_model *model;
-    uint64_t nonce;
-    uint64_t param_version;
-    uint64_t T, B;
-    int32_t batch_first, has_lengths;
-    uint64_t seed, draw;       /* dropout stream used by this forward */
-} gru_ws_header;
-
-#define GRU_WS_MAGIC 0x6c69626772757773ULL   /* "libgruws" */
-#define GRU_WS_HEADER_BYTES 128
-
 /* Repacks the weights marked stale (packing.c): the caller that wins the state word
  * repacks, concurrent callers wait until it is clean. Call through gru_ensure_packed. */
 void gru_repack_stale(struct gru_model *m);
@@ -142,63 +102,6 @@ void gru_mark_changed(struct gru_model *m, size_t ti);
 
 /* At least `bytes` of backward scratch, kept by the model; NULL if out of memory. */
 void *gru_bwd_scratch(struct gru_model *m, size_t bytes);
-_Static_assert(sizeof(gru_ws_header) <= GRU_WS_HEADER_BYTES, "workspace header too large");
-
-/* Computes the layout; GRU_ERR_OVERFLOW if any size does not fit. */
-gru_status gru_ws_compute(const struct gru_model *m, size_t T, size_t B, int training,
-                          gru_ws_layout *out);
-
-/* Checked size_t arithmetic: return 0 on overflow. */
-static inline int gru_mul(size_t a, size_t b, size_t *r)
-{
-    if (a != 0 && b > SIZE_MAX / a) return 0;
-    *r = a * b;
-    return 1;
-}
-static inline int gru_add(size_t a, size_t b, size_t *r)
-{
-    if (b > SIZE_MAX - a) return 0;
-    *r = a + b;
-    return 1;
-}
-
-/* Dropout: the keep decision for element idx of layer l's output in draw number
- * `draw` of a model seeded with `seed`. A counter-based generator (splitmix64 mixing
- * of seed, draw, layer and index), so backward regenerates the forward's masks and the
- * result does not depend on evaluation order. Returns a uniform double in [0, 1). */
-static inline uint64_t gru_mix64(uint64_t x)
-{
-    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t layer, size_t idx)
-{
-    uint64_t x = gru_mix64(seed + 0x9e3779b97f4a7c15ULL);
-    x = gru_mix64(x ^ (draw * 0xd1b54a32d192ed03ULL + 1));
-    x = gru_mix64(x ^ ((uint64_t)layer * 0x8cb92ba72f3d8dd7ULL + 2));
-    x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
-    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Generator streams of the input and recurrent dropout masks of layer-direction k
- * (inter-layer dropout uses streams 0 .. L-2); the mask element of (sequence b,
- * feature i) is index b * width + i. */
-#define GRU_STREAM_INPUT(k) ((size_t)0x40000000u + (size_t)(k))
-#define GRU_STREAM_RECURRENT(k) ((size_t)0x60000000u + (size_t)(k))
-
-/* Time steps per chunk of an inference forward's input projection: about 128 rows
- * (Tc * B) per GEMM, at least 8 steps in the batch-first layout (where a chunk is B
- * runs of Tc rows), at most T. The chunk buffer (Tc, B, 3H) is the only part of the
- * inference scratch that grows with the batch beyond O(B * H), and none grows with T
- * (but for bidirectional models of 2+ layers, see gru_ws_layout). */
-static inline size_t gru_chunk_steps(size_t T, size_t B, int batch_first)
-{
-    size_t tc = B >= 128 ? 1 : (128 + B - 1) / B;
-    if (batch_first && tc < 8) tc = 8;
-    return tc < T ? tc : T;
-}
 
 /* The pool a call of batch B uses: the model's, unless a step's recurrent product
  * (3*B*H*H multiply-adds) is too small for threads to pay for their barriers. Results

@@ -89,6 +89,45 @@ static int hexval(char c)
            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* Decodes the 4 hex digits of a \u escape (j->p after the 'u') as UTF-8 at *o. */
+static int parse_u_escape(jparser *j, char **o)
+{
+    if (j->end - j->p < 4) { j->err = "a short \\u escape"; return 0; }
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(j->p[k]);
+        if (h < 0) { j->err = "a bad \\u escape"; return 0; }
+        v = v * 16 + (unsigned)h;
+    }
+    j->p += 4;
+    if (v == 0 || (v >= 0xD800 && v <= 0xDFFF)) {   /* NUL, surrogates: not names */
+        j->err = "a \\u escape pygru does not accept (NUL or a surrogate)";
+        return 0;
+    }
+    char *q = *o;
+    if (v < 0x80) *q++ = (char)v;   /* UTF-8, at most 3 bytes <= the 6 read */
+    else if (v < 0x800) { *q++ = (char)(0xC0 | v >> 6); *q++ = (char)(0x80 | (v & 63)); }
+    else {
+        *q++ = (char)(0xE0 | v >> 12);
+        *q++ = (char)(0x80 | ((v >> 6) & 63));
+        *q++ = (char)(0x80 | (v & 63));
+    }
+    *o = q;
+    return 1;
+}
+
+/* Decodes the escape after a backslash (j->p at its letter) at *o. */
+static int parse_escape(jparser *j, char **o)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char c = *j->p++;
+    if (c == 'u') return parse_u_escape(j, o);
+    const char *at = c ? strchr(from, c) : NULL;
+    if (!at) { j->err = "a bad escape in a string"; return 0; }
+    *(*o)++ = to[at - from];
+    return 1;
+}
+
 /* Decodes a string literal (j->p at the opening quote) into the arena. */
 static const char *parse_string(jparser *j)
 {
@@ -99,38 +138,7 @@ static const char *parse_string(jparser *j)
         if (c < 0x20) { j->err = "a control character in a string"; return NULL; }
         if (c != '\\') { *o++ = (char)c; continue; }
         if (j->p >= j->end) break;
-        c = (unsigned char)*j->p++;
-        switch (c) {
-        case '"': case '\\': case '/': *o++ = (char)c; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            if (j->end - j->p < 4) { j->err = "a short \\u escape"; return NULL; }
-            unsigned v = 0;
-            for (int k = 0; k < 4; k++) {
-                int h = hexval(j->p[k]);
-                if (h < 0) { j->err = "a bad \\u escape"; return NULL; }
-                v = v * 16 + (unsigned)h;
-            }
-            j->p += 4;
-            if (v == 0 || (v >= 0xD800 && v <= 0xDFFF)) {   /* NUL, surrogates: not names */
-                j->err = "a \\u escape pygru does not accept (NUL or a surrogate)";
-                return NULL;
-            }
-            if (v < 0x80) *o++ = (char)v;   /* UTF-8, at most 3 bytes <= the 6 read */
-            else if (v < 0x800) { *o++ = (char)(0xC0 | v >> 6); *o++ = (char)(0x80 | (v & 63)); }
-            else {
-                *o++ = (char)(0xE0 | v >> 12);
-                *o++ = (char)(0x80 | ((v >> 6) & 63));
-                *o++ = (char)(0x80 | (v & 63));
-            }
-            break;
-        }
-        default: j->err = "a bad escape in a string"; return NULL;
-        }
+        if (!parse_escape(j, &o)) return NULL;
     }
     if (j->p >= j->end) { j->err = "an unterminated string"; return NULL; }
     j->p++;
@@ -150,84 +158,97 @@ static jval *new_node(jparser *j, jtype t)
     return v;
 }
 
+/* An object or array (j->p at its bracket): its members, each parsed at depth + 1. */
+static jval *parse_container(jparser *j, int depth)
+{
+    const int obj = *j->p == '{';
+    const char close = obj ? '}' : ']';
+    jval *v = new_node(j, obj ? J_OBJ : J_ARR), **tail;
+    if (!v) return NULL;
+    tail = &v->first;
+    j->p++;
+    skip_ws(j);
+    if (j->p < j->end && *j->p == close) { j->p++; return v; }
+    for (;;) {
+        const char *key = NULL;
+        if (obj) {
+            skip_ws(j);
+            if (j->p >= j->end || *j->p != '"') { j->err = "an object key is not a string"; return NULL; }
+            if (!(key = parse_string(j))) return NULL;
+            skip_ws(j);
+            if (j->p >= j->end || *j->p != ':') { j->err = "a ':' is missing"; return NULL; }
+            j->p++;
+        }
+        jval *child = parse_value(j, depth + 1);
+        if (!child) return NULL;
+        child->key = key;
+        *tail = child;
+        tail = &child->next;
+        v->n++;
+        skip_ws(j);
+        if (j->p < j->end && *j->p == ',') { j->p++; continue; }
+        if (j->p < j->end && *j->p == close) { j->p++; return v; }
+        j->err = obj ? "a ',' or '}' is missing" : "a ',' or ']' is missing";
+        return NULL;
+    }
+}
+
+/* Integers only (a safetensors header has no other numbers); fractions and exponents
+ * are refused, as is anything beyond int64. */
+static jval *parse_number(jparser *j)
+{
+    const int neg = *j->p == '-';
+    if (neg) j->p++;
+    if (j->p >= j->end || *j->p < '0' || *j->p > '9') { j->err = "a bad number"; return NULL; }
+    uint64_t u = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        const unsigned d = (unsigned)(*j->p++ - '0');
+        if (u > (UINT64_MAX - d) / 10 || u * 10 + d > (uint64_t)INT64_MAX) {
+            j->err = "a number too large";
+            return NULL;
+        }
+        u = u * 10 + d;
+    }
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
+        j->err = "a number that is not an integer";
+        return NULL;
+    }
+    jval *v = new_node(j, J_INT);
+    if (v) v->i = neg ? -(int64_t)u : (int64_t)u;
+    return v;
+}
+
+/* true, false or null. */
+static jval *parse_word(jparser *j)
+{
+    static const struct { const char *word; jtype t; int64_t i; } words[] = {
+        {"true", J_BOOL, 1}, {"false", J_BOOL, 0}, {"null", J_NULL, 0}};
+    for (size_t k = 0; k < 3; k++) {
+        const size_t len = strlen(words[k].word);
+        if ((size_t)(j->end - j->p) < len || memcmp(j->p, words[k].word, len) != 0) continue;
+        j->p += len;
+        jval *v = new_node(j, words[k].t);
+        if (v) v->i = words[k].i;
+        return v;
+    }
+    j->err = "an unexpected character";
+    return NULL;
+}
+
 static jval *parse_value(jparser *j, int depth)
 {
     skip_ws(j);
     if (j->p >= j->end) { j->err = "unexpected end of the header"; return NULL; }
     if (depth > MAX_DEPTH) { j->err = "nesting too deep"; return NULL; }
     const char c = *j->p;
-    if (c == '{' || c == '[') {
-        const int obj = c == '{';
-        jval *v = new_node(j, obj ? J_OBJ : J_ARR), **tail;
-        if (!v) return NULL;
-        tail = &v->first;
-        j->p++;
-        skip_ws(j);
-        if (j->p < j->end && *j->p == (obj ? '}' : ']')) { j->p++; return v; }
-        for (;;) {
-            const char *key = NULL;
-            if (obj) {
-                skip_ws(j);
-                if (j->p >= j->end || *j->p != '"') { j->err = "an object key is not a string"; return NULL; }
-                if (!(key = parse_string(j))) return NULL;
-                skip_ws(j);
-                if (j->p >= j->end || *j->p != ':') { j->err = "a ':' is missing"; return NULL; }
-                j->p++;
-            }
-            jval *child = parse_value(j, depth + 1);
-            if (!child) return NULL;
-            child->key = key;
-            *tail = child;
-            tail = &child->next;
-            v->n++;
-            skip_ws(j);
-            if (j->p < j->end && *j->p == ',') { j->p++; continue; }
-            if (j->p < j->end && *j->p == (obj ? '}' : ']')) { j->p++; return v; }
-            j->err = obj ? "a ',' or '}' is missing" : "a ',' or ']' is missing";
-            return NULL;
-        }
-    }
+    if (c == '{' || c == '[') return parse_container(j, depth);
     if (c == '"') {
         jval *v = new_node(j, J_STR);
         if (!v || !(v->s = parse_string(j))) return NULL;
         return v;
     }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        /* integers only (a safetensors header has no other numbers); fractions and
-         * exponents are refused, as is anything beyond int64 */
-        const int neg = c == '-';
-        if (neg) j->p++;
-        if (j->p >= j->end || *j->p < '0' || *j->p > '9') { j->err = "a bad number"; return NULL; }
-        uint64_t u = 0;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-            const unsigned d = (unsigned)(*j->p++ - '0');
-            if (u > (UINT64_MAX - d) / 10 || u * 10 + d > (uint64_t)INT64_MAX) {
-                j->err = "a number too large";
-                return NULL;
-            }
-            u = u * 10 + d;
-        }
-        if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
-            j->err = "a number that is not an integer";
-            return NULL;
-        }
-        jval *v = new_node(j, J_INT);
-        if (v) v->i = neg ? -(int64_t)u : (int64_t)u;
-        return v;
-    }
-    static const struct { const char *word; jtype t; int64_t i; } words[] = {
-        {"true", J_BOOL, 1}, {"false", J_BOOL, 0}, {"null", J_NULL, 0}};
-    for (size_t k = 0; k < 3; k++) {
-        const size_t len = strlen(words[k].word);
-        if ((size_t)(j->end - j->p) >= len && memcmp(j->p, words[k].word, len) == 0) {
-            j->p += len;
-            jval *v = new_node(j, words[k].t);
-            if (v) v->i = words[k].i;
-            return v;
-        }
-    }
-    j->err = "an unexpected character";
-    return NULL;
+    if (c == '-' || (c >= '0' && c <= '9')) return parse_number(j);
+    return parse_word(j);
 }
 
 static const jval *member(const jval *obj, const char *key)
@@ -298,7 +319,328 @@ static int meta_int(const jval *meta, const char *key, int64_t lo, int64_t hi, i
     return 1;
 }
 
-#define BAD(...) (st = fail(msg, msz, GRU_ERR_FORMAT, __VA_ARGS__), (void)0)
+/* ---- loading ---------------------------------------------------------------------- */
+
+/* What gru_load has read so far; everything owned is freed by load_free. */
+typedef struct loader {
+    const char *path;
+    char *msg;
+    size_t msz;
+    FILE *f;
+    uint64_t dsize, dstart;    /* the data: its size and its first byte in the file */
+    char *text, *arena;        /* (hlen + 1) the header, its decoded strings */
+    jval *nodes;
+    const jval *root, *meta;   /* the header object, its __metadata__ or NULL */
+    ftensor *ts;               /* (nt) the tensors in header order */
+    ftensor **order;           /* (nt) the same by data offset */
+    size_t nt;
+    shape_cfg sc;
+    long max_layer;
+    int any_cell, any_layer;
+    gru_config cfg;
+    int all64;                 /* every tensor F64: a float64 model */
+    void *buf;
+    gru_model *m;
+} loader;
+
+#define BAD(...) fail(ld->msg, ld->msz, GRU_ERR_FORMAT, __VA_ARGS__)
+
+/* The file's size, then the header length against it; reads the header. */
+static gru_status load_header_text(loader *ld, uint64_t *hlen_out)
+{
+    unsigned char len8[8];
+    const char *path = ld->path;
+    if (fseek(ld->f, 0, SEEK_END) != 0) return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot seek %s", path);
+    long fsize_l = ftell(ld->f);
+    if (fsize_l < 0 || fseek(ld->f, 0, SEEK_SET) != 0) return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot seek %s", path);
+    const uint64_t fsize = (uint64_t)fsize_l;
+    if (fsize < 8 || fread(len8, 1, 8, ld->f) != 8)
+        return BAD("%s: %llu bytes, shorter than the 8-byte header length", path,
+                   (unsigned long long)fsize);
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | len8[k];
+    if (hlen > fsize - 8)
+        return BAD("%s: the header length %llu runs past the end of the file (%llu bytes)",
+                   path, (unsigned long long)hlen, (unsigned long long)fsize);
+    if (hlen > MAX_HEADER) return BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen);
+    ld->dsize = fsize - 8 - hlen;
+    ld->dstart = 8 + hlen;
+    ld->text = malloc((size_t)hlen + 1);
+    ld->arena = malloc((size_t)hlen + 1);
+    /* a value and its separator take at least two bytes ("[1,1]": 3 values in 5), so
+     * hlen / 2 + 2 nodes always suffice */
+    ld->nodes = calloc((size_t)hlen / 2 + 2, sizeof *ld->nodes);
+    if (!ld->text || !ld->arena || !ld->nodes) return GRU_ERR_NO_MEMORY;
+    if (fread(ld->text, 1, (size_t)hlen, ld->f) != (size_t)hlen)
+        return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot read the header of %s", path);
+    *hlen_out = hlen;
+    return GRU_OK;
+}
+
+/* The header as JSON: an object, with an optional __metadata__ of strings. */
+static gru_status load_header(loader *ld)
+{
+    uint64_t hlen = 0;
+    gru_status st = load_header_text(ld, &hlen);
+    if (st) return st;
+    jparser jp = {ld->text, ld->text + hlen, ld->nodes, 0, (size_t)hlen / 2 + 2, ld->arena,
+                  0, NULL};
+    const jval *root = parse_value(&jp, 0);
+    if (root) {
+        skip_ws(&jp);
+        if (jp.p != jp.end) { root = NULL; jp.err = "text after the header's object"; }
+    }
+    if (!root) return BAD("%s: the header is not valid JSON (%s)", ld->path, jp.err);
+    if (root->type != J_OBJ) return BAD("%s: the header is not a JSON object", ld->path);
+    const jval *meta = member(root, "__metadata__");
+    if (meta && meta->type != J_OBJ) return BAD("%s: __metadata__ is not an object", ld->path);
+    for (const jval *c = meta ? meta->first : NULL; c; c = c->next)
+        if (c->type != J_STR) return BAD("%s: __metadata__ must map names to strings", ld->path);
+    ld->root = root;
+    ld->meta = meta;
+    ld->nt = root->n - (meta != NULL);
+    ld->ts = calloc(ld->nt ? ld->nt : 1, sizeof *ld->ts);
+    ld->order = calloc(ld->nt ? ld->nt : 1, sizeof *ld->order);
+    return ld->ts && ld->order ? GRU_OK : GRU_ERR_NO_MEMORY;
+}
+
+/* Tensor t's shape (ndim integers >= 0) and its byte range, checked against its dtype
+ * and the data. */
+static gru_status load_extent(loader *ld, ftensor *t, const jval *sh, const jval *of)
+{
+    const char *path = ld->path;
+    if (sh->type != J_ARR || sh->n != (size_t)t->ndim)
+        return BAD("%s: tensor '%s' must have a shape of %d integers", path, t->name, t->ndim);
+    uint64_t numel = 1;
+    int k = 0;
+    for (const jval *d = sh->first; d; d = d->next, k++) {
+        if (d->type != J_INT || d->i < 0) return BAD("%s: tensor '%s' has a bad shape", path, t->name);
+        t->shape[k] = d->i;
+        if (d->i && numel > UINT64_MAX / (uint64_t)d->i) return BAD("%s: tensor '%s' is too large", path, t->name);
+        numel *= (uint64_t)d->i;
+    }
+    if (of->type != J_ARR || of->n != 2 || of->first->type != J_INT ||
+        of->first->next->type != J_INT || of->first->i < 0 ||
+        of->first->next->i < of->first->i)
+        return BAD("%s: tensor '%s' has bad data_offsets ([begin, end])", path, t->name);
+    t->begin = (uint64_t)of->first->i;
+    t->end = (uint64_t)of->first->next->i;
+    if (t->end > ld->dsize)
+        return BAD("%s: tensor '%s' ends at byte %llu of the data, which has %llu (truncated?)",
+                   path, t->name, (unsigned long long)t->end, (unsigned long long)ld->dsize);
+    const uint64_t es = t->f64 ? 8 : 4;
+    if (numel > UINT64_MAX / es || numel * es != t->end - t->begin)
+        return BAD("%s: tensor '%s': its shape and dtype need %llu bytes, data_offsets give %llu",
+                   path, t->name, (unsigned long long)(numel * es),
+                   (unsigned long long)(t->end - t->begin));
+    return GRU_OK;
+}
+
+/* What tensor t's name and shape say about the configuration (into ld->sc). */
+static gru_status load_name(loader *ld, ftensor *t, int kind, long layer, int reverse)
+{
+    if (layer < 0) {
+        ld->any_cell = 1;
+        snprintf(t->cname, sizeof t->cname, "%s_l0", t->name);
+    } else {
+        ld->any_layer = 1;
+        snprintf(t->cname, sizeof t->cname, "%s", t->name);
+        if (layer > ld->max_layer) ld->max_layer = layer;
+        if (reverse) ld->sc.bidirectional = 1;
+    }
+    if (kind >= 2) ld->sc.bias = 1;
+    if (kind == 0 && layer <= 0 && !reverse) {   /* weight_ih_l0 / weight_ih: I and H */
+        ld->sc.I = t->shape[1];
+        ld->sc.H = t->shape[0] / 3;
+        if (t->shape[0] % 3 || t->shape[0] == 0)
+            return BAD("%s: tensor '%s' must have 3 * hidden_size rows", ld->path, t->name);
+    }
+    return GRU_OK;
+}
+
+/* One tensor entry c of the header into t. */
+static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
+{
+    const char *path = ld->path;
+    t->name = c->key;
+    const jval *dt = c->type == J_OBJ ? member(c, "dtype") : NULL;
+    const jval *sh = c->type == J_OBJ ? member(c, "shape") : NULL;
+    const jval *of = c->type == J_OBJ ? member(c, "data_offsets") : NULL;
+    if (!dt || !sh || !of || c->n != 3)
+        return BAD("%s: tensor '%s' must have exactly dtype, shape and data_offsets", path, t->name);
+    if (dt->type != J_STR || (strcmp(dt->s, "F32") != 0 && strcmp(dt->s, "F64") != 0))
+        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64", path, t->name,
+                   dt->type == J_STR ? dt->s : "(not a string)");
+    t->f64 = strcmp(dt->s, "F64") == 0;
+    int kind, reverse;
+    long layer;
+    if (!parse_name(t->name, &kind, &layer, &reverse))
+        return BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
+    t->ndim = kind < 2 ? 2 : 1;
+    gru_status st = load_extent(ld, t, sh, of);
+    return st ? st : load_name(ld, t, kind, layer, reverse);
+}
+
+/* Every tensor of the header, then: no two overlap, GRU or GRUCell names, a first
+ * layer's input weights present. */
+static gru_status load_tensors(loader *ld)
+{
+    size_t i = 0;
+    ld->max_layer = -1;
+    for (const jval *c = ld->root->first; c; c = c->next) {
+        if (c == ld->meta) continue;
+        ld->order[i] = &ld->ts[i];
+        gru_status st = load_tensor(ld, c, &ld->ts[i++]);
+        if (st) return st;
+    }
+    qsort(ld->order, ld->nt, sizeof *ld->order, span_cmp);
+    for (size_t k = 1; k < ld->nt; k++)
+        if (ld->order[k]->begin < ld->order[k - 1]->end)
+            return BAD("%s: tensors '%s' and '%s' overlap in the data", ld->path,
+                       ld->order[k - 1]->name, ld->order[k]->name);
+    if (ld->any_cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
+    if (!ld->sc.H || !ld->sc.I) return BAD("%s: no weight_ih_l0 (or weight_ih) tensor", ld->path);
+    ld->sc.cell = ld->any_cell;
+    ld->sc.L = ld->any_cell ? 1 : ld->max_layer + 1;
+    return GRU_OK;
+}
+
+/* pygru metadata: the sizes and flags, each checked against the shapes'. */
+static gru_status load_meta_sizes(loader *ld)
+{
+    static const char *const keys[] = {"input_size", "hidden_size", "num_layers",
+                                       "bidirectional", "bias", "reset_after"};
+    const shape_cfg *sc = &ld->sc;
+    const int64_t have[] = {sc->I, sc->H, sc->L, sc->bidirectional, sc->bias, -1};
+    for (int k = 0; k < 6; k++) {
+        int64_t v;
+        const int flag = k >= 3;
+        if (sc->cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
+        if (!meta_int(ld->meta, keys[k], flag ? 0 : 1, flag ? 1 : INT64_MAX, &v))
+            return BAD("%s: __metadata__ '%s' is missing or not %s", ld->path, keys[k],
+                       flag ? "\"0\" or \"1\"" : "a positive integer");
+        if (have[k] >= 0 && v != have[k])
+            return BAD("%s: __metadata__ says %s=%lld but the tensors' shapes give %lld",
+                       ld->path, keys[k], (long long)v, (long long)have[k]);
+        if (k == 5) ld->cfg.reset_after = (int32_t)v;
+    }
+    int64_t rev = 0;
+    if (member(ld->meta, "reverse") && !meta_int(ld->meta, "reverse", 0, 1, &rev))
+        return BAD("%s: __metadata__ 'reverse' is not \"0\" or \"1\"", ld->path);
+    ld->cfg.reverse = (int32_t)rev;
+    return GRU_OK;
+}
+
+/* pygru metadata: the three dropout rates, each optional ("0" when absent). */
+static gru_status load_meta_rates(loader *ld)
+{
+    static const char *const rates[3] = {"dropout", "input_dropout", "recurrent_dropout"};
+    double *const rate_of[3] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
+                                &ld->cfg.recurrent_dropout};
+    for (int k = 0; k < 3; k++) {
+        const jval *dp = member(ld->meta, rates[k]);
+        if (!dp) continue;
+        char *e;
+        const double p = strtod(dp->s, &e);
+        if (e == dp->s || *e || !(p >= 0 && p < 1))
+            return BAD("%s: __metadata__ '%s' is %s, expected a number in [0, 1)", ld->path,
+                       rates[k], dp->s);
+        *rate_of[k] = p;
+    }
+    return GRU_OK;
+}
+
+/* The configuration: the metadata's (format pygru), checked against the shapes, or
+ * the shapes'; float64 when every tensor is F64. */
+static gru_status load_config(loader *ld)
+{
+    gru_config *cfg = &ld->cfg;
+    const shape_cfg *sc = &ld->sc;
+    gru_config_init(cfg);
+    cfg->input_size = sc->I;
+    cfg->hidden_size = sc->H;
+    cfg->num_layers = sc->L;
+    cfg->bidirectional = sc->bidirectional;
+    cfg->bias = sc->bias;
+    ld->all64 = ld->nt > 0;
+    for (size_t k = 0; k < ld->nt; k++) ld->all64 &= ld->ts[k].f64;
+    cfg->dtype = ld->all64 ? GRU_FLOAT64 : GRU_FLOAT32;
+    const jval *fmt = ld->meta ? member(ld->meta, "format") : NULL;
+    if (!fmt || strcmp(fmt->s, "pygru") != 0) return GRU_OK;
+    const jval *ver = member(ld->meta, "format_version"), *cls = member(ld->meta, "class");
+    if (!ver || strcmp(ver->s, "1") != 0) return BAD("%s: format_version %s; libgru reads 1", ld->path, ver ? ver->s : "(missing)");
+    if (!cls || (strcmp(cls->s, "GRU") != 0 && strcmp(cls->s, "GRUCell") != 0)) return BAD("%s: class must be GRU or GRUCell", ld->path);
+    if ((strcmp(cls->s, "GRUCell") == 0) != sc->cell)
+        return BAD("%s: __metadata__ says %s but the tensors are a %s's", ld->path, cls->s,
+                   sc->cell ? "GRUCell" : "GRU");
+    gru_status st = load_meta_sizes(ld);
+    return st ? st : load_meta_rates(ld);
+}
+
+/* The tensor set: each of the model's exactly once, of its shape, nothing else. The
+ * largest tensor's element count into *maxn. */
+static gru_status load_match(loader *ld, size_t *maxn)
+{
+    const gru_model *m = ld->m;
+    for (size_t k = 0; k < m->ntensors; k++) {
+        const gru_tensor *mt = &m->tensors[k];
+        size_t found = 0, at = 0;
+        for (size_t q = 0; q < ld->nt; q++)
+            if (strcmp(ld->ts[q].cname, mt->name) == 0) found++, at = q;
+        if (found != 1)
+            return BAD("%s: tensor '%s' is %s", ld->path, mt->name, found ? "there twice" : "missing");
+        if (mt->shape[0] != ld->ts[at].shape[0] ||
+            (mt->ndim == 2 && mt->shape[1] != ld->ts[at].shape[1]))
+            return BAD("%s: tensor '%s' has the wrong shape for its configuration", ld->path,
+                       ld->ts[at].name);
+        if (mt->numel > *maxn) *maxn = mt->numel;
+    }
+    for (size_t q = 0; q < ld->nt && ld->nt != m->ntensors; q++) {
+        size_t k = 0;
+        while (k < m->ntensors && strcmp(ld->ts[q].cname, m->tensors[k].name) != 0) k++;
+        if (k == m->ntensors)
+            return BAD("%s: tensor '%s' does not belong to this model", ld->path, ld->ts[q].name);
+    }
+    return GRU_OK;
+}
+
+/* Reads every tensor's data into the model (F64 data into a float32 model rounded). */
+static gru_status load_data(loader *ld, size_t maxn)
+{
+    if (!(ld->buf = malloc(maxn * 8 + 8))) return GRU_ERR_NO_MEMORY;
+    for (size_t k = 0; k < ld->nt; k++) {
+        const ftensor *t = &ld->ts[k];
+        const size_t n = (size_t)(t->end - t->begin), numel = n / (t->f64 ? 8 : 4);
+        if (fseek(ld->f, (long)(ld->dstart + t->begin), SEEK_SET) != 0 ||
+            fread(ld->buf, 1, n, ld->f) != n)
+            return fail(ld->msg, ld->msz, GRU_ERR_IO, "%s: cannot read tensor '%s'", ld->path,
+                        t->name);
+        if (!ld->all64 && t->f64) {   /* F64 into a float32 model */
+            const double *d = ld->buf;
+            float *fl = (float *)ld->buf;
+            for (size_t q = 0; q < numel; q++) fl[q] = (float)d[q];
+        }
+        gru_status st = gru_param_set(ld->m, t->cname, ld->buf, numel);
+        if (st) return st;
+    }
+    return GRU_OK;
+}
+
+/* The steps of gru_load after the file is open. */
+static gru_status load_steps(loader *ld)
+{
+    gru_status st;
+    size_t maxn = 0;
+    if ((st = load_header(ld)) || (st = load_tensors(ld)) || (st = load_config(ld)))
+        return st;
+    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)
+        return fail(ld->msg, ld->msz, st, "%s: creating the model failed: %s", ld->path,
+                    gru_strerror(st));
+    if ((st = load_match(ld, &maxn))) return st;
+    return load_data(ld, maxn);
+}
+
+#undef BAD
 
 gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
 {
@@ -307,286 +649,31 @@ gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
     if (!path || !out) return GRU_ERR_NULL;
     if (!host_little_endian())
         return fail(msg, msz, GRU_ERR_UNSUPPORTED, "model files need a little-endian host");
-    gru_status st = GRU_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(msg, msz, GRU_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *text = NULL;
-    jval *nodes = NULL;
-    char *arena = NULL;
-    ftensor *ts = NULL;
-    ftensor **order = NULL;
-    void *buf = NULL;
-    gru_model *m = NULL;
-
-    /* the file's size, then the header length against it */
-    unsigned char len8[8];
-    if (fseek(f, 0, SEEK_END) != 0) { st = fail(msg, msz, GRU_ERR_IO, "cannot seek %s", path); goto done; }
-    long fsize_l = ftell(f);
-    if (fsize_l < 0 || fseek(f, 0, SEEK_SET) != 0) { st = fail(msg, msz, GRU_ERR_IO, "cannot seek %s", path); goto done; }
-    const uint64_t fsize = (uint64_t)fsize_l;
-    if (fsize < 8 || fread(len8, 1, 8, f) != 8) {
-        BAD("%s: %llu bytes, shorter than the 8-byte header length", path,
-            (unsigned long long)fsize);
-        goto done;
+    loader ld = {.path = path, .msg = msg, .msz = msz};
+    if (!(ld.f = fopen(path, "rb")))
+        return fail(msg, msz, GRU_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    gru_status st = load_steps(&ld);
+    if (st == GRU_OK) {
+        *out = ld.m;
+        ld.m = NULL;
     }
-    uint64_t hlen = 0;
-    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | len8[k];
-    if (hlen > fsize - 8) {
-        BAD("%s: the header length %llu runs past the end of the file (%llu bytes)", path,
-            (unsigned long long)hlen, (unsigned long long)fsize);
-        goto done;
-    }
-    if (hlen > MAX_HEADER) { BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen); goto done; }
-    const uint64_t dsize = fsize - 8 - hlen, dstart = 8 + hlen;
-    text = malloc((size_t)hlen + 1);
-    arena = malloc((size_t)hlen + 1);
-    /* a value and its separator take at least two bytes ("[1,1]": 3 values in 5), so
-     * hlen / 2 + 2 nodes always suffice */
-    nodes = calloc((size_t)hlen / 2 + 2, sizeof *nodes);
-    if (!text || !arena || !nodes) { st = GRU_ERR_NO_MEMORY; goto done; }
-    if (fread(text, 1, (size_t)hlen, f) != (size_t)hlen) {
-        st = fail(msg, msz, GRU_ERR_IO, "cannot read the header of %s", path);
-        goto done;
-    }
-    jparser jp = {text, text + hlen, nodes, 0, (size_t)hlen / 2 + 2, arena, 0, NULL};
-    const jval *root = parse_value(&jp, 0);
-    if (root) {
-        skip_ws(&jp);
-        if (jp.p != jp.end) { root = NULL; jp.err = "text after the header's object"; }
-    }
-    if (!root) { BAD("%s: the header is not valid JSON (%s)", path, jp.err); goto done; }
-    if (root->type != J_OBJ) { BAD("%s: the header is not a JSON object", path); goto done; }
-
-    /* the tensors, each checked against the data */
-    const jval *meta = member(root, "__metadata__");
-    if (meta && meta->type != J_OBJ) { BAD("%s: __metadata__ is not an object", path); goto done; }
-    if (meta)
-        for (const jval *c = meta->first; c; c = c->next)
-            if (c->type != J_STR) { BAD("%s: __metadata__ must map names to strings", path); goto done; }
-    const size_t nt = root->n - (meta != NULL);
-    ts = calloc(nt ? nt : 1, sizeof *ts);
-    order = calloc(nt ? nt : 1, sizeof *order);
-    if (!ts || !order) { st = GRU_ERR_NO_MEMORY; goto done; }
-    size_t i = 0;
-    shape_cfg sc = {0, 0, 0, 0, 0, 0};
-    long max_layer = -1;
-    int any_cell = 0, any_layer = 0;
-    for (const jval *c = root->first; c; c = c->next) {
-        if (c == meta) continue;
-        ftensor *t = &ts[i];
-        order[i++] = t;
-        t->name = c->key;
-        const jval *dt = c->type == J_OBJ ? member(c, "dtype") : NULL;
-        const jval *sh = c->type == J_OBJ ? member(c, "shape") : NULL;
-        const jval *of = c->type == J_OBJ ? member(c, "data_offsets") : NULL;
-        if (!dt || !sh || !of || c->n != 3) {
-            BAD("%s: tensor '%s' must have exactly dtype, shape and data_offsets", path, t->name);
-            goto done;
-        }
-        if (dt->type != J_STR || (strcmp(dt->s, "F32") != 0 && strcmp(dt->s, "F64") != 0)) {
-            BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64", path, t->name,
-                dt->type == J_STR ? dt->s : "(not a string)");
-            goto done;
-        }
-        t->f64 = strcmp(dt->s, "F64") == 0;
-        int kind, reverse;
-        long layer;
-        if (!parse_name(t->name, &kind, &layer, &reverse)) {
-            BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
-            goto done;
-        }
-        t->ndim = kind < 2 ? 2 : 1;
-        if (sh->type != J_ARR || sh->n != (size_t)t->ndim) {
-            BAD("%s: tensor '%s' must have a shape of %d integers", path, t->name, t->ndim);
-            goto done;
-        }
-        uint64_t numel = 1;
-        int k = 0;
-        for (const jval *d = sh->first; d; d = d->next, k++) {
-            if (d->type != J_INT || d->i < 0) { BAD("%s: tensor '%s' has a bad shape", path, t->name); goto done; }
-            t->shape[k] = d->i;
-            if (d->i && numel > UINT64_MAX / (uint64_t)d->i) { BAD("%s: tensor '%s' is too large", path, t->name); goto done; }
-            numel *= (uint64_t)d->i;
-        }
-        if (of->type != J_ARR || of->n != 2 || of->first->type != J_INT ||
-            of->first->next->type != J_INT || of->first->i < 0 ||
-            of->first->next->i < of->first->i) {
-            BAD("%s: tensor '%s' has bad data_offsets ([begin, end])", path, t->name);
-            goto done;
-        }
-        t->begin = (uint64_t)of->first->i;
-        t->end = (uint64_t)of->first->next->i;
-        if (t->end > dsize) {
-            BAD("%s: tensor '%s' ends at byte %llu of the data, which has %llu (truncated?)",
-                path, t->name, (unsigned long long)t->end, (unsigned long long)dsize);
-            goto done;
-        }
-        const uint64_t es = t->f64 ? 8 : 4;
-        if (numel > UINT64_MAX / es || numel * es != t->end - t->begin) {
-            BAD("%s: tensor '%s': its shape and dtype need %llu bytes, data_offsets give %llu",
-                path, t->name, (unsigned long long)(numel * es),
-                (unsigned long long)(t->end - t->begin));
-            goto done;
-        }
-        if (layer < 0) {
-            any_cell = 1;
-            snprintf(t->cname, sizeof t->cname, "%s_l0", t->name);
-        } else {
-            any_layer = 1;
-            snprintf(t->cname, sizeof t->cname, "%s", t->name);
-            if (layer > max_layer) max_layer = layer;
-            if (reverse) sc.bidirectional = 1;
-        }
-        if (kind >= 2) sc.bias = 1;
-        if (kind == 0 && layer <= 0 && !reverse) {   /* weight_ih_l0 / weight_ih: I and H */
-            sc.I = t->shape[1];
-            sc.H = t->shape[0] / 3;
-            if (t->shape[0] % 3 || t->shape[0] == 0) {
-                BAD("%s: tensor '%s' must have 3 * hidden_size rows", path, t->name);
-                goto done;
-            }
-        }
-    }
-    qsort(order, nt, sizeof *order, span_cmp);
-    for (size_t k = 1; k < nt; k++)
-        if (order[k]->begin < order[k - 1]->end) {
-            BAD("%s: tensors '%s' and '%s' overlap in the data", path, order[k - 1]->name,
-                order[k]->name);
-            goto done;
-        }
-    if (any_cell && any_layer) { BAD("%s: a mix of GRU and GRUCell tensor names", path); goto done; }
-    if (!sc.H || !sc.I) { BAD("%s: no weight_ih_l0 (or weight_ih) tensor", path); goto done; }
-    sc.cell = any_cell;
-    sc.L = any_cell ? 1 : max_layer + 1;
-
-    /* the configuration: the metadata's, checked against the shapes, or the shapes' */
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = sc.I;
-    cfg.hidden_size = sc.H;
-    cfg.num_layers = sc.L;
-    cfg.bidirectional = sc.bidirectional;
-    cfg.bias = sc.bias;
-    const jval *fmt = meta ? member(meta, "format") : NULL;
-    if (fmt && strcmp(fmt->s, "pygru") == 0) {
-        const jval *ver = member(meta, "format_version"), *cls = member(meta, "class");
-        if (!ver || strcmp(ver->s, "1") != 0) { BAD("%s: format_version %s; libgru reads 1", path, ver ? ver->s : "(missing)"); goto done; }
-        if (!cls || (strcmp(cls->s, "GRU") != 0 && strcmp(cls->s, "GRUCell") != 0)) { BAD("%s: class must be GRU or GRUCell", path); goto done; }
-        if ((strcmp(cls->s, "GRUCell") == 0) != sc.cell) {
-            BAD("%s: __metadata__ says %s but the tensors are a %s's", path, cls->s,
-                sc.cell ? "GRUCell" : "GRU");
-            goto done;
-        }
-        static const char *const keys[] = {"input_size", "hidden_size", "num_layers",
-                                           "bidirectional", "bias", "reset_after"};
-        const int64_t have[] = {sc.I, sc.H, sc.L, sc.bidirectional, sc.bias, -1};
-        for (int k = 0; k < 6; k++) {
-            int64_t v;
-            const int flag = k >= 3;
-            if (sc.cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
-            if (!meta_int(meta, keys[k], flag ? 0 : 1, flag ? 1 : INT64_MAX, &v)) {
-                BAD("%s: __metadata__ '%s' is missing or not %s", path, keys[k],
-                    flag ? "\"0\" or \"1\"" : "a positive integer");
-                goto done;
-            }
-            if (have[k] >= 0 && v != have[k]) {
-                BAD("%s: __metadata__ says %s=%lld but the tensors' shapes give %lld", path,
-                    keys[k], (long long)v, (long long)have[k]);
-                goto done;
-            }
-            if (k == 5) cfg.reset_after = (int32_t)v;
-        }
-        int64_t rev = 0;
-        if (member(meta, "reverse") && !meta_int(meta, "reverse", 0, 1, &rev)) {
-            BAD("%s: __metadata__ 'reverse' is not \"0\" or \"1\"", path);
-            goto done;
-        }
-        cfg.reverse = (int32_t)rev;
-        /* the three dropout rates, each optional ("0" when absent) */
-        static const char *const rates[3] = {"dropout", "input_dropout", "recurrent_dropout"};
-        double *const rate_of[3] = {&cfg.dropout, &cfg.input_dropout, &cfg.recurrent_dropout};
-        for (int k = 0; k < 3; k++) {
-            const jval *dp = member(meta, rates[k]);
-            if (!dp) continue;
-            char *e;
-            const double p = strtod(dp->s, &e);
-            if (e == dp->s || *e || !(p >= 0 && p < 1)) {
-                BAD("%s: __metadata__ '%s' is %s, expected a number in [0, 1)", path,
-                    rates[k], dp->s);
-                goto done;
-            }
-            *rate_of[k] = p;
-        }
-    }
-    int all64 = nt > 0;
-    for (size_t k = 0; k < nt; k++) all64 &= ts[k].f64;
-    cfg.dtype = all64 ? GRU_FLOAT64 : GRU_FLOAT32;
-    if ((st = gru_create(&cfg, &m)) != GRU_OK) {
-        (void)fail(msg, msz, st, "%s: creating the model failed: %s", path, gru_strerror(st));
-        goto done;
-    }
-
-    /* the tensor set: each of the model's exactly once, of its shape, nothing else */
-    size_t maxn = 0;
-    for (size_t k = 0; k < m->ntensors; k++) {
-        const gru_tensor *mt = &m->tensors[k];
-        size_t found = 0, at = 0;
-        for (size_t q = 0; q < nt; q++)
-            if (strcmp(ts[q].cname, mt->name) == 0) found++, at = q;
-        if (found != 1) {
-            BAD("%s: tensor '%s' is %s", path, mt->name, found ? "there twice" : "missing");
-            goto done;
-        }
-        if (mt->shape[0] != ts[at].shape[0] || (mt->ndim == 2 && mt->shape[1] != ts[at].shape[1])) {
-            BAD("%s: tensor '%s' has the wrong shape for its configuration", path, ts[at].name);
-            goto done;
-        }
-        if (mt->numel > maxn) maxn = mt->numel;
-    }
-    if (nt != m->ntensors)
-        for (size_t q = 0; q < nt; q++) {
-            size_t k = 0;
-            while (k < m->ntensors && strcmp(ts[q].cname, m->tensors[k].name) != 0) k++;
-            if (k == m->ntensors) {
-                BAD("%s: tensor '%s' does not belong to this model", path, ts[q].name);
-                goto done;
-            }
-        }
-    if (!(buf = malloc(maxn * 8 + 8))) { st = GRU_ERR_NO_MEMORY; goto done; }
-    for (size_t k = 0; k < nt; k++) {
-        const size_t n = (size_t)(ts[k].end - ts[k].begin), numel = n / (ts[k].f64 ? 8 : 4);
-        if (fseek(f, (long)(dstart + ts[k].begin), SEEK_SET) != 0 || fread(buf, 1, n, f) != n) {
-            st = fail(msg, msz, GRU_ERR_IO, "%s: cannot read tensor '%s'", path, ts[k].name);
-            goto done;
-        }
-        if (!all64 && ts[k].f64) {   /* F64 into a float32 model */
-            const double *d = buf;
-            float *fl = (float *)buf;
-            for (size_t q = 0; q < numel; q++) fl[q] = (float)d[q];
-        }
-        if ((st = gru_param_set(m, ts[k].cname, buf, numel)) != GRU_OK) goto done;
-    }
-    *out = m;
-    m = NULL;
-done:
-    fclose(f);
-    gru_destroy(m);
-    free(buf);
-    free(order);
-    free(ts);
-    free(nodes);
-    free(arena);
-    free(text);
+    fclose(ld.f);
+    gru_destroy(ld.m);
+    free(ld.buf);
+    free(ld.order);
+    free(ld.ts);
+    free(ld.nodes);
+    free(ld.arena);
+    free(ld.text);
     return st;
 }
 
 /* ---- saving ------------------------------------------------------------------------ */
 
-gru_status gru_save(const gru_model *m, const char *path)
+/* The header: metadata, then every tensor in state-dict order, contiguous, padded to
+ * a multiple of 8 bytes. *h is malloc'd (the caller frees it), *len its length. */
+static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
 {
-    if (!m || !path) return GRU_ERR_NULL;
-    if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
-    /* the header: metadata, then every tensor in state-dict order, contiguous */
     size_t cap = 512 + m->ntensors * 128, len = 0;
     char *h = malloc(cap);
     if (!h) return GRU_ERR_NO_MEMORY;
@@ -620,20 +707,15 @@ gru_status gru_save(const gru_model *m, const char *path)
     if (len + 9 > cap) { free(h); return GRU_ERR_OVERFLOW; }
     h[len++] = '}';
     while (len % 8) h[len++] = ' ';   /* padding, as the safetensors package writes */
+    *hp = h;
+    *lenp = len;
+    return GRU_OK;
+}
 
-    /* a new file beside the target, then rename */
-    const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 64);
-    if (!tmp) { free(h); return GRU_ERR_NO_MEMORY; }
-#if !defined(_WIN32)
-    snprintf(tmp, plen + 64, "%s.tmp-%ld-%llx", path, (long)getpid(),
-             (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#else
-    snprintf(tmp, plen + 64, "%s.tmp-%llx", path, (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#endif
+/* Writes the length, the header and every tensor's data to f, flushed to disk. */
+static gru_status save_write(const gru_model *m, FILE *f, const char *h, size_t len)
+{
     gru_status st = GRU_OK;
-    FILE *f = fopen(tmp, "wbx");   /* C11: fails if it exists */
-    if (!f) { free(h); free(tmp); return GRU_ERR_IO; }
     unsigned char len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)len >> (8 * k));
     if (fwrite(len8, 1, 8, f) != 8 || fwrite(h, 1, len, f) != len) st = GRU_ERR_IO;
@@ -646,23 +728,53 @@ gru_status gru_save(const gru_model *m, const char *path)
 #if !defined(_WIN32)
     if (st == GRU_OK && fsync(fileno(f)) != 0) st = GRU_ERR_IO;
 #endif
+    return st;
+}
+
+/* The rename itself to disk: fsync the folder of path (best effort). */
+static void sync_folder(const char *path)
+{
+#if !defined(_WIN32)
+    const size_t plen = strlen(path);
+    char *dir = malloc(plen + 2);
+    if (!dir) return;
+    memcpy(dir, path, plen + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    else strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) { fsync(fd); close(fd); }
+    free(dir);
+#else
+    (void)path;
+#endif
+}
+
+gru_status gru_save(const gru_model *m, const char *path)
+{
+    if (!m || !path) return GRU_ERR_NULL;
+    if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
+    char *h = NULL;
+    size_t len = 0;
+    gru_status st = save_header(m, &h, &len);
+    if (st) return st;
+    /* a new file beside the target, then rename */
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + 64);
+    if (!tmp) { free(h); return GRU_ERR_NO_MEMORY; }
+#if !defined(_WIN32)
+    snprintf(tmp, plen + 64, "%s.tmp-%ld-%llx", path, (long)getpid(),
+             (unsigned long long)(m->nonce & 0xffffffffffffULL));
+#else
+    snprintf(tmp, plen + 64, "%s.tmp-%llx", path, (unsigned long long)(m->nonce & 0xffffffffffffULL));
+#endif
+    FILE *f = fopen(tmp, "wbx");   /* C11: fails if it exists */
+    if (!f) { free(h); free(tmp); return GRU_ERR_IO; }
+    st = save_write(m, f, h, len);
     if (fclose(f) != 0) st = GRU_ERR_IO;
     if (st == GRU_OK && rename(tmp, path) != 0) st = GRU_ERR_IO;
     if (st != GRU_OK) remove(tmp);
-#if !defined(_WIN32)
-    else {   /* the rename itself to disk: fsync the folder */
-        char *dir = malloc(plen + 2);
-        if (dir) {
-            memcpy(dir, path, plen + 1);
-            char *slash = strrchr(dir, '/');
-            if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-            else strcpy(dir, ".");
-            int fd = open(dir, O_RDONLY);
-            if (fd >= 0) { fsync(fd); close(fd); }
-            free(dir);
-        }
-    }
-#endif
+    else sync_folder(path);
     free(h);
     free(tmp);
     return st;

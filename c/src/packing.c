@@ -77,15 +77,21 @@ void gru_mark_changed(gru_model *m, size_t ti)
     STATE_STORE(&m->pack_state, GRU_PACK_STALE);
 }
 
+/* Repacks every tensor marked stale and clears the marks (the caller holds BUSY). */
+static void repack_marked(gru_model *m)
+{
+    for (size_t ti = 0; ti < m->ntensors; ti++) {
+        if (m->stale[ti]) repack_tensor(m, ti);
+        m->stale[ti] = 0;
+    }
+}
+
 void gru_repack_stale(gru_model *m)
 {
     for (;;) {
         int seen = GRU_PACK_CLEAN;
         if (state_swap(&m->pack_state, GRU_PACK_STALE, GRU_PACK_BUSY, &seen)) {
-            for (size_t ti = 0; ti < m->ntensors; ti++) {
-                if (m->stale[ti]) repack_tensor(m, ti);
-                m->stale[ti] = 0;
-            }
+            repack_marked(m);
             STATE_STORE(&m->pack_state, GRU_PACK_CLEAN);
             return;
         }

@@ -30,6 +30,7 @@ void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, si
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -190,6 +191,27 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
     atomic_flag_clear(&p->busy);
 }
 
+/* Sleeps until the barrier's sense is `sense`; the last arrival's broadcast wakes it.
+ * The wait is re-checked every 10 ms, so a lost wakeup costs 10 ms instead of a hang
+ * (qemu-user has shown one here, on a barrier that is correct under C11). */
+static void barrier_sleep(gru_pool *p, int sense)
+{
+    pthread_mutex_lock(&p->bar_mu);
+    atomic_fetch_add(&p->bar_sleepers, 1);
+    while (atomic_load(&p->bar_sense) != sense) {
+        struct timespec ts = {0, 0};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->bar_cv, &p->bar_mu, &ts);
+    }
+    atomic_fetch_sub(&p->bar_sleepers, 1);
+    pthread_mutex_unlock(&p->bar_mu);
+}
+
 void gru_team_barrier(gru_team *t)
 {
     if (!t->pool || t->n == 1) return;
@@ -199,8 +221,10 @@ void gru_team_barrier(gru_team *t)
         atomic_store(&p->bar_count, p->n);
         atomic_store(&p->bar_sense, t->sense);
         /* A sleeper counted itself before it last read the sense (both sequentially
-         * consistent), so it either saw the new sense or is counted here. */
-        if (atomic_load(&p->bar_sleepers) > 0) {
+         * consistent), so it either saw the new sense or is counted here. Read with a
+         * read-modify-write: a full barrier after the sense store even under an
+         * emulator whose release store / acquire load pair is weaker than C11's. */
+        if (atomic_fetch_add(&p->bar_sleepers, 0) > 0) {
             pthread_mutex_lock(&p->bar_mu);
             pthread_cond_broadcast(&p->bar_cv);
             pthread_mutex_unlock(&p->bar_mu);
@@ -211,11 +235,7 @@ void gru_team_barrier(gru_team *t)
         if (atomic_load(&p->bar_sense) == t->sense) return;
         GRU_RELAX();
     }
-    pthread_mutex_lock(&p->bar_mu);
-    atomic_fetch_add(&p->bar_sleepers, 1);
-    while (atomic_load(&p->bar_sense) != t->sense) pthread_cond_wait(&p->bar_cv, &p->bar_mu);
-    atomic_fetch_sub(&p->bar_sleepers, 1);
-    pthread_mutex_unlock(&p->bar_mu);
+    barrier_sleep(p, t->sense);
 }
 
 #else /* no threads: everything on the caller */

@@ -5,7 +5,8 @@
  * reference, backward vs finite differences, dropout) once per kernel set: every ISA in
  * gru_available_isas(), forced with GRU_ISA, or only the one named by GRU_ISA if it is set
  * when the suite starts. Arguments select sections: api modelfile errors forward backward
- * dropout step views (default: all).
+ * dropout step views bitwise (default: all);
+ * `bitwise-record` prints the bitwise table of GRU_ISA's kernel set (test_bitwise.c).
  *
  * Output: one line per failure, a timing line per section, and as the very last line
  * "N passed, N failed". Exit status 0 only if nothing failed.
@@ -52,6 +53,15 @@ int main(int argc, char **argv)
 {
     double t0 = seconds_now();
     const char *env = getenv("GRU_ISA");
+    if (argc == 2 && strcmp(argv[1], "bitwise-record") == 0) {
+        /* prints the bitwise table of the kernel set GRU_ISA names (see test_bitwise.c) */
+        if (!env || !*env) {
+            fprintf(stderr, "bitwise-record: set GRU_ISA to the kernel set to record\n");
+            return 2;
+        }
+        bitwise_record(env);
+        return check_failed == 0 ? 0 : 1;
+    }
     char *user_isa = env ? strdup(env) : NULL;
     printf("libgru %s (ABI %d), available ISAs: %s%s%s\n", gru_version(), gru_abi_version(),
            gru_available_isas(), user_isa ? ", GRU_ISA=" : "", user_isa ? user_isa : "");
@@ -81,6 +91,8 @@ int main(int argc, char **argv)
             run_isa("step", isa, test_step);
         if (want(argc, argv, "views"))
             run_isa("views", isa, test_views);
+        if (want(argc, argv, "bitwise"))
+            run_isa("bitwise", isa, test_bitwise);
     }
     set_isa_env(user_isa);
     free(user_isa);

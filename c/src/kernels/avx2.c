@@ -6,6 +6,7 @@
  * Selects its own target like avx512.c; an unnamed table where it cannot.
  */
 #include "kernels/kernels.h"
+#include "rng.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__AVX2__)
@@ -57,15 +58,12 @@
 #define NC 512
 #include "kernels/simd_impl.h"
 
-#define GRU_AVX2_HALF(S)                                                     \
-    {scratch_elems_avx2_##S, panel_width_avx2_##S, gemm_avx2_##S, packed_size_avx2_##S, pack_b_avx2_##S,                  \
-     gemm_pb_avx2_##S, colsum_add_avx2_##S,                  \
-     cell_fwd_after_avx2_##S, cell_fwd_before_rz_avx2_##S,                       \
-     cell_fwd_before_n_avx2_##S, cell_bwd_after_avx2_##S,                        \
-     cell_bwd_before_zn_avx2_##S, cell_bwd_before_r_avx2_##S}
-
-const gru_kernels gru_kernels_avx2 = {"avx2", GRU_AVX2_HALF(f32),
-                                      GRU_AVX2_HALF(f64)};
+#define AVX2_F32(e) e##_avx2_f32
+#define AVX2_F64(e) e##_avx2_f64
+const gru_kernels gru_kernels_avx2 = {
+    .name = "avx2",
+    .f32 = GRU_KERNEL_HALF(AVX2_F32, scratch_elems_avx2_f32, panel_width_avx2_f32),
+    .f64 = GRU_KERNEL_HALF(AVX2_F64, scratch_elems_avx2_f64, panel_width_avx2_f64)};
 #else
 const gru_kernels gru_kernels_avx2 = {0};
 #endif

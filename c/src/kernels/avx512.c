@@ -10,6 +10,7 @@
  * dispatch.c never chooses.
  */
 #include "kernels/kernels.h"
+#include "rng.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__AVX512F__)
@@ -66,15 +67,12 @@
 #define NC 768
 #include "kernels/simd_impl.h"
 
-#define GRU_AVX512_HALF(S)                                                   \
-    {scratch_elems_avx512_##S, panel_width_avx512_##S, gemm_avx512_##S, packed_size_avx512_##S, pack_b_avx512_##S,            \
-     gemm_pb_avx512_##S, colsum_add_avx512_##S,                \
-     cell_fwd_after_avx512_##S, cell_fwd_before_rz_avx512_##S,                       \
-     cell_fwd_before_n_avx512_##S, cell_bwd_after_avx512_##S,                        \
-     cell_bwd_before_zn_avx512_##S, cell_bwd_before_r_avx512_##S}
-
-const gru_kernels gru_kernels_avx512 = {"avx512", GRU_AVX512_HALF(f32),
-                                        GRU_AVX512_HALF(f64)};
+#define AVX512_F32(e) e##_avx512_f32
+#define AVX512_F64(e) e##_avx512_f64
+const gru_kernels gru_kernels_avx512 = {
+    .name = "avx512",
+    .f32 = GRU_KERNEL_HALF(AVX512_F32, scratch_elems_avx512_f32, panel_width_avx512_f32),
+    .f64 = GRU_KERNEL_HALF(AVX512_F64, scratch_elems_avx512_f64, panel_width_avx512_f64)};
 #else
 const gru_kernels gru_kernels_avx512 = {0};
 #endif

@@ -1,12 +1,15 @@
 /*
  * kernels.h - the table of compute kernels libgru's drivers call, one table per
- * instruction set (ISA). The drivers (gru_impl.h) hold the recurrence and the
- * bookkeeping; everything that touches O(B*H) or more numbers per call goes through
- * this table, so an ISA-specific file (kernels/avx2.c, ...) can replace any entry.
+ * instruction set (ISA). The drivers (gru_impl.h) hold the recurrence, the threads and
+ * the memory; every arithmetic loop goes through this table (GEMMs, packing, the
+ * cells, and the elementwise masks, dropout and gradient sums), so an ISA-specific
+ * file (kernels/avx2.c, ...) can replace any entry. Tables are built with designated
+ * initializers (GRU_KERNEL_HALF), so two entries cannot be swapped silently.
  *
  * Every table has a float32 and a float64 half with the same entries. The scalar
  * reference (kernels/scalar.c, bodies in kernels/ref_impl.h) defines what each entry
- * computes; any other ISA must agree with it to rounding.
+ * computes; any other ISA must agree with it to rounding (the elementwise entries:
+ * bitwise, see there).
  *
  * Conventions: matrices are row-major with an explicit leading dimension (elements
  * between consecutive rows); "rows" of per-step tensors belong to the B sequences of
@@ -17,6 +20,7 @@
 #define GRU_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Declares the kernel entries for one element type R. */
 #define GRU_KERNEL_ENTRIES(R)                                                          \
@@ -89,7 +93,33 @@
      * dgi_r = dgh_r = drh h r (1 - r), dh_prev += drh r. */                            \
     void (*cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R *gates,        \
                               size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,      \
-                              size_t lddg, R *dh_prev);
+                              size_t lddg, R *dh_prev);                                \
+    /* Elementwise kernels of the drivers (masks, dropout, gradient sums). Each is the  \
+     * plain loop of its reference: one IEEE multiply, then (where stated) one add,     \
+     * never fused, so every ISA gives the reference's bits.                            \
+     * C (M, N) = A * B elementwise (A, B, C row strides lda, ldb, ldc). */             \
+    void (*mul)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb,   \
+                R *C, size_t ldc);                                                     \
+    /* C (M, N) += A * B elementwise: the product, then the add. */                    \
+    void (*mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,           \
+                    size_t ldb, R *C, size_t ldc);                                     \
+    /* C (M, N) += A. */                                                               \
+    void (*add)(size_t M, size_t N, const R *A, size_t lda, R *C, size_t ldc);          \
+    /* A sequence's mask applied to rows q0..q1 of a (rows, N) tensor of T steps of B   \
+     * sequences: row i belongs to sequence b = i / T (batch_first) or i % B, and       \
+     * C[i, :] = A[i, :] * mask[b, :] (beta 0) or C[i, :] += A[i, :] * mask[b, :]       \
+     * (beta 1). A, C (rows, N) contiguous; mask (B, N). */                             \
+    void (*mask_rows)(size_t q0, size_t q1, size_t N, size_t T, size_t B,              \
+                      int batch_first, const R *A, const R *mask, int beta, R *C);     \
+    /* Dropout in place on v (n): element i, number first + i of the stream `stream` of \
+     * draw `draw` (rng.h: gru_uniform), becomes 0 when its uniform is < p, else        \
+     * v * (R)(1 / (1 - p)). The generator is scalar (64-bit integer mixing). */        \
+    void (*dropout)(size_t n, R *v, size_t first, double p, uint64_t seed,             \
+                    uint64_t draw, size_t stream);                                     \
+    /* A dropout mask v (n): entry i is 0 when uniform i of the stream is < p, else    \
+     * (R)(1 / (1 - p)). */                                                            \
+    void (*dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,       \
+                         size_t stream);
 
 typedef struct gru_kernels_f32 { GRU_KERNEL_ENTRIES(float) } gru_kernels_f32;
 typedef struct gru_kernels_f64 { GRU_KERNEL_ENTRIES(double) } gru_kernels_f64;
@@ -130,17 +160,36 @@ extern const gru_kernels gru_kernels_neon;
     void gru_ref_cell_bwd_before_zn_##S(size_t, size_t, size_t, const R *, const R *, size_t,  \
                                         const R *, size_t, R *, R *, size_t, R *);     \
     void gru_ref_cell_bwd_before_r_##S(size_t, size_t, size_t, const R *, const R *, size_t,   \
-                                       const R *, size_t, R *, R *, size_t, R *);
+                                       const R *, size_t, R *, R *, size_t, R *);      \
+    void gru_ref_mul_##S(size_t, size_t, const R *, size_t, const R *, size_t, R *,    \
+                         size_t);                                                      \
+    void gru_ref_mul_add_##S(size_t, size_t, const R *, size_t, const R *, size_t, R *, \
+                             size_t);                                                  \
+    void gru_ref_add_##S(size_t, size_t, const R *, size_t, R *, size_t);              \
+    void gru_ref_mask_rows_##S(size_t, size_t, size_t, size_t, size_t, int, const R *, \
+                               const R *, int, R *);                                   \
+    void gru_ref_dropout_##S(size_t, R *, size_t, double, uint64_t, uint64_t, size_t); \
+    void gru_ref_dropout_mask_##S(size_t, R *, double, uint64_t, uint64_t, size_t);
 GRU_REF_DECLS(float, f32)
 GRU_REF_DECLS(double, f64)
 
-/* A table half made of the reference kernels, for S = f32 or f64 (gemm_scratch 0). */
-#define GRU_REF_HALF(S)                                                                \
-    {0, 1, gru_ref_gemm_##S, gru_ref_packed_size_##S, gru_ref_pack_b_##S,                 \
-     gru_ref_gemm_pb_##S, gru_ref_colsum_add_##S,               \
-     gru_ref_cell_fwd_after_##S, gru_ref_cell_fwd_before_rz_##S,                       \
-     gru_ref_cell_fwd_before_n_##S, gru_ref_cell_bwd_after_##S,                        \
-     gru_ref_cell_bwd_before_zn_##S, gru_ref_cell_bwd_before_r_##S}
+/* A table half with designated initializers: every entry from the function named
+ * NAME(entry) (NAME a macro, e.g. #define AVX2_F32(e) e##_avx2_f32), plus the table's
+ * gemm scratch size and panel width. */
+#define GRU_KERNEL_HALF(NAME, SCRATCH, PANEL)                                          \
+    {.gemm_scratch = (SCRATCH), .nr = (PANEL), .gemm = NAME(gemm),                     \
+     .packed_size = NAME(packed_size), .pack_b = NAME(pack_b), .gemm_pb = NAME(gemm_pb), \
+     .colsum_add = NAME(colsum_add), .cell_fwd_after = NAME(cell_fwd_after),           \
+     .cell_fwd_before_rz = NAME(cell_fwd_before_rz),                                   \
+     .cell_fwd_before_n = NAME(cell_fwd_before_n), .cell_bwd_after = NAME(cell_bwd_after), \
+     .cell_bwd_before_zn = NAME(cell_bwd_before_zn),                                   \
+     .cell_bwd_before_r = NAME(cell_bwd_before_r), .mul = NAME(mul),                   \
+     .mul_add = NAME(mul_add), .add = NAME(add), .mask_rows = NAME(mask_rows),         \
+     .dropout = NAME(dropout), .dropout_mask = NAME(dropout_mask)}
+
+/* The reference names, for GRU_KERNEL_HALF (gemm_scratch 0, panels of one column). */
+#define GRU_REF_F32(e) gru_ref_##e##_f32
+#define GRU_REF_F64(e) gru_ref_##e##_f64
 
 /* Chooses the table for a new model: GRU_ISA if set (NULL and *unavailable = 1 if it
  * names a set this build or CPU lacks), else the best the CPU runs. */

@@ -19,6 +19,7 @@
  * AVX-512 versions (measured by c/tests/vmath, under qemu for NEON).
  */
 #include "kernels/kernels.h"
+#include "rng.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
@@ -76,14 +77,12 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #include "kernels/simd_impl.h"
 
 /* gemm_scratch (KC * NC + KC * MR) and nr = NR of each half come from simd_impl.h. */
-#define GRU_NEON_HALF(S)                                                               \
-    {scratch_elems_neon_##S, panel_width_neon_##S, gemm_neon_##S,                      \
-     packed_size_neon_##S, pack_b_neon_##S, gemm_pb_neon_##S,   \
-     colsum_add_neon_##S, cell_fwd_after_neon_##S, cell_fwd_before_rz_neon_##S,         \
-     cell_fwd_before_n_neon_##S, cell_bwd_after_neon_##S,                              \
-     cell_bwd_before_zn_neon_##S, cell_bwd_before_r_neon_##S}
-
-const gru_kernels gru_kernels_neon = {"neon", GRU_NEON_HALF(f32), GRU_NEON_HALF(f64)};
+#define NEON_F32(e) e##_neon_f32
+#define NEON_F64(e) e##_neon_f64
+const gru_kernels gru_kernels_neon = {
+    .name = "neon",
+    .f32 = GRU_KERNEL_HALF(NEON_F32, scratch_elems_neon_f32, panel_width_neon_f32),
+    .f64 = GRU_KERNEL_HALF(NEON_F64, scratch_elems_neon_f64, panel_width_neon_f64)};
 #else
 const gru_kernels gru_kernels_neon = {0};
 #endif

@@ -13,6 +13,57 @@
 
 static R KSFX(sigmoid)(R a) { return (R)1 / ((R)1 + EXP(-a)); }
 
+/* C[m, n] += dot(A[m, :], B[n, :]) (!ta, tb): both rows contiguous. */
+static void KSFX(gemm_nt)(size_t M, size_t N, size_t K, const R *A, size_t lda, const R *Bm,
+                          size_t ldb, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const R *a = A + m * lda, *b = Bm + n * ldb;
+            R s = 0;
+            for (size_t k = 0; k < K; k++) s += a[k] * b[k];
+            C[m * ldc + n] += s;
+        }
+}
+
+/* C[m, :] += A[m, k] * B[k, :] (!ta, !tb). */
+static void KSFX(gemm_nn)(size_t M, size_t N, size_t K, const R *A, size_t lda, const R *Bm,
+                          size_t ldb, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t k = 0; k < K; k++) {
+            const R a = A[m * lda + k];
+            const R *b = Bm + k * ldb;
+            R *c = C + m * ldc;
+            for (size_t n = 0; n < N; n++) c[n] += a * b[n];
+        }
+}
+
+/* C[m, :] += A[k, m] * B[k, :] (ta, !tb), k outermost: rows of A and B read in order. */
+static void KSFX(gemm_tn)(size_t M, size_t N, size_t K, const R *A, size_t lda, const R *Bm,
+                          size_t ldb, R *C, size_t ldc)
+{
+    for (size_t k = 0; k < K; k++)
+        for (size_t m = 0; m < M; m++) {
+            const R a = A[k * lda + m];
+            const R *b = Bm + k * ldb;
+            R *c = C + m * ldc;
+            for (size_t n = 0; n < N; n++) c[n] += a * b[n];
+        }
+}
+
+/* C[m, n] += sum_k A[k, m] B[n, k] (ta, tb). */
+static void KSFX(gemm_tt)(size_t M, size_t N, size_t K, const R *A, size_t lda, const R *Bm,
+                          size_t ldb, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            R s = 0;
+            for (size_t k = 0; k < K; k++) s += A[k * lda + m] * Bm[n * ldb + k];
+            C[m * ldc + n] += s;
+        }
+}
+
 void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
                        size_t lda, const R *Bm, size_t ldb, int beta, R *C, size_t ldc,
                        R *scratch)
@@ -21,41 +72,10 @@ void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     if (!beta)
         for (size_t m = 0; m < M; m++)
             for (size_t n = 0; n < N; n++) C[m * ldc + n] = 0;
-    if (!ta && tb) {
-        /* C[m, n] += dot(A[m, :], B[n, :]): both rows contiguous. */
-        for (size_t m = 0; m < M; m++)
-            for (size_t n = 0; n < N; n++) {
-                const R *a = A + m * lda, *b = Bm + n * ldb;
-                R s = 0;
-                for (size_t k = 0; k < K; k++) s += a[k] * b[k];
-                C[m * ldc + n] += s;
-            }
-    } else if (!ta && !tb) {
-        /* C[m, :] += A[m, k] * B[k, :]. */
-        for (size_t m = 0; m < M; m++)
-            for (size_t k = 0; k < K; k++) {
-                const R a = A[m * lda + k];
-                const R *b = Bm + k * ldb;
-                R *c = C + m * ldc;
-                for (size_t n = 0; n < N; n++) c[n] += a * b[n];
-            }
-    } else if (ta && !tb) {
-        /* C[m, :] += A[k, m] * B[k, :], k outermost: rows of A and B read in order. */
-        for (size_t k = 0; k < K; k++)
-            for (size_t m = 0; m < M; m++) {
-                const R a = A[k * lda + m];
-                const R *b = Bm + k * ldb;
-                R *c = C + m * ldc;
-                for (size_t n = 0; n < N; n++) c[n] += a * b[n];
-            }
-    } else {
-        for (size_t m = 0; m < M; m++)
-            for (size_t n = 0; n < N; n++) {
-                R s = 0;
-                for (size_t k = 0; k < K; k++) s += A[k * lda + m] * Bm[n * ldb + k];
-                C[m * ldc + n] += s;
-            }
-    }
+    if (!ta && tb) KSFX(gemm_nt)(M, N, K, A, lda, Bm, ldb, C, ldc);
+    else if (!ta && !tb) KSFX(gemm_nn)(M, N, K, A, lda, Bm, ldb, C, ldc);
+    else if (ta && !tb) KSFX(gemm_tn)(M, N, K, A, lda, Bm, ldb, C, ldc);
+    else KSFX(gemm_tt)(M, N, K, A, lda, Bm, ldb, C, ldc);
 }
 
 /* The reference packed form: panels of one column, i.e. op(B)^T row-major (N, K). */
@@ -200,4 +220,54 @@ void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R
             dp[j] += d[j] * r;
         }
     }
+}
+
+/* ---- elementwise kernels of the drivers ------------------------------------------- */
+
+void KSFX(mul)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb, R *C,
+               size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) C[m * ldc + n] = A[m * lda + n] * Bm[m * ldb + n];
+}
+
+void KSFX(mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb,
+                   R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const R p = A[m * lda + n] * Bm[m * ldb + n];   /* never fused with the add */
+            C[m * ldc + n] += p;
+        }
+}
+
+void KSFX(add)(size_t M, size_t N, const R *A, size_t lda, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) C[m * ldc + n] += A[m * lda + n];
+}
+
+void KSFX(mask_rows)(size_t q0, size_t q1, size_t N, size_t T, size_t B, int batch_first,
+                     const R *A, const R *mask, int beta, R *C)
+{
+    for (size_t i = q0; i < q1; i++) {
+        const R *mb = mask + (batch_first ? i / T : i % B) * N;
+        if (beta) KSFX(mul_add)(1, N, A + i * N, N, mb, N, C + i * N, N);
+        else KSFX(mul)(1, N, A + i * N, N, mb, N, C + i * N, N);
+    }
+}
+
+void KSFX(dropout)(size_t n, R *v, size_t first, double p, uint64_t seed, uint64_t draw,
+                   size_t stream)
+{
+    const R scale = (R)(1.0 / (1.0 - p));
+    for (size_t i = 0; i < n; i++)
+        v[i] = gru_uniform(seed, draw, stream, first + i) < p ? (R)0 : v[i] * scale;
+}
+
+void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
+                        size_t stream)
+{
+    const R scale = (R)(1.0 / (1.0 - p));
+    for (size_t i = 0; i < n; i++) v[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
 }

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include "kernels/kernels.h"
+#include "rng.h"
 
 #define R float
 #define KSFX(name) gru_ref_##name##_f32
@@ -25,4 +26,6 @@
 #undef EXP
 #undef TANH
 
-const gru_kernels gru_kernels_scalar = {"scalar", GRU_REF_HALF(f32), GRU_REF_HALF(f64)};
+const gru_kernels gru_kernels_scalar = {.name = "scalar",
+                                        .f32 = GRU_KERNEL_HALF(GRU_REF_F32, 0, 1),
+                                        .f64 = GRU_KERNEL_HALF(GRU_REF_F64, 0, 1)};

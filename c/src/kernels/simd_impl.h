@@ -5,7 +5,8 @@
  *   R            element type (float or double)
  *   KSFX(name)   name suffix, e.g. name##_avx512_f32
  *   V, VL        vector type and its number of lanes
- *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused)
+ *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused),
+ *   VADD, VSUB, VMUL (one rounding each), VSIGMOID(v), VTANH(v) (kernels/vmath_<isa>.h)
  *   MR, NRV      register tile: MR rows by NRV vectors (NR = NRV*VL columns)
  *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
  *   KC, NC       cache blocking of the general gemm (depth, columns)
@@ -18,7 +19,9 @@
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
  * position or the blocking; an edge tile runs the same micro-kernel on a copy. So a
  * row's result does not depend on how many rows are computed with it, and splitting
- * the columns or rows between threads cannot change a bit.
+ * the columns or rows between threads cannot change a bit. The elementwise entries
+ * (mul, mul_add, add, mask_rows, dropout, dropout_mask) use VMUL then VADD, never VFMA,
+ * and give the scalar reference's bits.
  */
 #if !defined(R) || !defined(KSFX) || !defined(MR) || !defined(NRV) || !defined(PT) || \
     !defined(MTHIN)
@@ -55,27 +58,34 @@ _Static_assert(NC % NR == 0, "NC must be a whole number of panels (the gemm scra
  * element (k, q*NR + c) at P[(q*K + k)*NR + c], zeros past column N. */
 static size_t KSFX(packed_size)(size_t K, size_t N) { return (N + NR - 1) / NR * NR * K; }
 
+/* Panel columns [0, c_end) of op(B) rows [k0, k0+kc) from columns n0.. of op(B), then
+ * zeros to NR. tb: op(B)(k, n) = B[n, k] (read rows of B, write columns of the panel).
+ * Always inlined into pack_block (as one function it was measurably faster). */
+static GRU_ALWAYS_INLINE void KSFX(pack_panel)(int tb, size_t k0, size_t kc, size_t n0,
+                                               size_t c_end, const R *B, size_t ldb,
+                                               R *panel)
+{
+    if (tb)
+        for (size_t c = 0; c < c_end; c++) {
+            const R *src = B + (n0 + c) * ldb + k0;
+            for (size_t k = 0; k < kc; k++) panel[k * NR + c] = src[k];
+        }
+    else
+        for (size_t k = 0; k < kc; k++) {
+            const R *src = B + (k0 + k) * ldb + n0;
+            for (size_t c = 0; c < c_end; c++) panel[k * NR + c] = src[c];
+        }
+    for (size_t k = 0; k < kc; k++)
+        for (size_t c = c_end; c < NR; c++) panel[k * NR + c] = 0;
+}
+
 /* Packs op(B) rows [k0, k0+kc) and columns [n0, n0+nc) as a (kc, nc) packed matrix. */
 static void KSFX(pack_block)(int tb, size_t k0, size_t kc, size_t n0, size_t nc,
                              const R *B, size_t ldb, R *P)
 {
-    for (size_t q = 0; q * NR < nc; q++) {
-        R *panel = P + q * kc * NR;
-        const size_t c_end = GRU_MIN((size_t)NR, nc - q * NR);
-        if (tb) {   /* op(B)(k, n) = B[n, k]: read rows of B, write columns of the panel */
-            for (size_t c = 0; c < c_end; c++) {
-                const R *src = B + (n0 + q * NR + c) * ldb + k0;
-                for (size_t k = 0; k < kc; k++) panel[k * NR + c] = src[k];
-            }
-        } else {
-            for (size_t k = 0; k < kc; k++) {
-                const R *src = B + (k0 + k) * ldb + n0 + q * NR;
-                for (size_t c = 0; c < c_end; c++) panel[k * NR + c] = src[c];
-            }
-        }
-        for (size_t k = 0; k < kc; k++)
-            for (size_t c = c_end; c < NR; c++) panel[k * NR + c] = 0;
-    }
+    for (size_t q = 0; q * NR < nc; q++)
+        KSFX(pack_panel)(tb, k0, kc, n0 + q * NR, GRU_MIN((size_t)NR, nc - q * NR), B, ldb,
+                         P + q * kc * NR);
 }
 
 /* Packs rows [i0, i0+mr) (mr <= MR) and columns [k0, k0+kc) of op(A) = A^T (A is
@@ -251,11 +261,10 @@ static void KSFX(block)(size_t M, size_t nc, size_t kc, const R *A, size_t sa, s
 static void KSFX(gemm_pb)(size_t M, size_t N, size_t k0, size_t k1, const R *A, size_t lda,
                           const R *P, size_t K, int beta, const R *bias, R *C, size_t ldc)
 {
-    if (M == 0 || N == 0) return;
-    if (k1 <= k0) {   /* empty sum */
-        if (!beta)
-            for (size_t i = 0; i < M; i++)
-                for (size_t n = 0; n < N; n++) C[i * ldc + n] = bias ? bias[n] : (R)0;
+    if (M == 0 || N == 0 || (k1 <= k0 && beta)) return;
+    if (k1 <= k0) {   /* empty sum: C = bias */
+        for (size_t i = 0; i < M; i++)
+            for (size_t n = 0; n < N; n++) C[i * ldc + n] = bias ? bias[n] : (R)0;
         return;
     }
     /* rows of MC at a time keep A's block in L2 while the panels go past */
@@ -305,6 +314,95 @@ static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
         size_t n = 0;
         for (; n < nv; n += VL) VSTORE(out + n, VADD(VLOAD(out + n), VLOAD(a + n)));
         for (; n < N; n++) out[n] += a[n];
+    }
+}
+
+/* ---- elementwise kernels of the drivers (kernels.h) -----------------------------------
+ * One VMUL, then one VADD, never VFMA: each element gets the reference's two roundings
+ * (the drivers' loops were compiled without contraction). Scalar tails keep the
+ * product and the sum in separate statements so that no compiler fuses them. */
+
+static void KSFX(mul_row)(size_t N, const R *a, const R *b, R *c)
+{
+    size_t n = 0;
+    for (; n + VL <= N; n += VL) VSTORE(c + n, VMUL(VLOAD(a + n), VLOAD(b + n)));
+    for (; n < N; n++) c[n] = a[n] * b[n];
+}
+
+static void KSFX(mul_add_row)(size_t N, const R *a, const R *b, R *c)
+{
+    size_t n = 0;
+    for (; n + VL <= N; n += VL)
+        VSTORE(c + n, VADD(VLOAD(c + n), VMUL(VLOAD(a + n), VLOAD(b + n))));
+    for (; n < N; n++) {
+        const R p = a[n] * b[n];
+        c[n] += p;
+    }
+}
+
+static void KSFX(mul)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb,
+                      R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++) KSFX(mul_row)(N, A + m * lda, Bm + m * ldb, C + m * ldc);
+}
+
+static void KSFX(mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,
+                          size_t ldb, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++)
+        KSFX(mul_add_row)(N, A + m * lda, Bm + m * ldb, C + m * ldc);
+}
+
+static void KSFX(add)(size_t M, size_t N, const R *A, size_t lda, R *C, size_t ldc)
+{
+    for (size_t m = 0; m < M; m++) {
+        const R *a = A + m * lda;
+        R *c = C + m * ldc;
+        size_t n = 0;
+        for (; n + VL <= N; n += VL) VSTORE(c + n, VADD(VLOAD(c + n), VLOAD(a + n)));
+        for (; n < N; n++) c[n] += a[n];
+    }
+}
+
+static void KSFX(mask_rows)(size_t q0, size_t q1, size_t N, size_t T, size_t B,
+                            int batch_first, const R *A, const R *mask, int beta, R *C)
+{
+    for (size_t i = q0; i < q1; i++) {
+        const R *mb = mask + (batch_first ? i / T : i % B) * N;
+        if (beta) KSFX(mul_add_row)(N, A + i * N, mb, C + i * N);
+        else KSFX(mul_row)(N, A + i * N, mb, C + i * N);
+    }
+}
+
+/* The products v * scale a vector at a time; the keep decisions (the scalar counter-
+ * based generator) then choose between each product and 0. */
+static void KSFX(dropout)(size_t n, R *v, size_t first, double p, uint64_t seed,
+                          uint64_t draw, size_t stream)
+{
+    const R scale = (R)(1.0 / (1.0 - p));
+    const V vs = VSET1(scale);
+    R t[VL];
+    for (size_t i = 0; i < n; i += VL) {
+        const size_t nl = GRU_MIN((size_t)VL, n - i);
+        for (size_t l = 0; l < nl; l++) t[l] = v[i + l];
+        VSTORE(t, VMUL(VLOAD(t), vs));
+        for (size_t l = 0; l < nl; l++)
+            v[i + l] = gru_uniform(seed, draw, stream, first + i + l) < p ? (R)0 : t[l];
+    }
+}
+
+/* Entries scale * keep with keep 1 or 0: exactly scale or +0, the reference's values. */
+static void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
+                               size_t stream)
+{
+    const V vs = VSET1((R)(1.0 / (1.0 - p)));
+    R keep[VL];
+    for (size_t i = 0; i < n; i += VL) {
+        const size_t nl = GRU_MIN((size_t)VL, n - i);
+        for (size_t l = 0; l < VL; l++)
+            keep[l] = l < nl && !(gru_uniform(seed, draw, stream, i + l) < p) ? (R)1 : (R)0;
+        VSTORE(keep, VMUL(VLOAD(keep), vs));
+        for (size_t l = 0; l < nl; l++) v[i + l] = keep[l];
     }
 }
 

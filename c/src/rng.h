@@ -1,0 +1,40 @@
+/*
+ * rng.h - the counter-based generator behind every dropout mask: a uniform double in
+ * [0, 1) that is a pure function of (seed, draw, stream, index), so backward
+ * regenerates the forward's masks and no result depends on evaluation order or on
+ * the thread that draws it. Header-only; no state.
+ */
+#ifndef GRU_RNG_H
+#define GRU_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* splitmix64's finaliser. */
+static inline uint64_t gru_mix64(uint64_t x)
+{
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Uniform in [0, 1) for element idx of stream `stream` (a layer's output, or one of the
+ * streams below) in draw number `draw` (training forwards so far) of a model seeded
+ * with `seed`. */
+static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t stream, size_t idx)
+{
+    uint64_t x = gru_mix64(seed + 0x9e3779b97f4a7c15ULL);
+    x = gru_mix64(x ^ (draw * 0xd1b54a32d192ed03ULL + 1));
+    x = gru_mix64(x ^ ((uint64_t)stream * 0x8cb92ba72f3d8dd7ULL + 2));
+    x = gru_mix64(x ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Streams: inter-layer dropout of layer l's output uses stream l (0 .. L-2); the input
+ * and recurrent dropout masks of layer-direction k use these, their element of
+ * (sequence b, feature i) being index b * width + i. */
+#define GRU_STREAM_INPUT(k) ((size_t)0x40000000u + (size_t)(k))
+#define GRU_STREAM_RECURRENT(k) ((size_t)0x60000000u + (size_t)(k))
+
+#endif /* GRU_RNG_H */
