@@ -47,7 +47,7 @@ def fd_check(layer, x, rng, input_grad=True):
 
 def torch_state(module):
     """module's state dict as torch tensors (for torch's load_state_dict)."""
-    return {k: torch.from_numpy(v) for k, v in module.state_dict().items()}
+    return {k: torch.from_numpy(np.array(v)) for k, v in module.state_dict().items()}
 
 
 # ---- Module ----------------------------------------------------------------------

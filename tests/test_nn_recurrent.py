@@ -24,7 +24,7 @@ TOL = {np.float32: 1e-4, np.float64: 1e-10}
 
 
 def torch_state(module):
-    return {k: torch.from_numpy(v) for k, v in module.state_dict().items()}
+    return {k: torch.from_numpy(np.array(v)) for k, v in module.state_dict().items()}
 
 
 # ---- nn.GRU is pygru.GRU -------------------------------------------------------------

@@ -74,7 +74,7 @@ def compare_gru(num_layers, bidirectional, batch_first, use_h0, bias, lengths, d
     if (num_layers + bidirectional + batch_first + use_h0) % 2:
         pg.load_state_dict(dict(tg.named_parameters()))      # tensors with requires_grad
     else:
-        tg.load_state_dict({n: torch.from_numpy(v) for n, v in pg.state_dict().items()})
+        tg.load_state_dict({n: torch.from_numpy(np.array(v)) for n, v in pg.state_dict().items()})
     for n, v in pg.state_dict().items():
         np.testing.assert_array_equal(v, tg.state_dict()[n].numpy(), err_msg=n)
 
@@ -141,7 +141,7 @@ def compare_cell(bias, unbatched, use_h, dtype, seed=0):
     if use_h:
         pc.load_state_dict(dict(tc.named_parameters()))
     else:
-        tc.load_state_dict({n: torch.from_numpy(v) for n, v in pc.state_dict().items()})
+        tc.load_state_dict({n: torch.from_numpy(np.array(v)) for n, v in pc.state_dict().items()})
     xs = (I,) if unbatched else (B, I)
     hs = (H,) if unbatched else (B, H)
     x = rng.standard_normal(xs).astype(dtype)
@@ -173,7 +173,7 @@ def test_unbatched_gru_parity():
     rng = np.random.default_rng(0)
     pg = pygru.GRU(I, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)
     tg = torch.nn.GRU(I, H, num_layers=2, bidirectional=True).double()
-    tg.load_state_dict({n: torch.from_numpy(v) for n, v in pg.state_dict().items()})
+    tg.load_state_dict({n: torch.from_numpy(np.array(v)) for n, v in pg.state_dict().items()})
     x, h0 = rng.standard_normal((T, I)), rng.standard_normal((4, H))
     go, ghn = rng.standard_normal((T, 2 * H)), rng.standard_normal((4, H))
     out, h_n = pg(x, h0)
