@@ -342,7 +342,9 @@ GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void
                             void *output, void *scratch, size_t scratch_bytes);
 
 /* Resets stream `index` (0 <= index < batch) of a (L, B, H) state to zeros, every
- * layer, leaving the other streams alone. */
+ * layer, leaving the other streams alone. GRU_ERR_UNSUPPORTED for a bidirectional or
+ * reverse model (as gru_step), GRU_ERR_OVERFLOW if the state's size L*B*H does not fit
+ * in size_t (nothing is written then). */
 GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *state,
                                   int64_t index);
 

@@ -443,12 +443,13 @@ gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int bat
     if (training && !workspace) return GRU_ERR_NULL;
     gru_status st = check_sizes(T, B);
     if (st) return st;
-    if (lengths)
-        for (int64_t b = 0; b < B; b++)
-            if (lengths[b] < 1 || lengths[b] > T) return GRU_ERR_BAD_LENGTHS;
+    /* every size is checked (overflow) before lengths, B entries, is read */
     gru_ws_layout w;
     st = gru_ws_compute(m, (size_t)T, (size_t)B, training != 0, &w);
     if (st) return st;
+    if (lengths)
+        for (int64_t b = 0; b < B; b++)
+            if (lengths[b] < 1 || lengths[b] > T) return GRU_ERR_BAD_LENGTHS;
     unsigned char *work = workspace;
     if (work && workspace_bytes < w.total) return GRU_ERR_WORKSPACE;
     if (!work && !(work = malloc(w.total))) return GRU_ERR_NO_MEMORY;
@@ -602,11 +603,16 @@ gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *o
 gru_status gru_step_reset(const gru_model *m, int64_t B, void *state, int64_t index)
 {
     if (!m || !state) return GRU_ERR_NULL;
+    if (m->D != 1 || m->cfg.reverse) return GRU_ERR_UNSUPPORTED;   /* as gru_step */
     gru_status st = check_sizes(1, B);
     if (st) return st;
     if (index < 0 || index >= B) return GRU_ERR_INVALID_ARG;
-    const size_t row = m->H * m->elem;
-    for (size_t l = 0; l < m->L * m->D; l++)
+    /* the state is (L, B, H): its byte size must fit before any row is addressed */
+    size_t row, total;
+    if (!gru_mul(m->H, m->elem, &row) || !gru_mul(m->L, (size_t)B, &total) ||
+        !gru_mul(total, row, &total))
+        return GRU_ERR_OVERFLOW;
+    for (size_t l = 0; l < m->L; l++)
         memset((unsigned char *)state + (l * (size_t)B + (size_t)index) * row, 0, row);
     return GRU_OK;
 }

@@ -240,6 +240,14 @@ static void test_forward_errors(void)
                  GRU_ERR_OVERFLOW);
     CHECK_STATUS(gru_forward(m, 0, (int64_t)1 << 40, (int64_t)1 << 40, 0, x, NULL, NULL, out,
                              hn, NULL, 0), GRU_ERR_OVERFLOW);
+    {   /* a batch that cannot exist, with lengths: the sizes are refused before lengths
+         * (which holds 3 entries here, not 2^61) is read past its end */
+        static const int32_t three[3] = {1, 1, 1};
+        CHECK_STATUS(gru_forward(m, 0, 1, (int64_t)1 << 61, 0, x, NULL, three, out, hn,
+                                 NULL, 0), GRU_ERR_OVERFLOW);
+        CHECK_STATUS(gru_forward(m, 1, 1, (int64_t)1 << 61, 0, x, NULL, three, out, hn,
+                                 out, 8), GRU_ERR_OVERFLOW);
+    }
     {
         static const int32_t badlens[][B] = {{4, 0, 2}, {4, -1, 2}, {5, 1, 1}, {4, 4, INT32_MIN},
                                              {INT32_MAX, 1, 1}};

@@ -118,6 +118,9 @@ static void step_errors(rng *g)
     CHECK_STATUS(gru_step_reset(tm.m, 2, NULL, 0), GRU_ERR_NULL);
     CHECK_STATUS(gru_step_reset(NULL, 2, state, 0), GRU_ERR_NULL);
     CHECK_STATUS(gru_step_reset(tm.m, 0, state, 0), GRU_ERR_INVALID_ARG);
+    /* a batch whose (L, B, H) state does not fit in size_t: refused before any row is
+     * addressed (the row offset would wrap and land before the buffer) */
+    CHECK_STATUS(gru_step_reset(tm.m, INT64_MAX, state, INT64_MAX - 1), GRU_ERR_OVERFLOW);
     free(scratch);
     tmodel_free(&tm);
 
@@ -128,6 +131,13 @@ static void step_errors(rng *g)
         REQUIRE_OK(gru_create(&cfg, &bi), return);
         CHECK_STATUS(gru_step_scratch_size(bi, 2, &n), GRU_ERR_UNSUPPORTED);
         CHECK_STATUS(gru_step(bi, 2, x, state, NULL, NULL, 0), GRU_ERR_UNSUPPORTED);
+        /* its state would be (L*D, B, H), not gru_step's (L, B, H): writing L*D rows
+         * into a (L, B, H) buffer overran it; refused, nothing written */
+        float guard[2 * 2 * 4 + 8];
+        for (size_t i = 0; i < sizeof guard / sizeof *guard; i++) guard[i] = 7.0f;
+        CHECK_STATUS(gru_step_reset(bi, 2, guard, 1), GRU_ERR_UNSUPPORTED);
+        for (size_t i = 0; i < sizeof guard / sizeof *guard; i++)
+            CHECK_MSG(guard[i] == 7.0f, "gru_step_reset wrote element %zu of a refused state", i);
         gru_destroy(bi);
     }
 }
