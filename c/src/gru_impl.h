@@ -265,6 +265,16 @@ static void FN(finished_grads)(const FN(thread) *th, const FN(bstep) *st, size_t
     }
 }
 
+/* Zeroes my units of the rows (B, H) of v that belong to sequences finished at step
+ * st->t (t >= their length). */
+static void FN(zero_finished)(const FN(thread) *th, const FN(bstep) *st, R *v)
+{
+    const int32_t *len = th->c->len;
+    if (!len) return;
+    for (size_t b = 0; b < th->B; b++)
+        if (st->t >= (size_t)len[b]) memset(v + b * th->H, 0, th->J * sizeof(R));
+}
+
 /* dh_prev += dgh[:, 0:K] W_hh[0:K, :] for my units (K = 3H for reset_after; 2H for
  * reset_before, whose n block went through r h). With recurrent dropout the products
  * met m_h h: dh_prev += m_h (dgh W_hh [+ d(rh) r, already in dm]). */
@@ -367,6 +377,9 @@ static void FN(cell_backward_before_r)(const FN(thread) *th, const FN(dir) *v,
                              v->mh ? c->dm + j0 : st->dhp + j0);
     /* the r block only: other threads are reading the n block */
     FN(finished_grads)(th, st, 0, 1);
+    /* a finished sequence's d(r h) r is 0 times a padded step's r, which may be NaN
+     * (the input at padded steps is never read as such): no gradient reaches h there */
+    if (v->mh) FN(zero_finished)(th, st, c->dm + j0);
 }
 
 /* reset_before backward, my units (formulas at cell_bwd_before_zn / _r in kernels.h):
@@ -483,8 +496,30 @@ static void FN(direction_forward)(const FN(thread) *th, const FN(dir) *v, R *lou
     FN(state_out)(th, c->h_n, v->k, st.h);
 }
 
+/* Whether the layer input of dir v must be copied for the weight gradients with its
+ * padded rows zeroed: layer 0 with lengths (the caller's x may hold anything, NaN and
+ * Inf included, at steps t >= len[b], and 0 * NaN would poison dW_ih; the layers above
+ * read outputs that are zero there). */
+static int FN(pad_input)(const FN(call) *c, const FN(dir) *v)
+{
+    return v->l == 0 && c->len != NULL;
+}
+
+/* Zeroes my rows q0..q1 of a (rows, w) buffer that belong to padded steps (t >=
+ * len[b]): row i is (t, b) = (i % T, i / T) batch-first, (i / B, i % B) else. */
+static void FN(zero_padded)(const FN(thread) *th, R *buf, size_t w)
+{
+    const FN(call) *c = th->c;
+    const size_t T = th->T, B = th->B;
+    for (size_t i = th->q0; i < th->q1; i++) {
+        const size_t t = c->bf ? i % T : i / B, b = c->bf ? i / T : i % B;
+        if (t >= (size_t)c->len[b]) memset(buf + i * w, 0, w * sizeof(R));
+    }
+}
+
 /* What met the weights, my rows: m_h h_prev (recurrent dropout), r h (the input of
- * W_hn, reset_before: r times what W_hr met), m_x in (input dropout). */
+ * W_hn, reset_before: r times what W_hr met), m_x in (input dropout; with padded rows
+ * zeroed for layer 0 with lengths). */
 static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
 {
     const FN(call) *c = th->c;
@@ -495,9 +530,15 @@ static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
         k->mask_rows(q0, q1, H, th->T, th->B, c->bf, v->hprev, v->mh, 0, c->hpa);
         hv = c->hpa;
     }
-    if (!th->ra)
+    if (!th->ra) {
         k->mul(th->nq, H, v->gates + q0 * th->G, th->G, hv + q0 * H, H, c->rhs + q0 * H, H);
-    if (v->mx) k->mask_rows(q0, q1, v->in_w, th->T, th->B, c->bf, v->in, v->mx, 0, c->xm);
+        if (c->len) FN(zero_padded)(th, c->rhs, H);   /* r of a padded step: anything */
+    }
+    if (v->mx)
+        k->mask_rows(q0, q1, v->in_w, th->T, th->B, c->bf, v->in, v->mx, 0, c->xm);
+    else if (FN(pad_input)(c, v))
+        memcpy(c->xm + q0 * v->in_w, v->in + q0 * v->in_w, th->nq * v->in_w * sizeof(R));
+    if (FN(pad_input)(c, v)) FN(zero_padded)(th, c->xm, v->in_w);
 }
 
 /* Parameter gradients over all steps at once, my gate rows g0..g1 (finished
@@ -510,7 +551,8 @@ static void FN(weight_grads)(const FN(thread) *th, const FN(dir) *v)
     struct gru_model *m = th->m;
     const KT *k = th->k;
     const size_t H = th->H, G = th->G, g0 = th->g0, g1 = th->g1, in_w = v->in_w;
-    const R *win = v->mx ? c->xm : v->in;        /* (rows, in_w) what met W_ih */
+    const R *win = v->mx || FN(pad_input)(c, v) ? c->xm : v->in;   /* (rows, in_w) what
+                                                   met W_ih, padded rows zero */
     const R *whp = v->mh ? c->hpa : v->hprev;    /* (rows, H) what met W_hr, W_hz [W_hn] */
     R *gbih = FN(at)(m->grads, v->p->b_ih), *gbhh = FN(at)(m->grads, v->p->b_hh);
     if (g1 <= g0) return;
@@ -726,7 +768,8 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
 /* Backward's scratch (the model's, reused between calls), in this order: dgi, dgh
  * (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H)
  * between layers; hpm, dm (B, H) and hpa (rows, H) for recurrent dropout; xm, dxm
- * (rows, in_max) for input dropout; each thread's gemm scratch. (Sizes fit: the
+ * (rows, in_max) for input dropout (xm alone, (rows, I), with lengths); each thread's
+ * gemm scratch. (Sizes fit: the
  * forward's workspace held each of them.) */
 enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN(SC_DY),
        FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_KS),
@@ -738,9 +781,11 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     const size_t rows = ws->rows, B = ws->B, H = m->H, G = 3 * H, DH = m->D * H;
     const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
     const size_t in_max = m->I > DH ? m->I : DH, io = m->L > 1 ? rows * DH : 0;
+    /* xm also holds layer 0's input with its padded rows zeroed (lengths) */
+    const size_t nxm = dinp ? rows * in_max : c->len ? rows * m->I : 0;
     size_t n[FN(SC_N)] = {rows * G, rows * G, B * H, B * H, B * H,
                           m->cfg.reset_after ? 0 : rows * H, io, io, drec ? B * H : 0,
-                          drec ? B * H : 0, drec ? rows * H : 0, dinp ? rows * in_max : 0,
+                          drec ? B * H : 0, drec ? rows * H : 0, nxm,
                           dinp ? rows * in_max : 0, 0};
     size_t total = 0, bytes;
     if (!gru_mul(m->kernels->S.gemm_scratch, (size_t)m->nthreads, &n[FN(SC_KS)]))
