@@ -3,7 +3,7 @@
  * gradient buffers with the tensors' places in them, the packed weights and their
  * lazy repacking (packing.c), the kernel table and the thread pool; and the
  * declarations of the dtype drivers (gru_impl.h, compiled by gru_f32.c and gru_f64.c).
- * Shared by the public API (gru.c, modelfile.c) and the drivers. Not installed.
+ * Shared by the public API (gru.c, load.c, save.c) and the drivers. Not installed.
  */
 #ifndef GRU_MODEL_H
 #define GRU_MODEL_H

@@ -1,33 +1,23 @@
 /*
- * modelfile.c - gru_save and gru_load: a model as a safetensors file, the format of
- * pygru's GRU.save / pygru.load (gru.h describes it; pygru/modelfile.py is the same
- * format in Python).
+ * load.c - gru_load: a model from a safetensors file (the format of gru.h; pygru.load
+ * reads through this function, so both languages accept and refuse the same files).
  *
- * The header is parsed by a small JSON reader of its own (objects, arrays, strings
- * with escapes, integers, true/false/null; nesting at most 8 deep), which is all a
- * safetensors header holds. Everything is checked before a model is created; every
- * size read from the file is checked against the file's size, and every product for
- * overflow, before anything is allocated from it. Failures return GRU_ERR_IO or
+ * The header is parsed by json.c. Everything is checked before a model is created;
+ * every size read from the file is checked against the file's size, and every product
+ * for overflow, before anything is allocated from it. Failures return GRU_ERR_IO or
  * GRU_ERR_FORMAT with a message; nothing prints, nothing aborts.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L   /* fileno, fsync, getpid */
+#define _POSIX_C_SOURCE 200809L
 #endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if !defined(_WIN32)
-#include <fcntl.h>
-#include <unistd.h>
-#endif
+#include "json.h"
 #include "model.h"
-
-/* A GRU's header is a few hundred bytes per tensor; 1 MiB holds thousands (the parse
- * tree takes up to 28 bytes per header byte). */
-#define MAX_HEADER ((uint64_t)1024 * 1024)
-#define MAX_DEPTH 8
+#include "modelfile.h"
 
 static void vsay(char *msg, size_t n, const char *fmt, va_list ap)
 {
@@ -42,220 +32,6 @@ static gru_status fail(char *msg, size_t n, gru_status st, const char *fmt, ...)
     vsay(msg, n, fmt, ap);
     va_end(ap);
     return st;
-}
-
-/* The file is little-endian; this build reads and writes it on such hosts only. */
-static int host_little_endian(void)
-{
-    const uint32_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-/* ---- a minimal JSON reader ---------------------------------------------------------- */
-
-typedef enum { J_NULL, J_BOOL, J_INT, J_STR, J_ARR, J_OBJ } jtype;
-
-/* A value; arrays and objects list their children as a chain (first, next). Object
- * members carry their key. Strings are decoded into the parser's arena. */
-typedef struct jval {
-    jtype type;
-    int64_t i;                 /* J_INT, J_BOOL */
-    const char *s;             /* J_STR: NUL-terminated (decoded) */
-    const char *key;           /* member key, NUL-terminated, or NULL */
-    size_t n;                  /* J_ARR, J_OBJ: number of children */
-    struct jval *first, *next;
-} jval;
-
-typedef struct jparser {
-    const char *p, *end;
-    jval *nodes;               /* at most cap nodes */
-    size_t used, cap;
-    char *arena;               /* decoded strings: never longer than the input */
-    size_t apos;
-    const char *err;
-} jparser;
-
-static void skip_ws(jparser *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Decodes the 4 hex digits of a \u escape (j->p after the 'u') as UTF-8 at *o. */
-static int parse_u_escape(jparser *j, char **o)
-{
-    if (j->end - j->p < 4) { j->err = "a short \\u escape"; return 0; }
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(j->p[k]);
-        if (h < 0) { j->err = "a bad \\u escape"; return 0; }
-        v = v * 16 + (unsigned)h;
-    }
-    j->p += 4;
-    if (v == 0 || (v >= 0xD800 && v <= 0xDFFF)) {   /* NUL, surrogates: not names */
-        j->err = "a \\u escape pygru does not accept (NUL or a surrogate)";
-        return 0;
-    }
-    char *q = *o;
-    if (v < 0x80) *q++ = (char)v;   /* UTF-8, at most 3 bytes <= the 6 read */
-    else if (v < 0x800) { *q++ = (char)(0xC0 | v >> 6); *q++ = (char)(0x80 | (v & 63)); }
-    else {
-        *q++ = (char)(0xE0 | v >> 12);
-        *q++ = (char)(0x80 | ((v >> 6) & 63));
-        *q++ = (char)(0x80 | (v & 63));
-    }
-    *o = q;
-    return 1;
-}
-
-/* Decodes the escape after a backslash (j->p at its letter) at *o. */
-static int parse_escape(jparser *j, char **o)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char c = *j->p++;
-    if (c == 'u') return parse_u_escape(j, o);
-    const char *at = c ? strchr(from, c) : NULL;
-    if (!at) { j->err = "a bad escape in a string"; return 0; }
-    *(*o)++ = to[at - from];
-    return 1;
-}
-
-/* Decodes a string literal (j->p at the opening quote) into the arena. */
-static const char *parse_string(jparser *j)
-{
-    char *out = j->arena + j->apos, *o = out;
-    j->p++;
-    while (j->p < j->end && *j->p != '"') {
-        unsigned char c = (unsigned char)*j->p++;
-        if (c < 0x20) { j->err = "a control character in a string"; return NULL; }
-        if (c != '\\') { *o++ = (char)c; continue; }
-        if (j->p >= j->end) break;
-        if (!parse_escape(j, &o)) return NULL;
-    }
-    if (j->p >= j->end) { j->err = "an unterminated string"; return NULL; }
-    j->p++;
-    *o++ = '\0';
-    j->apos += (size_t)(o - out);
-    return out;
-}
-
-static jval *parse_value(jparser *j, int depth);
-
-static jval *new_node(jparser *j, jtype t)
-{
-    if (j->used == j->cap) { j->err = "too many values"; return NULL; }
-    jval *v = &j->nodes[j->used++];
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    return v;
-}
-
-/* An object or array (j->p at its bracket): its members, each parsed at depth + 1. */
-static jval *parse_container(jparser *j, int depth)
-{
-    const int obj = *j->p == '{';
-    const char close = obj ? '}' : ']';
-    jval *v = new_node(j, obj ? J_OBJ : J_ARR), **tail;
-    if (!v) return NULL;
-    tail = &v->first;
-    j->p++;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == close) { j->p++; return v; }
-    for (;;) {
-        const char *key = NULL;
-        if (obj) {
-            skip_ws(j);
-            if (j->p >= j->end || *j->p != '"') { j->err = "an object key is not a string"; return NULL; }
-            if (!(key = parse_string(j))) return NULL;
-            skip_ws(j);
-            if (j->p >= j->end || *j->p != ':') { j->err = "a ':' is missing"; return NULL; }
-            j->p++;
-        }
-        jval *child = parse_value(j, depth + 1);
-        if (!child) return NULL;
-        child->key = key;
-        *tail = child;
-        tail = &child->next;
-        v->n++;
-        skip_ws(j);
-        if (j->p < j->end && *j->p == ',') { j->p++; continue; }
-        if (j->p < j->end && *j->p == close) { j->p++; return v; }
-        j->err = obj ? "a ',' or '}' is missing" : "a ',' or ']' is missing";
-        return NULL;
-    }
-}
-
-/* Integers only (a safetensors header has no other numbers); fractions and exponents
- * are refused, as is anything beyond int64. */
-static jval *parse_number(jparser *j)
-{
-    const int neg = *j->p == '-';
-    if (neg) j->p++;
-    if (j->p >= j->end || *j->p < '0' || *j->p > '9') { j->err = "a bad number"; return NULL; }
-    uint64_t u = 0;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-        const unsigned d = (unsigned)(*j->p++ - '0');
-        if (u > (UINT64_MAX - d) / 10 || u * 10 + d > (uint64_t)INT64_MAX) {
-            j->err = "a number too large";
-            return NULL;
-        }
-        u = u * 10 + d;
-    }
-    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
-        j->err = "a number that is not an integer";
-        return NULL;
-    }
-    jval *v = new_node(j, J_INT);
-    if (v) v->i = neg ? -(int64_t)u : (int64_t)u;
-    return v;
-}
-
-/* true, false or null. */
-static jval *parse_word(jparser *j)
-{
-    static const struct { const char *word; jtype t; int64_t i; } words[] = {
-        {"true", J_BOOL, 1}, {"false", J_BOOL, 0}, {"null", J_NULL, 0}};
-    for (size_t k = 0; k < 3; k++) {
-        const size_t len = strlen(words[k].word);
-        if ((size_t)(j->end - j->p) < len || memcmp(j->p, words[k].word, len) != 0) continue;
-        j->p += len;
-        jval *v = new_node(j, words[k].t);
-        if (v) v->i = words[k].i;
-        return v;
-    }
-    j->err = "an unexpected character";
-    return NULL;
-}
-
-static jval *parse_value(jparser *j, int depth)
-{
-    skip_ws(j);
-    if (j->p >= j->end) { j->err = "unexpected end of the header"; return NULL; }
-    if (depth > MAX_DEPTH) { j->err = "nesting too deep"; return NULL; }
-    const char c = *j->p;
-    if (c == '{' || c == '[') return parse_container(j, depth);
-    if (c == '"') {
-        jval *v = new_node(j, J_STR);
-        if (!v || !(v->s = parse_string(j))) return NULL;
-        return v;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return parse_number(j);
-    return parse_word(j);
-}
-
-static const jval *member(const jval *obj, const char *key)
-{
-    for (const jval *c = obj->first; c; c = c->next)
-        if (strcmp(c->key, key) == 0) return c;
-    return NULL;
 }
 
 /* ---- tensors of a file ---------------------------------------------------------------- */
@@ -309,7 +85,7 @@ static int parse_name(const char *name, int *kind, long *layer, int *reverse)
 /* Reads a metadata value as an integer in [lo, hi]; 0 when absent or malformed. */
 static int meta_int(const jval *meta, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
-    const jval *v = meta ? member(meta, key) : NULL;
+    const jval *v = meta ? json_member(meta, key) : NULL;
     if (!v || v->type != J_STR || !*v->s) return 0;
     char *e;
     errno = 0;
@@ -362,7 +138,7 @@ static gru_status load_header_text(loader *ld, uint64_t *hlen_out)
     if (hlen > fsize - 8)
         return BAD("%s: the header length %llu runs past the end of the file (%llu bytes)",
                    path, (unsigned long long)hlen, (unsigned long long)fsize);
-    if (hlen > MAX_HEADER) return BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen);
+    if (hlen > MODELFILE_MAX_HEADER) return BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen);
     ld->dsize = fsize - 8 - hlen;
     ld->dstart = 8 + hlen;
     ld->text = malloc((size_t)hlen + 1);
@@ -385,14 +161,10 @@ static gru_status load_header(loader *ld)
     if (st) return st;
     jparser jp = {ld->text, ld->text + hlen, ld->nodes, 0, (size_t)hlen / 2 + 2, ld->arena,
                   0, NULL};
-    const jval *root = parse_value(&jp, 0);
-    if (root) {
-        skip_ws(&jp);
-        if (jp.p != jp.end) { root = NULL; jp.err = "text after the header's object"; }
-    }
+    const jval *root = json_parse(&jp);
     if (!root) return BAD("%s: the header is not valid JSON (%s)", ld->path, jp.err);
     if (root->type != J_OBJ) return BAD("%s: the header is not a JSON object", ld->path);
-    const jval *meta = member(root, "__metadata__");
+    const jval *meta = json_member(root, "__metadata__");
     if (meta && meta->type != J_OBJ) return BAD("%s: __metadata__ is not an object", ld->path);
     for (const jval *c = meta ? meta->first : NULL; c; c = c->next)
         if (c->type != J_STR) return BAD("%s: __metadata__ must map names to strings", ld->path);
@@ -463,9 +235,9 @@ static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
 {
     const char *path = ld->path;
     t->name = c->key;
-    const jval *dt = c->type == J_OBJ ? member(c, "dtype") : NULL;
-    const jval *sh = c->type == J_OBJ ? member(c, "shape") : NULL;
-    const jval *of = c->type == J_OBJ ? member(c, "data_offsets") : NULL;
+    const jval *dt = c->type == J_OBJ ? json_member(c, "dtype") : NULL;
+    const jval *sh = c->type == J_OBJ ? json_member(c, "shape") : NULL;
+    const jval *of = c->type == J_OBJ ? json_member(c, "data_offsets") : NULL;
     if (!dt || !sh || !of || c->n != 3)
         return BAD("%s: tensor '%s' must have exactly dtype, shape and data_offsets", path, t->name);
     if (dt->type != J_STR || (strcmp(dt->s, "F32") != 0 && strcmp(dt->s, "F64") != 0))
@@ -525,7 +297,7 @@ static gru_status load_meta_sizes(loader *ld)
         if (k == 5) ld->cfg.reset_after = (int32_t)v;
     }
     int64_t rev = 0;
-    if (member(ld->meta, "reverse") && !meta_int(ld->meta, "reverse", 0, 1, &rev))
+    if (json_member(ld->meta, "reverse") && !meta_int(ld->meta, "reverse", 0, 1, &rev))
         return BAD("%s: __metadata__ 'reverse' is not \"0\" or \"1\"", ld->path);
     ld->cfg.reverse = (int32_t)rev;
     return GRU_OK;
@@ -538,7 +310,7 @@ static gru_status load_meta_rates(loader *ld)
     double *const rate_of[3] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
                                 &ld->cfg.recurrent_dropout};
     for (int k = 0; k < 3; k++) {
-        const jval *dp = member(ld->meta, rates[k]);
+        const jval *dp = json_member(ld->meta, rates[k]);
         if (!dp) continue;
         char *e;
         const double p = strtod(dp->s, &e);
@@ -565,9 +337,9 @@ static gru_status load_config(loader *ld)
     ld->all64 = ld->nt > 0;
     for (size_t k = 0; k < ld->nt; k++) ld->all64 &= ld->ts[k].f64;
     cfg->dtype = ld->all64 ? GRU_FLOAT64 : GRU_FLOAT32;
-    const jval *fmt = ld->meta ? member(ld->meta, "format") : NULL;
+    const jval *fmt = ld->meta ? json_member(ld->meta, "format") : NULL;
     if (!fmt || strcmp(fmt->s, "pygru") != 0) return GRU_OK;
-    const jval *ver = member(ld->meta, "format_version"), *cls = member(ld->meta, "class");
+    const jval *ver = json_member(ld->meta, "format_version"), *cls = json_member(ld->meta, "class");
     if (!ver || strcmp(ver->s, "1") != 0) return BAD("%s: format_version %s; libgru reads 1", ld->path, ver ? ver->s : "(missing)");
     if (!cls || (strcmp(cls->s, "GRU") != 0 && strcmp(cls->s, "GRUCell") != 0)) return BAD("%s: class must be GRU or GRUCell", ld->path);
     if ((strcmp(cls->s, "GRUCell") == 0) != sc->cell)
@@ -665,117 +437,5 @@ gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
     free(ld.nodes);
     free(ld.arena);
     free(ld.text);
-    return st;
-}
-
-/* ---- saving ------------------------------------------------------------------------ */
-
-/* The header: metadata, then every tensor in state-dict order, contiguous, padded to
- * a multiple of 8 bytes. *h is malloc'd (the caller frees it), *len its length. */
-static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
-{
-    size_t cap = 512 + m->ntensors * 128, len = 0;
-    char *h = malloc(cap);
-    if (!h) return GRU_ERR_NO_MEMORY;
-    const gru_config *c = &m->cfg;
-    int w = snprintf(h, cap,
-                     "{\"__metadata__\":{\"format\":\"pygru\",\"format_version\":\"1\","
-                     "\"pygru_version\":\"%s\",\"class\":\"GRU\",\"input_size\":\"%lld\","
-                     "\"hidden_size\":\"%lld\",\"num_layers\":\"%lld\",\"bias\":\"%d\","
-                     "\"batch_first\":\"0\",\"bidirectional\":\"%d\",\"reset_after\":\"%d\","
-                     "\"dropout\":\"%.17g\",\"reverse\":\"%d\",\"input_dropout\":\"%.17g\","
-                     "\"recurrent_dropout\":\"%.17g\"}",
-                     GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
-                     (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
-                     (int)c->reset_after, c->dropout, (int)c->reverse, c->input_dropout,
-                     c->recurrent_dropout);
-    len = (size_t)w;
-    uint64_t off = 0;
-    for (size_t k = 0; k < m->ntensors; k++) {
-        const gru_tensor *t = &m->tensors[k];
-        const uint64_t bytes = (uint64_t)t->numel * m->elem;
-        char shape[64];
-        if (t->ndim == 2) snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0], (long long)t->shape[1]);
-        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
-        w = snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],"
-                     "\"data_offsets\":[%llu,%llu]}", t->name, m->elem == 8 ? "F64" : "F32",
-                     shape, (unsigned long long)off, (unsigned long long)(off + bytes));
-        if (w < 0 || (size_t)w >= cap - len) { free(h); return GRU_ERR_OVERFLOW; }
-        len += (size_t)w;
-        off += bytes;
-    }
-    if (len + 9 > cap) { free(h); return GRU_ERR_OVERFLOW; }
-    h[len++] = '}';
-    while (len % 8) h[len++] = ' ';   /* padding, as the safetensors package writes */
-    *hp = h;
-    *lenp = len;
-    return GRU_OK;
-}
-
-/* Writes the length, the header and every tensor's data to f, flushed to disk. */
-static gru_status save_write(const gru_model *m, FILE *f, const char *h, size_t len)
-{
-    gru_status st = GRU_OK;
-    unsigned char len8[8];
-    for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)len >> (8 * k));
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h, 1, len, f) != len) st = GRU_ERR_IO;
-    for (size_t k = 0; k < m->ntensors && st == GRU_OK; k++) {
-        const gru_tensor *t = &m->tensors[k];
-        if (fwrite((const char *)m->params + t->offset * m->elem, m->elem, t->numel, f) != t->numel)
-            st = GRU_ERR_IO;
-    }
-    if (fflush(f) != 0) st = GRU_ERR_IO;
-#if !defined(_WIN32)
-    if (st == GRU_OK && fsync(fileno(f)) != 0) st = GRU_ERR_IO;
-#endif
-    return st;
-}
-
-/* The rename itself to disk: fsync the folder of path (best effort). */
-static void sync_folder(const char *path)
-{
-#if !defined(_WIN32)
-    const size_t plen = strlen(path);
-    char *dir = malloc(plen + 2);
-    if (!dir) return;
-    memcpy(dir, path, plen + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    free(dir);
-#else
-    (void)path;
-#endif
-}
-
-gru_status gru_save(const gru_model *m, const char *path)
-{
-    if (!m || !path) return GRU_ERR_NULL;
-    if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
-    char *h = NULL;
-    size_t len = 0;
-    gru_status st = save_header(m, &h, &len);
-    if (st) return st;
-    /* a new file beside the target, then rename */
-    const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 64);
-    if (!tmp) { free(h); return GRU_ERR_NO_MEMORY; }
-#if !defined(_WIN32)
-    snprintf(tmp, plen + 64, "%s.tmp-%ld-%llx", path, (long)getpid(),
-             (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#else
-    snprintf(tmp, plen + 64, "%s.tmp-%llx", path, (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#endif
-    FILE *f = fopen(tmp, "wbx");   /* C11: fails if it exists */
-    if (!f) { free(h); free(tmp); return GRU_ERR_IO; }
-    st = save_write(m, f, h, len);
-    if (fclose(f) != 0) st = GRU_ERR_IO;
-    if (st == GRU_OK && rename(tmp, path) != 0) st = GRU_ERR_IO;
-    if (st != GRU_OK) remove(tmp);
-    else sync_folder(path);
-    free(h);
-    free(tmp);
     return st;
 }
