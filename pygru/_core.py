@@ -11,6 +11,8 @@ Guarantees:
   * a C model is freed by ffi.gc(ptr, gru_destroy) when its Python owner goes away;
   * cffi API-mode calls release the GIL while the C code runs.
 """
+import contextlib
+import itertools
 import os
 from typing import Any, Dict
 import threading
@@ -29,7 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the build state
         "in the source tree, or `pip install -e .` (%s)" % exc) from exc
 
 __all__ = ["GRUError", "check", "info", "set_num_threads", "get_num_threads", "MAX_THREADS",
-           "CModel", "RWLock"]
+           "CModel", "RWLock", "hold_writes"]
 
 
 class GRUError(RuntimeError):
@@ -109,6 +111,9 @@ _threads_lock = threading.Lock()     # _num_threads and _models (held only brief
 _setting_lock = threading.Lock()     # one set_num_threads at a time
 
 
+_lock_order = itertools.count()
+
+
 class RWLock:
     """Many readers or one writer. A waiting writer keeps new readers out, so it waits
     only for the calls already running (bounded under any load); the writing thread
@@ -119,9 +124,10 @@ class RWLock:
     are serialised anyway (a model's streaming steps): they take only that lock, the
     cheapest read there is."""
 
-    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_waiting", "_exclusive")
+    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_waiting", "_exclusive", "order")
 
     def __init__(self, exclusive=None):
+        self.order = next(_lock_order)   # hold_writes takes several locks in this order
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer = None
@@ -178,6 +184,16 @@ class RWLock:
 
     def write(self):
         return _Held(self.acquire_write, self.release_write)
+
+
+@contextlib.contextmanager
+def hold_writes(locks):
+    """Holds every RWLock of ``locks`` as a writer, taken in creation order (so two
+    threads taking overlapping sets cannot deadlock), released in reverse."""
+    with contextlib.ExitStack() as stack:
+        for lock in sorted(set(locks), key=lambda lk: lk.order):
+            stack.enter_context(lock.write())
+        yield
 
 
 class _Held:

@@ -118,7 +118,8 @@ class StorageView(np.ndarray):
         if not targets:
             result = getattr(ufunc, method)(*inputs, **kwargs)
         else:
-            with targets[0]._lock.write():
+            from ._core import hold_writes   # (_core imports this module)
+            with hold_writes(t._lock for t in targets):   # outputs in several models
                 result = getattr(ufunc, method)(*inputs, **kwargs)
                 for t in targets:
                     t._notify()

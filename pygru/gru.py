@@ -86,11 +86,10 @@ class _Recurrent(Module):
             for name, p in self.named_parameters():
                 p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Module.load_state_dict (every value checked before any is written), as one
-        write: a forward running in another thread sees all-old or all-new weights."""
-        with self._model.rw.write():
-            return Module.load_state_dict(self, state_dict, strict)
+    def _write_lock(self):
+        # Module.load_state_dict writes under it, also when called on a parent module:
+        # a forward running in another thread sees all-old or all-new weights
+        return self._model.rw
 
     def __setattr__(self, name, value):
         # gru.weight_ih_l0 = array copies the values into the model's storage (the

@@ -336,11 +336,20 @@ class Module:
                 src = as_real_array(state_dict[key], key, dst.dtype)
             check_shape(src, key, dst.shape)
             converted.append((dst, src))
-        for dst, src in converted:
-            np.copyto(dst, src, casting="unsafe")
+        from ._core import hold_writes
+        # one write per C model inside (a GRU anywhere below): its forwards in other
+        # threads see all-old or all-new weights
+        with hold_writes(m._write_lock() for m in self.modules() if m._write_lock()):
+            for dst, src in converted:
+                np.copyto(dst, src, casting="unsafe")
         for m in self.modules():
             m._drop_kept()
         return IncompatibleKeys(missing, unexpected)
+
+    def _write_lock(self):
+        """The lock that serialises weight writes with this module's own forwards (an
+        RWLock), or None: modules over a C model (pygru.GRU) return its lock."""
+        return None
 
     # -- files --
     def save(self, path: Union[str, os.PathLike], metadata: Optional[Dict[str, str]] = None) -> str:

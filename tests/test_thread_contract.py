@@ -10,6 +10,7 @@ never block creating other models; thread counts above pygru.MAX_THREADS are ref
 Each race counts wrong results and must count zero; the iteration counts are the
 figures docs/RELIABILITY.md reports.
 """
+import sys
 import threading
 import time
 
@@ -83,6 +84,94 @@ def test_inference_racing_weight_writes_sees_old_or_new_weights():
     assert sum(reads) == RACE_CALLS and writes[0] > 10
     assert sum(wrong) == 0, "%d of %d forwards and steps saw a mix of two weight sets" % (
         sum(wrong), sum(reads))
+
+
+class _Encoder(pygru.Module):
+    """A parent module holding a GRU and a NumPy-only layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = pygru.GRU(4, 8, num_layers=2, seed=3)
+        self.head = pygru.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.gru(x)[0][-1])
+
+
+def test_parent_load_state_dict_is_one_write_per_gru_inside():
+    # Module.load_state_dict on a parent writes every GRU below it as one write
+    # (before: tensor by tensor, so a forward in another thread could run on a GRU
+    # whose weight_ih was new and weight_hh old)
+    rng = np.random.default_rng(4)
+    enc = _Encoder().eval()
+    a = {k: np.array(v) for k, v in enc.state_dict().items()}
+    b = {k: rng.uniform(-0.4, 0.4, v.shape).astype(v.dtype) for k, v in a.items()}
+    x = rng.standard_normal((3, 2, 4)).astype(np.float32)
+    enc.load_state_dict(b)
+    out_b = enc.gru(x)[0]
+    enc.load_state_dict(a)
+    out_a = enc.gru(x)[0]
+    reads, wrong, stop = [0, 0], [0, 0], threading.Event()
+
+    def reader(i):
+        def run():
+            for _ in range(RACE_CALLS // 2):
+                out = enc.gru(x)[0]
+                wrong[i] += not (np.array_equal(out, out_a) or np.array_equal(out, out_b))
+                reads[i] += 1
+        return run
+
+    writes = [0]
+
+    def writer():
+        while not stop.is_set():
+            enc.load_state_dict(b if writes[0] % 2 else a)
+            writes[0] += 1
+            time.sleep(0.0002)
+
+    w = threading.Thread(target=writer, daemon=True)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # switch threads often: between two tensors' writes too
+    w.start()
+    try:
+        _run_threads([reader(0), reader(1)], timeout=120)
+    finally:
+        stop.set()
+        w.join(30)
+        sys.setswitchinterval(switch)
+    assert sum(reads) == RACE_CALLS and writes[0] > 10
+    assert sum(wrong) == 0, "%d of %d forwards saw a mix of two weight sets" % (
+        sum(wrong), sum(reads))
+
+
+def test_writes_into_two_models_at_once_hold_both_locks():
+    # a ufunc whose outputs are views of two models' storage writes both under their
+    # locks, taken in one global order (two threads doing it crosswise cannot deadlock)
+    g1, g2 = pygru.GRU(2, 3, seed=1), pygru.GRU(2, 3, seed=2)
+    p1, p2 = g1.bias_ih_l0.data, g2.bias_ih_l0.data
+    ones = np.ones(9, np.float32)
+    done = [0, 0]
+
+    def crosswise(i):
+        def run():
+            for _ in range(2000):
+                if i:
+                    np.divmod(ones, 1.0, out=(p2, p1))
+                else:
+                    np.divmod(ones, 1.0, out=(p1, p2))
+                done[i] += 1
+        return run
+
+    _run_threads([crosswise(0), crosswise(1)], timeout=60)
+    assert done == [2000, 2000]
+    for g, p in ((g1, p1), (g2, p2)):
+        # whole tensors of one value (quotient 1 or remainder 0), and both models were
+        # told (the next forward repacks): each equals a fresh model with its weights
+        assert np.array_equal(p, ones) or np.array_equal(p, 0 * ones)
+        fresh = pygru.GRU(2, 3)
+        fresh.load_state_dict(g.state_dict())
+        x = np.ones((2, 1, 2), np.float32)
+        np.testing.assert_array_equal(g(x)[0], fresh(x)[0])
 
 
 def test_training_one_model_from_two_threads_is_correct():
