@@ -264,7 +264,7 @@ static jval *parse_word(jparser *j)
         if (v) v->i = words[k].i;
         return v;
     }
-    j->err = "an unexpected character";
+    j->err = (unsigned char)*j->p >= 0x80 ? "the header is not valid UTF-8" : "an unexpected character";
     return NULL;
 }
 

@@ -411,10 +411,10 @@ static gru_status load_meta_sizes(loader *ld)
         const int flag = k >= 3;
         const char *s = meta_str(ld->meta, keys[k]);
         if (ld->cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
-        if (!s || !strict_uint(s, NULL, &v) || (flag && v > 1) || (!flag && v < 1))
-            return BAD("%s: __metadata__ '%s' is %s%s%s, expected %s", ld->path, keys[k],
-                       s ? "\"" : "", s ? s : "missing", s ? "\"" : "",
-                       flag ? "\"0\" or \"1\"" : "a positive integer");
+        if (!s) return BAD("%s: __metadata__ lacks '%s'", ld->path, keys[k]);
+        if (!strict_uint(s, NULL, &v) || (flag && v > 1) || (!flag && v < 1))
+            return BAD("%s: __metadata__ '%s' is \"%s\", expected %s", ld->path, keys[k], s,
+                       flag ? "\"0\" or \"1\"" : "a positive decimal integer");
         if (have[k] >= 0 && v != have[k])
             return BAD("%s: __metadata__ says %s=%lld but the tensors' shapes give %lld",
                        ld->path, keys[k], (long long)v, (long long)have[k]);
