@@ -156,7 +156,7 @@ def shape_list_file(path, nbytes):
     return len(text)
 
 
-@pytest.mark.parametrize("name", ["bias_hh_l999999", "many_zero_size_layers",
+@pytest.mark.parametrize("name", ["bias_hh_l999999", "zero_size_layers_torch", "many_zero_size_layers",
                                   "many_zero_size_names", "deep_nesting_5000"])
 def test_size_attacks_are_cheap(name):
     seconds, kib = measure(os.path.join(CORPUS, name + ".safetensors"))

@@ -126,6 +126,12 @@ def size_attacks():
     for l in range(1, 400):
         holes["bias_hh_l%d" % (l * 50)] = np.zeros((0,), np.float32)
     case("many_zero_size_names", file_of(holes, m), "format", "n", "is missing")
+    big = {"weight_ih_l0": np.full((3000, 1), 0.5, np.float32)}   # H = 1000, 12 KB
+    for l in range(40):   # then nothing but zero-size tensors: a ~1 GB model if built
+        for k in KINDS:
+            name = "%s_l%d" % (k, l)
+            big.setdefault(name, np.zeros((0, 0) if k.startswith("w") else (0,), np.float32))
+    case("zero_size_layers_torch", file_of(big, None), "format", "n", "'weight_hh_l0' has the wrong shape")
     w, m = good(I=1, H=1)
     w["bias_hh_l999999"] = np.zeros((0,), np.float32)
     case("bias_hh_l999999", file_of(w, None), "format", "n", "'weight_ih_l1' is missing")
