@@ -612,7 +612,8 @@ def _load_c(path):
             os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
         except OSError as exc:
             raise exc from None
-        raise OSError("cannot load %s: %s" % (path, detail))
+        raise OSError(ffi.string(msg).decode("utf-8", "replace") or
+                      "cannot load %s: %s" % (path, detail))
     if status == lib.GRU_ERR_NO_MEMORY:
         raise MemoryError("loading %s: %s" % (path, detail))
     _core.check(status, "loading %s (%s)" % (path, detail))

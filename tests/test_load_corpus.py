@@ -117,7 +117,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
                           text=True, timeout=60, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    assert "OSError: cannot load %s: %s is a FIFO, not a model file" % (fifo, fifo) in proc.stdout, \
+    assert "OSError: %s is a FIFO, not a model file" % fifo in proc.stdout, \
         proc.stdout + proc.stderr
 
 

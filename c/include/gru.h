@@ -383,7 +383,7 @@ typedef struct gru_file_info {
  *    two members of an object with the same key; integers without leading zeros that
  *    fit int64; nesting at most 8 deep; arrays of at most 8 values);
  *  - every tensor: dtype F32 or F64, shape, data_offsets inside the data and matching
- *    the shape, no two overlapping; names as gru_param_names gives them, layer numbers
+ *    the shape, no two overlapping; names as gru_param_info gives them, layer numbers
  *    as plain decimals (0|[1-9][0-9]*);
  *  - the set of names: L = max layer + 1, D = 2 if any name ends in _reverse, and every
  *    (kind, layer, direction) exactly once, so L * D * (bias ? 4 : 2) tensors (4 or 2
@@ -395,9 +395,9 @@ typedef struct gru_file_info {
  *    recurrent_dropout if present a decimal [0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)? in
  *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan).
  * So the model is never larger than the file's data. Memory while loading: the model,
- * twice the header, its JSON nodes (at most ~28 bytes per header byte, allocated as the
- * header needs them) and one tensor's bytes; time linear in the file size (n log n for
- * sorting keys and offsets).
+ * twice the header, its JSON nodes (allocated as the header needs them, at most about
+ * 60 bytes per header byte: under 64 MiB for the largest header) and one tensor's
+ * bytes; time linear in the file size (n log n for sorting keys and offsets).
  * *out: the new model (free with gru_destroy), NULL on failure. info: if not NULL,
  * receives the gru_file_info ({0, 0, -1} on failure). message: if not NULL, receives a
  * NUL-terminated English description of what was wrong, starting with the path (at most

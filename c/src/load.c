@@ -29,6 +29,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 #endif
+#ifndef S_ISREG   /* MSVC has the S_IF* bits only */
+#define S_ISREG(m) (((m) & S_IFMT) == S_IFREG)
+#endif
+#ifndef S_ISDIR
+#define S_ISDIR(m) (((m) & S_IFMT) == S_IFDIR)
+#endif
+#ifndef S_ISCHR
+#define S_ISCHR(m) (((m) & S_IFMT) == S_IFCHR)
+#endif
 #include "json.h"
 #include "model.h"
 #include "modelfile.h"
@@ -167,7 +176,7 @@ typedef struct loader {
 #define IOERR(...) fail(ld->msg, ld->msz, GRU_ERR_IO, __VA_ARGS__)
 
 /* What a file that is not a regular file is, for the message. */
-static const char *file_kind(mode_t mode)
+static const char *file_kind(unsigned mode)
 {
     if (S_ISDIR(mode)) return "a directory";
 #ifdef S_ISFIFO
@@ -207,7 +216,7 @@ static gru_status load_open(loader *ld)
     }
 #endif
     if (!S_ISREG(sb.st_mode))
-        return IOERR("%s is %s, not a model file", ld->path, file_kind(sb.st_mode));
+        return IOERR("%s is %s, not a model file", ld->path, file_kind((unsigned)sb.st_mode));
     if (sb.st_size < 0) return IOERR("cannot stat %s", ld->path);
     ld->fsize = (uint64_t)sb.st_size;
     return GRU_OK;
