@@ -485,7 +485,10 @@ static gru_status load_config(loader *ld)
         return BAD("%s: __metadata__ says %s but the tensors are a %s's", ld->path, cls,
                    ld->cell ? "GRUCell" : "GRU");
     gru_status st = load_meta_sizes(ld);
-    return st ? st : load_meta_options(ld);
+    if (st || (st = load_meta_options(ld))) return st;
+    if (cfg->reverse && cfg->bidirectional)
+        return BAD("%s: __metadata__ says reverse=1 for a bidirectional GRU", ld->path);
+    return GRU_OK;
 }
 
 /* The model's tensors against the file's (a consistency check: load_names and
@@ -534,8 +537,9 @@ static gru_status load_steps(loader *ld)
     if ((st = load_open(ld)) || (st = load_header(ld)) || (st = load_tensors(ld)) ||
         (st = load_names(ld)) || (st = load_shapes(ld)) || (st = load_config(ld)))
         return st;
-    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)
-        return fail(ld->msg, ld->msz, st, "%s: creating the model failed: %s", ld->path,
+    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)   /* a file's config: FORMAT */
+        return fail(ld->msg, ld->msz, st == GRU_ERR_INVALID_ARG || st == GRU_ERR_OVERFLOW ?
+                    GRU_ERR_FORMAT : st, "%s: creating the model failed: %s", ld->path,
                     gru_strerror(st));
     if ((st = load_match(ld, &maxn))) return st;
     return load_data(ld, maxn);

@@ -240,6 +240,9 @@ def metadata_attacks():
         w, m = good()
         del m[key]
         case("meta_lacks_%s" % key, file_of(w, m), "format", "n", "lacks '%s'" % key)
+    w, m = good(L=2, bidir=1)
+    m["reverse"] = "1"
+    case("meta_reverse_with_bidirectional", file_of(w, m), "format", "n", "reverse=1 for a bidirectional GRU")
     w, m = good(cell=True)
     m["class"] = "GRU"
     case("meta_class_gru_on_cell", file_of(w, m), "format", "n", "says GRU but the tensors are a GRUCell's")
