@@ -5,8 +5,10 @@ and metadata values replaced by generated JSON values). Whatever the damage, the
 is either a model whose save / load round trip gives back the same model, or a
 ValueError / OSError naming the path; never another exception, never a crash. libgru
 called directly must agree (GRU_OK exactly when pygru.load returns a model)."""
+import atexit
 import json
 import os
+import shutil
 import struct
 import tempfile
 
@@ -23,6 +25,7 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
                                        HealthCheck.function_scoped_fixture])
 
 TMP = tempfile.mkdtemp(prefix="pygru_hyp_modelfile_")
+atexit.register(shutil.rmtree, TMP, True)
 MODELS = [pygru.GRU(2, 3, seed=1),
           pygru.GRU(3, 2, num_layers=2, bidirectional=True, dropout=0.25, seed=2),
           pygru.GRU(2, 2, bias=False, reset_after=False, dtype=np.float64, seed=3),
