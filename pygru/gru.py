@@ -588,20 +588,95 @@ def build(class_name, config, state_dict, overrides, dtype, who="from_torch"):
     return model
 
 
+def _load_c(path):
+    """(libgru model owned by the returned object, gru_file_info) of the file at path,
+    read by gru_load_file (the one validator of model files, shared with C)."""
+    from ._core import ffi, lib
+    bpath = os.fsencode(path)
+    if b"\0" in bpath:
+        raise ValueError("%s is not a valid pygru model file: the path holds a NUL byte"
+                         % path)
+    pp, info, msg = ffi.new("gru_model **"), ffi.new("gru_file_info *"), ffi.new("char[1024]")
+    status = lib.gru_load_file(bpath, pp, info, msg, 1024)
+    if status == lib.GRU_OK:
+        return ffi.gc(pp[0], lib.gru_destroy), info
+    raw = ffi.string(msg)
+    if raw.startswith(bpath + b": "):   # the C message starts with the path
+        raw = raw[len(bpath) + 2:]
+    detail = raw.decode("utf-8", "replace") or _core.strerror(status)
+    if status == lib.GRU_ERR_FORMAT:
+        raise ValueError("%s is not a valid pygru model file: %s" % (path, detail))
+    if status == lib.GRU_ERR_IO:
+        try:   # the usual FileNotFoundError / PermissionError, if that is what it is
+            os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+        except OSError as exc:
+            raise exc from None
+        raise OSError(ffi.string(msg).decode("utf-8", "replace") or
+                      "cannot load %s: %s" % (path, detail))
+    if status == lib.GRU_ERR_NO_MEMORY:
+        raise MemoryError("loading %s: %s" % (path, detail))
+    _core.check(status, "loading %s (%s)" % (path, detail))
+
+
+def _config_of_file(cm, info):
+    """(class name, configuration dict) of a loaded libgru model: for a file without
+    pygru metadata only what the names and shapes say."""
+    from ._core import ffi, lib
+    c = ffi.new("gru_config *")
+    _core.check(lib.gru_get_config(cm, c), "reading the loaded model's configuration")
+    cfg = dict(input_size=int(c.input_size), hidden_size=int(c.hidden_size), bias=bool(c.bias))
+    if not info.cell:
+        cfg.update(num_layers=int(c.num_layers), bidirectional=bool(c.bidirectional))
+    if info.pygru:
+        cfg["reset_after"] = bool(c.reset_after)
+        if not info.cell:
+            cfg.update(dropout=float(c.dropout), reverse=bool(c.reverse),
+                       input_dropout=float(c.input_dropout),
+                       recurrent_dropout=float(c.recurrent_dropout))
+            if info.batch_first >= 0:
+                cfg["batch_first"] = bool(info.batch_first)
+    dtype = np.float64 if c.dtype == lib.GRU_FLOAT64 else np.float32
+    return ("GRUCell" if info.cell else "GRU"), cfg, dtype
+
+
+def _weights_of_file(cm, cell, dtype):
+    """{state-dict name: read-only ndarray view of the loaded model's storage}."""
+    from ._core import ffi, lib
+    count = ffi.new("size_t *")
+    _core.check(lib.gru_param_count(cm, count), "counting the loaded model's parameters")
+    name_p, ndim, shape = ffi.new("const char **"), ffi.new("int *"), ffi.new("int64_t[2]")
+    data, n = ffi.new("void **"), ffi.new("size_t *")
+    out = {}
+    for i in range(count[0]):
+        _core.check(lib.gru_param_info(cm, i, name_p, ndim, shape), "describing a parameter")
+        name = ffi.string(name_p[0])
+        _core.check(lib.gru_param_data(cm, name, data, n), "reading a parameter")
+        arr = np.frombuffer(ffi.buffer(data[0], n[0] * np.dtype(dtype).itemsize), dtype=dtype)
+        arr.flags.writeable = False
+        key = name.decode("ascii")
+        out[key[:-3] if cell else key] = arr.reshape([int(shape[k]) for k in range(ndim[0])])
+    return out
+
+
 def load(path: Union[str, os.PathLike], **config) -> Union[GRU, GRUCell]:
     """The GRU or GRUCell saved in ``path`` (by GRU.save, libgru's gru_save, or the
     safetensors package from a torch state dict), in eval mode. Keywords (dtype, seed,
     and for files without pygru metadata batch_first, dropout, reset_after) go to the
-    constructor; the dtype defaults to the file's. A malformed file raises ValueError
-    saying what is wrong (pygru.modelfile)."""
+    constructor; the dtype defaults to the file's. The file is read by libgru's
+    gru_load_file, so Python and C accept exactly the same files (its checks: gru.h). A
+    malformed file raises ValueError("<path> is not a valid pygru model file: ..."), a
+    file that cannot be read (missing, a directory, a FIFO) OSError."""
     path = os.fspath(path)
-    cls_name, cfg, tensors = modelfile.read_model(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    cm, info = _load_c(path)
+    cls_name, cfg, file_dtype = _config_of_file(cm, info)
+    tensors = _weights_of_file(cm, info.cell, file_dtype)
     dtype = config.pop("dtype", None)
-    if dtype is None:
-        dtypes = {t.dtype for t in tensors.values()}
-        dtype = np.float64 if dtypes == {np.dtype("<f8")} else np.float32
     try:
-        model = build(cls_name, cfg, tensors, config, dtype, who="load")
-    except ValueError as exc:   # a tensor of the wrong shape for its config, ...
+        model = build(cls_name, cfg, tensors, config, file_dtype if dtype is None else dtype,
+                      who="load")
+    except ValueError as exc:   # a keyword that contradicts the file, ...
         raise ValueError("%s is not a valid pygru model file: %s" % (path, exc)) from None
+    del tensors, cm
     return model.eval()

@@ -1,8 +1,9 @@
 """pygru.modelfile - the model file shared by Python and C: the safetensors format,
-read and written here (write_tensors / read_tensors for any state dict; metadata /
-read_model for a GRU's configuration), readable by libgru's gru_load and by the
-safetensors package. GRU.save and pygru.load (pygru.gru) are built on it; this module
-imports no model class.
+written here (write_tensors for any state dict, metadata for a GRU's configuration) and
+read by libgru's gru_load_file (pygru.load, a GRU's file: one validator for both
+languages) or by read_tensors here (Module.load: any state dict, also I64/I32), which
+follows the same rules where they apply. Readable by the safetensors package too; this
+module imports no model class.
 
 Layout (https://github.com/huggingface/safetensors):
   8 bytes   N, the header's length, unsigned little-endian
@@ -22,12 +23,13 @@ Guarantees:
   * writing is atomic: the file is written under a temporary name in the same folder,
     flushed and fsynced, then renamed over the target (and the folder fsynced), so a
     crash never leaves a half-written file under the target's name;
-  * reading checks everything before a model is built and raises ValueError naming what
-    is wrong: a short file, a header length beyond the file, bad UTF-8 or JSON, an
+  * read_tensors checks everything before it returns and raises ValueError naming what
+    is wrong, as gru_load_file does (gru.h): a short file, a header length beyond the
+    file or over 1 MiB, bad UTF-8 (also lone surrogates) or JSON (also duplicate keys,
+    non-integer numbers, nesting deeper than 8, arrays of more than 8 values), an
     unknown dtype, a shape or offset that disagrees with the data, overlapping or
-    out-of-range offsets, missing or extra tensors, or a configuration that disagrees
-    with the shapes; nothing is allocated from a size before it is checked against the
-    file's size;
+    out-of-range offsets; nothing is allocated from a size before it is checked against
+    the file's size, and time is linear in the file's size;
   * files without pygru metadata (e.g. written by the safetensors package from a torch
     state dict) load too: the configuration is then read off the names and shapes, and
     keyword arguments add what they cannot say (batch_first, dropout, reset_after).
@@ -43,16 +45,15 @@ import re
 
 from ._files import write_atomic
 
-__all__ = ["write_tensors", "read_tensors", "metadata", "read_model", "config_from_state_dict"]
+__all__ = ["write_tensors", "read_tensors", "metadata", "config_from_state_dict"]
 
 FORMAT_VERSION = "1"
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
            "I32": np.dtype("<i4")}
 _NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
-_FLOATS = ("F32", "F64")   # what a GRU model file holds
-_MAX_HEADER = 100 * 1024 * 1024     # the safetensors package's own limit
-_INT_KEYS = ("input_size", "hidden_size", "num_layers")
-_FLAG_KEYS = ("bias", "batch_first", "bidirectional", "reset_after", "reverse")
+_MAX_HEADER = 1024 * 1024     # as libgru's MODELFILE_MAX_HEADER
+_MAX_DEPTH = 8                # as json.h's JSON_MAX_DEPTH and JSON_MAX_ARRAY
+_MAX_ARRAY = 8
 
 
 def metadata(class_name, cfg):
@@ -111,6 +112,68 @@ def _bad(path, what):
     return ValueError("%s is not a valid pygru model file: %s" % (path, what))
 
 
+def _depth(text):
+    """The deepest nesting of [ and { in JSON text (outside strings), in one pass."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for c in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_dup_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("an object has two members of the same key")
+    return dict(pairs)
+
+
+def _strict_int(text):
+    """A JSON integer as libgru reads one: ASCII digits (json's scanner also matches
+    other Unicode digits), fitting int64."""
+    if not text.isascii() or len(text.lstrip("-")) > 19:
+        raise ValueError("a number too large or not in ASCII digits: %.30s" % text)
+    v = int(text)
+    if not -2 ** 63 <= v < 2 ** 63:
+        raise ValueError("a number too large: %s" % text)
+    return v
+
+
+def _no_floats(text):
+    raise ValueError("a number that is not an integer: %.30s" % text)
+
+
+def _check_strings(obj):
+    """Lone surrogates (from \\u escapes) are not UTF-8: refuse them, as libgru does;
+    and nested arrays of more than _MAX_ARRAY values."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            for k, v in o.items():
+                k.encode("utf-8")
+                stack.append(v)
+        elif isinstance(o, list):
+            if len(o) > _MAX_ARRAY:
+                raise ValueError("an array of more than %d values" % _MAX_ARRAY)
+            stack.extend(o)
+        elif isinstance(o, str):
+            o.encode("utf-8")
+
+
 def _read_header(path, data):
     if len(data) < 8:
         raise _bad(path, "%d bytes, shorter than the 8-byte header length" % len(data))
@@ -121,9 +184,21 @@ def _read_header(path, data):
     if n > _MAX_HEADER:
         raise _bad(path, "a header of %d bytes (at most %d)" % (n, _MAX_HEADER))
     try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
+        text = data[8:8 + n].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _bad(path, "the header is not UTF-8 (%s)" % exc) from None
+        raise _bad(path, "the header is not valid JSON (the header is not valid UTF-8: %s)"
+                   % exc) from None
+    if _depth(text) > _MAX_DEPTH + 1:
+        raise _bad(path, "the header is not valid JSON (nesting deeper than %d)" % _MAX_DEPTH)
+    if "\\u0000" in text.replace("\\\\", ""):
+        raise _bad(path, "the header is not valid JSON (a \\u escape pygru does not accept)")
+    try:
+        header = json.loads(text, object_pairs_hook=_no_dup_keys, parse_int=_strict_int,
+                            parse_float=_no_floats, parse_constant=_no_floats)
+        _check_strings(header)
+    except UnicodeEncodeError:
+        raise _bad(path, "the header is not valid JSON (a \\u escape pygru does not accept: "
+                   "a lone surrogate)") from None
     except ValueError as exc:
         raise _bad(path, "the header is not valid JSON (%s)" % exc) from None
     if not isinstance(header, dict):
@@ -147,7 +222,7 @@ def read_tensors(path, dtypes=tuple(_DTYPES)):
     return tensors, meta
 
 
-def _tensors(path, header, data, start, dtypes=_FLOATS):
+def _tensors(path, header, data, start, dtypes):
     """{name: array} of every tensor entry, each checked against the data."""
     size = len(data) - start
     out, spans = {}, []
@@ -184,69 +259,6 @@ def _tensors(path, header, data, start, dtypes=_FLOATS):
         if b0 < a1:
             raise _bad(path, "tensors %r and %r overlap in the data" % (an, bn))
     return out
-
-
-def _config_from_metadata(path, meta):
-    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise _bad(path, "__metadata__ must map names to strings")
-    if meta.get("format") != "pygru":
-        return None, None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise _bad(path, "format_version %r; this pygru reads %s"
-                   % (meta.get("format_version"), FORMAT_VERSION))
-    cls_name = meta.get("class")
-    if cls_name not in ("GRU", "GRUCell"):
-        raise _bad(path, "class %r (GRU or GRUCell)" % cls_name)
-    keys = ("input_size", "hidden_size", "bias", "reset_after") + (
-        ("num_layers", "batch_first", "bidirectional", "dropout") if cls_name == "GRU" else ())
-    if cls_name == "GRU":
-        # files of libgru < ABI 2 have no reverse, < ABI 3 no input/recurrent dropout
-        meta = dict({"reverse": "0", "input_dropout": "0.0", "recurrent_dropout": "0.0"},
-                    **meta)
-        keys += ("reverse", "input_dropout", "recurrent_dropout")
-    cfg = {}
-    for k in keys:
-        if k not in meta:
-            raise _bad(path, "__metadata__ lacks %r" % k)
-        v = meta[k]
-        try:
-            if k in _INT_KEYS:
-                cfg[k] = int(v, 10)
-            elif k in _FLAG_KEYS:
-                if v not in ("0", "1"):
-                    raise ValueError(v)
-                cfg[k] = v == "1"
-            else:
-                cfg[k] = float(v)
-        except ValueError:
-            raise _bad(path, "__metadata__ %r is %r" % (k, v)) from None
-    return cls_name, cfg
-
-
-def read_model(path):
-    """(class name "GRU" or "GRUCell", configuration dict, {name: array}) of a model
-    file written by GRU.save, libgru's gru_load or the safetensors package from a
-    torch state dict (no pygru metadata: the configuration is read off the names and
-    shapes). Every entry is checked; the metadata must agree with the shapes."""
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    header, start = _read_header(path, data)
-    tensors = _tensors(path, header, data, start)
-    cls_name, cfg = _config_from_metadata(path, header.get("__metadata__", {}))
-    try:
-        shape_cls, shape_cfg = config_from_state_dict(tensors)
-    except ValueError as exc:
-        raise _bad(path, str(exc)) from None
-    if cls_name is None:    # no pygru metadata: what the tensors say
-        return shape_cls, shape_cfg, tensors
-    if shape_cls != cls_name:
-        raise _bad(path, "__metadata__ says %s but the tensors are a %s's" % (cls_name, shape_cls))
-    for k, v in shape_cfg.items():
-        if cfg[k] != v:
-            raise _bad(path, "__metadata__ says %s=%r but the tensors' shapes give %r"
-                       % (k, cfg[k], v))
-    return cls_name, cfg, tensors
 
 
 # ---- the configuration a state dict's names and shapes imply -----------------------

@@ -362,18 +362,52 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  * a half-written file under that name. GRU_ERR_IO on any file error (path unchanged). */
 GRU_API gru_status gru_save(const gru_model *model, const char *path);
 
+/* What gru_load_file says about a file beyond its model: pygru 1 when the file has
+ * pygru metadata (format "pygru"); cell 1 for a GRUCell's tensor names (weight_ih, ...);
+ * batch_first 0 or 1 from the metadata, -1 when absent (libgru takes the layout per
+ * call; pygru keeps it). */
+typedef struct gru_file_info {
+    int32_t pygru;
+    int32_t cell;
+    int32_t batch_first;
+} gru_file_info;
+
 /* Creates a model from a file written by gru_save, by pygru, or by the safetensors
  * package from a torch.nn.GRU state dict (no pygru metadata: the configuration is read
  * off the tensor names and shapes). The dtype is float64 when every tensor is F64,
- * else float32. Everything is checked before the model is made: the header length
- * against the file size (and at most 1 MiB), the JSON, every tensor's dtype (F32, F64), shape and offsets
- * (inside the data, matching sizes, no overlaps), the set of tensors (none missing,
- * none extra) and the metadata against the shapes.
- * *out: the new model (free with gru_destroy), NULL on failure. message: if not NULL,
- * receives a NUL-terminated English description of what was wrong (at most
+ * else float32. pygru.load reads through this function: both accept the same files.
+ * Everything is checked before the model is made:
+ *  - path is a regular file (a directory, FIFO or device: GRU_ERR_IO, without blocking);
+ *  - the header length against the file size, and at most 1 MiB;
+ *  - the header is strict JSON in UTF-8 (no overlongs, lone surrogates or \u0000; no
+ *    two members of an object with the same key; integers without leading zeros that
+ *    fit int64; nesting at most 8 deep; arrays of at most 8 values);
+ *  - every tensor: dtype F32 or F64, shape, data_offsets inside the data and matching
+ *    the shape, no two overlapping; names as gru_param_info gives them, layer numbers
+ *    as plain decimals (0|[1-9][0-9]*);
+ *  - the set of names: L = max layer + 1, D = 2 if any name ends in _reverse, and every
+ *    (kind, layer, direction) exactly once, so L * D * (bias ? 4 : 2) tensors (4 or 2
+ *    for a GRUCell), bias all-or-nothing; every shape as weight_ih_l0's sizes imply;
+ *  - pygru metadata: format_version "1", class GRU or GRUCell (as the names say),
+ *    input_size, hidden_size, num_layers (decimal, no sign, spaces or leading zeros),
+ *    bias, bidirectional, reset_after, and if present reverse and batch_first (exactly
+ *    "0" or "1"), each agreeing with the shapes; dropout, input_dropout,
+ *    recurrent_dropout if present a decimal [0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)? in
+ *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan).
+ * So the model is never larger than the file's data. Memory while loading: the model,
+ * twice the header, its JSON nodes (allocated as the header needs them, at most about
+ * 60 bytes per header byte: under 64 MiB for the largest header) and one tensor's
+ * bytes; time linear in the file size (n log n for sorting keys and offsets).
+ * *out: the new model (free with gru_destroy), NULL on failure. info: if not NULL,
+ * receives the gru_file_info ({0, 0, -1} on failure). message: if not NULL, receives a
+ * NUL-terminated English description of what was wrong, starting with the path (at most
  * message_size bytes; "" on success).
- * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_IO, GRU_ERR_FORMAT, GRU_ERR_NO_MEMORY or an
- * error of gru_create. */
+ * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_IO (cannot open or read; not a regular file),
+ * GRU_ERR_FORMAT (anything malformed), GRU_ERR_NO_MEMORY or an error of gru_create. */
+GRU_API gru_status gru_load_file(const char *path, gru_model **out, gru_file_info *info,
+                                 char *message, size_t message_size);
+
+/* gru_load_file without the info. */
 GRU_API gru_status gru_load(const char *path, gru_model **out, char *message,
                             size_t message_size);
 

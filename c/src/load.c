@@ -1,11 +1,19 @@
 /*
- * load.c - gru_load: a model from a safetensors file (the format of gru.h; pygru.load
- * reads through this function, so both languages accept and refuse the same files).
+ * load.c - gru_load / gru_load_file: a model from a safetensors file (the format of
+ * gru.h). pygru.load reads through gru_load_file, so both languages accept and refuse
+ * exactly the same files.
  *
- * The header is parsed by json.c. Everything is checked before a model is created;
- * every size read from the file is checked against the file's size, and every product
- * for overflow, before anything is allocated from it. Failures return GRU_ERR_IO or
- * GRU_ERR_FORMAT with a message; nothing prints, nothing aborts.
+ * The file must be a regular file (a directory, FIFO or device is refused before any
+ * read, so nothing blocks). The header (at most 1 MiB) is parsed by json.c, strictly.
+ * Then, before the model is created: every tensor's name, dtype, shape and byte range
+ * (inside the data, no overlaps); the set of names (L = max layer + 1 layers, D
+ * directions, every (kind, layer, direction) exactly once, so the number of tensors is
+ * L * D * (bias ? 4 : 2)); every shape against the sizes weight_ih_l0 gives; the
+ * metadata (strict integers, flags, rates) against the shapes. Since each tensor's
+ * bytes are in the file, the model is never larger than the file's data. Memory while
+ * loading: the model, the header twice (text, decoded strings), its JSON nodes (json.h)
+ * and one tensor's bytes; time is linear in the file's size (n log n for the sorts).
+ * Failures return GRU_ERR_IO or GRU_ERR_FORMAT with a message; nothing prints.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -15,6 +23,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+#ifndef S_ISREG   /* MSVC has the S_IF* bits only */
+#define S_ISREG(m) (((m) & S_IFMT) == S_IFREG)
+#endif
+#ifndef S_ISDIR
+#define S_ISDIR(m) (((m) & S_IFMT) == S_IFDIR)
+#endif
+#ifndef S_ISCHR
+#define S_ISCHR(m) (((m) & S_IFMT) == S_IFCHR)
+#endif
 #include "json.h"
 #include "model.h"
 #include "modelfile.h"
@@ -36,10 +59,15 @@ static gru_status fail(char *msg, size_t n, gru_status st, const char *fmt, ...)
 
 /* ---- tensors of a file ---------------------------------------------------------------- */
 
+static const char *const KINDS[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+
 typedef struct ftensor {
     const char *name;          /* as in the file */
-    char cname[48];            /* the libgru name (GRUCell names get _l0) */
     int f64;                   /* dtype F64 (else F32) */
+    int kind;                  /* 0..3: KINDS */
+    long layer;                /* -1 for a GRUCell's names */
+    int reverse;
+    size_t slot;               /* its index in the model's state-dict order */
     int ndim;
     int64_t shape[2];
     uint64_t begin, end;       /* byte offsets in the data */
@@ -51,47 +79,71 @@ static int span_cmp(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* What the tensor names and shapes say: 1 = recognised, with sizes filled in. */
-typedef struct shape_cfg {
-    int cell;                  /* GRUCell names */
-    int64_t I, H, L;
-    int bidirectional, bias;
-} shape_cfg;
+/* s as a decimal integer 0|[1-9][0-9]* (ASCII digits only, no sign, no spaces) of at
+ * most 18 digits into *out; 0 if it is not one. end: where it stops (NULL: at NUL). */
+static int strict_uint(const char *s, const char *end, int64_t *out)
+{
+    const char *p = s;
+    int64_t v = 0;
+    while ((end ? p < end : *p != '\0') && *p >= '0' && *p <= '9' && p - s < 18)
+        v = v * 10 + (*p++ - '0');
+    if (p == s || (end ? p != end : *p != '\0') || (*s == '0' && p - s > 1)) return 0;
+    *out = v;
+    return 1;
+}
 
 /* "weight_ih_l3_reverse" -> kind 0..3, layer 3, reverse 1; a GRUCell's "weight_ih" ->
  * layer -1. Returns 0 if the name is no GRU parameter's. */
-static int parse_name(const char *name, int *kind, long *layer, int *reverse)
+static int parse_name(ftensor *t)
 {
-    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
     for (int k = 0; k < 4; k++) {
-        const size_t n = strlen(kinds[k]);
-        if (strncmp(name, kinds[k], n) != 0) continue;
-        const char *p = name + n;
-        *kind = k;
-        *reverse = 0;
-        if (*p == '\0') { *layer = -1; return 1; }
-        if (p[0] != '_' || p[1] != 'l' || p[2] < '0' || p[2] > '9') return 0;
-        char *e;
-        errno = 0;
-        *layer = strtol(p + 2, &e, 10);
-        if (errno || *layer > 1000000) return 0;
-        if (strcmp(e, "_reverse") == 0) *reverse = 1;
-        else if (*e != '\0') return 0;
+        const size_t n = strlen(KINDS[k]);
+        if (strncmp(t->name, KINDS[k], n) != 0) continue;
+        const char *p = t->name + n;
+        t->kind = k;
+        t->reverse = 0;
+        t->layer = -1;
+        if (*p == '\0') return 1;
+        if (p[0] != '_' || p[1] != 'l') return 0;
+        const char *rev = strstr(p + 2, "_reverse");
+        t->reverse = rev && strcmp(rev, "_reverse") == 0;
+        int64_t layer;
+        if (!strict_uint(p + 2, t->reverse ? rev : NULL, &layer) || layer > 1000000) return 0;
+        t->layer = (long)layer;
         return 1;
     }
     return 0;
 }
 
-/* Reads a metadata value as an integer in [lo, hi]; 0 when absent or malformed. */
-static int meta_int(const jval *meta, const char *key, int64_t lo, int64_t hi, int64_t *out)
+/* The metadata's value of key as a string, or NULL when absent. */
+static const char *meta_str(const jval *meta, const char *key)
 {
     const jval *v = meta ? json_member(meta, key) : NULL;
-    if (!v || v->type != J_STR || !*v->s) return 0;
+    return v ? v->s : NULL;
+}
+
+/* A dropout rate as Python's repr(float) writes one in [0, 1): [0-9]+(.[0-9]+)?
+ * ([eE][+-]?[0-9]+)?, read by strtod only if strtod reads all of it (it follows the
+ * locale's decimal point). 1 with *out, 0 if malformed. */
+static int strict_rate(const char *s, double *out)
+{
+    const char *p = s;
+    size_t n = strspn(p, "0123456789");
+    if (!n) return 0;
+    p += n;
+    if (*p == '.') {
+        if (!(n = strspn(++p, "0123456789"))) return 0;
+        p += n;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p += 1 + (p[1] == '+' || p[1] == '-');
+        if (!(n = strspn(p, "0123456789"))) return 0;
+        p += n;
+    }
     char *e;
-    errno = 0;
-    long long x = strtoll(v->s, &e, 10);
-    if (errno || *e || x < lo || x > hi) return 0;
-    *out = x;
+    const double v = *p == '\0' ? strtod(s, &e) : -1;
+    if (*p != '\0' || *e != '\0' || !(v >= 0 && v < 1)) return 0;
+    *out = v;
     return 1;
 }
 
@@ -103,52 +155,96 @@ typedef struct loader {
     char *msg;
     size_t msz;
     FILE *f;
+    uint64_t fsize;            /* the file's size (fstat) */
     uint64_t dsize, dstart;    /* the data: its size and its first byte in the file */
     char *text, *arena;        /* (hlen + 1) the header, its decoded strings */
-    jval *nodes;
+    jparser jp;                /* owns the JSON nodes */
     const jval *root, *meta;   /* the header object, its __metadata__ or NULL */
     ftensor *ts;               /* (nt) the tensors in header order */
-    ftensor **order;           /* (nt) the same by data offset */
+    ftensor **order;           /* (nt) the same by data offset, then by slot */
     size_t nt;
-    shape_cfg sc;
-    long max_layer;
-    int any_cell, any_layer;
+    int cell, any_layer, bias; /* GRUCell names; GRU names; bias tensors */
+    int64_t I, H, L, D;        /* what the names and weight_ih_l0 say */
     gru_config cfg;
+    gru_file_info info;
     int all64;                 /* every tensor F64: a float64 model */
     void *buf;
     gru_model *m;
 } loader;
 
 #define BAD(...) fail(ld->msg, ld->msz, GRU_ERR_FORMAT, __VA_ARGS__)
+#define IOERR(...) fail(ld->msg, ld->msz, GRU_ERR_IO, __VA_ARGS__)
 
-/* The file's size, then the header length against it; reads the header. */
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(unsigned mode)
+{
+    if (S_ISDIR(mode)) return "a directory";
+#ifdef S_ISFIFO
+    if (S_ISFIFO(mode)) return "a FIFO";
+#endif
+    if (S_ISCHR(mode)) return "a character device";
+#ifdef S_ISBLK
+    if (S_ISBLK(mode)) return "a block device";
+#endif
+#ifdef S_ISSOCK
+    if (S_ISSOCK(mode)) return "a socket";
+#endif
+    return "not a regular file";
+}
+
+/* Opens path for reading without blocking (a FIFO would block in fopen) and checks
+ * that it is a regular file; its size into ld->fsize. */
+static gru_status load_open(loader *ld)
+{
+    struct stat sb;
+#ifdef _WIN32
+    if (!(ld->f = fopen(ld->path, "rb")))
+        return IOERR("cannot open %s: %s", ld->path, strerror(errno));
+    if (fstat(_fileno(ld->f), &sb) != 0) return IOERR("cannot stat %s: %s", ld->path, strerror(errno));
+#else
+    const int fd = open(ld->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return IOERR("cannot open %s: %s", ld->path, strerror(errno));
+    if (fstat(fd, &sb) != 0) {
+        const int err = errno;
+        close(fd);
+        return IOERR("cannot stat %s: %s", ld->path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode) || !(ld->f = fdopen(fd, "rb"))) {
+        const int err = errno;
+        close(fd);
+        if (S_ISREG(sb.st_mode)) return IOERR("cannot read %s: %s", ld->path, strerror(err));
+    }
+#endif
+    if (!S_ISREG(sb.st_mode))
+        return IOERR("%s is %s, not a model file", ld->path, file_kind((unsigned)sb.st_mode));
+    if (sb.st_size < 0) return IOERR("cannot stat %s", ld->path);
+    ld->fsize = (uint64_t)sb.st_size;
+    return GRU_OK;
+}
+
+/* The header length against the file's size; reads the header. */
 static gru_status load_header_text(loader *ld, uint64_t *hlen_out)
 {
     unsigned char len8[8];
     const char *path = ld->path;
-    if (fseek(ld->f, 0, SEEK_END) != 0) return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot seek %s", path);
-    long fsize_l = ftell(ld->f);
-    if (fsize_l < 0 || fseek(ld->f, 0, SEEK_SET) != 0) return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot seek %s", path);
-    const uint64_t fsize = (uint64_t)fsize_l;
-    if (fsize < 8 || fread(len8, 1, 8, ld->f) != 8)
+    if (ld->fsize < 8 || fread(len8, 1, 8, ld->f) != 8)
         return BAD("%s: %llu bytes, shorter than the 8-byte header length", path,
-                   (unsigned long long)fsize);
+                   (unsigned long long)ld->fsize);
     uint64_t hlen = 0;
     for (int k = 7; k >= 0; k--) hlen = hlen << 8 | len8[k];
-    if (hlen > fsize - 8)
+    if (hlen > ld->fsize - 8)
         return BAD("%s: the header length %llu runs past the end of the file (%llu bytes)",
-                   path, (unsigned long long)hlen, (unsigned long long)fsize);
-    if (hlen > MODELFILE_MAX_HEADER) return BAD("%s: a header of %llu bytes", path, (unsigned long long)hlen);
-    ld->dsize = fsize - 8 - hlen;
+                   path, (unsigned long long)hlen, (unsigned long long)ld->fsize);
+    if (hlen > MODELFILE_MAX_HEADER)
+        return BAD("%s: a header of %llu bytes (at most %llu)", path, (unsigned long long)hlen,
+                   (unsigned long long)MODELFILE_MAX_HEADER);
+    ld->dsize = ld->fsize - 8 - hlen;
     ld->dstart = 8 + hlen;
     ld->text = malloc((size_t)hlen + 1);
     ld->arena = malloc((size_t)hlen + 1);
-    /* a value and its separator take at least two bytes ("[1,1]": 3 values in 5), so
-     * hlen / 2 + 2 nodes always suffice */
-    ld->nodes = calloc((size_t)hlen / 2 + 2, sizeof *ld->nodes);
-    if (!ld->text || !ld->arena || !ld->nodes) return GRU_ERR_NO_MEMORY;
+    if (!ld->text || !ld->arena) return GRU_ERR_NO_MEMORY;
     if (fread(ld->text, 1, (size_t)hlen, ld->f) != (size_t)hlen)
-        return fail(ld->msg, ld->msz, GRU_ERR_IO, "cannot read the header of %s", path);
+        return IOERR("cannot read the header of %s", path);
     *hlen_out = hlen;
     return GRU_OK;
 }
@@ -159,10 +255,12 @@ static gru_status load_header(loader *ld)
     uint64_t hlen = 0;
     gru_status st = load_header_text(ld, &hlen);
     if (st) return st;
-    jparser jp = {ld->text, ld->text + hlen, ld->nodes, 0, (size_t)hlen / 2 + 2, ld->arena,
-                  0, NULL};
-    const jval *root = json_parse(&jp);
-    if (!root) return BAD("%s: the header is not valid JSON (%s)", ld->path, jp.err);
+    ld->jp.p = ld->text;
+    ld->jp.end = ld->text + hlen;
+    ld->jp.arena = ld->arena;
+    const jval *root = json_parse(&ld->jp);
+    if (!root && ld->jp.no_memory) return GRU_ERR_NO_MEMORY;
+    if (!root) return BAD("%s: the header is not valid JSON (%s)", ld->path, ld->jp.err);
     if (root->type != J_OBJ) return BAD("%s: the header is not a JSON object", ld->path);
     const jval *meta = json_member(root, "__metadata__");
     if (meta && meta->type != J_OBJ) return BAD("%s: __metadata__ is not an object", ld->path);
@@ -208,28 +306,6 @@ static gru_status load_extent(loader *ld, ftensor *t, const jval *sh, const jval
     return GRU_OK;
 }
 
-/* What tensor t's name and shape say about the configuration (into ld->sc). */
-static gru_status load_name(loader *ld, ftensor *t, int kind, long layer, int reverse)
-{
-    if (layer < 0) {
-        ld->any_cell = 1;
-        snprintf(t->cname, sizeof t->cname, "%s_l0", t->name);
-    } else {
-        ld->any_layer = 1;
-        snprintf(t->cname, sizeof t->cname, "%s", t->name);
-        if (layer > ld->max_layer) ld->max_layer = layer;
-        if (reverse) ld->sc.bidirectional = 1;
-    }
-    if (kind >= 2) ld->sc.bias = 1;
-    if (kind == 0 && layer <= 0 && !reverse) {   /* weight_ih_l0 / weight_ih: I and H */
-        ld->sc.I = t->shape[1];
-        ld->sc.H = t->shape[0] / 3;
-        if (t->shape[0] % 3 || t->shape[0] == 0)
-            return BAD("%s: tensor '%s' must have 3 * hidden_size rows", ld->path, t->name);
-    }
-    return GRU_OK;
-}
-
 /* One tensor entry c of the header into t. */
 static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
 {
@@ -244,21 +320,22 @@ static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
         return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64", path, t->name,
                    dt->type == J_STR ? dt->s : "(not a string)");
     t->f64 = strcmp(dt->s, "F64") == 0;
-    int kind, reverse;
-    long layer;
-    if (!parse_name(t->name, &kind, &layer, &reverse))
-        return BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
-    t->ndim = kind < 2 ? 2 : 1;
-    gru_status st = load_extent(ld, t, sh, of);
-    return st ? st : load_name(ld, t, kind, layer, reverse);
+    if (!parse_name(t)) return BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
+    t->ndim = t->kind < 2 ? 2 : 1;
+    if (t->layer < 0) ld->cell = 1;
+    else ld->any_layer = 1;
+    if (t->layer + 1 > ld->L) ld->L = t->layer + 1;
+    if (t->reverse) ld->D = 2;
+    if (t->kind >= 2) ld->bias = 1;
+    return load_extent(ld, t, sh, of);
 }
 
-/* Every tensor of the header, then: no two overlap, GRU or GRUCell names, a first
- * layer's input weights present. */
+/* Every tensor of the header; no two overlap in the data. */
 static gru_status load_tensors(loader *ld)
 {
     size_t i = 0;
-    ld->max_layer = -1;
+    ld->D = 1;
+    ld->L = 1;
     for (const jval *c = ld->root->first; c; c = c->next) {
         if (c == ld->meta) continue;
         ld->order[i] = &ld->ts[i];
@@ -270,10 +347,65 @@ static gru_status load_tensors(loader *ld)
         if (ld->order[k]->begin < ld->order[k - 1]->end)
             return BAD("%s: tensors '%s' and '%s' overlap in the data", ld->path,
                        ld->order[k - 1]->name, ld->order[k]->name);
-    if (ld->any_cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
-    if (!ld->sc.H || !ld->sc.I) return BAD("%s: no weight_ih_l0 (or weight_ih) tensor", ld->path);
-    ld->sc.cell = ld->any_cell;
-    ld->sc.L = ld->any_cell ? 1 : ld->max_layer + 1;
+    if (ld->cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
+    return GRU_OK;
+}
+
+/* The name of the tensor in state-dict slot s ((layer, direction) major, then kind). */
+static void slot_name(const loader *ld, size_t s, char *out, size_t n)
+{
+    const size_t per = ld->bias ? 4 : 2, lds = s / per;
+    if (ld->cell) snprintf(out, n, "%s", KINDS[s % per]);
+    else snprintf(out, n, "%s_l%zu%s", KINDS[s % per], lds / (size_t)ld->D,
+                  lds % (size_t)ld->D ? "_reverse" : "");
+}
+
+/* The set of names: L * D * (bias ? 4 : 2) tensors, each (kind, layer, direction)
+ * exactly once; ld->order becomes the tensors by slot. Checked before anything is
+ * allocated from L (nt is bounded by the header's size). */
+static gru_status load_names(loader *ld)
+{
+    const size_t per = ld->bias ? 4 : 2;
+    const uint64_t want = (uint64_t)ld->L * (uint64_t)ld->D * per;
+    char name[48];
+    for (size_t k = 0; k < ld->nt; k++) ld->order[k] = NULL;
+    for (size_t k = 0; k < ld->nt; k++) {
+        ftensor *t = &ld->ts[k];
+        t->slot = ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D + (size_t)t->reverse) * per +
+                  (size_t)t->kind;
+        if (t->slot >= ld->nt) continue;
+        if (ld->order[t->slot])
+            return BAD("%s: tensor '%s' is there twice", ld->path, t->name);
+        ld->order[t->slot] = t;
+    }
+    if (want == ld->nt) return GRU_OK;   /* nt distinct slots < nt: each exactly once */
+    size_t s = 0;
+    while (s < ld->nt && ld->order[s]) s++;
+    slot_name(ld, s, name, sizeof name);
+    return BAD("%s: tensor '%s' is missing (%zu tensors; the names imply %lld layer(s), "
+               "%lld direction(s)%s: %llu)", ld->path, name, ld->nt, (long long)ld->L,
+               (long long)ld->D, ld->bias ? ", biases" : "", (unsigned long long)want);
+}
+
+/* Every shape against the sizes weight_ih_l0 (a GRUCell's weight_ih) gives: weight_ih
+ * (3H, I) in layer 0, (3H, D*H) above; weight_hh (3H, H); biases (3H). */
+static gru_status load_shapes(loader *ld)
+{
+    const ftensor *w = ld->order[0];
+    if (w->shape[0] == 0 || w->shape[0] % 3 || w->shape[1] == 0)
+        return BAD("%s: tensor '%s' has shape (%lld, %lld); it must be (3 * hidden_size, "
+                   "input_size), both >= 1", ld->path, w->name, (long long)w->shape[0],
+                   (long long)w->shape[1]);
+    ld->H = w->shape[0] / 3;
+    ld->I = w->shape[1];
+    for (size_t k = 0; k < ld->nt; k++) {
+        const ftensor *t = ld->order[k];
+        const int64_t cols = t->kind == 1 ? ld->H : t->layer > 0 ? ld->D * ld->H : ld->I;
+        if (t->shape[0] != 3 * ld->H || (t->ndim == 2 && t->shape[1] != cols))
+            return BAD("%s: tensor '%s' has the wrong shape for input_size=%lld, "
+                       "hidden_size=%lld", ld->path, t->name, (long long)ld->I,
+                       (long long)ld->H);
+    }
     return GRU_OK;
 }
 
@@ -282,96 +414,96 @@ static gru_status load_meta_sizes(loader *ld)
 {
     static const char *const keys[] = {"input_size", "hidden_size", "num_layers",
                                        "bidirectional", "bias", "reset_after"};
-    const shape_cfg *sc = &ld->sc;
-    const int64_t have[] = {sc->I, sc->H, sc->L, sc->bidirectional, sc->bias, -1};
+    const int64_t have[] = {ld->I, ld->H, ld->L, ld->D == 2, ld->bias, -1};
     for (int k = 0; k < 6; k++) {
         int64_t v;
         const int flag = k >= 3;
-        if (sc->cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
-        if (!meta_int(ld->meta, keys[k], flag ? 0 : 1, flag ? 1 : INT64_MAX, &v))
-            return BAD("%s: __metadata__ '%s' is missing or not %s", ld->path, keys[k],
-                       flag ? "\"0\" or \"1\"" : "a positive integer");
+        const char *s = meta_str(ld->meta, keys[k]);
+        if (ld->cell && (k == 2 || k == 3)) continue;   /* a GRUCell has neither */
+        if (!s) return BAD("%s: __metadata__ lacks '%s'", ld->path, keys[k]);
+        if (!strict_uint(s, NULL, &v) || (flag && v > 1) || (!flag && v < 1))
+            return BAD("%s: __metadata__ '%s' is \"%s\", expected %s", ld->path, keys[k], s,
+                       flag ? "\"0\" or \"1\"" : "a positive decimal integer");
         if (have[k] >= 0 && v != have[k])
             return BAD("%s: __metadata__ says %s=%lld but the tensors' shapes give %lld",
                        ld->path, keys[k], (long long)v, (long long)have[k]);
         if (k == 5) ld->cfg.reset_after = (int32_t)v;
     }
-    int64_t rev = 0;
-    if (json_member(ld->meta, "reverse") && !meta_int(ld->meta, "reverse", 0, 1, &rev))
-        return BAD("%s: __metadata__ 'reverse' is not \"0\" or \"1\"", ld->path);
-    ld->cfg.reverse = (int32_t)rev;
     return GRU_OK;
 }
 
-/* pygru metadata: the three dropout rates, each optional ("0" when absent). */
-static gru_status load_meta_rates(loader *ld)
+/* pygru metadata: reverse and batch_first (flags) and the three dropout rates, each
+ * optional (0 when absent; batch_first -1). */
+static gru_status load_meta_options(loader *ld)
 {
+    static const char *const flags[2] = {"reverse", "batch_first"};
     static const char *const rates[3] = {"dropout", "input_dropout", "recurrent_dropout"};
+    int32_t *const flag_of[2] = {&ld->cfg.reverse, &ld->info.batch_first};
     double *const rate_of[3] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
                                 &ld->cfg.recurrent_dropout};
+    for (int k = 0; k < 2; k++) {
+        const char *s = meta_str(ld->meta, flags[k]);
+        if (s && strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
+            return BAD("%s: __metadata__ '%s' is \"%s\", expected \"0\" or \"1\"", ld->path,
+                       flags[k], s);
+        if (s) *flag_of[k] = s[0] == '1';
+    }
     for (int k = 0; k < 3; k++) {
-        const jval *dp = json_member(ld->meta, rates[k]);
-        if (!dp) continue;
-        char *e;
-        const double p = strtod(dp->s, &e);
-        if (e == dp->s || *e || !(p >= 0 && p < 1))
-            return BAD("%s: __metadata__ '%s' is %s, expected a number in [0, 1)", ld->path,
-                       rates[k], dp->s);
-        *rate_of[k] = p;
+        const char *s = meta_str(ld->meta, rates[k]);
+        if (s && !strict_rate(s, rate_of[k]))
+            return BAD("%s: __metadata__ '%s' is \"%s\", expected a decimal number in [0, 1)",
+                       ld->path, rates[k], s);
     }
     return GRU_OK;
 }
 
-/* The configuration: the metadata's (format pygru), checked against the shapes, or
- * the shapes'; float64 when every tensor is F64. */
+/* The configuration: the shapes', checked against the metadata's (format pygru); float64
+ * when every tensor is F64. */
 static gru_status load_config(loader *ld)
 {
     gru_config *cfg = &ld->cfg;
-    const shape_cfg *sc = &ld->sc;
     gru_config_init(cfg);
-    cfg->input_size = sc->I;
-    cfg->hidden_size = sc->H;
-    cfg->num_layers = sc->L;
-    cfg->bidirectional = sc->bidirectional;
-    cfg->bias = sc->bias;
+    cfg->input_size = ld->I;
+    cfg->hidden_size = ld->H;
+    cfg->num_layers = ld->L;
+    cfg->bidirectional = ld->D == 2;
+    cfg->bias = ld->bias;
     ld->all64 = ld->nt > 0;
     for (size_t k = 0; k < ld->nt; k++) ld->all64 &= ld->ts[k].f64;
     cfg->dtype = ld->all64 ? GRU_FLOAT64 : GRU_FLOAT32;
-    const jval *fmt = ld->meta ? json_member(ld->meta, "format") : NULL;
-    if (!fmt || strcmp(fmt->s, "pygru") != 0) return GRU_OK;
-    const jval *ver = json_member(ld->meta, "format_version"), *cls = json_member(ld->meta, "class");
-    if (!ver || strcmp(ver->s, "1") != 0) return BAD("%s: format_version %s; libgru reads 1", ld->path, ver ? ver->s : "(missing)");
-    if (!cls || (strcmp(cls->s, "GRU") != 0 && strcmp(cls->s, "GRUCell") != 0)) return BAD("%s: class must be GRU or GRUCell", ld->path);
-    if ((strcmp(cls->s, "GRUCell") == 0) != sc->cell)
-        return BAD("%s: __metadata__ says %s but the tensors are a %s's", ld->path, cls->s,
-                   sc->cell ? "GRUCell" : "GRU");
+    ld->info.cell = ld->cell;
+    ld->info.batch_first = -1;
+    const char *fmt = meta_str(ld->meta, "format");
+    if (!fmt || strcmp(fmt, "pygru") != 0) return GRU_OK;
+    ld->info.pygru = 1;
+    const char *ver = meta_str(ld->meta, "format_version"), *cls = meta_str(ld->meta, "class");
+    if (!ver || strcmp(ver, "1") != 0)
+        return BAD("%s: format_version %s; libgru reads 1", ld->path, ver ? ver : "(missing)");
+    if (!cls || (strcmp(cls, "GRU") != 0 && strcmp(cls, "GRUCell") != 0))
+        return BAD("%s: class %s; it must be GRU or GRUCell", ld->path, cls ? cls : "(missing)");
+    if ((strcmp(cls, "GRUCell") == 0) != ld->cell)
+        return BAD("%s: __metadata__ says %s but the tensors are a %s's", ld->path, cls,
+                   ld->cell ? "GRUCell" : "GRU");
     gru_status st = load_meta_sizes(ld);
-    return st ? st : load_meta_rates(ld);
+    if (st || (st = load_meta_options(ld))) return st;
+    if (cfg->reverse && cfg->bidirectional)
+        return BAD("%s: __metadata__ says reverse=1 for a bidirectional GRU", ld->path);
+    return GRU_OK;
 }
 
-/* The tensor set: each of the model's exactly once, of its shape, nothing else. The
- * largest tensor's element count into *maxn. */
+/* The model's tensors against the file's (a consistency check: load_names and
+ * load_shapes made them equal). The largest tensor's element count into *maxn. */
 static gru_status load_match(loader *ld, size_t *maxn)
 {
     const gru_model *m = ld->m;
-    for (size_t k = 0; k < m->ntensors; k++) {
+    if (m->ntensors != ld->nt) return BAD("%s: the model has %zu tensors, the file %zu", ld->path, m->ntensors, ld->nt);
+    for (size_t k = 0; k < ld->nt; k++) {
         const gru_tensor *mt = &m->tensors[k];
-        size_t found = 0, at = 0;
-        for (size_t q = 0; q < ld->nt; q++)
-            if (strcmp(ld->ts[q].cname, mt->name) == 0) found++, at = q;
-        if (found != 1)
-            return BAD("%s: tensor '%s' is %s", ld->path, mt->name, found ? "there twice" : "missing");
-        if (mt->shape[0] != ld->ts[at].shape[0] ||
-            (mt->ndim == 2 && mt->shape[1] != ld->ts[at].shape[1]))
+        const ftensor *t = ld->order[k];
+        if (mt->shape[0] != t->shape[0] || (mt->ndim == 2 && mt->shape[1] != t->shape[1]))
             return BAD("%s: tensor '%s' has the wrong shape for its configuration", ld->path,
-                       ld->ts[at].name);
+                       t->name);
         if (mt->numel > *maxn) *maxn = mt->numel;
-    }
-    for (size_t q = 0; q < ld->nt && ld->nt != m->ntensors; q++) {
-        size_t k = 0;
-        while (k < m->ntensors && strcmp(ld->ts[q].cname, m->tensors[k].name) != 0) k++;
-        if (k == m->ntensors)
-            return BAD("%s: tensor '%s' does not belong to this model", ld->path, ld->ts[q].name);
     }
     return GRU_OK;
 }
@@ -381,18 +513,17 @@ static gru_status load_data(loader *ld, size_t maxn)
 {
     if (!(ld->buf = malloc(maxn * 8 + 8))) return GRU_ERR_NO_MEMORY;
     for (size_t k = 0; k < ld->nt; k++) {
-        const ftensor *t = &ld->ts[k];
+        const ftensor *t = ld->order[k];
         const size_t n = (size_t)(t->end - t->begin), numel = n / (t->f64 ? 8 : 4);
         if (fseek(ld->f, (long)(ld->dstart + t->begin), SEEK_SET) != 0 ||
             fread(ld->buf, 1, n, ld->f) != n)
-            return fail(ld->msg, ld->msz, GRU_ERR_IO, "%s: cannot read tensor '%s'", ld->path,
-                        t->name);
+            return IOERR("%s: cannot read tensor '%s'", ld->path, t->name);
         if (!ld->all64 && t->f64) {   /* F64 into a float32 model */
             const double *d = ld->buf;
             float *fl = (float *)ld->buf;
             for (size_t q = 0; q < numel; q++) fl[q] = (float)d[q];
         }
-        gru_status st = gru_param_set(ld->m, t->cname, ld->buf, numel);
+        gru_status st = gru_param_set(ld->m, ld->m->tensors[k].name, ld->buf, numel);
         if (st) return st;
     }
     return GRU_OK;
@@ -403,39 +534,50 @@ static gru_status load_steps(loader *ld)
 {
     gru_status st;
     size_t maxn = 0;
-    if ((st = load_header(ld)) || (st = load_tensors(ld)) || (st = load_config(ld)))
+    if ((st = load_open(ld)) || (st = load_header(ld)) || (st = load_tensors(ld)) ||
+        (st = load_names(ld)) || (st = load_shapes(ld)) || (st = load_config(ld)))
         return st;
-    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)
-        return fail(ld->msg, ld->msz, st, "%s: creating the model failed: %s", ld->path,
+    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)   /* a file's config: FORMAT */
+        return fail(ld->msg, ld->msz, st == GRU_ERR_INVALID_ARG || st == GRU_ERR_OVERFLOW ?
+                    GRU_ERR_FORMAT : st, "%s: creating the model failed: %s", ld->path,
                     gru_strerror(st));
     if ((st = load_match(ld, &maxn))) return st;
     return load_data(ld, maxn);
 }
 
 #undef BAD
+#undef IOERR
 
-gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
+gru_status gru_load_file(const char *path, gru_model **out, gru_file_info *info, char *msg,
+                         size_t msz)
 {
     if (out) *out = NULL;
+    if (info) *info = (gru_file_info){0, 0, -1};
     (void)fail(msg, msz, GRU_OK, "%s", "");
     if (!path || !out) return GRU_ERR_NULL;
     if (!host_little_endian())
         return fail(msg, msz, GRU_ERR_UNSUPPORTED, "model files need a little-endian host");
     loader ld = {.path = path, .msg = msg, .msz = msz};
-    if (!(ld.f = fopen(path, "rb")))
-        return fail(msg, msz, GRU_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     gru_status st = load_steps(&ld);
     if (st == GRU_OK) {
         *out = ld.m;
         ld.m = NULL;
+        if (info) *info = ld.info;
+    } else if (st == GRU_ERR_NO_MEMORY && msg && msz && !*msg) {
+        (void)fail(msg, msz, st, "%s: out of memory while loading", path);
     }
-    fclose(ld.f);
+    if (ld.f) fclose(ld.f);
     gru_destroy(ld.m);
     free(ld.buf);
     free(ld.order);
     free(ld.ts);
-    free(ld.nodes);
+    json_free(&ld.jp);
     free(ld.arena);
     free(ld.text);
     return st;
+}
+
+gru_status gru_load(const char *path, gru_model **out, char *msg, size_t msz)
+{
+    return gru_load_file(path, out, NULL, msg, msz);
 }

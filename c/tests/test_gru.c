@@ -70,6 +70,8 @@ int main(int argc, char **argv)
         run("api", test_api);
     if (want(argc, argv, "modelfile"))
         run("modelfile", test_modelfile);
+    if (want(argc, argv, "load_corpus"))
+        run("load_corpus", test_load_corpus);
     if (want(argc, argv, "errors")) {
         run("errors", test_errors);
         set_isa_env(user_isa); /* test_errors sets and clears GRU_ISA */

@@ -134,11 +134,11 @@ static void malformed(void)
     expect_bad("missing tensor", p, GRU_ERR_FORMAT, "'weight_hh_l0' is missing");
     write_file(p, "{" META "," WIH ",\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[3,1],"
                "\"data_offsets\":[24,36]}," WHH "}", data, 36);
-    expect_bad("duplicate tensor", p, GRU_ERR_FORMAT, "'weight_ih_l0' is there twice");
+    expect_bad("duplicate tensor", p, GRU_ERR_FORMAT, "two members of the same key");
     write_file(p, "{" META "," WIH "," WHH ",\"bias_ih_l0\":{\"dtype\":\"F32\",\"shape\":[3],"
                "\"data_offsets\":[24,36]}}", data, 36);
     expect_bad("extra tensor (meta says no bias)", p, GRU_ERR_FORMAT,
-               "says bias=0 but the tensors' shapes give 1");
+               "'bias_hh_l0' is missing");
     write_file(p, "{" META "," WIH "," WHH ",\"weight_xx_l0\":{\"dtype\":\"F32\",\"shape\":[1],"
                "\"data_offsets\":[24,28]}}", data, 24);
     expect_bad("unknown tensor", p, GRU_ERR_FORMAT, "'weight_xx_l0' is no GRU parameter");
@@ -161,7 +161,7 @@ static void malformed(void)
         char deep[256] = "{\"__metadata__\":";
         for (int k = 0; k < 20; k++) strcat(deep, "[");
         write_file(p, deep, NULL, 0);
-        expect_bad("deep nesting", p, GRU_ERR_FORMAT, "nesting too deep");
+        expect_bad("deep nesting", p, GRU_ERR_FORMAT, "nesting deeper than 8");
     }
     {   /* a header length past the end, and a short file */
         FILE *f = fopen(p, "wb");
