@@ -662,7 +662,9 @@ def load(path: Union[str, os.PathLike], **config) -> Union[GRU, GRUCell]:
     """The GRU or GRUCell saved in ``path`` (by GRU.save, libgru's gru_save, or the
     safetensors package from a torch state dict), in eval mode. Keywords (dtype, seed,
     and for files without pygru metadata batch_first, dropout, reset_after) go to the
-    constructor; the dtype defaults to the file's. The file is read by libgru's
+    constructor; the dtype defaults to the file's (float64 when every tensor is F64;
+    a file mixing F32 and F64 tensors is read as float32, libgru's rule, so its F64
+    values are rounded to float32 even with dtype=np.float64). The file is read by libgru's
     gru_load_file, so Python and C accept exactly the same files (its checks: gru.h). A
     malformed file raises ValueError("<path> is not a valid pygru model file: ..."), a
     file that cannot be read (missing, a directory, a FIFO) OSError."""
