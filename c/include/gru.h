@@ -357,9 +357,23 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  * num_layers, bias, bidirectional, reset_after, batch_first (pygru's; libgru takes the
  * layout per call), dropout. */
 
-/* Writes the model's configuration and parameters to path, atomically: into a new file
- * beside it, flushed to disk, then renamed over path (POSIX), so a crash never leaves
- * a half-written file under that name. GRU_ERR_IO on any file error (path unchanged). */
+/* Writes the model's configuration and parameters to path, atomically, with the rules
+ * of pygru's saves (docs/RELIABILITY.md, "Files pygru writes"):
+ *   - path always holds its old or its new complete content: the new file is written
+ *     in path's folder, flushed to disk (fsync), renamed over path, the folder fsynced;
+ *   - no debris, even if the process is killed: on Linux the new file is unnamed
+ *     (O_TMPFILE) until the instant before the rename; elsewhere it is a temporary
+ *     ".pygru-<8 hex>-<pid>-<12 hex>.tmp" (fixed length: names of 255 bytes work), and
+ *     each save removes those that killed saves of the same target left (POSIX: only if
+ *     their pid is dead). GRU_SAVE_NO_TMPFILE=1 in the environment forces that way;
+ *   - an existing file keeps its permission bits (& 0777) and, where allowed, its owner
+ *     and group; a new file gets 0666 less the umask;
+ *   - symbolic links are followed (POSIX; a chain of up to 40): the file at the end is
+ *     replaced, the links stay, a dangling link gets its target created;
+ *   - only regular files are replaced: a directory, device, FIFO or socket (or a loop of
+ *     links) is refused with GRU_ERR_IO and nothing is written.
+ * GRU_ERR_IO on any file error, GRU_ERR_NO_MEMORY if memory runs out: path is then
+ * unchanged and no temporary file remains. Nothing prints. */
 GRU_API gru_status gru_save(const gru_model *model, const char *path);
 
 /* What gru_load_file says about a file beyond its model: pygru 1 when the file has

@@ -1,18 +1,14 @@
 /*
  * save.c - gru_save: a model's configuration and parameters as a safetensors file
- * (the format of gru.h), written atomically: a crash never leaves a half-written file
- * under the target's name.
+ * (the format of gru.h). The file mechanics are atomic_file.c's: the target is always
+ * its old complete content or the new one, a killed save leaves no temporary file
+ * behind, an existing file keeps its mode, symbolic links are followed and only
+ * regular files are replaced (the rules of pygru's writer, docs/RELIABILITY.md).
  */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L   /* fileno, fsync, getpid */
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if !defined(_WIN32)
-#include <fcntl.h>
-#include <unistd.h>
-#endif
+#include "atomic_file.h"
 #include "model.h"
 #include "modelfile.h"
 
@@ -20,6 +16,7 @@
  * a multiple of 8 bytes. *h is malloc'd (the caller frees it), *len its length. */
 static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
 {
+    if (m->ntensors > (SIZE_MAX - 512) / 128) return GRU_ERR_OVERFLOW;
     size_t cap = 512 + m->ntensors * 128, len = 0;
     char *h = malloc(cap);
     if (!h) return GRU_ERR_NO_MEMORY;
@@ -58,42 +55,21 @@ static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
     return GRU_OK;
 }
 
-/* Writes the length, the header and every tensor's data to f, flushed to disk. */
-static gru_status save_write(const gru_model *m, FILE *f, const char *h, size_t len)
+/* Writes the length, the header and every tensor's data to the new file. */
+static gru_status save_write(const gru_model *m, atomic_file *af, const char *h, size_t len)
 {
-    gru_status st = GRU_OK;
     unsigned char len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)len >> (8 * k));
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h, 1, len, f) != len) st = GRU_ERR_IO;
+    gru_status st = atomic_file_write(af, len8, 8);
+    if (st == GRU_OK) st = atomic_file_write(af, h, len);
     for (size_t k = 0; k < m->ntensors && st == GRU_OK; k++) {
         const gru_tensor *t = &m->tensors[k];
-        if (fwrite((const char *)m->params + t->offset * m->elem, m->elem, t->numel, f) != t->numel)
-            st = GRU_ERR_IO;
+        size_t at, bytes;
+        if (!gru_mul(t->offset, m->elem, &at) || !gru_mul(t->numel, m->elem, &bytes))
+            return GRU_ERR_OVERFLOW;
+        st = atomic_file_write(af, (const char *)m->params + at, bytes);
     }
-    if (fflush(f) != 0) st = GRU_ERR_IO;
-#if !defined(_WIN32)
-    if (st == GRU_OK && fsync(fileno(f)) != 0) st = GRU_ERR_IO;
-#endif
     return st;
-}
-
-/* The rename itself to disk: fsync the folder of path (best effort). */
-static void sync_folder(const char *path)
-{
-#if !defined(_WIN32)
-    const size_t plen = strlen(path);
-    char *dir = malloc(plen + 2);
-    if (!dir) return;
-    memcpy(dir, path, plen + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    free(dir);
-#else
-    (void)path;
-#endif
 }
 
 gru_status gru_save(const gru_model *m, const char *path)
@@ -104,24 +80,10 @@ gru_status gru_save(const gru_model *m, const char *path)
     size_t len = 0;
     gru_status st = save_header(m, &h, &len);
     if (st) return st;
-    /* a new file beside the target, then rename */
-    const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 64);
-    if (!tmp) { free(h); return GRU_ERR_NO_MEMORY; }
-#if !defined(_WIN32)
-    snprintf(tmp, plen + 64, "%s.tmp-%ld-%llx", path, (long)getpid(),
-             (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#else
-    snprintf(tmp, plen + 64, "%s.tmp-%llx", path, (unsigned long long)(m->nonce & 0xffffffffffffULL));
-#endif
-    FILE *f = fopen(tmp, "wbx");   /* C11: fails if it exists */
-    if (!f) { free(h); free(tmp); return GRU_ERR_IO; }
-    st = save_write(m, f, h, len);
-    if (fclose(f) != 0) st = GRU_ERR_IO;
-    if (st == GRU_OK && rename(tmp, path) != 0) st = GRU_ERR_IO;
-    if (st != GRU_OK) remove(tmp);
-    else sync_folder(path);
+    atomic_file *af = NULL;
+    st = atomic_file_open(path, &af);   /* refuses what is not a regular file */
+    if (st == GRU_OK) st = save_write(m, af, h, len);
+    if (af) st = st == GRU_OK ? atomic_file_commit(af) : (atomic_file_abort(af), st);
     free(h);
-    free(tmp);
     return st;
 }

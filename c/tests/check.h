@@ -152,6 +152,7 @@ void test_dropout(const char *isa);  /* dropout semantics and determinism */
 void test_step(const char *isa);     /* streaming steps == whole-sequence forward */
 void test_modelfile(void);           /* gru_save / gru_load */
 void test_load_corpus(void);         /* the crafted files of tests/data/modelfiles */
+void test_save(void);               /* gru_save: killed saves, modes, links, odd targets */
 void test_bitwise(const char *isa);  /* bitwise identity with the recorded tables */
 void bitwise_record(const char *isa); /* prints the table of GRU_ISA's kernel set */
 void test_views(const char *isa);    /* gru_param_data / gru_grad_data / gru_params_changed */
