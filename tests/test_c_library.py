@@ -28,3 +28,22 @@ def test_c_unit_tests_pass():
     assert summary, "the C tests printed no 'N passed, M failed' line:\n" + output[-3000:]
     passed, failed = map(int, summary[-1])
     assert failed == 0 and passed > 0, output[-6000:]
+
+
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("nm") is None,
+                    reason="needs make, a C compiler and nm")
+def test_no_global_mutable_state():
+    # gru.h promises no global mutable state: no object of libgru lives in .bss
+    # (nm's b/B: zero-initialised writable data; .data holds only constant tables that
+    # need relocations, and those are listed here so a new writable one shows)
+    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "c")], check=True,
+                   capture_output=True, timeout=900)
+    out = subprocess.run(["nm", os.path.join(ROOT, "c", "build", "libgru.a")],
+                         capture_output=True, text=True, check=True).stdout
+    symbols = [line.split()[-2:] for line in out.splitlines() if len(line.split()) == 3]
+    bss = sorted(name for kind, name in symbols if kind in "bB")
+    assert bss == [], "writable zero-initialised globals in libgru: %s" % bss
+    data = sorted(name.split(".")[0] for kind, name in symbols if kind in "dD")
+    assert set(data) <= {"kind", "words", "KINDS", "flags", "keys", "rates", "candidates",
+                         "gru_kernels_scalar", "gru_kernels_avx2", "gru_kernels_avx512",
+                         "gru_kernels_neon"}, data

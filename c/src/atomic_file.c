@@ -41,15 +41,6 @@
 #include <time.h>
 #include "atomic_file.h"
 
-#if !defined(__STDC_NO_ATOMICS__)
-#include <stdatomic.h>
-static atomic_uint_fast64_t name_counter;
-#define NEXT_COUNT() atomic_fetch_add(&name_counter, 1)
-#else
-static volatile uint64_t name_counter;
-#define NEXT_COUNT() (name_counter++)
-#endif
-
 /* ---- the temporary's name: sha256 of the target's name, pid, 48 random bits ------- */
 
 static const uint32_t K256[64] = {
@@ -118,9 +109,10 @@ static uint64_t mix64(uint64_t z)   /* splitmix64's finaliser */
     return z ^ (z >> 31);
 }
 
-/* 48 bits that differ between calls (a counter) and between processes and runs (pid,
- * clock, a stack address). Not secret: names are created exclusively and retried. */
-static uint64_t random48(long pid)
+/* 48 bits that differ between attempts (salt), threads (a stack address), processes
+ * and runs (pid, clock); no global state. Not secret: names are created exclusively
+ * and retried. */
+static uint64_t random48(long pid, uint64_t salt)
 {
     struct timespec ts = {0, 0};
 #if defined(TIME_UTC)
@@ -129,7 +121,7 @@ static uint64_t random48(long pid)
     ts.tv_sec = time(NULL);   /* C libraries without C11's timespec_get (old msvcrt) */
     ts.tv_nsec = (long)clock();
 #endif
-    uint64_t x = mix64((uint64_t)NEXT_COUNT() ^ ((uint64_t)pid << 32));
+    uint64_t x = mix64(salt ^ ((uint64_t)pid << 32));
     x ^= mix64((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
     x ^= mix64((uint64_t)(uintptr_t)&ts);
     return mix64(x) & 0xffffffffffffULL;
@@ -138,10 +130,10 @@ static uint64_t random48(long pid)
 #define TEMP_NAME_MAX 64   /* ".pygru-" 8 "-" pid (<= 20) "-" 12 ".tmp": at most 53 */
 #define TEMP_ATTEMPTS 100  /* names already taken before giving up (48-bit collisions) */
 
-static void temp_name(char out[TEMP_NAME_MAX], const char *tag, long pid)
+static void temp_name(char out[TEMP_NAME_MAX], const char *tag, long pid, int attempt)
 {
     snprintf(out, TEMP_NAME_MAX, ".pygru-%s-%ld-%012llx.tmp", tag, pid,
-             (unsigned long long)random48(pid));
+             (unsigned long long)random48(pid, (uint64_t)attempt));
 }
 
 #if !defined(_WIN32)
@@ -347,7 +339,7 @@ static gru_status open_unnamed(atomic_file *af)
 static gru_status open_named(atomic_file *af)
 {
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
-        temp_name(af->tmp, af->tag, af->pid);
+        temp_name(af->tmp, af->tag, af->pid, attempt);
         af->fd = openat(af->dirfd, af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                         0666);
         if (af->fd >= 0) return GRU_OK;
@@ -414,7 +406,7 @@ static gru_status link_unnamed(atomic_file *af)
     char proc[48];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", af->fd);
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
-        temp_name(af->tmp, af->tag, af->pid);
+        temp_name(af->tmp, af->tag, af->pid, attempt);
         if (linkat(AT_FDCWD, proc, af->dirfd, af->tmp, AT_SYMLINK_FOLLOW) == 0) return GRU_OK;
         if (errno != EEXIST) break;
     }
@@ -475,7 +467,7 @@ static gru_status win_temp_path(atomic_file *af)
     if (!*base || dlen > SIZE_MAX - TEMP_NAME_MAX) return GRU_ERR_IO;
     char tag[9], name[TEMP_NAME_MAX];
     name_tag(base, tag);
-    temp_name(name, tag, (long)_getpid());
+    temp_name(name, tag, (long)_getpid(), 0);
     af->tmp = malloc(dlen + TEMP_NAME_MAX);
     if (!af->tmp) return GRU_ERR_NO_MEMORY;
     memcpy(af->tmp, af->path, dlen);
