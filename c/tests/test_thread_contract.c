@@ -4,13 +4,15 @@
  * one model, the main thread calls gru_set_num_threads(1..4) N times (N = 10,000, or
  * GRU_TEST_THREAD_ITERS) and a second setter thread N/4 times, and a third thread keeps
  * creating, threading, running and destroying models of its own; once with the workers
- * back to back (the setter mostly gets GRU_ERR_BUSY), once (N/5 calls) with 0.5 ms gaps
- * between their calls (the setter swaps pools while calls start). Checked:
+ * back to back (the setter mostly gets GRU_ERR_BUSY), once (N/10 calls) with gaps
+ * between their calls (0.5 ms plus twice the call: the setter swaps pools while calls
+ * start). Checked:
  *   - every gru_set_num_threads returns GRU_OK or GRU_ERR_BUSY, within a bound (100 ms,
- *     or GRU_TEST_THREAD_MAX_MS), and so does every gru_create of the third thread;
+ *     1 s under a sanitizer, or GRU_TEST_THREAD_MAX_MS), and so does every gru_create of
+ *     the third thread;
  *   - every forward and every step result is bitwise the single-thread reference;
  *   - every model creation succeeds; nothing hangs (alarm: the process dies after 600 s);
- * then a training phase (N/5 calls, gaps): one thread runs training forward + backward
+ * then a training phase (N/10 calls, gaps): one thread runs training forward + backward
  * pairs (the caller serialises them) while the setter races them; the output, grad_x
  * and grad_h0 are bitwise the reference. At least one setter call of the phases with
  * gaps must have swapped the pool; afterwards the model runs at 1..3 threads, with the
@@ -37,7 +39,8 @@ typedef struct shared {
     atomic_int stop;
     atomic_int started;                      /* workers that have finished a first call */
     long nap_us;                             /* the workers' gap after each call (0: none,
-                                                back to back) */
+                                                back to back), see gap() */
+    atomic_long pace_us;                     /* the last call's duration (gaps only) */
 } shared;
 
 typedef struct worker_out {
@@ -59,8 +62,19 @@ static double ms_since(double t0) { return (seconds_now() - t0) * 1e3; }
  * setter's calls find the model idle and swap the pool while the workers start calls. */
 static void nap_us(long us)
 {
-    struct timespec ts = {0, us * 1000};
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000};
     if (us > 0) nanosleep(&ts, NULL);
+}
+
+/* After a call that started at t0, in the phases with gaps: sleeps nap_us plus twice
+ * the call's duration, so that each worker is idle two thirds of the time or more even
+ * where calls are slow (an emulator, a sanitizer), and tells the setter the pace. */
+static void gap(shared *s, double t0)
+{
+    if (!s->nap_us) return;
+    const long dur = (long)((seconds_now() - t0) * 1e6);
+    atomic_store(&s->pace_us, dur);
+    nap_us(s->nap_us + 2 * dur);
 }
 
 /* Spins for us microseconds: paces the setter, so that its calls spread over many
@@ -81,6 +95,7 @@ static void *forward_loop(void *arg)
     gru_workspace_size(s->m, T, B, 0, &wsb);
     void *ws = malloc(wsb);
     while (!atomic_load(&s->stop)) {
+        const double t0 = seconds_now();
         int st = gru_forward(s->m, 0, T, B, 0, s->x, NULL, NULL, out, hn,
                              w->out.calls % 2 ? ws : NULL, w->out.calls % 2 ? wsb : 0);
         if (w->out.calls++ == 0) atomic_fetch_add(&s->started, 1);
@@ -88,7 +103,7 @@ static void *forward_loop(void *arg)
         else if (memcmp(out, s->ref_out, NOUT * sizeof(float)) ||
                  memcmp(hn, s->ref_hn, NH * sizeof(float)))
             w->out.wrong++;
-        nap_us(s->nap_us);
+        gap(s, t0);
     }
     free(ws);
     free(out);
@@ -110,15 +125,16 @@ static void *step_loop(void *arg)
         memset(state, 0, sizeof state);
         int bad = 0;
         for (int t = 0; t < T; t++) {
+            const double t0 = seconds_now();
             int st = gru_step(s->m, B, s->x + t * B * I, state, out, scratch, sb);
             w->out.calls++;
             if (st != GRU_OK) w->out.failed++;
             bad |= memcmp(out, s->ref_out + t * B * H, sizeof out) != 0;
+            gap(s, t0);
         }
         bad |= memcmp(state, s->ref_hn, sizeof state) != 0;
         w->out.wrong += bad;
         if (w->out.calls == T) atomic_fetch_add(&s->started, 1);
-        nap_us(s->nap_us);
     }
     free(scratch);
     return NULL;
@@ -162,7 +178,7 @@ static void setter(worker *w, int phase)
 {
     shared *s = w->s;
     for (int i = 0; i < w->iters; i++) {
-        if (s->nap_us) nap_us(s->nap_us / 2);   /* calls spread over the workers' calls */
+        if (s->nap_us) nap_us(s->nap_us / 2 + atomic_load(&s->pace_us));   /* spread out */
         else pause_us(20);
         const int n = 1 + (i + phase) % 4, before = gru_get_num_threads(s->m);
         const double t0 = seconds_now();
@@ -181,6 +197,14 @@ static void *setter_thread(void *arg)
     setter(arg, 2);
     return NULL;
 }
+
+/* The latency bound: 100 ms; 1 s under a sanitizer, whose threads start slowly (ASan
+ * has shown 62 ms for a setter call that starts and stops pools). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DEFAULT_MAX_MS 1000
+#else
+#define DEFAULT_MAX_MS 100
+#endif
 
 static int env_int(const char *name, int dflt)
 {
@@ -210,8 +234,9 @@ static gru_model *make_model(rng *g)
 
 static void report(const char *what, const worker_out *o)
 {
-    printf("  %-34s %8ld calls, %5ld wrong, %3ld failed, slowest %.2f ms\n", what,
-           o->calls, o->wrong, o->failed, o->max_ms);
+    printf("  %-32s %7ld calls, %ld wrong, %ld failed", what, o->calls, o->wrong, o->failed);
+    if (o->max_ms > 0) printf(", slowest gru_create %.2f ms", o->max_ms);
+    printf("\n");
 }
 
 static void setter_report(const char *what, const worker *w)
@@ -275,6 +300,7 @@ static void *train_loop(void *arg)
     void *ws = malloc(wsb);
     float *out = malloc(NOUT * sizeof(float)), *gx = malloc(NX * sizeof(float)), gh0[NH];
     while (!atomic_load(&s->stop)) {
+        const double t0 = seconds_now();
         int st = gru_forward(s->m, 1, T, B, 0, s->x, NULL, NULL, out, NULL, ws, wsb);
         if (st == GRU_OK) st = gru_backward(s->m, T, B, 0, s->x, ws, wsb, s->gout, NULL, gx, gh0);
         if (w->out.calls++ == 0) atomic_fetch_add(&s->started, 1);
@@ -282,7 +308,7 @@ static void *train_loop(void *arg)
         else if (memcmp(out, s->ref_out, NOUT * sizeof(float)) ||
                  memcmp(gx, s->ref_gx, NX * sizeof(float)) || memcmp(gh0, s->ref_gh0, sizeof gh0))
             w->out.wrong++;
-        nap_us(s->nap_us);
+        gap(s, t0);
     }
     free(ws);
     free(out);
@@ -332,7 +358,7 @@ static int references(shared *s, float *out, float *hn, float *gx, float *gh0)
 void test_thread_contract(void)
 {
     const int iters = env_int("GRU_TEST_THREAD_ITERS", 10000);
-    const double max_ms = env_int("GRU_TEST_THREAD_MAX_MS", 100);
+    const double max_ms = env_int("GRU_TEST_THREAD_MAX_MS", DEFAULT_MAX_MS);
     check_set_ctx("threads: setup");
     rng g = {4242};
     double xd[NX], god[NOUT];
@@ -345,6 +371,7 @@ void test_thread_contract(void)
                 .gout = gout};
     atomic_init(&s.stop, 0);
     atomic_init(&s.started, 0);
+    atomic_init(&s.pace_us, 0);
     REQUIRE((s.m = make_model(&g)) != NULL, return);
     REQUIRE(references(&s, out, hn, gx, gh0), goto done);
     /* bounds: above GRU_MAX_THREADS and below 1 refused */
@@ -356,8 +383,8 @@ void test_thread_contract(void)
     s.nap_us = 0;   /* the workers back to back: the setter mostly finds calls running */
     inference_phase(&s, iters, max_ms);
     s.nap_us = 500; /* gaps: the setter swaps pools while the workers start calls */
-    long swaps = inference_phase(&s, iters / 5, max_ms);
-    swaps += training_phase(&s, iters / 5, max_ms);
+    long swaps = inference_phase(&s, iters / 10, max_ms);
+    swaps += training_phase(&s, iters / 10, max_ms);
     alarm(0);
     check_set_ctx("threads: the pool was swapped under load");
     CHECK_MSG(swaps > 0, "no gru_set_num_threads changed the count in the phases with gaps");
