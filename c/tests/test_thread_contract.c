@@ -274,6 +274,9 @@ static long inference_phase(shared *s, int iters, double max_ms)
     report("steps", &sw.out);
     report("models created+run+destroyed", &cw.out);
     if (set1.out.wrong + set2.out.wrong > 0) check_status_seen[GRU_ERR_BUSY] = 1;
+    if (!s->nap_us)   /* calls back to back: the setter must have found some running */
+        CHECK_MSG(set1.out.wrong + set2.out.wrong > 0, "no GRU_ERR_BUSY against back-to-back "
+                  "calls");
     CHECK_INT_EQ(set1.out.failed + set2.out.failed, 0);
     CHECK_MSG(set1.out.max_ms < max_ms && set2.out.max_ms < max_ms,
               "slowest gru_set_num_threads %.2f / %.2f ms, bound %.0f ms", set1.out.max_ms,
@@ -355,8 +358,29 @@ static int references(shared *s, float *out, float *hn, float *gx, float *gh0)
     return ok;
 }
 
+/* GRU_NUM_THREADS at gru_create: 2..GRU_MAX_THREADS taken, larger values ignored (1). */
+static void env_bound(void)
+{
+    static const struct { const char *value; int expect; } cases[] = {
+        {"3", 3}, {"257", 1}, {"100000", 1}, {"-2", 1}, {"2x", 1}};
+    const char *old = getenv("GRU_NUM_THREADS");
+    char *saved = old ? strdup(old) : NULL;
+    gru_config cfg = make_config(I, H, 1, 0, 1, 1, GRU_FLOAT32);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_set_ctx("threads: GRU_NUM_THREADS=%s", cases[i].value);
+        setenv("GRU_NUM_THREADS", cases[i].value, 1);
+        gru_model *m = NULL;
+        if (CHECK_OK(gru_create(&cfg, &m))) CHECK_INT_EQ(gru_get_num_threads(m), cases[i].expect);
+        gru_destroy(m);
+    }
+    if (saved) setenv("GRU_NUM_THREADS", saved, 1);
+    else unsetenv("GRU_NUM_THREADS");
+    free(saved);
+}
+
 void test_thread_contract(void)
 {
+    env_bound();
     const int iters = env_int("GRU_TEST_THREAD_ITERS", 10000);
     const double max_ms = env_int("GRU_TEST_THREAD_MAX_MS", DEFAULT_MAX_MS);
     check_set_ctx("threads: setup");
