@@ -29,7 +29,8 @@ HEADER = os.path.join(ROOT, "c", "include", "gru.h")
 
 def extract_cdef(header_text):
     """Returns the cdef for cffi: the declarations between the CFFI markers of gru.h,
-    without comments, preprocessor lines or the GRU_API macro."""
+    without comments, the GRU_API macro or preprocessor lines other than integer
+    constants (``#define GRU_NAME 123``)."""
     begin, end = "/* CFFI-BEGIN */", "/* CFFI-END */"
     i, j = header_text.find(begin), header_text.find(end)
     if i < 0 or j < 0 or j < i:
@@ -37,7 +38,9 @@ def extract_cdef(header_text):
     text = header_text[i + len(begin):j]
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)   # block comments
     text = re.sub(r"//[^\n]*", " ", text)                # line comments
-    text = re.sub(r"^\s*#[^\n]*", " ", text, flags=re.M)  # stray preprocessor lines
+    # preprocessor lines, but for integer constants (#define GRU_MAX_THREADS 256), which
+    # cffi exposes as lib.GRU_MAX_THREADS
+    text = re.sub(r"^\s*#(?!define\s+GRU_\w+\s+\d+\s*$)[^\n]*", " ", text, flags=re.M)
     text = re.sub(r"\bGRU_API\b", " ", text)
     # Tidy: collapse the blank runs the removals leave behind.
     lines = [ln.rstrip() for ln in text.splitlines()]

@@ -53,6 +53,9 @@ _STATUS_EXCEPTIONS = {
     lib.GRU_ERR_UNSUPPORTED: ValueError,
     lib.GRU_ERR_IO: OSError,
     lib.GRU_ERR_FORMAT: ValueError,
+    lib.GRU_ERR_MISALIGNED: ValueError,
+    # GRU_ERR_BUSY (a thread-count change while calls ran): GRUError, the default;
+    # CModel changes the count as the writer of its lock, so it does not occur here.
 }
 
 
@@ -103,7 +106,7 @@ def info() -> Dict[str, Any]:
 # to every live model and to each new one. None: libgru's default (GRU_NUM_THREADS,
 # else 1).
 
-MAX_THREADS = 256        # set_num_threads' upper bound (libgru: GRU_MAX_THREADS)
+MAX_THREADS = int(lib.GRU_MAX_THREADS)   # set_num_threads' upper bound (256, gru.h)
 
 _num_threads = None
 _models = weakref.WeakSet()

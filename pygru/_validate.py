@@ -179,8 +179,8 @@ def check_shape(arr, name, expected, meaning=None):
 
 
 def as_lengths(value, batch, seq_len, name="lengths"):
-    """Sequence lengths as a contiguous int32 array of shape (batch,), every value in
-    1..seq_len. Accepts any integer array-like (lists, NumPy arrays, CPU tensors) and
+    """Sequence lengths as a contiguous, aligned int32 array of shape (batch,), every
+    value in 1..seq_len. Accepts any integer array-like (lists, NumPy arrays, CPU tensors) and
     floats without a fractional part; rejects bools, fractions, NaN, 0, negatives,
     values > seq_len (Python integers beyond 64 bits too) and a wrong count."""
     arr = _asarray(to_numpy(value, name, "an integer array", ".long()"), name)
@@ -211,7 +211,8 @@ def as_lengths(value, batch, seq_len, name="lengths"):
         i = int(np.flatnonzero(out_of_range)[0])
         raise ValueError("%s must be in 1..%d (the sequence length); got %r at index %d"
                          % (name, seq_len, arr[i].item(), i))
-    return np.ascontiguousarray(arr, dtype=np.int32)
+    # C-contiguous and aligned (libgru refuses a misaligned buffer): a copy when needed
+    return np.require(arr, dtype=np.int32, requirements=["C", "A"])
 
 
 def check_int(value, name, minimum=None, allow_none=False):

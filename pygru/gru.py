@@ -383,8 +383,9 @@ class GRU(_Recurrent):
         c = self._cfg
         dt = self._model.dtype
         L, I, H = c["num_layers"], c["input_size"], c["hidden_size"]
-        if not (type(x) is np.ndarray and x.dtype == dt and x.flags.c_contiguous):
-            x = as_real_array(x, "x", dt)
+        if not (type(x) is np.ndarray and x.dtype == dt and x.flags.c_contiguous
+                and x.flags.aligned):
+            x = as_real_array(x, "x", dt)   # a converted, contiguous, aligned copy
         if x.ndim == 1:
             check_shape(x, "x", (I,), "(input_size) [one stream]")
             B, st_shape, out_shape = 1, (L, H), (H,)

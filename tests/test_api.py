@@ -1002,7 +1002,8 @@ def test_dropout_backward_uses_the_forward_masks():
     ("GRU_ERR_BAD_LENGTHS", ValueError), ("GRU_ERR_WORKSPACE", pygru.GRUError),
     ("GRU_ERR_WRONG_MODE", pygru.GRUError), ("GRU_ERR_ISA_UNAVAILABLE", pygru.GRUError),
     ("GRU_ERR_UNSUPPORTED", ValueError), ("GRU_ERR_IO", OSError),
-    ("GRU_ERR_FORMAT", ValueError),
+    ("GRU_ERR_FORMAT", ValueError), ("GRU_ERR_BUSY", pygru.GRUError),
+    ("GRU_ERR_MISALIGNED", ValueError),
 ])
 def test_check_maps_status_codes(status, exc):
     code = getattr(_core.lib, status)
@@ -1139,3 +1140,59 @@ def test_new_training_forward_reuses_workspace_and_backward_follows_it():
     assert np.array_equal(dxa, dxb) and np.array_equal(dha, dhb)
     for name, value in b.grads.items():
         assert np.array_equal(a.grads[name], value), name
+
+
+# ---- alignment: libgru refuses misaligned buffers (GRU_ERR_MISALIGNED) -------------
+
+def _misaligned(values, dtype):
+    """A C-contiguous view of ``values`` as ``dtype`` whose address is 1 byte past an
+    aligned one: built on a uint8 buffer, so NumPy marks it unaligned."""
+    src = np.ascontiguousarray(values, dtype=dtype)
+    raw = np.zeros(src.nbytes + 32, np.uint8)
+    start = (-raw.ctypes.data) % 16 + 1
+    view = raw[start:start + src.nbytes].view(dtype).reshape(src.shape)
+    view[...] = src
+    assert not view.flags.aligned and view.ctypes.data % src.itemsize != 0
+    return view
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_views_are_copied_for_forward_and_step(dtype):
+    """Misaligned x, h0 and lengths reach libgru as aligned copies (never a misaligned
+    pointer: undefined behaviour, now GRU_ERR_MISALIGNED); the results are bitwise those
+    of aligned inputs. A misaligned state, which step updates in place, is refused."""
+    rng = np.random.default_rng(16)
+    g = pygru.GRU(3, 4, num_layers=2, dtype=dtype)
+    x = rng.standard_normal((5, 2, 3)).astype(dtype)
+    h0 = rng.standard_normal((2, 2, 4)).astype(dtype)
+    lengths = np.array([5, 3], np.int32)
+    out, hn = g(x, h0, lengths=lengths)
+    out_m, hn_m = g(_misaligned(x, dtype), _misaligned(h0, dtype),
+                    lengths=_misaligned(lengths, np.int32))
+    assert out_m.tobytes() == out.tobytes() and hn_m.tobytes() == hn.tobytes()
+
+    state = g.new_state(2)
+    ref = g.step(x[0], state)
+    state2 = g.new_state(2)
+    got = g.step(_misaligned(x[0], dtype), state2)
+    assert got.tobytes() == ref.tobytes() and state2.tobytes() == state.tobytes()
+    with pytest.raises(ValueError, match="state must be C-contiguous and aligned"):
+        g.step(x[0], _misaligned(g.new_state(2), dtype))
+    with pytest.raises(ValueError, match="out must be C-contiguous and aligned"):
+        g.step(x[0], g.new_state(2), out=_misaligned(np.zeros((2, 4)), dtype))
+
+
+def test_libgru_refuses_a_misaligned_pointer():
+    """Straight through the binding: x one byte off gives GRU_ERR_MISALIGNED, mapped to
+    ValueError, and the output is left as it was."""
+    lib, ffi = _core.lib, _core.ffi
+    m = _core.CModel(3, 4)
+    raw = np.zeros(5 * 2 * 3 * 4 + 16, np.uint8)
+    out = np.full((5, 2, 4), 7.0, np.float32)
+    xp = ffi.cast("char *", ffi.from_buffer(raw)) + (-raw.ctypes.data) % 16 + 1
+    status = lib.gru_forward(m.ptr, 0, 5, 2, 0, xp, ffi.NULL, ffi.NULL, ffi.from_buffer(out),
+                             ffi.NULL, ffi.NULL, 0)
+    assert status == lib.GRU_ERR_MISALIGNED
+    assert (out == 7.0).all()
+    with pytest.raises(ValueError, match="misaligned"):
+        _core.check(status, "GRU forward")

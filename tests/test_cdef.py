@@ -125,3 +125,19 @@ def test_build_sources_are_relative_and_complete(build_ffi):
     assert all(not Path(s).is_absolute() for s in srcs)
     kwds = build_ffi.ffibuilder._assigned_source[3]
     assert "-ffast-math" not in kwds["extra_compile_args"]
+
+
+def test_integer_macros_reach_the_binding(header_text, cdef):
+    """The integer #defines of the CFFI block (GRU_MAX_THREADS, GRU_WORKSPACE_ALIGN) are
+    kept in the cdef, so the extension has them, with the header's values; pygru's
+    MAX_THREADS is GRU_MAX_THREADS."""
+    block = header_text[header_text.find("/* CFFI-BEGIN */"):header_text.find("/* CFFI-END */")]
+    macros = dict(re.findall(r"^#define\s+(GRU_\w+)\s+(\d+)\s*$", block, flags=re.M))
+    assert {"GRU_MAX_THREADS", "GRU_WORKSPACE_ALIGN"} <= set(macros)
+    for name, value in macros.items():
+        assert "#define %s %s" % (name, value) in cdef
+    _libgru = pytest.importorskip("pygru._libgru")
+    for name, value in macros.items():
+        assert getattr(_libgru.lib, name) == int(value), name
+    import pygru
+    assert pygru.MAX_THREADS == int(macros["GRU_MAX_THREADS"])

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import pygru
+from pygru import _core
 
 RACE_CALLS = 10_000
 
@@ -271,3 +272,21 @@ def test_thread_counts_have_an_upper_bound(n):
     with pytest.raises(ValueError, match=r"n (must be at most 256|is too large)"):
         pygru.set_num_threads(n)
     assert pygru.MAX_THREADS == 256
+
+
+
+def test_max_threads_is_libgru_s():
+    # pygru's bound is gru.h's GRU_MAX_THREADS, read through the cffi binding
+    assert pygru.MAX_THREADS == int(_core.lib.GRU_MAX_THREADS) == 256
+
+
+def test_c_set_num_threads_bound_and_busy_status():
+    """libgru itself refuses n > GRU_MAX_THREADS; GRU_ERR_BUSY becomes a GRUError."""
+    lib = _core.lib
+    m = _core.CModel(2, 3)
+    assert lib.gru_set_num_threads(m.ptr, lib.GRU_MAX_THREADS + 1) == lib.GRU_ERR_INVALID_ARG
+    assert lib.gru_set_num_threads(m.ptr, 2) == lib.GRU_OK
+    assert m.num_threads() == 2
+    with pytest.raises(pygru.GRUError, match="GRU_ERR_BUSY") as info:
+        _core.check(lib.GRU_ERR_BUSY, "setting the thread count")
+    assert type(info.value) is pygru.GRUError

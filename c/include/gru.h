@@ -22,9 +22,31 @@
  *
  * Guarantees: no function exits, aborts or prints; every failure is a status code
  * (gru_strerror names it); sizes are checked for overflow before anything is
- * allocated; the library keeps no global mutable state. A model may be used by one
- * thread at a time; inference forwards (training = 0) only read the model and may run
- * concurrently on the same model from several threads.
+ * allocated; the library keeps no global mutable state.
+ *
+ * Threads. Calls on different models never interfere (no state is shared; creating and
+ * destroying models never waits for another model). On one model:
+ *   - inference calls (gru_forward with training = 0, gru_step), each with its own
+ *     buffers, may run concurrently from any number of threads; so may the calls that
+ *     only read (gru_get_config, gru_param_info, gru_param_get, gru_workspace_size, ...);
+ *   - calls that write the model (a training gru_forward: the dropout generator;
+ *     gru_backward and gru_zero_grad: the gradients; gru_param_set, writes through
+ *     gru_param_data, gru_params_changed, gru_set_seed) run one thread at a time, with
+ *     no other call on the model meanwhile: the caller serialises them;
+ *   - gru_set_num_threads may be called at any time, while other threads run any calls
+ *     on the model: it finishes in bounded time (it never waits for them) and either
+ *     changes the thread count or returns GRU_ERR_BUSY, leaving everything as it was,
+ *     when calls were in flight (the caller may retry). It never frees a pool in use.
+ *     Calls that start while it swaps the pool wait for that swap only (a few stores);
+ *   - gru_destroy: when no other call on the model runs or can start.
+ *
+ * Alignment. Every buffer of model-dtype elements given to gru_forward, gru_backward,
+ * gru_step and gru_dropout_masks must be aligned to the element size (4 bytes for
+ * GRU_FLOAT32, 8 for GRU_FLOAT64), lengths to 4 bytes (int32_t), and workspaces and step
+ * scratch to GRU_WORKSPACE_ALIGN (8) bytes (malloc's alignment is enough for all). A
+ * misaligned pointer gives GRU_ERR_MISALIGNED before anything is read or written. The
+ * copying calls (gru_param_get, gru_param_set, gru_grad_get) and gru_step_reset take
+ * buffers of any alignment (they copy or clear bytes).
  */
 #ifndef GRU_H
 #define GRU_H
@@ -59,6 +81,12 @@ extern "C" {
  * keep them to plain C declarations (GRU_API is stripped, comments are dropped). */
 /* CFFI-BEGIN */
 
+/* The largest thread count gru_set_num_threads accepts (and GRU_NUM_THREADS sets). */
+#define GRU_MAX_THREADS 256
+
+/* The alignment (bytes) gru_forward's workspace and gru_step's scratch need. */
+#define GRU_WORKSPACE_ALIGN 8
+
 /* Status codes. GRU_OK is 0; every other value is a failure that left the model, the
  * outputs' meaning and the caller's buffers' ownership unchanged (outputs may have been
  * partly written). */
@@ -81,7 +109,11 @@ typedef enum gru_status {
                                     (e.g. stepping a bidirectional model) */
     GRU_ERR_IO = 12,             /* a file could not be opened, read, written or
                                     renamed */
-    GRU_ERR_FORMAT = 13          /* a model file is malformed or disagrees with itself */
+    GRU_ERR_FORMAT = 13,         /* a model file is malformed or disagrees with itself */
+    GRU_ERR_BUSY = 14,           /* gru_set_num_threads: other calls on the model were
+                                    running; nothing changed, try again */
+    GRU_ERR_MISALIGNED = 15      /* a buffer's address is not a multiple of the
+                                    alignment it needs (see "Alignment" above) */
 } gru_status;
 
 typedef enum gru_dtype {
@@ -146,7 +178,8 @@ GRU_API void gru_config_init(gru_config *cfg);
  * GRU_ERR_NO_MEMORY or GRU_ERR_ISA_UNAVAILABLE. */
 GRU_API gru_status gru_create(const gru_config *cfg, gru_model **out);
 
-/* Frees a model and everything it owns. NULL is allowed and does nothing. */
+/* Frees a model and everything it owns. NULL is allowed and does nothing. No other call
+ * on the model may be running or start (the caller's threads must be done with it). */
 GRU_API void gru_destroy(gru_model *model);
 
 /* Copies the model's configuration into *cfg (seed: the seed last set). */
@@ -172,14 +205,15 @@ GRU_API gru_status gru_param_info(const gru_model *model, size_t index, const ch
                                   int *ndim, int64_t *shape);
 
 /* Copies parameter `name` (count elements of the model's dtype, row-major) out of the
- * model into dst. count must equal the tensor's size (GRU_ERR_SIZE_MISMATCH). */
+ * model into dst (any alignment: copied bytewise). count must equal the tensor's size
+ * (GRU_ERR_SIZE_MISMATCH). */
 GRU_API gru_status gru_param_get(const gru_model *model, const char *name, void *dst,
                                  size_t count);
 
-/* Copies count elements from src into parameter `name` (then as gru_params_changed:
- * invalidates workspaces filled before the call, so backward then returns
- * GRU_ERR_WORKSPACE; the packed weights are remade by the next forward / step /
- * backward). */
+/* Copies count elements from src (any alignment) into parameter `name` (then as
+ * gru_params_changed: invalidates workspaces filled before the call, so backward then
+ * returns GRU_ERR_WORKSPACE; the packed weights are remade by the next forward / step /
+ * backward). No other call on the model may run meanwhile (see "Threads" above). */
 GRU_API gru_status gru_param_set(gru_model *model, const char *name, const void *src,
                                  size_t count);
 
@@ -215,7 +249,8 @@ GRU_API gru_status gru_grad_get(const gru_model *model, const char *name, void *
                                 size_t count);
 
 /* Sets every parameter gradient to zero. Gradients are zero after gru_create, and
- * gru_backward adds (+=) into them: zero them before each step of an optimiser. */
+ * gru_backward adds (+=) into them: zero them before each step of an optimiser. Not
+ * concurrently with another call that uses the gradients (gru_backward, gru_grad_get). */
 GRU_API gru_status gru_zero_grad(gru_model *model);
 
 /* Reseeds the dropout generator and restarts its stream. Two models with the same seed
@@ -229,7 +264,8 @@ GRU_API gru_status gru_set_seed(gru_model *model, uint64_t seed);
  *   input_mask      (B, in) model dtype, in = input_size for layer 0, D*H above; or NULL
  *   recurrent_mask  (B, H) model dtype; or NULL
  * Entries are 0 or 1/(1-p); all 1 when that dropout is 0. The counts must equal the
- * sizes (GRU_ERR_SIZE_MISMATCH). GRU_ERR_WRONG_MODE / GRU_ERR_WORKSPACE as gru_backward
+ * sizes (GRU_ERR_SIZE_MISMATCH). Alignment: the masks to the element size, workspace to
+ * GRU_WORKSPACE_ALIGN (else GRU_ERR_MISALIGNED). GRU_ERR_WRONG_MODE / GRU_ERR_WORKSPACE as gru_backward
  * (the workspace need not match the current parameters). */
 GRU_API gru_status gru_dropout_masks(const gru_model *model, const void *workspace,
                                      size_t workspace_bytes, int64_t layer,
@@ -243,18 +279,24 @@ GRU_API gru_status gru_dropout_masks(const gru_model *model, const void *workspa
  * worker threads plus the calling thread (no OpenMP, nothing shared between models).
  * Results are bitwise identical for every n. Workers spin for a short while after a
  * call, then sleep. The default at gru_create is the environment variable
- * GRU_NUM_THREADS when it holds an integer > 1, else 1. A call whose recurrent product
- * per step is small (3*B*H*H < GRU_THREAD_MIN_WORK multiply-adds, default 131072, read
- * at gru_create) runs on one thread, where barriers would cost more than they save.
- * If two threads of the program
- * run the same model at once, the second runs on its calling thread alone.
- * Like every call that changes the model, it must not run while another thread is
- * using the model (inference forwards included): it replaces the pool they would use.
- * Returns GRU_ERR_INVALID_ARG for n < 1 (or n > 1 in a build without threads),
+ * GRU_NUM_THREADS when it holds an integer in 2..GRU_MAX_THREADS, else 1 (other values,
+ * larger ones included, are ignored). A call whose recurrent product per step is small
+ * (3*B*H*H < GRU_THREAD_MIN_WORK multiply-adds, default 131072, read at gru_create)
+ * runs on one thread, where barriers would cost more than they save. If two threads of
+ * the program run the same model at once, the second runs on its calling thread alone.
+ * Thread safety: may be called while other threads run any calls on the model (see
+ * "Threads" above). It starts the new pool's threads first, then swaps the pool only if
+ * no gru_forward, gru_step or gru_backward is running on the model, and then stops the
+ * old pool's (idle) threads; if calls are running it returns GRU_ERR_BUSY at once,
+ * nothing changed. It never waits for other calls, so it returns in bounded time (the
+ * time to start and stop at most GRU_MAX_THREADS threads).
+ * Returns GRU_OK (also when n is already the count), GRU_ERR_NULL, GRU_ERR_INVALID_ARG
+ * for n < 1 or n > GRU_MAX_THREADS (or n > 1 in a build without threads), GRU_ERR_BUSY,
  * GRU_ERR_NO_MEMORY if the threads cannot be started (the old setting stays). */
 GRU_API gru_status gru_set_num_threads(gru_model *model, int n);
 
-/* The model's thread count (0 if model is NULL). */
+/* The model's thread count (0 if model is NULL). May run concurrently with
+ * gru_set_num_threads (it sees the count before or after the change). */
 GRU_API int gru_get_num_threads(const gru_model *model);
 
 /* ---- forward and backward through time ------------------------------------------ */
@@ -288,9 +330,14 @@ GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
  *   output       written: concatenated direction outputs per step.
  *   h_n          (L*D, B, H) written with the final states, or NULL.
  *   workspace    training: required, at least gru_workspace_size(training=1) bytes,
- *                8-byte aligned, owned by the caller (NULL: GRU_ERR_NULL); it must
- *                stay unchanged until gru_backward. inference: NULL (allocated internally) or at least
- *                gru_workspace_size(training=0) bytes.
+ *                owned by the caller (NULL: GRU_ERR_NULL); it must stay unchanged
+ *                until gru_backward. inference: NULL (allocated internally) or at
+ *                least gru_workspace_size(training=0) bytes.
+ * Alignment: x, h0, output and h_n to the element size (4 bytes float32, 8 float64),
+ * lengths to 4, workspace to GRU_WORKSPACE_ALIGN (8); else GRU_ERR_MISALIGNED, checked
+ * before any buffer is read or written.
+ * Threads: inference forwards may run concurrently on one model; a training forward
+ * runs alone (it advances the dropout stream), see "Threads" above.
  * Buffers must not overlap, except that the caller owns them all before and after. */
 GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
                                int64_t batch, int batch_first, const void *x,
@@ -310,7 +357,11 @@ GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
  * calls of the same or smaller size, freed by gru_destroy).
  * Returns GRU_ERR_WRONG_MODE when the workspace was last filled by an inference forward
  * (training = 0), GRU_ERR_WORKSPACE when it does not come from a training forward of
- * this model with these sizes and the current parameters. */
+ * this model with these sizes and the current parameters.
+ * Alignment: x, grad_output, grad_h_n, grad_x and grad_h0 to the element size,
+ * workspace to GRU_WORKSPACE_ALIGN; else GRU_ERR_MISALIGNED, before anything is read.
+ * Threads: one backward at a time per model, no training forward meanwhile (it adds into
+ * the gradients and reuses the model's scratch). */
 GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch,
                                 int batch_first, const void *x, const void *workspace,
                                 size_t workspace_bytes, const void *grad_output,
@@ -330,8 +381,10 @@ GRU_API gru_status gru_step_scratch_size(const gru_model *model, int64_t batch,
  *            overwritten in place with h_t for every layer. Zeros start a stream (see
  *            gru_step_reset).
  *   output   (B, H) written with the last layer's h_t (equal to state[L-1]), or NULL.
- *   scratch  at least gru_step_scratch_size bytes, 8-byte aligned, or NULL to have the
- *            library allocate (and free) it on every call; give it to allocate nothing.
+ *   scratch  at least gru_step_scratch_size bytes, or NULL to have the library
+ *            allocate (and free) it on every call; give it to allocate nothing.
+ * Alignment: x, state and output to the element size, scratch to GRU_WORKSPACE_ALIGN
+ * (8); else GRU_ERR_MISALIGNED, before anything is read or written.
  * Running a sequence step by step gives bitwise the results of gru_forward over the
  * whole sequence (same kernels, same order of operations), for any thread count.
  * The model is only read: steps of different stream sets may run concurrently on one
@@ -342,9 +395,10 @@ GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void
                             void *output, void *scratch, size_t scratch_bytes);
 
 /* Resets stream `index` (0 <= index < batch) of a (L, B, H) state to zeros, every
- * layer, leaving the other streams alone. GRU_ERR_UNSUPPORTED for a bidirectional or
- * reverse model (as gru_step), GRU_ERR_OVERFLOW if the state's size L*B*H does not fit
- * in size_t (nothing is written then). */
+ * layer, leaving the other streams alone (state: any alignment, it is cleared
+ * bytewise). GRU_ERR_UNSUPPORTED for a bidirectional or reverse model (as gru_step),
+ * GRU_ERR_OVERFLOW if the state's size L*B*H does not fit in size_t (nothing is written
+ * then). */
 GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *state,
                                   int64_t index);
 

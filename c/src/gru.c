@@ -4,7 +4,11 @@
  * the workspace layout (workspace.c) and the lazy repack (packing.c).
  *
  * Every entry point validates its arguments and returns a status; sizes are checked
- * for overflow before anything is allocated; nothing here exits, aborts or prints.
+ * for overflow, and buffer addresses for alignment, before anything is allocated, read
+ * or written; nothing here exits, aborts or prints. The calls that use the thread pool
+ * (gru_forward, gru_step, gru_backward) run inside the model's gate (pool.h), entered and
+ * left by their public wrappers on every path, so gru_set_num_threads can swap the pool
+ * without waiting and without freeing one in use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,12 @@ const char *gru_strerror(int status)
     case GRU_ERR_UNSUPPORTED:
         return "not supported for this model's configuration (a bidirectional or reverse "
                "model cannot be stepped)";
+    case GRU_ERR_BUSY:
+        return "other calls were running on the model; the thread count was not changed "
+               "(try again)";
+    case GRU_ERR_MISALIGNED:
+        return "a buffer is misaligned (model-dtype buffers need the element size, lengths "
+               "4 bytes, workspaces and scratch 8 bytes)";
     default: return "unknown status code";
     }
 }
@@ -177,7 +187,8 @@ static void name_tensors(gru_model *m, size_t ld, size_t ti, size_t *off)
 }
 
 /* GRU_THREAD_MIN_WORK (a number >= 0; tests set 0 to thread even tiny problems) and
- * GRU_NUM_THREADS (a positive integer; anything else leaves 1). */
+ * GRU_NUM_THREADS (an integer in 2..GRU_MAX_THREADS; anything else, larger values
+ * included, is ignored and leaves 1). */
 static gru_status read_env(gru_model *m)
 {
     m->thread_min_work = 131072.0;
@@ -191,7 +202,7 @@ static gru_status read_env(gru_model *m)
     if (!env || !*env) return GRU_OK;
     char *end;
     long n = strtol(env, &end, 10);
-    if (*end == '\0' && n > 1 && n <= 1024 && gru_set_num_threads(m, (int)n) != GRU_OK)
+    if (*end == '\0' && n > 1 && n <= GRU_MAX_THREADS && gru_set_num_threads(m, (int)n) != GRU_OK)
         return GRU_ERR_NO_MEMORY;
     return GRU_OK;
 }
@@ -199,7 +210,8 @@ static gru_status read_env(gru_model *m)
 /* The model's buffers, its packed weights and its tensors' names. */
 static gru_status model_init(gru_model *m)
 {
-    m->nthreads = 1;
+    GRU_PACK_INIT(&m->nthreads, 1);
+    gru_gate_init(&m->gate);
     m->tensors = calloc(m->ntensors, sizeof *m->tensors);
     m->lp = calloc(m->L * m->D, sizeof *m->lp);
     m->params = calloc(m->numel, m->elem);
@@ -244,21 +256,41 @@ gru_status gru_create(const gru_config *cfg, gru_model **out)
     return GRU_OK;
 }
 
+/* The new pool is made before the gate is closed and the old one stopped after it is
+ * opened again: the gate stays closed for two stores only. A pool is swapped only when
+ * no call is in flight, and calls read m->pool only inside the gate, so the old pool is
+ * idle when it is destroyed. */
 gru_status gru_set_num_threads(gru_model *m, int n)
 {
     if (!m) return GRU_ERR_NULL;
-    if (n < 1) return GRU_ERR_INVALID_ARG;
-    if (n == m->nthreads) return GRU_OK;
+    if (n < 1 || n > GRU_MAX_THREADS) return GRU_ERR_INVALID_ARG;
+    if (n == GRU_PACK_LOAD(&m->nthreads)) return GRU_OK;
+    if (!gru_gate_idle(&m->gate)) return GRU_ERR_BUSY;   /* cheap: no threads started */
     gru_pool *pool = NULL;
     gru_status st = gru_pool_create(n, &pool);
     if (st) return st;
-    gru_pool_destroy(m->pool);
+    if (!gru_gate_close(&m->gate)) {
+        gru_pool_destroy(pool);
+        return GRU_ERR_BUSY;
+    }
+    gru_pool *old = m->pool;
     m->pool = pool;
-    m->nthreads = n;
+    GRU_PACK_STORE(&m->nthreads, n);
+    gru_gate_open(&m->gate);
+    gru_pool_destroy(old);
     return GRU_OK;
 }
 
-int gru_get_num_threads(const gru_model *m) { return m ? m->nthreads : 0; }
+int gru_get_num_threads(const gru_model *m)
+{
+    return m ? GRU_PACK_LOAD((gru_pack_word *)&m->nthreads) : 0;
+}
+
+/* 1 if p (NULL allowed) is not a multiple of align bytes. */
+static int misaligned(const void *p, size_t align)
+{
+    return p && (uintptr_t)p % align != 0;
+}
 
 void *gru_bwd_scratch(gru_model *m, size_t bytes)
 {
@@ -435,12 +467,18 @@ gru_status gru_workspace_size(const gru_model *m, int64_t T, int64_t B, int trai
 
 /* ---- forward and backward ---------------------------------------------------------- */
 
-gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int batch_first,
-                       const void *x, const void *h0, const int32_t *lengths, void *output,
-                       void *h_n, void *workspace, size_t workspace_bytes)
+/* gru_forward inside the gate. */
+static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
+                               int batch_first, const void *x, const void *h0,
+                               const int32_t *lengths, void *output, void *h_n,
+                               void *workspace, size_t workspace_bytes)
 {
-    if (!m || !x || !output) return GRU_ERR_NULL;
+    if (!x || !output) return GRU_ERR_NULL;
     if (training && !workspace) return GRU_ERR_NULL;
+    if (misaligned(x, m->elem) || misaligned(h0, m->elem) || misaligned(output, m->elem) ||
+        misaligned(h_n, m->elem) || misaligned(lengths, sizeof(int32_t)) ||
+        misaligned(workspace, GRU_WORKSPACE_ALIGN))
+        return GRU_ERR_MISALIGNED;
     gru_status st = check_sizes(T, B);
     if (st) return st;
     /* every size is checked (overflow) before lengths, B entries, is read */
@@ -466,6 +504,18 @@ gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int bat
     return st;
 }
 
+gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int batch_first,
+                       const void *x, const void *h0, const int32_t *lengths, void *output,
+                       void *h_n, void *workspace, size_t workspace_bytes)
+{
+    if (!m) return GRU_ERR_NULL;
+    gru_gate_enter(&m->gate);
+    const gru_status st = forward_call(m, training, T, B, batch_first, x, h0, lengths,
+                                       output, h_n, workspace, workspace_bytes);
+    gru_gate_leave(&m->gate);
+    return st;
+}
+
 /* Checks that workspace holds a training forward of model m and computes its layout.
  * T, B, batch_first: what the caller says it was (T < 0: take them from the header);
  * same_params: it must also match the current parameters. */
@@ -473,6 +523,7 @@ static gru_status check_workspace(const gru_model *m, const void *workspace,
                                   size_t workspace_bytes, int64_t T, int64_t B,
                                   int batch_first, int same_params, gru_ws_layout *w)
 {
+    if (misaligned(workspace, GRU_WORKSPACE_ALIGN)) return GRU_ERR_MISALIGNED;
     if (workspace_bytes < GRU_WS_HEADER_BYTES) return GRU_ERR_WORKSPACE;
     const gru_ws_header *hdr = workspace;
     if (hdr->magic == (GRU_WS_MAGIC ^ 1)) return GRU_ERR_WRONG_MODE;
@@ -495,12 +546,17 @@ static gru_status check_workspace(const gru_model *m, const void *workspace,
     return GRU_OK;
 }
 
-gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, const void *x,
-                        const void *workspace, size_t workspace_bytes,
-                        const void *grad_output, const void *grad_h_n, void *grad_x,
-                        void *grad_h0)
+/* gru_backward inside the gate. */
+static gru_status backward_call(gru_model *m, int64_t T, int64_t B, int batch_first,
+                                const void *x, const void *workspace,
+                                size_t workspace_bytes, const void *grad_output,
+                                const void *grad_h_n, void *grad_x, void *grad_h0)
 {
-    if (!m || !x || !workspace) return GRU_ERR_NULL;
+    if (!x || !workspace) return GRU_ERR_NULL;
+    if (misaligned(x, m->elem) || misaligned(grad_output, m->elem) ||
+        misaligned(grad_h_n, m->elem) || misaligned(grad_x, m->elem) ||
+        misaligned(grad_h0, m->elem) || misaligned(workspace, GRU_WORKSPACE_ALIGN))
+        return GRU_ERR_MISALIGNED;
     gru_status st = check_sizes(T, B);
     if (st) return st;
     gru_ws_layout w;
@@ -512,6 +568,19 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
                                   grad_h_n, grad_x, grad_h0)
                : gru_backward_f64(m, &w, batch_first != 0, x, workspace, grad_output,
                                   grad_h_n, grad_x, grad_h0);
+}
+
+gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, const void *x,
+                        const void *workspace, size_t workspace_bytes,
+                        const void *grad_output, const void *grad_h_n, void *grad_x,
+                        void *grad_h0)
+{
+    if (!m) return GRU_ERR_NULL;
+    gru_gate_enter(&m->gate);
+    const gru_status st = backward_call(m, T, B, batch_first, x, workspace, workspace_bytes,
+                                        grad_output, grad_h_n, grad_x, grad_h0);
+    gru_gate_leave(&m->gate);
+    return st;
 }
 
 /* dst (n elements of m's dtype) = the mask at src, or all ones if src is NULL. */
@@ -533,6 +602,8 @@ gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
                              size_t recurrent_count)
 {
     if (!m || !workspace) return GRU_ERR_NULL;
+    if (misaligned(input_mask, m->elem) || misaligned(recurrent_mask, m->elem))
+        return GRU_ERR_MISALIGNED;
     if (layer < 0 || (uint64_t)layer >= m->L || direction < 0 || (uint64_t)direction >= m->D)
         return GRU_ERR_INVALID_ARG;
     gru_ws_layout w;
@@ -576,10 +647,14 @@ gru_status gru_step_scratch_size(const gru_model *m, int64_t B, size_t *bytes)
     return step_layout(m, B, &w, &out_off, bytes);
 }
 
-gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *output,
-                    void *scratch, size_t scratch_bytes)
+/* gru_step inside the gate. */
+static gru_status step_call(gru_model *m, int64_t B, const void *x, void *state,
+                            void *output, void *scratch, size_t scratch_bytes)
 {
-    if (!m || !x || !state) return GRU_ERR_NULL;
+    if (!x || !state) return GRU_ERR_NULL;
+    if (misaligned(x, m->elem) || misaligned(state, m->elem) || misaligned(output, m->elem) ||
+        misaligned(scratch, GRU_WORKSPACE_ALIGN))
+        return GRU_ERR_MISALIGNED;
     gru_ws_layout w;
     size_t out_off, total;
     gru_status st = step_layout(m, B, &w, &out_off, &total);
@@ -597,6 +672,16 @@ gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *o
              : gru_forward_f64(m, 0, &w, 0, x, state, NULL, out, state, work);
     ((gru_ws_header *)work)->magic = GRU_WS_MAGIC ^ 1;   /* not a training workspace */
     if (work != scratch) free(work);
+    return st;
+}
+
+gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *output,
+                    void *scratch, size_t scratch_bytes)
+{
+    if (!m) return GRU_ERR_NULL;
+    gru_gate_enter(&m->gate);
+    const gru_status st = step_call(m, B, x, state, output, scratch, scratch_bytes);
+    gru_gate_leave(&m->gate);
     return st;
 }
 

@@ -17,16 +17,18 @@
 #include "rng.h"
 #include "workspace.h"
 
-/* The packed weights' state word (pack_state below): C11 atomics where the compiler has
- * them; without them (no threads either, see pool.c) a plain int. */
+/* The packed weights' state word (pack_state below), also the thread count: C11 atomics
+ * where the compiler has them; without them (no threads either, see pool.c) a plain int. */
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 typedef atomic_int gru_pack_word;
 #define GRU_PACK_LOAD(p) atomic_load_explicit(p, memory_order_acquire)
+#define GRU_PACK_STORE(p, v) atomic_store_explicit(p, v, memory_order_release)
 #define GRU_PACK_INIT(p, v) atomic_init(p, v)
 #else
 typedef volatile int gru_pack_word;
 #define GRU_PACK_LOAD(p) (*(p))
+#define GRU_PACK_STORE(p, v) (*(p) = (v))
 #define GRU_PACK_INIT(p, v) (*(p) = (v))
 #endif
 enum { GRU_PACK_CLEAN = 0, GRU_PACK_STALE = 1, GRU_PACK_BUSY = 2 };
@@ -70,10 +72,14 @@ struct gru_model {
     size_t bwd_scratch_bytes;
     size_t npacked;
     const gru_kernels *kernels;
-    int nthreads;          /* gru_set_num_threads */
+    gru_pack_word nthreads;    /* gru_set_num_threads (atomic: gru_get_num_threads may
+                                  read it while a setter writes it) */
     double thread_min_work;    /* multiply-adds per step below which a call stays on
                                   one thread (GRU_THREAD_MIN_WORK, default 2^17) */
-    gru_pool *pool;        /* NULL when nthreads == 1 */
+    gru_pool *pool;        /* NULL when nthreads == 1; read by a call only inside the
+                              gate, replaced only while the gate is closed */
+    gru_gate gate;         /* calls in flight that use the pool (forward, step, backward)
+                              and gru_set_num_threads' writer bit (pool.h) */
     uint64_t dropout_draws;    /* training forwards done: the dropout stream counter */
     uint64_t param_version;    /* bumped by gru_params_changed (and gru_param_set) */
     unsigned char *stale;      /* (ntensors) 1: the tensor was written since its packed

@@ -8,6 +8,10 @@
  * count and flips the shared sense; the others spin briefly, then sleep on a condition
  * variable that the last arrival signals when anyone sleeps. Nothing spins for long,
  * so the pool leaves the cores to other work (other pools, other processes).
+ *
+ * The gate (pool.h) is one atomic word: a compare-and-swap loop counts a call in (only
+ * while the writer bit is clear), a release decrement counts it out, and closing is a
+ * single compare-and-swap from 0, so gru_set_num_threads never waits for calls.
  */
 #if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
 #define _POSIX_C_SOURCE 200809L
@@ -238,7 +242,56 @@ void gru_team_barrier(gru_team *t)
     barrier_sleep(p, t->sense);
 }
 
-#else /* no threads: everything on the caller */
+#endif
+
+/* ---- the gate (pool.h) ------------------------------------------------------------- */
+#if !defined(__STDC_NO_ATOMICS__)
+#if GRU_HAVE_THREADS
+#define GRU_GATE_YIELD() sched_yield()
+#else
+#define GRU_GATE_YIELD() ((void)0)
+#define GRU_RELAX() ((void)0)
+#endif
+
+void gru_gate_init(gru_gate *g) { atomic_init(g, 0u); }
+
+void gru_gate_enter(gru_gate *g)
+{
+    unsigned v = atomic_load_explicit(g, memory_order_relaxed);
+    for (unsigned spins = 0;;) {
+        if (v & GRU_GATE_WRITER) {   /* a thread-count change swaps the pool: a few stores */
+            if (++spins < 64u) GRU_RELAX();
+            else GRU_GATE_YIELD();
+            v = atomic_load_explicit(g, memory_order_relaxed);
+        } else if (atomic_compare_exchange_weak_explicit(g, &v, v + 1, memory_order_acquire,
+                                                         memory_order_relaxed)) {
+            return;
+        }
+    }
+}
+
+void gru_gate_leave(gru_gate *g) { atomic_fetch_sub_explicit(g, 1u, memory_order_release); }
+
+int gru_gate_close(gru_gate *g)
+{
+    unsigned expect = 0;
+    return atomic_compare_exchange_strong_explicit(g, &expect, GRU_GATE_WRITER,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+void gru_gate_open(gru_gate *g) { atomic_store_explicit(g, 0u, memory_order_release); }
+
+int gru_gate_idle(gru_gate *g) { return atomic_load_explicit(g, memory_order_relaxed) == 0; }
+#else /* no atomics, hence no threads (pool.c above): nothing runs concurrently */
+void gru_gate_init(gru_gate *g) { *g = 0; }
+void gru_gate_enter(gru_gate *g) { (void)g; }
+void gru_gate_leave(gru_gate *g) { (void)g; }
+int gru_gate_close(gru_gate *g) { (void)g; return 1; }
+void gru_gate_open(gru_gate *g) { (void)g; }
+int gru_gate_idle(gru_gate *g) { (void)g; return 1; }
+#endif
+
+#if !GRU_HAVE_THREADS /* no threads: everything on the caller */
 
 struct gru_pool { int unused; };
 

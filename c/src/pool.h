@@ -7,6 +7,12 @@
  * using the same model), gru_pool_run runs the job on the calling thread alone; the
  * drivers' results do not depend on the thread count, so only the speed differs.
  * Without POSIX threads (or with n = 1) everything runs on the calling thread.
+ *
+ * A model's gate (gru_gate) lets gru_set_num_threads replace the pool while other
+ * threads may be calling the model: the calls that use the pool enter and leave it (a
+ * count of calls in flight); the setter closes it (sets the writer bit) only when that
+ * count is 0, swaps the pool and opens it again. Closing never waits; entering waits only
+ * while the gate is closed, which lasts a few stores.
  */
 #ifndef GRU_POOL_H
 #define GRU_POOL_H
@@ -37,5 +43,27 @@ void gru_team_barrier(gru_team *team);
 /* This thread's share [*lo, *hi) of n items split in chunks of `grain` (the last chunk
  * may be ragged), contiguous and in thread order. */
 void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, size_t *hi);
+
+/* The gate word: calls in flight, plus GRU_GATE_WRITER while closed. C11 atomics where
+ * the compiler has them; without them (no threads, see pool.c) a plain unsigned. */
+#if !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+typedef atomic_uint gru_gate;
+#else
+typedef unsigned gru_gate;
+#endif
+#define GRU_GATE_WRITER 0x80000000u
+
+void gru_gate_init(gru_gate *gate);
+/* A call that uses the pool starts: waits while the gate is closed, counts itself in. */
+void gru_gate_enter(gru_gate *gate);
+/* ... and ends: counts itself out. */
+void gru_gate_leave(gru_gate *gate);
+/* Closes the gate if no call is in flight and it is open: 1 on success, 0 (at once)
+ * otherwise. The closer then has the pool to itself until gru_gate_open. */
+int gru_gate_close(gru_gate *gate);
+void gru_gate_open(gru_gate *gate);
+/* 1 if the gate is open with no call in flight right now (a hint: it may change). */
+int gru_gate_idle(gru_gate *gate);
 
 #endif /* GRU_POOL_H */

@@ -28,14 +28,14 @@ static void test_versions_and_strings(void)
     CHECK_MSG(unknown && strcmp(unknown, "unknown status code") == 0,
               "gru_strerror(1000) = \"%s\", expected \"unknown status code\"",
               unknown ? unknown : "(null)");
-    static const int unknown_codes[] = {-1, 14, 15, 31, 2147483647, -2147483647 - 1};
+    static const int unknown_codes[] = {-1, 16, 17, 31, 2147483647, -2147483647 - 1};
     for (size_t i = 0; i < sizeof unknown_codes / sizeof unknown_codes[0]; i++) {
         const char *s = gru_strerror(unknown_codes[i]);
         CHECK_MSG(s && unknown && strcmp(s, unknown) == 0, "gru_strerror(%d) = \"%s\"",
                   unknown_codes[i], s ? s : "(null)");
     }
-    const char *known[14];
-    for (int c = GRU_OK; c <= GRU_ERR_FORMAT; c++) {
+    const char *known[GRU_ERR_MISALIGNED + 1];
+    for (int c = GRU_OK; c <= GRU_ERR_MISALIGNED; c++) {
         known[c] = gru_strerror(c);
         CHECK_MSG(known[c] && known[c][0] != '\0', "gru_strerror(%d) is empty", c);
         if (!known[c])

@@ -4,8 +4,8 @@
  * Runs the API and error tests once, then the numerical sections (forward vs the float64
  * reference, backward vs finite differences, dropout) once per kernel set: every ISA in
  * gru_available_isas(), forced with GRU_ISA, or only the one named by GRU_ISA if it is set
- * when the suite starts. Arguments select sections: api modelfile load_corpus save errors forward
- * backward dropout step views bitwise (default: all);
+ * when the suite starts. Arguments select sections: api modelfile load_corpus save errors
+ * forward backward dropout step views bitwise align threads (default: all);
  * `bitwise-record` prints the bitwise table of GRU_ISA's kernel set (test_bitwise.c).
  *
  * Output: one line per failure, a timing line per section, and as the very last line
@@ -78,6 +78,10 @@ int main(int argc, char **argv)
         run("errors", test_errors);
         set_isa_env(user_isa); /* test_errors sets and clears GRU_ISA */
     }
+    if (want(argc, argv, "align"))
+        run("align", test_align);
+    if (want(argc, argv, "threads"))
+        run("threads", test_thread_contract);
 
     /* the kernel sets to test */
     char isas[256];
