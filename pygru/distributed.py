@@ -26,9 +26,10 @@ What it guarantees:
   * ShardedSampler gives every rank its share of each global batch, reproducibly
     (epoch k's order depends only on seed and k; the last, smaller batch and shares
     that differ by one micro-batch are handled);
-  * predict_sharded: each rank scores a contiguous slice of the rows, root gathers
-    them in order: bitwise what one process computes when the model's rows do not
-    depend on each other (pygru's GRU: any batch composition gives the same bits);
+  * predict_sharded: each rank scores a contiguous run of whole batches of the rows
+    (the batches are the same on any number of ranks), root gathers them in order:
+    bitwise what one process computes on the same batches, and what one call on all
+    rows computes for pygru's GRU (any batch composition gives the same bits);
   * every collective here first compares a fingerprint of the call on all ranks
     (operation, arguments, every tensor's name, shape and dtype, each module's class
     and settings); a mismatch raises ValueError on EVERY rank naming the first
@@ -124,7 +125,8 @@ def _module_description(model) -> List[Tuple]:
     desc: List[Tuple] = []
     for name, m in model.named_modules():
         cfg = getattr(m, "_cfg", None)
-        settings = repr(sorted(cfg.items())) if isinstance(cfg, dict) else m.extra_repr()
+        settings = (tuple(sorted((k, repr(v)) for k, v in cfg.items()))
+                    if isinstance(cfg, dict) else m.extra_repr())
         desc.append(("module", name or "(model)", type(m).__name__, settings))
     for key, mod, attr in model._state_items():
         value = mod.__dict__[attr]
@@ -148,6 +150,15 @@ def _agree(comm, what, desc):
     diff = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
     ea = a[diff] if diff < len(a) else "(nothing)"
     eb = b[diff] if diff < len(b) else "(nothing)"
+    if (isinstance(ea, tuple) and isinstance(eb, tuple) and ea[:3] == eb[:3]
+            and ea[0] == "module" and isinstance(ea[3], tuple) and isinstance(eb[3], tuple)):
+        # the same module with other settings: name only the settings that differ
+        sa, sb = dict(ea[3]), dict(eb[3])
+        keys = [k for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+        ea = "module %s (%s) with %s" % (ea[1], ea[2], ", ".join(
+            "%s=%s" % (k, sa.get(k, "(unset)")) for k in keys))
+        eb = "module %s (%s) with %s" % (eb[1], eb[2], ", ".join(
+            "%s=%s" % (k, sb.get(k, "(unset)")) for k in keys))
     raise ValueError("%s: the ranks disagree (checked on all %d ranks before any data moved): "
                      "rank %d has %s where rank 0 has %s (%d of %d ranks differ from rank 0)"
                      % (what, comm.Get_size(), bad, _fmt_entry(eb), _fmt_entry(ea),
@@ -155,6 +166,8 @@ def _agree(comm, what, desc):
 
 
 def _fmt_entry(e):
+    if isinstance(e, str):
+        return e
     if isinstance(e, tuple) and e and e[0] in ("parameter", "buffer"):
         return "%s %s of shape %s, %s" % (e[0], e[1], e[2], e[3])
     if isinstance(e, tuple) and e and e[0] == "module":
@@ -188,7 +201,8 @@ def broadcast_parameters(model, root: int = 0, buffers: bool = True, comm=None) 
     comm = get_comm(comm)
     root = _check_root(root, comm)
     buffers = bool(buffers)
-    _agree(comm, "broadcast_parameters", [("root", root), ("buffers", buffers)]
+    _agree(comm, "broadcast_parameters", [("operation", "broadcast_parameters"), ("root", root),
+                                          ("buffers", buffers)]
            + _module_description(model))
     items = [(key, mod.__dict__[attr]) for key, mod, attr in model._state_items()
              if buffers or isinstance(mod.__dict__[attr], Parameter)]
@@ -396,12 +410,12 @@ def allreduce_gradients(model, average: bool = True, deterministic: bool = True,
         if micro_batches.model is not model:
             raise ValueError("micro_batches records another model than ``model``")
     me, P = comm.Get_rank(), comm.Get_size()
-    flat = micro_batches._flat if micro_batches is not None else _FlatGrads(model)
-    # first collective: the call, the model, and which leaves every rank holds
+    # first collective: the call and the model agree on every rank
     desc = ([("operation", "allreduce_gradients"), ("average", average),
              ("deterministic", deterministic), ("micro_batches", micro_batches is not None)]
             + _module_description(model))
     _agree(comm, "allreduce_gradients", desc)
+    flat = micro_batches._flat if micro_batches is not None else _FlatGrads(model)
 
     if micro_batches is None:
         vec = flat.gather()
@@ -506,6 +520,14 @@ def _reduce_tree(comm, leaves, n, owner, size, dtype, out=None):
     return result
 
 
+def _row_bounds(n, batch_size, parts):
+    """Row boundaries of predict_sharded's slices: whole batches of the global grid
+    [k b, (k + 1) b) shared out with _split, so that every batch is the same rows
+    whatever the number of ranks."""
+    batches = _split(-(-n // batch_size), parts)
+    return [min(k * batch_size, n) for k in batches]
+
+
 def _offsets(counts):
     out, total = [], 0
     for c in counts:
@@ -599,9 +621,11 @@ class ShardedSampler:
 
 def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, root: int = 0,
                     all_ranks: bool = False, comm=None) -> Optional[np.ndarray]:
-    """Scores ``inputs`` across the ranks: rank r runs ``predict`` on its contiguous
-    slice shard(N, r, P) of the rows (axis 0), in batches of ``batch_size`` rows, and
-    root gathers the outputs in row order (every rank with all_ranks=True).
+    """Scores ``inputs`` across the ranks: the rows (axis 0) are cut into batches of
+    ``batch_size`` rows, [0, b), [b, 2b), ... (the last one smaller); rank r runs
+    ``predict`` on its contiguous run of whole batches (shard() of the batches: runs
+    differ by one batch at most) and root gathers the outputs in row order (every rank
+    with all_ranks=True). Each batch is the same rows on any number of ranks.
 
     predict: a callable taking the batch's arrays (one per input) and returning one
       array whose axis 0 is the batch's rows (a pygru.GRU with batch_first=True:
@@ -609,8 +633,10 @@ def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, 
     inputs: an array, or a tuple of arrays with the same number of rows N (each rank
       passes the same inputs, or at least the same N: only its slice is read).
     Returns the (N, ...) outputs on root (and on every rank with all_ranks), None on
-    the other ranks. Bitwise equal to one process running predict over the rows when
-    a row's output does not depend on the other rows of its batch (pygru's GRU).
+    the other ranks: bitwise equal to one process running predict over the same
+    batches, on any number of ranks; and to one call on all the rows when a row's
+    output does not depend on the other rows of its batch (pygru's GRU; not NumPy's
+    matmul, whose last bit can change with the number of rows: pygru.nn.Linear).
     Every rank must call it; the row count, the argument values and the outputs'
     trailing shape and dtype are compared first (ValueError on every rank if not)."""
     if not callable(predict):
@@ -628,9 +654,11 @@ def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, 
         if len(a) != n:
             raise ValueError("inputs[%d] must have %d rows like inputs[0]; got %d" % (i, n, len(a)))
     all_ranks = bool(all_ranks)
-    _agree(comm, "predict_sharded", [("rows", n), ("root", root), ("all_ranks", all_ranks),
+    _agree(comm, "predict_sharded", [("operation", "predict_sharded"), ("rows", n),
+                                     ("root", root), ("all_ranks", all_ranks),
                                      ("inputs", len(arrays))])
-    mine = shard(n, comm.Get_rank(), comm.Get_size())
+    bounds = _row_bounds(n, batch_size, comm.Get_size())
+    mine = slice(bounds[comm.Get_rank()], bounds[comm.Get_rank() + 1])
     outs = []
     for start in range(mine.start, mine.stop, batch_size):
         stop = min(start + batch_size, mine.stop)
@@ -654,8 +682,7 @@ def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, 
     if local is None:
         local = np.empty((0,) + tail, dtype)
     per_row = int(np.prod(tail, dtype=np.int64))
-    counts = [(b - a) * per_row for a, b in zip(_split(n, comm.Get_size())[:-1],
-                                                _split(n, comm.Get_size())[1:])]
+    counts = [(b - a) * per_row for a, b in zip(bounds[:-1], bounds[1:])]
     recv = None
     if all_ranks or comm.Get_rank() == root:
         result = np.empty((n,) + tail, dtype)
