@@ -96,17 +96,24 @@ def world_size(comm=None) -> int:
     return get_comm(comm).Get_size()
 
 
-def shard(n, rank=None, size=None, comm=None) -> slice:
-    """The contiguous slice of ``n`` rows that ``rank`` of ``size`` ranks owns: the
-    first n % size ranks get one row more (uneven shards; a rank may get none).
-    Concatenating the slices of ranks 0..size-1 gives range(n) in order."""
+def shard(n, rank=None, size=None, comm=None, batch_size=None) -> slice:
+    """The contiguous slice of ``n`` rows that ``rank`` of ``size`` ranks owns (default:
+    this process in the init communicator); concatenating the slices of ranks
+    0..size-1 gives range(n) in order. Without batch_size the first n % size ranks get
+    one row more (uneven shards; a rank may get none). With batch_size the rows are
+    first cut into batches [0, b), [b, 2b), ... and whole batches are shared out the
+    same way: predict_sharded's slices, whose batches are the same on any number of
+    ranks (so a rank that writes its own file writes bitwise what it would gather)."""
     n = check_int(n, "n", minimum=0)
     c = None if (rank is not None and size is not None) else get_comm(comm)
     size = c.Get_size() if size is None else check_int(size, "size", minimum=1)
     rank = c.Get_rank() if rank is None else check_int(rank, "rank", minimum=0)
     if rank >= size:
         raise ValueError("rank must be in 0..%d (size %d); got %d" % (size - 1, size, rank))
-    bounds = _split(n, size)
+    if batch_size is None:
+        bounds = _split(n, size)
+    else:
+        bounds = _row_bounds(n, check_int(batch_size, "batch_size", minimum=1), size)
     return slice(bounds[rank], bounds[rank + 1])
 
 
@@ -623,7 +630,7 @@ def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, 
                     all_ranks: bool = False, comm=None) -> Optional[np.ndarray]:
     """Scores ``inputs`` across the ranks: the rows (axis 0) are cut into batches of
     ``batch_size`` rows, [0, b), [b, 2b), ... (the last one smaller); rank r runs
-    ``predict`` on its contiguous run of whole batches (shard() of the batches: runs
+    ``predict`` on its contiguous run of whole batches (shard(N, batch_size=b): runs
     differ by one batch at most) and root gathers the outputs in row order (every rank
     with all_ranks=True). Each batch is the same rows on any number of ranks.
 
@@ -658,7 +665,7 @@ def predict_sharded(predict: Callable[..., Any], inputs, batch_size: int = 256, 
                                      ("root", root), ("all_ranks", all_ranks),
                                      ("inputs", len(arrays))])
     bounds = _row_bounds(n, batch_size, comm.Get_size())
-    mine = slice(bounds[comm.Get_rank()], bounds[comm.Get_rank() + 1])
+    mine = slice(bounds[comm.Get_rank()], bounds[comm.Get_rank() + 1])   # shard(..., batch_size)
     outs = []
     for start in range(mine.start, mine.stop, batch_size):
         stop = min(start + batch_size, mine.stop)

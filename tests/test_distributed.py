@@ -288,6 +288,14 @@ def test_shard_cuts_rows_contiguously_and_unevenly():
             assert np.concatenate([np.arange(n)[p] for p in parts]).tolist() == list(range(n))
             sizes = [p.stop - p.start for p in parts]
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+            # with batch_size: whole batches of the global grid, shared out the same way
+            for b in (1, 3, 4):
+                parts = [shard(n, r, size, batch_size=b) for r in range(size)]
+                assert [p.start for p in parts[1:]] == [p.stop for p in parts[:-1]]
+                assert parts[0].start == 0 and parts[-1].stop == n
+                assert all(p.start % b == 0 or p.start == n for p in parts)
+                nb = [-(-(p.stop - p.start) // b) for p in parts]
+                assert max(nb) - min(nb) <= 1, (n, size, b, parts)
     with pytest.raises(ValueError, match="rank must be in 0..1"):
         shard(5, 2, 2)
     with pytest.raises(TypeError, match="n"):
