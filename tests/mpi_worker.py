@@ -21,7 +21,9 @@ in the test, so that a failure names the tensor and the error. Scenarios:
               batches, on rank 0;
   mismatch    the last rank's model has another hidden size, then another dropout:
               every rank records the ValueError of broadcast_parameters,
-              allreduce_gradients and MicroBatches indices recorded twice.
+              allreduce_gradients and MicroBatches indices recorded twice;
+  isa         (rank 0 launched with another GRU_ISA) the deterministic all-reduce
+              refuses kernels that differ across ranks; the fast mode accepts them.
 """
 import json
 import sys
@@ -195,6 +197,22 @@ def scenario_mismatch(out):
     if SIZE > 1:
         attempt("micro-batch 0 on every rank",
                 lambda: dist.allreduce_gradients(same, micro_batches=micro))
+    everything = comm.gather(records, root=0)
+    if RANK == 0:
+        with open(out, "w") as f:
+            json.dump({"size": SIZE, "ranks": everything}, f, indent=1)
+
+
+def scenario_isa(out):
+    """Launched with another GRU_ISA on rank 0 than on the others."""
+    gru = pygru.GRU(3, 4, seed=0)
+    records = []
+    for deterministic in (True, False):
+        try:
+            dist.allreduce_gradients(gru, deterministic=deterministic)
+            records.append([gru.isa, deterministic, "no error"])
+        except ValueError as e:
+            records.append([gru.isa, deterministic, "ValueError: %s" % e])
     everything = comm.gather(records, root=0)
     if RANK == 0:
         with open(out, "w") as f:

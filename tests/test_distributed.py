@@ -242,6 +242,34 @@ def test_mismatched_models_raise_on_every_rank(tmp_path_factory, n):
         assert "recorded on ranks 0 and 1" in got["micro-batch 0 on every rank"], got
 
 
+@needs_mpi
+def test_deterministic_mode_refuses_other_kernels_on_another_rank(tmp_path):
+    import pygru
+    isas = pygru.info()["available_isas"]
+    best = pygru.info()["isa"]
+    other = next((i for i in isas if i != best), None)
+    assert other is not None, "every build has the scalar kernels beside the best: %s" % isas
+    out = str(tmp_path / "isa.json")
+    # MPMD launch: rank 0 with GRU_ISA=other, rank 1 with the default kernels
+    exe, openmpi = _mpirun()
+    extra = ["--oversubscribe", "-x", "PYTHONPATH"] if openmpi else []
+    cmd = ([exe] + extra + ["-n", "1", "env", "GRU_ISA=" + other, sys.executable, WORKER,
+                            "isa", out, ":"] + ["-n", "1", sys.executable, WORKER, "isa", out])
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env(),
+                           cwd=ROOT)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail("timed out after %d s: %s\n%s\n%s" % (TIMEOUT, cmd, e.stdout, e.stderr))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    with open(out) as f:
+        ranks = json.load(f)["ranks"]
+    assert [rec[0][0] for rec in ranks] == [other, best]
+    for rec in ranks:
+        assert "ValueError" in rec[0][2] and "GRU_ISA" in rec[0][2] and \
+            "'%s' where rank 0 has" % best in rec[0][2], rec
+        assert rec[1][2] == "no error", rec   # fast mode: no promise, no check
+
+
 # ---- the demo ------------------------------------------------------------------------------------
 
 @needs_mpi
