@@ -2,7 +2,9 @@
 (mpi4py), with results that do not depend on the number of processes.
 
 Needs the optional extra ``pip install 'pygru[mpi]'`` (mpi4py and an MPI runtime from
-the package index); importing this module without mpi4py raises ImportError naming it.
+the package index). The module imports without it (and without initialising MPI);
+the first call that needs MPI imports mpi4py, or raises ImportError naming the extra.
+shard() and ShardedSampler with an explicit rank and world size need no MPI.
 Launch with ``mpirun -n N python script.py`` (or srun under Slurm): docs/distributed.md.
 
 What it guarantees:
@@ -44,12 +46,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-try:
-    from mpi4py import MPI
-except ImportError as exc:   # the optional extra is absent
-    raise ImportError("pygru.distributed needs mpi4py and an MPI runtime: "
-                      "pip install 'pygru[mpi]' (%s)" % exc) from None
-
 from ._validate import check_int, check_seed
 from ._views import storage_array
 from .module import Module, Parameter
@@ -61,13 +57,26 @@ __all__ = ["init", "rank", "world_size", "get_comm", "shard", "broadcast_paramet
 _comm = None   # the default communicator (init), COMM_WORLD until set
 
 
+def _mpi():
+    """mpi4py's MPI module (imported, and MPI initialised, on first use), or ImportError
+    naming the extra that brings it."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:   # the optional extra is absent
+        raise ImportError("pygru.distributed needs mpi4py and an MPI runtime: "
+                          "pip install 'pygru[mpi]' (%s)" % exc) from None
+    return MPI
+
+
 # ---- communicator ---------------------------------------------------------------------
 
 def init(comm=None):
     """Sets the communicator the functions here use by default: ``comm`` (an
     mpi4py Intracomm) or MPI.COMM_WORLD. MPI itself is initialised when mpi4py is
-    imported. Returns the communicator."""
+    first imported (here, or by any call that needs it). Returns the communicator;
+    ImportError naming pip install 'pygru[mpi]' without mpi4py."""
     global _comm
+    MPI = _mpi()
     if comm is None:
         comm = MPI.COMM_WORLD
     if not isinstance(comm, MPI.Intracomm):
@@ -79,6 +88,7 @@ def init(comm=None):
 
 def get_comm(comm=None):
     """``comm`` if given, else the default communicator (init's, or COMM_WORLD)."""
+    MPI = _mpi()
     if comm is not None:
         if not isinstance(comm, MPI.Intracomm):
             raise TypeError("comm must be an mpi4py Intracomm; got %s" % type(comm).__name__)
@@ -437,7 +447,7 @@ def allreduce_gradients(model, average: bool = True, deterministic: bool = True,
         else:
             result = vec
             if P > 1:
-                comm.Allreduce(MPI.IN_PLACE, result, op=MPI.SUM)
+                comm.Allreduce(_mpi().IN_PLACE, result, op=_mpi().SUM)
             n = P
         if average and n > 1:
             result /= result.dtype.type(n)
@@ -475,7 +485,7 @@ def allreduce_gradients(model, average: bool = True, deterministic: bool = True,
         for i in mine:
             result += leaves[i]
         if P > 1:
-            comm.Allreduce(MPI.IN_PLACE, result, op=MPI.SUM)
+            comm.Allreduce(_mpi().IN_PLACE, result, op=_mpi().SUM)
     g = flat.size
     if average and n > 1:
         result[:g] /= result.dtype.type(n)

@@ -8,8 +8,9 @@ this process on one rank. Controls show the comparisons can fail: the ranks' mod
 differ before the broadcast, and a rank-ordered sum of per-rank partial sums (what
 the deterministic mode replaces) does change the trained weights.
 
-Skipped, with the reason, only where mpi4py is not installed (pip install
-'pygru[mpi]'); then mpirun must exist too (Open MPI's or MPICH's, found beside the
+The tests that need MPI are skipped, with the reason, only where mpi4py is not
+installed (pip install 'pygru[mpi]'); shard(), the sampler and the ImportError naming
+the extra are tested either way. With mpi4py, mpirun must exist too (Open MPI's or MPICH's, found beside the
 Python executable or on the PATH). Marker integration: these start processes, so
 .ci/run's per-kernel-set reruns of the numerical suite leave them out.
 """
@@ -297,17 +298,26 @@ def test_demo_distributed_gives_the_same_table_on_1_and_2_ranks(tmp_path):
     assert "data-parallel over 2 MPI rank(s)" in outs[2].stdout
 
 
-# ---- in this process, one rank: shard(), the sampler, errors -----------------------------------
+# ---- in this process: shard() and the sampler (no MPI), errors (one rank) -----------------------------------
 
 def test_without_mpi4py_the_error_names_the_extra():
+    # the module imports (and shard() works) without mpi4py; what needs MPI raises
     code = ("import sys; sys.modules['mpi4py'] = None\n"
-            "try:\n import pygru.distributed\nexcept ImportError as e:\n print(e)\n")
+            "import pygru.distributed as d\n"
+            "print(d.shard(10, 1, 3))\n"
+            "try:\n d.init()\nexcept ImportError as e:\n print(e)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120, env=_env(), cwd=ROOT)
-    assert "pip install 'pygru[mpi]'" in r.stdout, (r.stdout, r.stderr)
+    assert "slice(4, 7, None)" in r.stdout, (r.stdout, r.stderr)
+    assert "pygru.distributed needs mpi4py and an MPI runtime: pip install 'pygru[mpi]'" \
+        in r.stdout, (r.stdout, r.stderr)
+    demo = subprocess.run([sys.executable, "-c", "import sys; sys.modules['mpi4py'] = None\n"
+                           "from pygru.demo.main import main; sys.exit(main(['--distributed']))"],
+                          capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT)
+    assert demo.returncode == 2 and "pip install 'pygru[mpi]'" in demo.stderr, (
+        demo.returncode, demo.stderr)
 
 
-@needs_mpi
 def test_shard_cuts_rows_contiguously_and_unevenly():
     from pygru.distributed import shard
     for n in (0, 1, 5, 7, 10):
@@ -330,7 +340,6 @@ def test_shard_cuts_rows_contiguously_and_unevenly():
         shard(2.5, 0, 1)
 
 
-@needs_mpi
 @pytest.mark.parametrize("micro", [3, None])
 def test_sampler_covers_every_row_once_per_epoch_on_any_world_size(micro):
     from pygru.data import Batches

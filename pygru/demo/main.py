@@ -189,12 +189,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if not args.distributed:
         return run(args)[0]
+    from .. import distributed as dist
     try:
-        from .. import distributed as dist
-    except ImportError as e:
+        comm = dist.init()
+    except ImportError as e:   # no mpi4py: the message names the extra
         print("python -m pygru demo --distributed: %s" % e, file=sys.stderr)
         return 2
-    comm = dist.init()
     try:
         return run(args)[0]
     except BaseException:
