@@ -111,8 +111,8 @@ def main(argv=None):
         naive = errors(d.truth_test, naive_pred)
         digest = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes()
                                          for v in model.state_dict().values())).hexdigest()
-        say("best epoch %d of %d (validation RMSE %.2f); %.1f s" % (best[1], args.epochs,
-                                                                   best[0], time.perf_counter() - start))
+        say("best epoch %d of %d (validation RMSE %.2f); %.1f s"
+            % (best[1], args.epochs, best[0], time.perf_counter() - start))
         say("tail %d-%d        RMSE    MAE" % (years[d.n_train], years[-1]))
         say("    GRU          %6.2f %6.2f" % gru[:2])
         say("    naive        %6.2f %6.2f" % naive[:2])

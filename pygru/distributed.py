@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -229,7 +229,8 @@ def broadcast_parameters(model, root: int = 0, buffers: bool = True, comm=None) 
         buf = np.empty(total, np.uint8)
         off = 0
         for _, a in arrays:
-            buf[off:off + a.nbytes] = np.ascontiguousarray(a).view(np.ndarray).reshape(-1).view(np.uint8)
+            plain = np.ascontiguousarray(a).view(np.ndarray)       # a StorageView's bytes
+            buf[off:off + a.nbytes] = plain.reshape(-1).view(np.uint8)
             off += a.nbytes
     else:
         buf = np.empty(total, np.uint8)
@@ -432,8 +433,9 @@ def allreduce_gradients(model, average: bool = True, deterministic: bool = True,
              ("deterministic", deterministic), ("micro_batches", micro_batches is not None)]
             + _module_description(model))
     if deterministic:   # other kernels compute other bits: name it instead of hiding it
-        desc += [("libgru kernel set of %s (set GRU_ISA alike on every node)" % (name or "model"),
-                  m.isa) for name, m in model.named_modules() if isinstance(getattr(m, "isa", None), str)]
+        desc += [("libgru kernel set of %s (set GRU_ISA alike on every node)"
+                  % (name or "model"), m.isa)
+                 for name, m in model.named_modules() if isinstance(getattr(m, "isa", None), str)]
     _agree(comm, "allreduce_gradients", desc)
     flat = micro_batches._flat if micro_batches is not None else _FlatGrads(model)
 

@@ -10,8 +10,8 @@ the deterministic mode replaces) does change the trained weights.
 
 The tests that need MPI are skipped, with the reason, only where mpi4py is not
 installed (pip install 'pygru[mpi]'); shard(), the sampler and the ImportError naming
-the extra are tested either way. With mpi4py, mpirun must exist too (Open MPI's or MPICH's, found beside the
-Python executable or on the PATH). Marker integration: these start processes, so
+the extra are tested either way. With mpi4py, mpirun must exist too (Open MPI's or
+MPICH's, found beside the Python executable or on the PATH). Marker integration: these start processes, so
 .ci/run's per-kernel-set reruns of the numerical suite leave them out.
 """
 import importlib.util
@@ -113,7 +113,8 @@ def _differences(a, b):
 def test_broadcast_makes_every_rank_bitwise_equal_to_root(tmp_path_factory, n):
     data = np.load(run_scenario(tmp_path_factory, "broadcast", n))
     root = int(data["root"])
-    sub = lambda prefix: {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}  # noqa: E731
+    def sub(prefix):
+        return {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
     before, after, gru = _ranks_of_prefixed(sub("before/"), n), \
         _ranks_of_prefixed(sub("after/"), n), _ranks_of_prefixed(sub("gru/"), n)
     # control: the ranks' models did differ (weights and the BatchNorm buffer)
@@ -191,8 +192,10 @@ def test_allreduce_of_a_gru_in_place(tmp_path_factory, n):
     assert data["zero_copy"].tolist() == [True] * n    # one view of libgru's gradient buffer
     for mode in ("det", "fast"):
         sub = {k[len(mode) + 1:]: data[k] for k in data.files if k.startswith(mode + "/")}
-        before = _ranks_of_prefixed({k[7:]: v for k, v in sub.items() if k.startswith("before/")}, n)
-        after = _ranks_of_prefixed({k[6:]: v for k, v in sub.items() if k.startswith("after/")}, n)
+        before = _ranks_of_prefixed({k[7:]: v for k, v in sub.items()
+                                     if k.startswith("before/")}, n)
+        after = _ranks_of_prefixed({k[6:]: v for k, v in sub.items()
+                                    if k.startswith("after/")}, n)
         for key in before[0]:
             grads = [before[r][key] for r in range(n)]
             assert not all(np.array_equal(g, grads[0]) for g in grads[1:])   # ranks differed
@@ -298,7 +301,7 @@ def test_demo_distributed_gives_the_same_table_on_1_and_2_ranks(tmp_path):
     assert "data-parallel over 2 MPI rank(s)" in outs[2].stdout
 
 
-# ---- in this process: shard() and the sampler (no MPI), errors (one rank) -----------------------------------
+# ---- in this process: shard() and the sampler (no MPI), errors (one rank) ----------
 
 def test_without_mpi4py_the_error_names_the_extra():
     # the module imports (and shard() works) without mpi4py; what needs MPI raises

@@ -87,8 +87,11 @@ def run(args, out=sys.stdout):
         from .. import distributed as dist
         comm = dist.init()
     leader = comm is None or comm.Get_rank() == 0
-    # only rank 0 prints, draws progress and writes files
-    say = (lambda *a: print(*a, file=out, flush=True)) if leader else (lambda *a: None)  # noqa: E731
+
+    def say(*a):   # only rank 0 prints (and draws progress, and writes files)
+        if leader:
+            print(*a, file=out, flush=True)
+
     if args.threads:
         pygru.set_num_threads(args.threads)
     if leader:
