@@ -16,6 +16,14 @@ What it does, in order:
      libgru model file (pygru-demo-gru.safetensors: pygru.load, gru_load from C), the
      training history (pygru-demo-history.json) and the loss / accuracy curves
      (pygru-demo-curves.png, if matplotlib is installed), and says where.
+With --distributed (run under MPI: `mpirun -n 2 python -m pygru demo --distributed`;
+needs pip install 'pygru[mpi]') step 3 is data-parallel over the MPI ranks
+(sentiment.train_data_parallel: each batch cut into micro-batches of --micro-batch
+reviews shared out among the ranks, gradients summed in a fixed order, so the trained
+weights are bitwise the same on any number of ranks) and the test set is scored in
+slices (evaluate_sharded); only rank 0 prints, draws the progress bar and writes files,
+and an error on any rank aborts them all (MPI_Abort) instead of leaving the others
+waiting. Without mpirun, --distributed runs the same algorithm on one rank.
 Exit status 0 when the GRU beats both chance and the bag-of-words model on the negated
 reviews by the margins it prints (see PASS_MARGIN), 1 otherwise; 2 on a bad option
 (argparse). pygru/__main__.py calls main(argv) here; run(args, out) is the same job with
@@ -46,6 +54,12 @@ def build_parser():
     p.add_argument("--threads", type=_positive, default=None,
                    help="libgru threads (default: GRU_NUM_THREADS or 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI (launch with mpirun -n N; needs "
+                        "pip install 'pygru[mpi]')")
+    p.add_argument("--micro-batch", type=_positive, default=8,
+                   help="with --distributed: reviews per micro-batch, the unit shared out "
+                        "among the ranks (8)")
     return p
 
 
@@ -68,10 +82,20 @@ def run(args, out=sys.stdout):
     from .baseline import BagOfWords
     from .corpus import make_sentiment_corpus
 
-    say = lambda *a: print(*a, file=out, flush=True)   # noqa: E731
+    comm = None
+    if getattr(args, "distributed", False):
+        from .. import distributed as dist
+        comm = dist.init()
+    leader = comm is None or comm.Get_rank() == 0
+
+    def say(*a):   # only rank 0 prints (and draws progress, and writes files)
+        if leader:
+            print(*a, file=out, flush=True)
+
     if args.threads:
         pygru.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
+    if leader:
+        os.makedirs(args.out, exist_ok=True)
     t_start = time.perf_counter()
 
     corpus = make_sentiment_corpus(args.train + args.test, seed=args.seed)
@@ -84,24 +108,39 @@ def run(args, out=sys.stdout):
         "libgru %s, %d thread(s)" % (args.train, args.test, len(corpus.vocab),
                                      lengths.min(), lengths.max(), pygru.info()["isa"],
                                      pygru.get_num_threads()))
+    if comm is not None:
+        say("data-parallel over %d MPI rank(s), micro-batches of %d reviews"
+            % (comm.Get_size(), args.micro_batch))
     for i in (0, 1, 2):
         say("  e.g. [%d] %s" % (y[i], corpus.vocab.decode_text(corpus.sequences[i])))
 
-    # the baseline: logistic regression on word counts
-    bow = BagOfWords().fit(x[tr], y[tr])
-    bow_p = bow.predict_proba(x[te])
-    bow_acc = sentiment.accuracy_by_group(bow_p, y[te], dict(all=np.ones(args.test, bool), **groups))
+    # the baseline: logistic regression on word counts (rank 0 alone prints it)
+    bow_acc = None
+    if leader:
+        bow = BagOfWords().fit(x[tr], y[tr])
+        bow_p = bow.predict_proba(x[te])
+        bow_acc = sentiment.accuracy_by_group(bow_p, y[te],
+                                              dict(all=np.ones(args.test, bool), **groups))
 
     model = sentiment.TorchStyle(len(corpus.vocab), args.embedding, args.hidden, seed=args.seed)
     say("model: %s" % _describe(model))
-    history = sentiment.train(model, (x[tr], y[tr], lengths[tr]), (x[te], y[te], lengths[te]),
-                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                              seed=args.seed, progress=not args.quiet, val_name="test",
-                              on_epoch=lambda e, r: say(
-                                  "epoch %d: train loss %.4f acc %.3f | test loss %.4f acc "
-                                  "%.3f | %.1f s" % (e, r["train_loss"], r["train_acc"],
-                                                     r["test_loss"], r["test_acc"], r["seconds"])))
-    _, _, probs = sentiment.evaluate(model, x[te], y[te], lengths[te])
+    on_epoch = lambda e, r: say(  # noqa: E731
+        "epoch %d: train loss %.4f acc %.3f | test loss %.4f acc %.3f | %.1f s"
+        % (e, r["train_loss"], r["train_acc"], r["test_loss"], r["test_acc"], r["seconds"]))
+    train_set, test_set = (x[tr], y[tr], lengths[tr]), (x[te], y[te], lengths[te])
+    if comm is None:
+        history = sentiment.train(model, train_set, test_set, epochs=args.epochs,
+                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                  progress=not args.quiet, val_name="test", on_epoch=on_epoch)
+        _, _, probs = sentiment.evaluate(model, *test_set)
+    else:
+        history = sentiment.train_data_parallel(
+            model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size,
+            micro_batch_size=args.micro_batch, lr=args.lr, seed=args.seed,
+            progress=not args.quiet, val_name="test", on_epoch=on_epoch, comm=comm)
+        _, _, probs = sentiment.evaluate_sharded(model, *test_set, comm=comm)
+        if not leader:   # the other ranks end here, with rank 0's status
+            return comm.bcast(None, root=0), {"gru": None, "history": history}
     gru_acc = sentiment.accuracy_by_group(probs, y[te], dict(all=np.ones(args.test, bool), **groups))
     chance = max(np.mean(y[te]), 1 - np.mean(y[te]))
 
@@ -135,6 +174,8 @@ def run(args, out=sys.stdout):
            "PASS" if ok else "FAIL", time.perf_counter() - t_start))
     results = {"gru": gru_acc, "bag_of_words": bow_acc, "chance": float(chance),
                "paths": paths, "history": history}
+    if comm is not None:
+        comm.bcast(0 if ok else 1, root=0)
     return (0 if ok else 1), results
 
 
@@ -149,7 +190,24 @@ def _describe(model):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return run(args)[0]
+    if not args.distributed:
+        return run(args)[0]
+    from .. import distributed as dist
+    try:
+        comm = dist.init()
+    except ImportError as e:   # no mpi4py: the message names the extra
+        print("python -m pygru demo --distributed: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        return run(args)[0]
+    except BaseException:
+        if comm.Get_size() == 1:
+            raise
+        # the other ranks may wait in a collective for this one: end them all
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm.Abort(1)
 
 
 if __name__ == "__main__":

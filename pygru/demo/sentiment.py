@@ -25,6 +25,9 @@ Both models: forward(tokens (B, T) int, lengths (B,)) -> logits (B,); backward(d
 gradients. train() runs epochs of mini-batches (length-bucketed, trimmed to each
 batch's longest sequence) with Adam and gradient-norm clipping, shows progress and
 records a History; evaluate() returns loss, accuracy and the predictions.
+train_data_parallel() and evaluate_sharded() are the same over MPI (pygru.distributed):
+every global batch is cut into micro-batches of a fixed size shared out among the
+ranks, and the weights after training are bitwise the same on any number of ranks.
 load_reviews() gives the data of the examples (the generated corpus, or IMDB from an
 imdb.npz file or an aclImdb/ folder) and run_example() is their command line.
 """
@@ -38,7 +41,8 @@ from .. import nn, optim
 from ..data import batches
 from ..progress import History, Progress
 
-__all__ = ["TorchStyle", "KerasStyle", "train", "evaluate", "accuracy_by_group"]
+__all__ = ["TorchStyle", "KerasStyle", "train", "evaluate", "accuracy_by_group",
+           "train_data_parallel", "evaluate_sharded"]
 
 
 class TorchStyle(nn.Module):
@@ -183,6 +187,91 @@ def train(model, train_set, val_set=None, epochs=5, batch_size=64, lr=3e-3, clip
                       seconds=time.perf_counter() - t0)
         if val_set is not None:
             vloss, vacc, _ = evaluate(model, *val_set)
+            record.update({val_name + "_loss": vloss, val_name + "_acc": vacc})
+        history.log(epoch, **record)
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+    return history
+
+
+def evaluate_sharded(model, x, y, lengths, batch_size=256, comm=None):
+    """evaluate() over MPI: each rank scores a contiguous slice of the rows
+    (pygru.distributed.predict_sharded), every rank gets all the logits. Returns the
+    same (mean loss, accuracy, probabilities (N,)) on every rank; the probabilities
+    are bitwise those of a single process (the loss is summed in float64)."""
+    from .. import distributed as dist
+    was_training = model.training
+    model.eval()
+
+    def logits_of(xb, lb):
+        return model(np.ascontiguousarray(xb[:, :int(lb.max())]), lb)   # (b,)
+    try:
+        logits = dist.predict_sharded(logits_of, (x, lengths), batch_size=batch_size,
+                                      all_ranks=True, comm=comm).astype(np.float64)
+    finally:
+        model.train(was_training)
+    t = (np.asarray(y) == 1).astype(np.float64)
+    # BCE with logits, stable form: max(z, 0) - z t + log(1 + exp(-|z|))
+    losses = np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    return float(np.mean(losses)), float(np.mean((probs > 0.5) == (t == 1))), probs
+
+
+def train_data_parallel(model, train_set, val_set=None, epochs=5, batch_size=64,
+                        micro_batch_size=8, lr=3e-3, clip=1.0, seed=0, progress=True,
+                        history=None, on_epoch=None, val_name="val", comm=None):
+    """train() over MPI, data-parallel: call it on every rank with the same arguments.
+    Rank 0's weights are broadcast first; each global batch (the same length-bucketed,
+    shuffled batches as train()) is cut into micro-batches of micro_batch_size rows,
+    shared out among the ranks (pygru.distributed.ShardedSampler); each micro-batch's
+    gradient is recorded (MicroBatches), the gradients are summed in a fixed tree over
+    the global micro-batch indices (allreduce_gradients, deterministic), then every
+    rank clips and steps the same gradient. So the weights are bitwise the same on
+    every rank and for any number of ranks (1, 2, 3, ...). The loss is the global
+    batch's mean, as in train(); BatchNorm sees micro-batches (its running statistics
+    move once per step, by the micro-batches' mean). Only rank 0 shows progress
+    (progress=True); every rank returns the same History (train_loss/acc: the
+    global batch's, summed in micro-batch order; the validation by evaluate_sharded)."""
+    from .. import distributed as dist
+    comm = dist.get_comm(comm)
+    leader = comm.Get_rank() == 0
+    x, y, lengths = train_set
+    history = History() if history is None else history
+    dist.broadcast_parameters(model, comm=comm)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    crit = nn.BCEWithLogitsLoss(reduction="sum")
+    data = batches(x, y, batch_size=batch_size, shuffle=True, seed=seed, lengths=lengths,
+                   bucket=8)
+    sampler = dist.ShardedSampler(data, micro_batch_size, comm=comm)
+    micro = dist.MicroBatches(model, seed=seed)
+    params = list(model.parameters())
+    model.train()
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        steps = sampler.epoch(epoch - 1)
+        with Progress(len(steps), desc="epoch %d/%d" % (epoch, epochs),
+                      enabled=progress and leader, item_unit="reviews") as bar:
+            for step in steps:
+                mine = []
+                for index, rows in step.micro_batches:
+                    xb, yb, lb = data._take(rows)
+                    with micro.micro_batch(index):
+                        logits = model(xb, lb)                               # (b,)
+                        loss_sum = float(crit(logits, yb.astype(logits.dtype)))
+                        # the gradient of the global batch's mean loss
+                        model.backward(crit.backward() / logits.dtype.type(step.size))
+                    mine.append((index, loss_sum, int(np.sum((logits > 0) == (yb == 1)))))
+                dist.allreduce_gradients(model, average=False, micro_batches=micro, comm=comm)
+                stats = sorted(s for part in comm.allgather(mine) for s in part)
+                if clip is not None:
+                    optim.clip_grad_norm_(params, clip)
+                opt.step()
+                bar.update(items=step.size, loss=sum(s[1] for s in stats) / step.size,
+                           acc=sum(s[2] for s in stats) / step.size)
+        record = dict(train_loss=bar.means["loss"], train_acc=bar.means["acc"],
+                      seconds=time.perf_counter() - t0)
+        if val_set is not None:
+            vloss, vacc, _ = evaluate_sharded(model, *val_set, comm=comm)
             record.update({val_name + "_loss": vloss, val_name + "_acc": vacc})
         history.log(epoch, **record)
         if on_epoch is not None:
