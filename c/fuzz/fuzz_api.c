@@ -41,9 +41,39 @@
 #define S(x) (1u << (x))
 #define ANY_FAIL (~S(GRU_OK))
 
+/* With FUZZ_API_STATS=1 in the environment, the harness counts the statuses of each
+ * call and prints the table at exit (to see which paths a corpus reaches). */
+#define NSTAT 32
+static struct { const char *call; unsigned long n[FUZZ_LAST_STATUS + 1]; } stats[NSTAT];
+static int stats_on;
+
+static void stat_add(const char *call, int st)
+{
+    if (!stats_on || !fuzz_known(st)) return;
+    for (int k = 0; k < NSTAT; k++) {
+        if (!stats[k].call) stats[k].call = call;
+        if (strcmp(stats[k].call, call) == 0) {
+            stats[k].n[st]++;
+            return;
+        }
+    }
+}
+
+static void stats_print(void)
+{
+    fprintf(stderr, "fuzz_api statuses per call (0 = GRU_OK ... %d):\n", FUZZ_LAST_STATUS);
+    for (int k = 0; k < NSTAT && stats[k].call; k++) {
+        fprintf(stderr, "  %-22s", stats[k].call);
+        for (int s = 0; s <= FUZZ_LAST_STATUS; s++)
+            if (stats[k].n[s]) fprintf(stderr, " %d:%lu", s, stats[k].n[s]);
+        fputc('\n', stderr);
+    }
+}
+
 #define EXPECT(call, st, mask)                                                             \
     do {                                                                                   \
         const int ex_ = (int)(st);   /* evaluated once: st may be the call itself */       \
+        stat_add(call, ex_);                                                               \
         CHECK_KNOWN(call, ex_);                                                            \
         CHECK((mask) & S(ex_), "%s returned %d (%s), expected mask 0x%x", call, ex_,        \
               gru_strerror(ex_), (unsigned)(mask));                                        \
@@ -840,6 +870,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* thread even the tiny problems of this harness when a model has 2 or 3 threads */
     setenv("GRU_THREAD_MIN_WORK", "0", 1);
     unsetenv("GRU_NUM_THREADS");
+    const char *st = getenv("FUZZ_API_STATS");
+    if (st && *st && strcmp(st, "0") != 0) {
+        stats_on = 1;
+        atexit(stats_print);
+    }
     return 0;
 }
 
