@@ -162,6 +162,7 @@ def api_seeds():
             b += bytes([rng.randrange(256)])
         b += bytes(rng.randrange(256) for _ in range(8))                # seed
         b += bytes([rng.randrange(8)])                                  # isa
+        b += bytes([rng.randrange(256)])                                # thread min work
         # calls
         for _ in range(6 + k % 10):
             op = rng.choice([0, 2, 4, 4, 5, 7, 7, 8, 9, 10, 11, 12, 3, 6, 1])
@@ -170,10 +171,10 @@ def api_seeds():
         out["api_%02d" % k] = bytes(b)
     # a few hand-made: a valid f32 model, training forward then backward
     out["api_train_backward"] = bytes(
-        [5, 3, 5, 4, 5, 1, 3, 3, 3, 4, 0, 3, 10, 10, 10] + [0] * 8 + [7] +
+        [5, 3, 5, 4, 5, 1, 3, 3, 3, 4, 0, 3, 10, 10, 10] + [0] * 8 + [7, 1] +
         [4, 5, 2, 5, 1, 3, 3, 0x1c, 0] + [16] * 20 + [7, 0xf0] + [8] * 40)
     out["api_step"] = bytes(
-        [5, 1, 5, 7, 5, 0, 4, 3, 3, 4, 0, 3, 10, 10, 10] + [0] * 8 + [7] +
+        [5, 1, 5, 7, 5, 0, 4, 3, 3, 4, 0, 3, 10, 10, 10] + [0] * 8 + [7, 0] +
         [10, 5, 2, 0x60] + [1] * 30 + [11, 1, 10, 5, 3, 0x40] + [2] * 30)
     out["api_bad_config"] = bytes([0, 1, 2, 3, 4, 0, 1, 2, 3, 0, 3, 1, 2, 3, 4] + [9] * 30)
     return out
