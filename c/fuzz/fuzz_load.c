@@ -7,7 +7,8 @@
  * success; the message fits its buffer (allocated at exactly the size passed, so ASan
  * sees an overrun), is "" on success and says something on GRU_ERR_FORMAT.
  * When the file loads: gru_save into a per-process folder (in /dev/shm when it can,
- * where gru_save's fsync costs nothing), gru_load of that file, and the two models must
+ * where gru_save's fsync costs nothing; removed at exit, left behind empty when the
+ * run ends in a crash), gru_load of that file, and the two models must
  * agree on the configuration and on every parameter's name, shape and bytes; then one
  * small inference forward (T = 3, B = 2, lengths {3, 2}) must succeed, with finite
  * outputs when every parameter is finite and at most 1e6 in magnitude, and zeros in the
@@ -40,6 +41,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     mfd = memfd_create("gru-fuzz-load", 0);
     CHECK(mfd >= 0, "memfd_create: %s", strerror(errno));
     snprintf(load_path, sizeof load_path, "/proc/self/fd/%d", mfd);
+    atexit(cleanup);
+    return 0;
+}
+
+/* The folder gru_save writes into, made when a first input loads (so a run that only
+ * reproduces a crash of gru_load makes none; a crash later leaves it, empty, behind). */
+static void make_save_dir(void)
+{
     const char *tmp = getenv("TMPDIR");
     const char *bases[] = {"/dev/shm", tmp && *tmp ? tmp : "/tmp", "/tmp"};
     for (size_t k = 0; k < 3 && !save_dir[0]; k++) {
@@ -48,8 +57,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     CHECK(save_dir[0], "cannot make a temporary folder");
     snprintf(save_path, sizeof save_path, "%s/model.safetensors", save_dir);
-    atexit(cleanup);
-    return 0;
 }
 
 static void write_input(const uint8_t *data, size_t size)
@@ -190,6 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != GRU_OK) return 0;
 
     /* gru_save, gru_load back, compare */
+    if (!save_dir[0]) make_save_dir();
     gru_status s2 = gru_save(m, save_path);
     CHECK_KNOWN("gru_save", s2);
     CHECK(s2 == GRU_OK, "gru_save of a loaded model: %s", gru_strerror(s2));
