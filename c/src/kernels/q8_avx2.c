@@ -1,0 +1,60 @@
+/*
+ * q8_avx2.c - the AVX2 int8 kernel table (q8.h), also the int8 table of AVX-512 CPUs
+ * without VNNI. Products: vpmaddubsw(|x|, sign(w, x)) multiplies |x| <= 127 by
+ * +-w, |w| <= 127, and adds pairs: at most 2 * 127 * 127 = 32258 < 2^15, so it never
+ * saturates; vpmaddwd by ones widens the pairs to int32 exactly. Sigmoid / tanh from
+ * vmath_avx2.h. Bitwise equal to the scalar reference (q8_scalar.c).
+ *
+ * Selects its own target with GCC's pragma (as avx2.c), so it also builds without
+ * per-file flags; elsewhere it defines an unnamed table that is never chosen.
+ */
+#include <string.h>
+#include "kernels/q8.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__AVX2__)
+#pragma GCC target("avx2,fma")
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include "kernels/vmath_avx2.h"
+
+static inline int32_t q8_hsum_avx2(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
+{
+    const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+#define KSFX(name) q8_##name##_avx2
+#define VI __m256i
+#define VB 32
+#define VIZERO() _mm256_setzero_si256()
+#define VILOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define PREPX(x) (x)
+#define DOT(acc, x, w) q8_dot_avx2(acc, x, w)
+#define HSUM(v) q8_hsum_avx2(v)
+#define XBIAS 0
+#define NW 4
+#define NB 2
+#define VLF 8
+#define VFLOAD(p) _mm256_loadu_ps(p)
+#define VFSTORE(p, v) _mm256_storeu_ps(p, v)
+#define VSIGMOID(v) gru_sigmoid_ps256(v)
+#define VTANH(v) gru_tanh_ps256(v)
+#include "kernels/q8_simd_impl.h"
+
+const gru_qkernels gru_qkernels_avx2 = {.name = "avx2", .quantize = gru_q8_ref_quantize,
+                                        .gemm = q8_gemm_avx2, .sigmoid = q8_sigmoid_avx2,
+                                        .tanh = q8_tanh_avx2};
+#else
+const gru_qkernels gru_qkernels_avx2 = {0};
+#endif

@@ -1,0 +1,50 @@
+/*
+ * q8_avx512vnni.c - the AVX-512 VNNI int8 kernel table (q8.h). vpdpbusd multiplies
+ * unsigned by signed bytes and adds groups of 4 into int32 without saturation; the
+ * activations enter as u = x + 128 (x XOR 0x80, in 1..255), so the sum is
+ * sum x w + 128 sum w, and 128 * wsum (the row sums made at quantization) is
+ * subtracted: exact, since |sum| <= 255 * 127 * GRU_Q8_KMAX < 2^31. Sigmoid / tanh
+ * from vmath_avx512.h. Bitwise equal to the scalar reference (q8_scalar.c). Chosen
+ * only when the CPU reports avx512vnni (gru_select_qkernels).
+ *
+ * Selects its own target with GCC's pragma, so it also builds without per-file flags
+ * (the Makefile gives -mavx512vnni ...); elsewhere it defines an unnamed table.
+ */
+#include <string.h>
+#include "kernels/q8.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__AVX512VNNI__)
+#pragma GCC target("avx2,fma,avx512f,avx512dq,avx512vl,avx512bw,avx512vnni")
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__FMA__)
+#include <immintrin.h>
+#include "kernels/vmath_avx512.h"
+
+#define KSFX(name) q8_##name##_vnni
+#define VI __m512i
+#define VB 64
+#define VIZERO() _mm512_setzero_si512()
+#define VILOAD(p) _mm512_loadu_si512((const void *)(p))
+#define PREPX(x) _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80))
+#define DOT(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
+#define HSUM(v) _mm512_reduce_add_epi32(v)
+#define XBIAS 128
+#define NW 4
+#define NB 4
+#define VLF 16
+#define VFLOAD(p) _mm512_loadu_ps(p)
+#define VFSTORE(p, v) _mm512_storeu_ps(p, v)
+#define VSIGMOID(v) gru_sigmoid_ps512(v)
+#define VTANH(v) gru_tanh_ps512(v)
+#include "kernels/q8_simd_impl.h"
+
+const gru_qkernels gru_qkernels_avx512vnni = {.name = "avx512vnni",
+                                              .quantize = gru_q8_ref_quantize,
+                                              .gemm = q8_gemm_vnni,
+                                              .sigmoid = q8_sigmoid_vnni,
+                                              .tanh = q8_tanh_vnni};
+#else
+const gru_qkernels gru_qkernels_avx512vnni = {0};
+#endif
