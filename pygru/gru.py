@@ -341,6 +341,13 @@ class GRU(_Recurrent):
             return out.reshape(T, D * H), h_n.reshape(LD, H)
         return out, h_n
 
+    def quantize(self, format: str = "int8"):
+        """A new inference-only int8 copy of this GRU (pygru.quant.QuantizedGRU):
+        weights quantized per row, activations per row at every step, int32 dot
+        products, float32 gates (docs/quantization.md). format: "int8"."""
+        from .quant import QuantizedGRU
+        return QuantizedGRU(self, format)
+
     def workspace_bytes(self, seq_len: int, batch: int, training: bool = True) -> int:
         """Bytes libgru needs for a forward of ``seq_len`` steps and ``batch``
         sequences: training=True, what the forward keeps for backward (per step, batch
