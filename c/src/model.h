@@ -96,10 +96,11 @@ struct gru_model {
                                   biases, read only; grads and packed are NULL */
 };
 
-/* One layer-direction's int8 weights (gate rows r, z, n as W_ih / W_hh), each row
- * padded with zeros to kp bytes (a multiple of GRU_Q8_KPAD). */
+/* One layer-direction's int8 weights (gate rows r, z, n as W_ih / W_hh) in the kernel
+ * table's layout (gru_q8_offset): each gate's H rows padded with zero rows to hp, each
+ * row with zeros to kp bytes (a multiple of GRU_Q8_KPAD). */
 typedef struct gru_qlayer {
-    int8_t *wih, *whh;         /* (3H, kpi), (3H, kph) */
+    int8_t *wih, *whh;         /* (3 hp, kpi), (3 hp, kph) */
     float *sih, *shh;          /* (3H) row scales: max |row| / 127 */
     int32_t *cih, *chh;        /* (3H) row sums of the int8 values */
     size_t in_w, kpi;          /* input width (I or D*H) and its padded width */
@@ -109,7 +110,8 @@ typedef struct gru_qlayer {
 typedef struct gru_qmodel {
     int32_t format;            /* GRU_INT8 */
     const gru_qkernels *k;     /* the int8 kernel table (chosen at gru_quantize) */
-    size_t kph, kpmax;         /* padded H; padded max(I, D*H) */
+    size_t kph, kpmax;         /* padded H; padded max(I, D*H) (multiples of GRU_Q8_KPAD) */
+    size_t hp;                 /* rows per gate in the weights: H padded to GRU_Q8_RPAD */
     size_t nlayers;            /* L * D */
     gru_qlayer *layers;        /* (nlayers), index l * D + d */
 } gru_qmodel;

@@ -53,6 +53,7 @@ typedef struct qthread {
     const gru_qkernels *k;
     gru_team *team;
     size_t T, B, H, G, DH, D, L, rs, kph;   /* G = 3H, DH = D*H, rs: 1 or T */
+    size_t hp;                 /* weight rows per gate (H padded) */
     int ra;                    /* reset_after */
     size_t j0, J;              /* my hidden units */
 } qthread;
@@ -85,8 +86,9 @@ static void q_thread_init(qthread *th, const qcall *c, gru_team *team)
     th->D = m->D; th->L = m->L; th->DH = m->D * m->H;
     th->rs = c->bf ? th->T : 1;
     th->kph = m->q->kph;
+    th->hp = m->q->hp;
     th->ra = m->cfg.reset_after;
-    gru_team_split(team, th->H, 16, &th->j0, &j1);
+    gru_team_split(team, th->H, GRU_Q8_RPAD, &th->j0, &j1);   /* whole row blocks */
     th->J = j1 - th->j0;
 }
 
@@ -139,9 +141,9 @@ static void q_quantize_rows(const qthread *th, const float *v)
 /* gh[:, g*H + my units] = Q(h) W_hg^T dequantized + b_hg, from hq / hs. */
 static void q_recurrent(const qthread *th, const qdir *v, size_t g)
 {
-    const size_t H = th->H, r0 = g * H + th->j0;
+    const size_t H = th->H, r0 = g * H + th->j0, w0 = g * th->hp + th->j0;
     if (!th->J) return;
-    th->k->gemm(th->B, th->J, th->kph, th->c->hq, th->kph, th->c->hs, v->q->whh + r0 * th->kph,
+    th->k->gemm(th->B, th->J, th->kph, th->c->hq, th->kph, th->c->hs, v->q->whh + w0 * th->kph,
                 v->q->shh + r0, v->q->chh + r0, v->bhh ? v->bhh + r0 : NULL, th->c->gh + r0,
                 th->G);
 }
@@ -231,8 +233,8 @@ static size_t q_project_chunk(const qthread *th, const qdir *v, size_t s, size_t
     }
     gru_team_barrier(th->team);
     for (size_t g = 0; g < 3 && th->J; g++) {
-        const size_t r0 = g * H + th->j0;
-        th->k->gemm(nr, th->J, kp, c->aq, kp, c->as, v->q->wih + r0 * kp, v->q->sih + r0,
+        const size_t r0 = g * H + th->j0, w0 = g * th->hp + th->j0;
+        th->k->gemm(nr, th->J, kp, c->aq, kp, c->as, v->q->wih + w0 * kp, v->q->sih + r0,
                     v->q->cih + r0, v->bih ? v->bih + r0 : NULL, c->gi + r0, th->G);
     }
     return ta;
@@ -345,32 +347,35 @@ static void q_read_row(const gru_model *src, size_t off, size_t K, float *row)
     for (size_t k = 0; k < K; k++) row[k] = (float)((const double *)src->params)[off + k];
 }
 
-/* Quantizes the weight (rows, K) at element offset off of src into Q (rows, Kp), its
- * row scales s and row sums; m's parameters at off get the dequantized q * s. */
-static void q_weight(const gru_model *src, gru_model *m, size_t off, size_t rows, size_t K,
-                     size_t Kp, int8_t *Q, float *s, int32_t *sum, float *row)
+/* Quantizes the weight (3H, K) at element offset off of src into Q (gate g's row n
+ * at layout row g * hp + n, gru_q8_offset with rows of Kp), its row scales s and row
+ * sums; m's parameters at off get the dequantized q * s. tmp: Kp bytes. */
+static void q_weight(const gru_model *src, gru_model *m, size_t off, size_t K, size_t Kp,
+                     int8_t *Q, float *s, int32_t *sum, float *row, int8_t *tmp)
 {
-    for (size_t i = 0; i < rows; i++) {
-        int8_t *q = Q + i * Kp;
+    const size_t H = m->H, hp = m->q->hp, rb = m->q->k->rb;
+    for (size_t i = 0; i < 3 * H; i++) {
+        const size_t n = i / H * hp + i % H;
         float *dq = (float *)m->params + off + i * K;
         int32_t acc = 0;
         q_read_row(src, off + i * K, K, row);
-        gru_q8_ref_quantize(1, K, Kp, row, K, q, Kp, s + i);
+        gru_q8_ref_quantize(1, K, Kp, row, K, tmp, Kp, s + i);
         for (size_t k = 0; k < K; k++) {
-            acc += q[k];
-            dq[k] = (float)q[k] * s[i];
+            Q[gru_q8_offset(rb, Kp, n, k)] = tmp[k];
+            acc += tmp[k];
+            dq[k] = (float)tmp[k] * s[i];
         }
         sum[i] = acc;
     }
 }
 
-/* Allocates layer-direction k's arrays: (G, Kpi), (G, kph) int8, 4 x (G). */
-static gru_status q_layer_alloc(gru_qlayer *p, size_t G, size_t kph)
+/* Allocates layer-direction k's arrays: (3 hp, kpi), (3 hp, kph) int8 zeros, 4 x (G). */
+static gru_status q_layer_alloc(gru_qlayer *p, size_t G, size_t hp, size_t kph)
 {
     size_t ni, nh;
-    if (!gru_mul(G, p->kpi, &ni) || !gru_mul(G, kph, &nh)) return GRU_ERR_OVERFLOW;
-    p->wih = malloc(ni);
-    p->whh = malloc(nh);
+    if (!gru_mul(3 * hp, p->kpi, &ni) || !gru_mul(3 * hp, kph, &nh)) return GRU_ERR_OVERFLOW;
+    p->wih = calloc(ni, 1);
+    p->whh = calloc(nh, 1);
     p->sih = malloc(G * sizeof(float));
     p->shh = malloc(G * sizeof(float));
     p->cih = malloc(G * sizeof(int32_t));
@@ -395,21 +400,28 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
     const size_t kmax = m->I > DH ? m->I : DH;
     q->kph = gru_q8_kpad(H);
     q->kpmax = gru_q8_kpad(kmax);
+    q->hp = (H + GRU_Q8_RPAD - 1) / GRU_Q8_RPAD * GRU_Q8_RPAD;
     q->nlayers = m->L * m->D;
     if (!(q->layers = calloc(q->nlayers, sizeof *q->layers))) return GRU_ERR_NO_MEMORY;
     float *row = malloc(kmax * sizeof(float));
-    if (!row) return GRU_ERR_NO_MEMORY;
+    int8_t *tmp = malloc(q->kpmax);
+    if (!row || !tmp) {
+        free(row);
+        free(tmp);
+        return GRU_ERR_NO_MEMORY;
+    }
     gru_status st = GRU_OK;
     for (size_t k = 0; k < q->nlayers && !st; k++) {
         gru_qlayer *p = &q->layers[k];
         p->in_w = k < m->D ? m->I : DH;
         p->kpi = gru_q8_kpad(p->in_w);
-        if ((st = q_layer_alloc(p, G, q->kph))) break;
-        q_weight(src, m, m->lp[k].w_ih, G, p->in_w, p->kpi, p->wih, p->sih, p->cih, row);
-        q_weight(src, m, m->lp[k].w_hh, G, H, q->kph, p->whh, p->shh, p->chh, row);
+        if ((st = q_layer_alloc(p, G, q->hp, q->kph))) break;
+        q_weight(src, m, m->lp[k].w_ih, p->in_w, p->kpi, p->wih, p->sih, p->cih, row, tmp);
+        q_weight(src, m, m->lp[k].w_hh, H, q->kph, p->whh, p->shh, p->chh, row, tmp);
         q_biases(src, m, k);
     }
     free(row);
+    free(tmp);
     return st;
 }
 
@@ -466,10 +478,13 @@ const char *gru_available_quant_isas(void)
     return has5 && has2 ? "scalar avx2 avx512vnni" : has2 ? "scalar avx2" : "scalar";
 }
 
-/* Copies (rows, K) int8 values, unpadded, from Q (rows, Kp). */
-static void q_copy_rows(size_t rows, size_t K, size_t Kp, const int8_t *Q, int8_t *dst)
+/* dst (3H, K) = the int8 values of Q (3 hp rows of Kp in the table's layout). */
+static void q_copy_rows(const gru_qmodel *q, size_t H, size_t K, size_t Kp, const int8_t *Q,
+                        int8_t *dst)
 {
-    for (size_t i = 0; i < rows; i++) memcpy(dst + i * K, Q + i * Kp, K);
+    for (size_t i = 0; i < 3 * H; i++)
+        for (size_t k = 0; k < K; k++)
+            dst[i * K + k] = Q[gru_q8_offset(q->k->rb, Kp, i / H * q->hp + i % H, k)];
 }
 
 gru_status gru_quant_weight_get(const gru_model *model, const char *name, int8_t *values,
@@ -486,8 +501,8 @@ gru_status gru_quant_weight_get(const gru_model *model, const char *name, int8_t
             const int ih = model->lp[k].w_ih == t->offset, hh = model->lp[k].w_hh == t->offset;
             if (!ih && !hh) continue;
             if (count != t->numel || nscales != G) return GRU_ERR_SIZE_MISMATCH;
-            q_copy_rows(G, ih ? p->in_w : model->H, ih ? p->kpi : model->q->kph,
-                        ih ? p->wih : p->whh, values);
+            q_copy_rows(model->q, model->H, ih ? p->in_w : model->H,
+                        ih ? p->kpi : model->q->kph, ih ? p->wih : p->whh, values);
             memcpy(scales, ih ? p->sih : p->shh, G * sizeof(float));
             return GRU_OK;
         }

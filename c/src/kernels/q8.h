@@ -21,12 +21,27 @@
 #include "kernels/kernels.h"
 
 #define GRU_Q8_KPAD 64
+/* Every gate's rows are padded with zero rows to a multiple of GRU_Q8_RPAD (the largest
+ * row block of any table, and the grain of the threads' split of the units). */
+#define GRU_Q8_RPAD 16
 /* The largest K (input width or H) an int8 model accepts: keeps every int32 sum exact
  * (255 * 127 * 65536 < 2^31 for the VNNI form, see q8_simd_impl.h). */
 #define GRU_Q8_KMAX 65536
 
+/* Byte offset of W[n, k] in the weight layout of a table with rb rows per block:
+ * blocks of rb rows x 4 columns (4 rb bytes: row r's 4 bytes at 4 r), ordered by row
+ * block, then by column group k / 4. rb = 1 is plain row-major with Kp per row; the SIMD
+ * tables use rb = 16, so that one 64-byte load holds 4 columns of 16 rows and a dot
+ * product instruction on a broadcast of 4 activation bytes gives 16 rows' sums in its
+ * lanes (no horizontal reduction). A row block's first row is a multiple of rb. */
+static inline size_t gru_q8_offset(size_t rb, size_t Kp, size_t n, size_t k)
+{
+    return ((n / rb) * (Kp / 4) + k / 4) * (4 * rb) + (n % rb) * 4 + k % 4;
+}
+
 typedef struct gru_qkernels {
     const char *name;          /* "scalar", "avx2", "avx512vnni" */
+    size_t rb;                 /* rows per block of the weight layout (gru_q8_offset) */
     /* Quantizes M rows of A (M, K) at lda into Q (M, Kp) at ldq and s (M):
      *   a = max_k |A[k]|;  s = a / 127;  q_k = clamp(lrintf(A[k] * (127 / a)), -127, 127)
      * (round half to even in the default rounding mode); a = 0 gives s = 0, q = 0.
@@ -35,7 +50,9 @@ typedef struct gru_qkernels {
                      size_t ldq, float *s);
     /* C[b, n] = (float)acc * (ws[n] * xs[b]) + bias[n] (no add when bias is NULL), for
      * b < M, n < N, acc = sum_{k < Kp} W[n, k] X[b, k] in int32 (exact). X (M, Kp) at ldx
-     * with scales xs (M); W (N, Kp) contiguous with scales ws (N) and row sums
+     * with scales xs (M); W (N, Kp) in the table's layout (gru_q8_offset, from a row
+     * block's start; rows past N up to the block's end are read, and must be zero or
+     * belong to the same padded gate) with scales ws (N) and row sums
      * wsum (N) = sum_k W[n, k] (the VNNI kernel's correction); C (M, N) at ldc. */
     void (*gemm)(size_t M, size_t N, size_t Kp, const int8_t *X, size_t ldx, const float *xs,
                  const int8_t *W, const float *ws, const int32_t *wsum, const float *bias,

@@ -20,18 +20,18 @@
 #include <immintrin.h>
 #include "kernels/vmath_avx2.h"
 
-static inline int32_t q8_hsum_avx2(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
 static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
 {
     const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* The 4 bytes at p as one int32 (any alignment). */
+static inline int q8_load4(const int8_t *p)
+{
+    int v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 #define KSFX(name) q8_##name##_avx2
@@ -39,12 +39,20 @@ static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
 #define VB 32
 #define VIZERO() _mm256_setzero_si256()
 #define VILOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VISTORE(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
+#define VBCAST4(p) _mm256_set1_epi32(q8_load4(p))
 #define PREPX(x) (x)
 #define DOT(acc, x, w) q8_dot_avx2(acc, x, w)
-#define HSUM(v) q8_hsum_avx2(v)
 #define XBIAS 0
-#define NW 4
-#define NB 2
+#define TR1 2
+#define TRM 1
+#define TBM 3
+#define VF __m256
+#define VFSET1(x) _mm256_set1_ps(x)
+#define VFMUL(a, b) _mm256_mul_ps(a, b)
+#define VFADD(a, b) _mm256_add_ps(a, b)
+#define VFCVT(v) _mm256_cvtepi32_ps(v)
+#define VCORR(acc, p) (acc)
 #define VLF 8
 #define VFLOAD(p) _mm256_loadu_ps(p)
 #define VFSTORE(p, v) _mm256_storeu_ps(p, v)
@@ -52,7 +60,8 @@ static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
 #define VTANH(v) gru_tanh_ps256(v)
 #include "kernels/q8_simd_impl.h"
 
-const gru_qkernels gru_qkernels_avx2 = {.name = "avx2", .quantize = gru_q8_ref_quantize,
+const gru_qkernels gru_qkernels_avx2 = {.name = "avx2", .rb = 16,
+                                        .quantize = gru_q8_ref_quantize,
                                         .gemm = q8_gemm_avx2, .sigmoid = q8_sigmoid_avx2,
                                         .tanh = q8_tanh_avx2};
 #else

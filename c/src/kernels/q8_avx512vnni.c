@@ -22,17 +22,33 @@
 #include <immintrin.h>
 #include "kernels/vmath_avx512.h"
 
+/* The 4 bytes at p as one int32 (any alignment). */
+static inline int q8_load4(const int8_t *p)
+{
+    int v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 #define KSFX(name) q8_##name##_vnni
 #define VI __m512i
 #define VB 64
 #define VIZERO() _mm512_setzero_si512()
 #define VILOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VISTORE(p, v) _mm512_storeu_si512((void *)(p), v)
+#define VBCAST4(p) _mm512_set1_epi32(q8_load4(p))
 #define PREPX(x) _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80))
 #define DOT(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
-#define HSUM(v) _mm512_reduce_add_epi32(v)
 #define XBIAS 128
-#define NW 4
-#define NB 4
+#define TR1 4
+#define TRM 2
+#define TBM 4
+#define VF __m512
+#define VFSET1(x) _mm512_set1_ps(x)
+#define VFMUL(a, b) _mm512_mul_ps(a, b)
+#define VFADD(a, b) _mm512_add_ps(a, b)
+#define VFCVT(v) _mm512_cvtepi32_ps(v)
+#define VCORR(acc, p) _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(p)), 7))
 #define VLF 16
 #define VFLOAD(p) _mm512_loadu_ps(p)
 #define VFSTORE(p, v) _mm512_storeu_ps(p, v)
@@ -40,7 +56,7 @@
 #define VTANH(v) gru_tanh_ps512(v)
 #include "kernels/q8_simd_impl.h"
 
-const gru_qkernels gru_qkernels_avx512vnni = {.name = "avx512vnni",
+const gru_qkernels gru_qkernels_avx512vnni = {.name = "avx512vnni", .rb = 16,
                                               .quantize = gru_q8_ref_quantize,
                                               .gemm = q8_gemm_vnni,
                                               .sigmoid = q8_sigmoid_vnni,

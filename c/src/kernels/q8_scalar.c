@@ -8,7 +8,16 @@
 #include "kernels/q8.h"
 #include "kernels/vmath_scalar.h"
 
-/* One row: a = max |A[k]|, s = a / 127, q = clamp(lrintf(A[k] * (127 / a)), +-127). */
+/* Round to nearest, ties to even, of |t| <= 2^22 (the default rounding mode): adding and
+ * subtracting 1.5 * 2^23 leaves t's integer part, rounded once (the same as lrintf). */
+static float q8_round(float t)
+{
+    const float sh = 0x1.8p23f;
+    return (t + sh) - sh;
+}
+
+/* One row: a = max |A[k]|, s = a / 127, q = clamp(round(A[k] * (127 / a)), +-127) with
+ * round as lrintf (ties to even). A NaN product (non-finite inputs) gives -127. */
 static void q8_quantize_row(size_t K, size_t Kp, const float *A, int8_t *Q, float *s)
 {
     float a = 0.0f;
@@ -21,9 +30,9 @@ static void q8_quantize_row(size_t K, size_t Kp, const float *A, int8_t *Q, floa
     if (!(a > 0.0f)) { *s = 0.0f; return; }
     const float inv = 127.0f / a;
     for (size_t k = 0; k < K; k++) {
-        long q = lrintf(A[k] * inv);
-        q = q > 127 ? 127 : q < -127 ? -127 : q;
-        Q[k] = (int8_t)q;
+        const float t = A[k] * inv;
+        const float c = !(t >= -127.0f) ? -127.0f : t > 127.0f ? 127.0f : t;
+        Q[k] = (int8_t)q8_round(c);
     }
 }
 
@@ -67,7 +76,8 @@ static void q8_tanh_scalar(size_t n, float *v)
     for (size_t i = 0; i < n; i++) v[i] = gru_tanh_f(v[i]);
 }
 
-const gru_qkernels gru_qkernels_scalar = {.name = "scalar", .quantize = gru_q8_ref_quantize,
+const gru_qkernels gru_qkernels_scalar = {.name = "scalar", .rb = 1,
+                                          .quantize = gru_q8_ref_quantize,
                                           .gemm = q8_gemm_scalar,
                                           .sigmoid = q8_sigmoid_scalar,
                                           .tanh = q8_tanh_scalar};
