@@ -99,6 +99,11 @@ class QuantizedGRU:
                                  "the float GRU again after changing it" % name)
         raise AttributeError("QuantizedGRU has no settable attribute %r" % name)
 
+    def __reduce__(self):
+        raise TypeError("a QuantizedGRU cannot be pickled or saved yet (model files of int8 "
+                        "models are not implemented); pickle the float GRU and quantize it "
+                        "after loading")
+
     def eval(self) -> "QuantizedGRU":
         return self
 
