@@ -550,6 +550,12 @@ class GRUCell(_Recurrent):
             self._keep(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
 
+    def quantize(self, format: str = "int8"):
+        """A new inference-only int8 copy of this cell (pygru.quant.QuantizedGRUCell),
+        as GRU.quantize (docs/quantization.md). format: "int8"."""
+        from .quant import QuantizedGRUCell
+        return QuantizedGRUCell(self, format)
+
     def backward(self, grad_h1: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         """grad_h1: dLoss/d h1, the shape of h1. Returns (grad_x shaped like x, grad_h
         shaped like h); parameter gradients are ADDED to self.grads.

@@ -22,7 +22,7 @@ import numpy as np
 from . import _core
 from ._core import lib
 
-__all__ = ["QuantizedGRU", "FORMATS"]
+__all__ = ["QuantizedGRU", "QuantizedGRUCell", "FORMATS"]
 
 FORMATS = {"int8": "GRU_INT8"}
 
@@ -48,6 +48,7 @@ class QuantizedGRU:
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))
+        object.__setattr__(self, "_names", dict(gru._names))   # public -> C name
         object.__setattr__(self, "format", fmt)
 
     # the float GRU's inference code, which needs only _cfg, _model, dtype, training
@@ -94,7 +95,7 @@ class QuantizedGRU:
         return dict(self._cfg, dtype=np.dtype(np.float32))
 
     def __setattr__(self, name, value):
-        if name in self._model.shapes:
+        if name in self._names:
             raise AttributeError("a QuantizedGRU's weights are read-only (%s): quantize "
                                  "the float GRU again after changing it" % name)
         raise AttributeError("QuantizedGRU has no settable attribute %r" % name)
@@ -127,12 +128,12 @@ class QuantizedGRU:
     def state_dict(self) -> Dict[str, np.ndarray]:
         """{name: float32 copy}: the dequantized weights (int8 values times the row
         scale, as libgru computes with them) and the biases, in PyTorch's order."""
-        return {name: self._model.param_copy(name) for name in self._model.shapes}
+        return {pub: self._model.param_copy(c) for pub, c in self._names.items()}
 
     def int8_weights(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
         """{weight name: (int8 values (3H, in), float32 row scales (3H,))}."""
-        return {name: self._model.quant_weight(name) for name in self._model.shapes
-                if name.startswith("weight_")}
+        return {pub: self._model.quant_weight(c) for pub, c in self._names.items()
+                if pub.startswith("weight_")}
 
     def dequantize(self):
         """A float32 pygru.GRU holding the dequantized weights (the function the int8
@@ -149,3 +150,34 @@ class QuantizedGRU:
         """torch.nn.GRU with the dequantized float32 weights (pygru.to_torch's rules)."""
         from .torch_io import to_torch
         return to_torch(self.dequantize())
+
+
+class QuantizedGRUCell(QuantizedGRU):
+    """An int8, inference-only copy of a pygru.GRUCell (GRUCell.quantize("int8")):
+    cell(x, h=None) -> h1 as GRUCell's (float32), state_dict / int8_weights under the
+    cell's names (weight_ih, ...), to_torch -> torch.nn.GRUCell (dequantized)."""
+
+    from .gru import GRUCell as _Cell
+    forward = _Cell.forward
+    del _Cell
+
+    def _no_step(self, *args, **kwargs):
+        raise AttributeError("a GRUCell has no step(): call the cell on each frame")
+
+    step = new_state = reset_state = _no_step
+    num_layers = batch_first = bidirectional = reverse = property(lambda self: None)
+
+    def __repr__(self):
+        c = self._cfg
+        extra = "" if c["reset_after"] else ", reset_after=False"
+        return "QuantizedGRUCell(%d, %d%s, format=%r)" % (c["input_size"], c["hidden_size"],
+                                                           extra, self.format)
+
+    def dequantize(self):
+        """A float32 pygru.GRUCell holding the dequantized weights."""
+        from .gru import GRUCell
+        c = self._cfg
+        g = GRUCell(c["input_size"], c["hidden_size"], bias=c["bias"],
+                    reset_after=c["reset_after"], seed=0)
+        g.load_state_dict(self.state_dict())
+        return g.eval()

@@ -159,3 +159,29 @@ def test_inference_only_errors():
         q._model.forward(True, 3, 1, False, _x(3, 1, 4), None, None)
     assert lib.gru_quantize(q._model.ptr, lib.GRU_INT8, ffi.new("gru_model **")) == \
         lib.GRU_ERR_UNSUPPORTED
+
+
+def test_cell():
+    cell = pygru.GRUCell(7, 12, seed=4)
+    q = cell.quantize("int8")
+    assert "QuantizedGRUCell(7, 12" in repr(q)
+    x, h = _x(1, 5, 7)[0], RNG.uniform(-0.5, 0.5, (5, 12)).astype(np.float32)
+    h1 = q(x, h)
+    assert h1.shape == (5, 12) and np.abs(h1 - cell.eval()(x, h)).max() < 0.02
+    # a one-step, one-layer int8 GRU with the same weights gives the same bits
+    g = pygru.GRU(7, 12, seed=0)
+    g.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
+    out, _ = g.quantize()(x[None], h[None])
+    assert np.array_equal(out[0], h1)
+    assert list(q.state_dict()) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    v, s = q.int8_weights()["weight_hh"]
+    assert np.array_equal(q.state_dict()["weight_hh"], v.astype(np.float32) * s[:, None])
+    assert q(x[0]).shape == (12,)
+    with pytest.raises(AttributeError, match="no step"):
+        q.step(x, h)
+    with pytest.raises(ValueError, match="inference-only"):
+        q.train()
+    torch = pytest.importorskip("torch")
+    t = q.to_torch()
+    assert isinstance(t, torch.nn.GRUCell)
+    assert np.array_equal(t.weight_ih.detach().numpy(), q.state_dict()["weight_ih"])
