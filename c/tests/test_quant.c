@@ -343,6 +343,15 @@ static void q_random_case(rng *g, qcase *c)
     c->bias = rng_next(g) % 4 != 0;
 }
 
+/* The int8 set a float set gives (gru_quantize): avx512 -> avx512vnni when the CPU has
+ * it, else avx2; avx2 -> avx2; anything else -> scalar. */
+static const char *q_expected_isa(const char *isa)
+{
+    const int vnni = strstr(gru_available_quant_isas(), "avx512vnni") != NULL;
+    if (strcmp(isa, "avx512") == 0) return vnni ? "avx512vnni" : "avx2";
+    return strcmp(isa, "avx2") == 0 ? "avx2" : "scalar";
+}
+
 /* Every kernel set and thread count 1, 2, 3 == the scalar set on one thread. */
 static void test_q_isas(void)
 {
@@ -372,6 +381,9 @@ static void test_q_isas(void)
                 q = q_make(qd.tm.m, isa, th);
                 qcase_ctx(&c, isa);
                 if (!q) continue;
+                CHECK_MSG(strcmp(gru_quant_isa(q), q_expected_isa(isa)) == 0,
+                          "GRU_ISA=%s gives int8 set %s, expected %s", isa, gru_quant_isa(q),
+                          q_expected_isa(isa));
                 CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, o1, h1));
                 CHECK_MSG(memcmp(o0, o1, qd.nout * sizeof(float)) == 0 &&
                               memcmp(h0, h1, qd.nh * sizeof(float)) == 0,
