@@ -5,7 +5,10 @@
  *   make -C c
  *   cc -O2 -Ic/include bench/step_c.c c/build/libgru.a -lm -pthread \
  *      -o c/build/step_c
- *   c/build/step_c [I H [threads [steps]]]      (default 256 256 1 20000)
+ *   c/build/step_c [I H [threads [steps [int8]]]]   (default 256 256 1 20000)
+ *
+ * With a fifth argument "int8", the model is quantized (gru_quantize, GRU_INT8) and the
+ * int8 model is stepped (its weights: 3H(I+H) bytes).
  *
  * Prints the best per-step time over 15 rounds of `steps` steps and the weight bytes
  * read per second at that time.
@@ -51,11 +54,21 @@ int main(int argc, char **argv)
     gru_param_set(m, "weight_hh_l0", w, (size_t)(3 * H * H));
     float *x = calloc((size_t)I, sizeof *x), *h = calloc((size_t)H, sizeof *h);
     for (int64_t i = 0; i < I; i++) x[i] = 0.5f;
+    const int int8 = argc > 5 && strcmp(argv[5], "int8") == 0;
+    if (int8) {
+        gru_model *q;
+        if ((st = gru_quantize(m, GRU_INT8, &q)) != GRU_OK) {
+            fprintf(stderr, "step_c: %s\n", gru_strerror(st));
+            return 1;
+        }
+        gru_destroy(m);
+        m = q;
+    }
     size_t sb;
     gru_step_scratch_size(m, 1, &sb);
     void *scratch = malloc(sb);
 
-    const size_t bytes = (size_t)(3 * H * (I + H)) * sizeof(float);
+    const size_t bytes = (size_t)(3 * H * (I + H)) * (int8 ? 1 : sizeof(float));
     double best = 1e9;
     for (long i = 0; i < steps / 4; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
     for (int r = 0; r < 15; r++) {
@@ -64,8 +77,9 @@ int main(int argc, char **argv)
         double t = (now() - t0) / (double)steps;
         if (t < best) best = t;
     }
-    printf("I=%lld H=%lld threads=%d (%s): gru_step %.2f us per step; weights %.2f MB, "
+    printf("I=%lld H=%lld threads=%d (%s%s%s): gru_step %.2f us per step; weights %.2f MB, "
            "read at %.1f GB/s\n", (long long)I, (long long)H, threads, gru_isa(m),
+           int8 ? ", int8 " : "", int8 ? gru_quant_isa(m) : "",
            best * 1e6, bytes / 1e6, bytes / best / 1e9);
     gru_destroy(m);
     free(w); free(x); free(h); free(scratch);

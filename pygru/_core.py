@@ -80,24 +80,30 @@ def check(status, what):
 
 def info() -> Dict[str, Any]:
     """What libgru is loaded: its version, ABI version, the kernel set a new model
-    uses (after GRU_ISA), the kernel sets this build and CPU offer, and the thread
-    count (libgru is single-threaded for now)."""
+    uses (after GRU_ISA), the kernel sets this build and CPU offer, the thread
+    count, and the int8 kernel set a quantized model (GRU.quantize("int8")) uses with
+    the int8 sets available."""
     cfg = ffi.new("gru_config *")
     lib.gru_config_init(cfg)
     cfg.input_size = cfg.hidden_size = 1
     pp = ffi.new("gru_model **")
     status = lib.gru_create(cfg, pp)
+    isa = quant_isa = None   # e.g. GRU_ISA names a kernel set this CPU lacks: report it
     if status == lib.GRU_OK:
         isa = ffi.string(lib.gru_isa(pp[0])).decode()
+        qp = ffi.new("gru_model **")
+        if lib.gru_quantize(pp[0], lib.GRU_INT8, qp) == lib.GRU_OK:
+            quant_isa = ffi.string(lib.gru_quant_isa(qp[0])).decode()
+            lib.gru_destroy(qp[0])
         lib.gru_destroy(pp[0])
-    else:   # e.g. GRU_ISA names a kernel set this CPU lacks: report it, do not fail
-        isa = None
     return {
         "version": ffi.string(lib.gru_version()).decode(),
         "abi_version": int(lib.gru_abi_version()),
         "isa": isa,
         "available_isas": ffi.string(lib.gru_available_isas()).decode().split(),
         "threads": get_num_threads(),
+        "int8_isa": quant_isa,
+        "available_int8_isas": ffi.string(lib.gru_available_quant_isas()).decode().split(),
     }
 
 
@@ -300,7 +306,26 @@ class CModel:
             check(status, "creating the GRU model with GRU_ISA=%r (available here: %s)" % (
                 os.environ.get("GRU_ISA"), ffi.string(lib.gru_available_isas()).decode()))
         check(status, "creating the GRU model")
-        self.ptr = ffi.gc(pp[0], lib.gru_destroy)
+        self._adopt(pp[0])
+
+    @classmethod
+    def quantized(cls, src, fmt):
+        """A new CModel owning gru_quantize(src, fmt) (GRU_INT8): an inference-only,
+        read-only int8 model of src's configuration (float32 in and out)."""
+        pp = ffi.new("gru_model **")
+        with src.rw.read():
+            status = lib.gru_quantize(src.ptr, int(fmt), pp)
+        check(status, "quantizing the GRU model")
+        self = cls.__new__(cls)
+        self.dtype = np.dtype(np.float32)
+        self.input_size, self.hidden_size = src.input_size, src.hidden_size
+        self.num_layers, self.directions = src.num_layers, src.directions
+        self._adopt(pp[0])
+        return self
+
+    def _adopt(self, raw):
+        """Takes ownership of the C model raw: parameter table, locks, threads."""
+        self.ptr = ffi.gc(raw, lib.gru_destroy)
         # Parameter table, in PyTorch's state-dict order.
         count = ffi.new("size_t *")
         check(lib.gru_param_count(self.ptr, count), "counting the parameters")
@@ -310,6 +335,8 @@ class CModel:
             check(lib.gru_param_info(self.ptr, i, name_p, ndim, shape), "describing parameter %d" % i)
             self.shapes[ffi.string(name_p[0]).decode("ascii")] = tuple(int(shape[k]) for k in range(ndim[0]))
         self.isa = ffi.string(lib.gru_isa(self.ptr)).decode()
+        qisa = lib.gru_quant_isa(self.ptr)
+        self.quant_isa = ffi.string(qisa).decode() if qisa != ffi.NULL else None
         # The thread-safety contract (docs/RELIABILITY.md):
         #   rw    readers: every call that reads the weights (forwards, steps,
         #         backward); writers: weight writes (the Parameter views,
@@ -369,6 +396,26 @@ class CModel:
         (backward adds into it; it keeps this model alive)."""
         address, shape = self._storage(lib.gru_grad_data, name)
         return storage_array(address, shape, self.dtype, self)
+
+    def quant_weight(self, name):
+        """An int8 model's weight ``name``: (int8 values (rows, cols), float32 row
+        scales (rows,)); the weight is values * scales[:, None]."""
+        rows, cols = self.shapes[name]
+        values = np.empty((rows, cols), np.int8)
+        scales = np.empty(rows, np.float32)
+        check(lib.gru_quant_weight_get(self.ptr, name.encode(),
+                                       ffi.cast("int8_t *", _ptr(values, True)), values.size,
+                                       ffi.cast("float *", _ptr(scales, True)), rows),
+              "reading the int8 weight %s" % name)
+        return values, scales
+
+    def param_copy(self, name):
+        """A copy of parameter ``name`` (gru_param_get; int8 models: dequantized)."""
+        arr = np.empty(self.shapes[name], self.dtype)
+        with self.rw.read():
+            check(lib.gru_param_get(self.ptr, name.encode(), _ptr(arr, True), arr.size),
+                  "reading %s" % name)
+        return arr
 
     def zero_grad(self):
         with self.lock:

@@ -341,6 +341,13 @@ class GRU(_Recurrent):
             return out.reshape(T, D * H), h_n.reshape(LD, H)
         return out, h_n
 
+    def quantize(self, format: str = "int8"):
+        """A new inference-only int8 copy of this GRU (pygru.quant.QuantizedGRU):
+        weights quantized per row, activations per row at every step, int32 dot
+        products, float32 gates (docs/quantization.md). format: "int8"."""
+        from .quant import QuantizedGRU
+        return QuantizedGRU(self, format)
+
     def workspace_bytes(self, seq_len: int, batch: int, training: bool = True) -> int:
         """Bytes libgru needs for a forward of ``seq_len`` steps and ``batch``
         sequences: training=True, what the forward keeps for backward (per step, batch
@@ -542,6 +549,12 @@ class GRUCell(_Recurrent):
         if training:
             self._keep(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
+
+    def quantize(self, format: str = "int8"):
+        """A new inference-only int8 copy of this cell (pygru.quant.QuantizedGRUCell),
+        as GRU.quantize (docs/quantization.md). format: "int8"."""
+        from .quant import QuantizedGRUCell
+        return QuantizedGRUCell(self, format)
 
     def backward(self, grad_h1: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         """grad_h1: dLoss/d h1, the shape of h1. Returns (grad_x shaped like x, grad_h

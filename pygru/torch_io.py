@@ -81,6 +81,8 @@ def to_torch(model: Union[GRU, GRUCell]) -> Any:
     """A torch.nn.GRU / torch.nn.GRUCell with the model's configuration, dtype, weights
     and train/eval mode."""
     import torch
+    if hasattr(model, "dequantize"):   # a QuantizedGRU: its dequantized float32 GRU
+        model = model.dequantize()
     cfg = model._config()
     if not cfg["reset_after"]:
         raise ValueError("to_torch: reset_after=False (n = tanh(W_in x + b_in + W_hn (r h) + "

@@ -1025,7 +1025,10 @@ def test_check_unknown_status():
 
 def test_info():
     info = pygru.info()
-    assert set(info) == {"version", "abi_version", "isa", "available_isas", "threads"}
+    assert set(info) == {"version", "abi_version", "isa", "available_isas", "threads",
+                         "int8_isa", "available_int8_isas"}
+    assert info["int8_isa"] in info["available_int8_isas"]
+    assert "scalar" in info["available_int8_isas"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", info["version"])
     assert info["version"] == pygru.__version__
     assert isinstance(info["abi_version"], int) and info["abi_version"] >= 1

@@ -46,4 +46,5 @@ def test_no_global_mutable_state():
     data = sorted(name.split(".")[0] for kind, name in symbols if kind in "dD")
     assert set(data) <= {"kind", "words", "KINDS", "flags", "keys", "rates", "candidates",
                          "gru_kernels_scalar", "gru_kernels_avx2", "gru_kernels_avx512",
-                         "gru_kernels_neon"}, data
+                         "gru_kernels_neon", "gru_qkernels_scalar", "gru_qkernels_avx2",
+                         "gru_qkernels_avx512vnni"}, data

@@ -479,6 +479,62 @@ GRU_API gru_status gru_load_file(const char *path, gru_model **out, gru_file_inf
 GRU_API gru_status gru_load(const char *path, gru_model **out, char *message,
                             size_t message_size);
 
+/* ---- int8 inference models (docs/quantization.md) -------------------------------- */
+
+/* Quantization formats for gru_quantize. */
+typedef enum gru_qformat {
+    GRU_INT8 = 1   /* int8 weights per row + dynamic int8 activations, int32 sums */
+} gru_qformat;
+
+/* Makes *out, a new inference-only model computing model's GRU in int8 (format
+ * GRU_INT8); model is only read and stays usable; *out is freed with gru_destroy.
+ * Semantics (exact; every kernel set gives the same bits, for any thread count):
+ *  - each row of every W_ih and W_hh (one gate of one unit) is quantized once: with
+ *    a = max |w| over the row, the scale s = a / 127 (float32) and q = clamp(
+ *    lrintf(w * (127 / a)), -127, 127) (round half to even, the default rounding
+ *    mode); a zero row gives s = 0 and q = 0. A float64 model's weights are rounded to
+ *    float32 first. Biases are kept (as float32).
+ *  - at every use, each row of activations (one sequence's layer input x_t, its state
+ *    h_{t-1}, and for reset_after = 0 its r * h_{t-1}) is quantized the same way;
+ *  - the products are exact int32 sums; then in float32, never fused:
+ *    pre = (float)acc * (s_w * s_x) + b, r = sigmoid(gi_r + gh_r), z likewise,
+ *    n = tanh(gi_n + r * gh_n) (reset_after) or tanh(gi_n + W_hn Q(r h) + b_hn),
+ *    h' = (1 - z) * n + z * h, with sigmoid and tanh the vector functions of
+ *    c/src/kernels/VMATH.md (within 2 ulp of the correctly rounded values).
+ * Inputs and outputs stay float32. The int8 model serves gru_forward with training =
+ * 0, gru_step, gru_step_reset, gru_workspace_size (training = 0), gru_step_scratch_size
+ * and the read-only calls; gru_param_get returns the dequantized weights (q * s, as
+ * float32) and the biases. Training forwards, gru_backward, gru_dropout_masks,
+ * gru_param_set, gru_param_data, gru_params_changed, the gradient calls and gru_save
+ * return GRU_ERR_UNSUPPORTED. The kernel set (gru_quant_isa) is chosen here from the
+ * float set the new model gets (GRU_ISA as for gru_create): AVX-512 VNNI when the CPU
+ * has it, AVX2 (also on AVX-512 CPUs without VNNI), else the scalar reference.
+ * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
+ * GRU_ERR_UNSUPPORTED (model is already quantized, or an input width I or D*H above
+ * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
+ * an error of gru_create (GRU_ERR_ISA_UNAVAILABLE). */
+GRU_API gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out);
+
+/* The model's quantization format (GRU_INT8), 0 for a float model or NULL. */
+GRU_API int32_t gru_quant_format(const gru_model *model);
+
+/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni"; static
+ * storage), NULL for a float model or NULL. */
+GRU_API const char *gru_quant_isa(const gru_model *model);
+
+/* Space-separated names of the int8 kernel sets this build has and this CPU runs
+ * (static storage), e.g. "scalar avx2 avx512vnni". */
+GRU_API const char *gru_available_quant_isas(void);
+
+/* Copies an int8 model's quantized weight `name` (a weight_ih / weight_hh tensor):
+ * values (rows, cols) int8, count = rows * cols, and the row scales (rows = 3H),
+ * nscales = 3H; the weight is values * scales[row]. GRU_ERR_UNSUPPORTED for a float
+ * model, GRU_ERR_UNKNOWN_NAME for a name that is not a weight (biases are float32:
+ * gru_param_get), GRU_ERR_SIZE_MISMATCH for other counts. */
+GRU_API gru_status gru_quant_weight_get(const gru_model *model, const char *name,
+                                        int8_t *values, size_t count, float *scales,
+                                        size_t nscales);
+
 /* CFFI-END */
 
 #ifdef __cplusplus

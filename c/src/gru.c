@@ -41,7 +41,7 @@ const char *gru_strerror(int status)
     case GRU_ERR_FORMAT: return "not a valid model file (malformed, or inconsistent with itself)";
     case GRU_ERR_UNSUPPORTED:
         return "not supported for this model's configuration (a bidirectional or reverse "
-               "model cannot be stepped)";
+               "model cannot be stepped; an int8 model is inference-only and read-only)";
     case GRU_ERR_BUSY:
         return "other calls were running on the model; the thread count was not changed "
                "(try again)";
@@ -314,6 +314,7 @@ void gru_destroy(gru_model *m)
     free(m->grads);
     free(m->packed);
     free(m->stale);
+    gru_qmodel_free(m->q);
     free(m);
 }
 
@@ -390,17 +391,20 @@ static gru_status view(gru_model *m, void *base, const char *name, void **data,
 
 gru_status gru_param_data(gru_model *m, const char *name, void **data, size_t *count)
 {
+    if (m && m->q) return GRU_ERR_UNSUPPORTED;   /* int8 models are read-only */
     return view(m, m ? m->params : NULL, name, data, count);
 }
 
 gru_status gru_grad_data(gru_model *m, const char *name, void **data, size_t *count)
 {
+    if (m && m->q) return GRU_ERR_UNSUPPORTED;   /* int8 models have no gradients */
     return view(m, m ? m->grads : NULL, name, data, count);
 }
 
 gru_status gru_params_changed(gru_model *m, const char *name)
 {
     if (!m) return GRU_ERR_NULL;
+    if (m->q) return GRU_ERR_UNSUPPORTED;
     size_t i = SIZE_MAX;
     if (name && (i = find_tensor(m, name)) == SIZE_MAX) return GRU_ERR_UNKNOWN_NAME;
     gru_mark_changed(m, i);
@@ -418,6 +422,7 @@ gru_status gru_param_get(const gru_model *m, const char *name, void *dst, size_t
 
 gru_status gru_param_set(gru_model *m, const char *name, const void *src, size_t count)
 {
+    if (m && m->q) return GRU_ERR_UNSUPPORTED;
     const gru_tensor *t;
     gru_status st = lookup(m, name, src, count, &t);
     if (st) return st;
@@ -428,6 +433,7 @@ gru_status gru_param_set(gru_model *m, const char *name, const void *src, size_t
 
 gru_status gru_grad_get(const gru_model *m, const char *name, void *dst, size_t count)
 {
+    if (m && m->q) return GRU_ERR_UNSUPPORTED;
     const gru_tensor *t;
     gru_status st = lookup(m, name, dst, count, &t);
     if (st) return st;
@@ -438,6 +444,7 @@ gru_status gru_grad_get(const gru_model *m, const char *name, void *dst, size_t 
 gru_status gru_zero_grad(gru_model *m)
 {
     if (!m) return GRU_ERR_NULL;
+    if (m->q) return GRU_ERR_UNSUPPORTED;
     memset(m->grads, 0, m->numel * m->elem);
     return GRU_OK;
 }
@@ -456,6 +463,7 @@ gru_status gru_workspace_size(const gru_model *m, int64_t T, int64_t B, int trai
                               size_t *bytes)
 {
     if (!m || !bytes) return GRU_ERR_NULL;
+    if (m->q && training) return GRU_ERR_UNSUPPORTED;
     gru_status st = check_sizes(T, B);
     if (st) return st;
     gru_ws_layout w;
@@ -467,6 +475,18 @@ gru_status gru_workspace_size(const gru_model *m, int64_t T, int64_t B, int trai
 
 /* ---- forward and backward ---------------------------------------------------------- */
 
+/* The driver of m's kind: int8 (inference only), float32 or float64. */
+static gru_status run_forward(gru_model *m, int training, const gru_ws_layout *w, int bf,
+                              const void *x, const void *h0, const int32_t *lengths,
+                              void *out, void *h_n, unsigned char *work)
+{
+    if (m->q) return gru_forward_q8(m, w, bf, x, h0, lengths, out, h_n, work);
+    gru_ensure_packed(m);
+    return m->cfg.dtype == GRU_FLOAT32
+               ? gru_forward_f32(m, training, w, bf, x, h0, lengths, out, h_n, work)
+               : gru_forward_f64(m, training, w, bf, x, h0, lengths, out, h_n, work);
+}
+
 /* gru_forward inside the gate. */
 static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
                                int batch_first, const void *x, const void *h0,
@@ -475,6 +495,7 @@ static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
 {
     if (!x || !output) return GRU_ERR_NULL;
     if (training && !workspace) return GRU_ERR_NULL;
+    if (training && m->q) return GRU_ERR_UNSUPPORTED;   /* int8: inference only */
     if (misaligned(x, m->elem) || misaligned(h0, m->elem) || misaligned(output, m->elem) ||
         misaligned(h_n, m->elem) || misaligned(lengths, sizeof(int32_t)) ||
         misaligned(workspace, GRU_WORKSPACE_ALIGN))
@@ -492,12 +513,8 @@ static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
     if (work && workspace_bytes < w.total) return GRU_ERR_WORKSPACE;
     if (!work && !(work = malloc(w.total))) return GRU_ERR_NO_MEMORY;
 
-    gru_ensure_packed(m);
-    st = m->cfg.dtype == GRU_FLOAT32
-             ? gru_forward_f32(m, training != 0, &w, batch_first != 0, x, h0, lengths,
-                               output, h_n, work)
-             : gru_forward_f64(m, training != 0, &w, batch_first != 0, x, h0, lengths,
-                               output, h_n, work);
+    st = run_forward(m, training != 0, &w, batch_first != 0, x, h0, lengths, output, h_n,
+                     work);
     gru_ws_header *hdr = (gru_ws_header *)work;
     hdr->magic = GRU_WS_MAGIC ^ (uint64_t)(training == 0);   /* inference: not usable */
     if (work != workspace) free(work);
@@ -552,6 +569,7 @@ static gru_status backward_call(gru_model *m, int64_t T, int64_t B, int batch_fi
                                 size_t workspace_bytes, const void *grad_output,
                                 const void *grad_h_n, void *grad_x, void *grad_h0)
 {
+    if (m->q) return GRU_ERR_UNSUPPORTED;   /* int8: inference only */
     if (!x || !workspace) return GRU_ERR_NULL;
     if (misaligned(x, m->elem) || misaligned(grad_output, m->elem) ||
         misaligned(grad_h_n, m->elem) || misaligned(grad_x, m->elem) ||
@@ -602,6 +620,7 @@ gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
                              size_t recurrent_count)
 {
     if (!m || !workspace) return GRU_ERR_NULL;
+    if (m->q) return GRU_ERR_UNSUPPORTED;
     if (misaligned(input_mask, m->elem) || misaligned(recurrent_mask, m->elem))
         return GRU_ERR_MISALIGNED;
     if (layer < 0 || (uint64_t)layer >= m->L || direction < 0 || (uint64_t)direction >= m->D)
@@ -663,13 +682,10 @@ static gru_status step_call(gru_model *m, int64_t B, const void *x, void *state,
     unsigned char *work = scratch;
     if (!work && !(work = malloc(total))) return GRU_ERR_NO_MEMORY;
     void *out = output ? output : work + out_off;
-    gru_ensure_packed(m);
     /* A one-step inference forward whose initial and final states are the same buffer:
      * each thread reads its units of state[l] before layer l's step and writes the same
      * units after it, so the in-place update is safe. */
-    st = m->cfg.dtype == GRU_FLOAT32
-             ? gru_forward_f32(m, 0, &w, 0, x, state, NULL, out, state, work)
-             : gru_forward_f64(m, 0, &w, 0, x, state, NULL, out, state, work);
+    st = run_forward(m, 0, &w, 0, x, state, NULL, out, state, work);
     ((gru_ws_header *)work)->magic = GRU_WS_MAGIC ^ 1;   /* not a training workspace */
     if (work != scratch) free(work);
     return st;

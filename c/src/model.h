@@ -13,6 +13,7 @@
 #include "gru.h"
 #include "checked.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "pool.h"
 #include "rng.h"
 #include "workspace.h"
@@ -89,7 +90,45 @@ struct gru_model {
                                   tensor is marked in stale; BUSY: a thread repacks */
     uint64_t nonce;            /* this model's identity in its workspaces: the address
                                   alone could be reused by a later model */
+    struct gru_qmodel *q;      /* an int8 inference model (gru_quantize, quant.c): its
+                                  quantized weights; NULL for a float model. Its params
+                                  then hold the dequantized weights (q * scale) and the
+                                  biases, read only; grads and packed are NULL */
 };
+
+/* One layer-direction's int8 weights (gate rows r, z, n as W_ih / W_hh) in the kernel
+ * table's layout (gru_q8_offset): each gate's H rows padded with zero rows to hp, each
+ * row with zeros to kp bytes (a multiple of GRU_Q8_KPAD). */
+typedef struct gru_qlayer {
+    int8_t *wih, *whh;         /* (3 hp, kpi), (3 hp, kph) */
+    float *sih, *shh;          /* (3H) row scales: max |row| / 127 */
+    int32_t *cih, *chh;        /* (3H) row sums of the int8 values */
+    size_t in_w, kpi;          /* input width (I or D*H) and its padded width */
+} gru_qlayer;
+
+/* An int8 model's quantized weights and kernels. */
+typedef struct gru_qmodel {
+    int32_t format;            /* GRU_INT8 */
+    const gru_qkernels *k;     /* the int8 kernel table (chosen at gru_quantize) */
+    size_t kph, kpmax;         /* padded H; padded max(I, D*H) (multiples of GRU_Q8_KPAD) */
+    size_t hp;                 /* rows per gate in the weights: H padded to GRU_Q8_RPAD */
+    size_t nlayers;            /* L * D */
+    gru_qlayer *layers;        /* (nlayers), index l * D + d */
+} gru_qmodel;
+
+/* K rounded up to GRU_Q8_KPAD (K <= GRU_Q8_KMAX: no overflow). */
+static inline size_t gru_q8_kpad(size_t K)
+{
+    return (K + GRU_Q8_KPAD - 1) / GRU_Q8_KPAD * GRU_Q8_KPAD;
+}
+
+/* Frees an int8 model's weights (quant.c); NULL allowed. */
+void gru_qmodel_free(struct gru_qmodel *q);
+
+/* The int8 inference forward (quant.c): as gru_forward_f32 with training = 0. */
+gru_status gru_forward_q8(struct gru_model *m, const gru_ws_layout *ws, int bf,
+                          const float *x, const float *h0, const int32_t *lengths,
+                          float *out, float *h_n, unsigned char *work);
 
 /* Repacks the weights marked stale (packing.c): the caller that wins the state word
  * repacks, concurrent callers wait until it is clean. Call through gru_ensure_packed. */

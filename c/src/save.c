@@ -76,6 +76,7 @@ gru_status gru_save(const gru_model *m, const char *path)
 {
     if (!m || !path) return GRU_ERR_NULL;
     if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
+    if (m->q) return GRU_ERR_UNSUPPORTED;   /* int8 model files: not yet */
     char *h = NULL;
     size_t len = 0;
     gru_status st = save_header(m, &h, &len);

@@ -75,6 +75,17 @@ static int ws_inference(const gru_model *m, gru_ws_layout *w, size_t *off)
            gru_ws_take(off, outs, &w->off_outs);
 }
 
+/* int8 models: the quantized activations (see gru_ws_layout). */
+static int ws_quant(const gru_model *m, gru_ws_layout *w, size_t *off)
+{
+    const size_t rows = gru_chunk_steps(w->T, w->B, 1) * w->B;
+    size_t aq, as, hq, hs;
+    return gru_mul(rows, m->q->kpmax, &aq) && gru_mul(rows, sizeof(float), &as) &&
+           gru_mul(w->B, m->q->kph, &hq) && gru_mul(w->B, sizeof(float), &hs) &&
+           gru_ws_take(off, aq, &w->off_aq) && gru_ws_take(off, as, &w->off_as) &&
+           gru_ws_take(off, hq, &w->off_hq) && gru_ws_take(off, hs, &w->off_hs);
+}
+
 gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
                           gru_ws_layout *w)
 {
@@ -95,7 +106,8 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
                  : !ws_inference(m, w, &off))
         return GRU_ERR_OVERFLOW;
     if (!gru_ws_take(&off, bh, &w->off_h) || !gru_ws_take(&off, bh, &w->off_hnew) ||
-        !gru_ws_take(&off, bg, &w->off_gh) || !gru_ws_take(&off, bh, &w->off_rh))
+        !gru_ws_take(&off, bg, &w->off_gh) || !gru_ws_take(&off, bh, &w->off_rh) ||
+        (m->q && !ws_quant(m, w, &off)))
         return GRU_ERR_OVERFLOW;
     w->total = off;
     return GRU_OK;

@@ -32,6 +32,9 @@ typedef struct gru_ws_layout {
     size_t off_gi;             /* inference only: (Tc, B, 3H) input projections of a
                                   chunk of Tc = gru_chunk_steps steps */
     size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
+    /* int8 models (inference): the chunk's quantized inputs (Tc*B, kpmax) int8 and their
+     * scales (Tc*B) float; the quantized state or r h (B, kph) int8, scales (B) */
+    size_t off_aq, off_as, off_hq, off_hs;
     /* training with input / recurrent dropout (0 when off): */
     size_t off_masks;          /* L * D mask records of mask_bytes, index l * D + d:
                                   the input mask (B, in) [in = I for layer 0, D*H

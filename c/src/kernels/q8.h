@@ -1,0 +1,76 @@
+/*
+ * q8.h - the int8 kernel tables of libgru's quantized inference models (gru_quantize,
+ * quant.c; semantics in docs/quantization.md and gru.h). A table holds what is
+ * ISA-specific in an int8 step: the dynamic quantization of activation rows, the int8
+ * matrix product with its float32 dequantization, and sigmoid / tanh over arrays. The
+ * gate arithmetic between them is plain float32 C in the driver (quant.c).
+ *
+ * Every table gives the bits of the scalar reference (q8_scalar.c): the integer dot
+ * products are exact, the float operations are the same IEEE operations in the same
+ * order (never fused), and sigmoid / tanh are the vmath functions, whose scalar port
+ * (vmath_scalar.h) is bit-identical to the AVX2 / AVX-512 / NEON versions (VMATH.md).
+ *
+ * Weight rows and activation rows are padded with zeros to Kp = a multiple of
+ * GRU_Q8_KPAD bytes, so the SIMD loops need no tails.
+ */
+#ifndef GRU_Q8_H
+#define GRU_Q8_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/kernels.h"
+
+#define GRU_Q8_KPAD 64
+/* Every gate's rows are padded with zero rows to a multiple of GRU_Q8_RPAD (the largest
+ * row block of any table, and the grain of the threads' split of the units). */
+#define GRU_Q8_RPAD 16
+/* The largest K (input width or H) an int8 model accepts: keeps every int32 sum exact
+ * (255 * 127 * 65536 < 2^31 for the VNNI form, see q8_simd_impl.h). */
+#define GRU_Q8_KMAX 65536
+
+/* Byte offset of W[n, k] in the weight layout of a table with rb rows per block:
+ * blocks of rb rows x 4 columns (4 rb bytes: row r's 4 bytes at 4 r), ordered by row
+ * block, then by column group k / 4. rb = 1 is plain row-major with Kp per row; the SIMD
+ * tables use rb = 16, so that one 64-byte load holds 4 columns of 16 rows and a dot
+ * product instruction on a broadcast of 4 activation bytes gives 16 rows' sums in its
+ * lanes (no horizontal reduction). A row block's first row is a multiple of rb. */
+static inline size_t gru_q8_offset(size_t rb, size_t Kp, size_t n, size_t k)
+{
+    return ((n / rb) * (Kp / 4) + k / 4) * (4 * rb) + (n % rb) * 4 + k % 4;
+}
+
+typedef struct gru_qkernels {
+    const char *name;          /* "scalar", "avx2", "avx512vnni" */
+    size_t rb;                 /* rows per block of the weight layout (gru_q8_offset) */
+    /* Quantizes M rows of A (M, K) at lda into Q (M, Kp) at ldq and s (M):
+     *   a = max_k |A[k]|;  s = a / 127;  q_k = clamp(lrintf(A[k] * (127 / a)), -127, 127)
+     * (round half to even in the default rounding mode); a = 0 gives s = 0, q = 0.
+     * Q[K..Kp) = 0. */
+    void (*quantize)(size_t M, size_t K, size_t Kp, const float *A, size_t lda, int8_t *Q,
+                     size_t ldq, float *s);
+    /* C[b, n] = (float)acc * (ws[n] * xs[b]) + bias[n] (no add when bias is NULL), for
+     * b < M, n < N, acc = sum_{k < Kp} W[n, k] X[b, k] in int32 (exact). X (M, Kp) at ldx
+     * with scales xs (M); W (N, Kp) in the table's layout (gru_q8_offset, from a row
+     * block's start; rows past N up to the block's end are read, and must be zero or
+     * belong to the same padded gate) with scales ws (N) and row sums
+     * wsum (N) = sum_k W[n, k] (the VNNI kernel's correction); C (M, N) at ldc. */
+    void (*gemm)(size_t M, size_t N, size_t Kp, const int8_t *X, size_t ldx, const float *xs,
+                 const int8_t *W, const float *ws, const int32_t *wsum, const float *bias,
+                 float *C, size_t ldc);
+    /* v[i] = sigmoid(v[i]), tanh(v[i]) for i < n, the vmath functions (VMATH.md). */
+    void (*sigmoid)(size_t n, float *v);
+    void (*tanh)(size_t n, float *v);
+} gru_qkernels;
+
+extern const gru_qkernels gru_qkernels_scalar;
+/* The reference quantization, shared by every table. */
+void gru_q8_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t lda,
+                         int8_t *Q, size_t ldq, float *s);
+extern const gru_qkernels gru_qkernels_avx2;        /* name NULL when not built */
+extern const gru_qkernels gru_qkernels_avx512vnni;  /* name NULL when not built */
+
+/* The int8 table for a model whose float table is k: AVX-512 with VNNI on the CPU ->
+ * avx512vnni; AVX-512 without VNNI, or AVX2 -> avx2; anything else -> scalar. */
+const gru_qkernels *gru_select_qkernels(const gru_kernels *k);
+
+#endif /* GRU_Q8_H */

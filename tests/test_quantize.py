@@ -1,0 +1,187 @@
+"""test_quantize.py - GRU.quantize("int8") (pygru.quant.QuantizedGRU, libgru's int8
+models; semantics in docs/quantization.md): the same interface as GRU, bitwise equal
+results for every kernel set and thread count, step == forward, the accuracy bound
+against the float32 GRU, dequantized weights, to_torch, and the clear errors of an
+inference-only, read-only model."""
+import numpy as np
+import pytest
+
+import pygru
+from pygru.quant import QuantizedGRU
+
+RNG = np.random.default_rng(1234)
+
+
+def _x(T, B, I, bf=False):
+    shape = (B, T, I) if bf else (T, B, I)
+    return RNG.uniform(-2, 2, size=shape).astype(np.float32)
+
+
+def test_info_lists_int8_kernels():
+    info = pygru.info()
+    assert info["int8_isa"] in info["available_int8_isas"]
+    assert info["available_int8_isas"][0] == "scalar"
+    q = pygru.GRU(3, 4).quantize("int8")
+    assert isinstance(q, QuantizedGRU) and q.int8_isa == info["int8_isa"]
+    assert q.format == "int8" and q.dtype == np.float32 and not q.training
+    assert "QuantizedGRU(3, 4" in repr(q)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(reset_after=False), dict(num_layers=2, bidirectional=True),
+    dict(num_layers=3, reverse=True, reset_after=False), dict(batch_first=True, bias=False),
+])
+def test_close_to_float_and_same_interface(kw):
+    g = pygru.GRU(13, 37, seed=3, **kw).eval()
+    q = g.quantize()
+    bf = kw.get("batch_first", False)
+    x = _x(30, 5, 13, bf)
+    D = 2 if kw.get("bidirectional") else 1
+    h0 = RNG.uniform(-0.5, 0.5, size=(kw.get("num_layers", 1) * D, 5, 37)).astype(np.float32)
+    lengths = np.array([30, 1, 17, 29, 5])
+    o, h = g(x, h0, lengths)
+    oq, hq = q(x, h0, lengths)
+    assert oq.dtype == np.float32 and oq.shape == o.shape and hq.shape == h.shape
+    assert np.abs(o - oq).max() < 0.03 and np.abs(h - hq).max() < 0.03
+    # unbatched
+    ou, hu = q(x[:, 0] if not bf else x[0])
+    assert ou.shape == (30, D * 37)
+    # float64 inputs are converted, as GRU does
+    o64, _ = q(x.astype(np.float64), h0, lengths)
+    assert np.array_equal(o64, oq)
+
+
+def test_bitwise_across_kernel_sets_and_threads(monkeypatch):
+    g = pygru.GRU(21, 45, num_layers=2, bidirectional=True, seed=5).eval()
+    x = _x(17, 9, 21)
+    lengths = RNG.integers(1, 18, size=9)
+    ref = None
+    monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    before = pygru.get_num_threads()
+    try:
+        for isa in pygru.info()["available_isas"]:
+            monkeypatch.setenv("GRU_ISA", isa)
+            for n in (1, 2, 3):
+                pygru.set_num_threads(n)
+                q = g.quantize("int8")
+                assert q.num_threads == n
+                out = q(x, None, lengths)
+                if ref is None:
+                    ref = out
+                    continue
+                assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1]), (
+                    isa, q.int8_isa, n)
+    finally:
+        pygru.set_num_threads(before)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_step_equals_forward(reset_after):
+    g = pygru.GRU(10, 24, num_layers=2, reset_after=reset_after, seed=7)
+    q = g.quantize("int8")
+    x = _x(12, 4, 10)
+    out, h_n = q(x)
+    state = q.new_state(4)
+    steps = np.stack([q.step(x[t], state) for t in range(12)])
+    assert np.array_equal(steps, out) and np.array_equal(state, h_n)
+    q.reset_state(state, 1)
+    assert not state[:, 1].any()
+    with pytest.raises(ValueError, match="unidirectional"):
+        pygru.GRU(2, 3, bidirectional=True).quantize().new_state(1)
+
+
+def test_accuracy_long_sequence():
+    """T = 1000 at PyTorch's initialisation (docs/quantization.md states the numbers)."""
+    g = pygru.GRU(64, 64, seed=11).eval()
+    q = g.quantize()
+    x = _x(1000, 4, 64)
+    d = np.abs(g(x)[0] - q(x)[0])
+    assert d.max() < 0.02 and d.mean() < 0.0025
+    assert d[-100:].max() < 0.02   # bounded through the recurrence
+
+
+def test_weights_snapshot_and_dequantized():
+    g = pygru.GRU(6, 8, num_layers=2, seed=2)
+    q = g.quantize("int8")
+    sd, q8 = q.state_dict(), q.int8_weights()
+    assert list(sd) == list(g.state_dict())
+    for name, (values, scales) in q8.items():
+        assert values.dtype == np.int8 and np.abs(values).max() <= 127
+        assert np.array_equal(sd[name], values.astype(np.float32) * scales[:, None])
+        w = g.state_dict()[name]
+        assert np.allclose(scales, np.abs(w).max(axis=1) / 127, rtol=1e-6)
+        assert np.abs(sd[name] - w).max() <= scales.max() / 2 * 1.0001
+    assert np.array_equal(sd["bias_ih_l0"], g.bias_ih_l0.data)
+    x = _x(4, 2, 6)
+    before = q(x)[0]
+    g.weight_ih_l0[0, 0] = 3.0            # the source changes; the snapshot does not
+    assert np.array_equal(q(x)[0], before)
+    # a float64 GRU quantizes as its float32 rounding
+    g64 = pygru.GRU(6, 8, num_layers=2, seed=2, dtype=np.float64)
+    g32 = pygru.GRU(6, 8, num_layers=2, seed=0)
+    g32.load_state_dict({k: v.astype(np.float32) for k, v in g64.state_dict().items()})
+    assert np.array_equal(g64.quantize()(x)[0], g32.quantize()(x)[0])
+
+
+def test_to_torch_is_dequantized():
+    torch = pytest.importorskip("torch")
+    g = pygru.GRU(5, 7, num_layers=2, seed=9)
+    q = g.quantize()
+    t = q.to_torch()
+    assert isinstance(t, torch.nn.GRU) and not t.training
+    assert np.array_equal(t.weight_hh_l1.detach().numpy(), q.state_dict()["weight_hh_l1"])
+    t2 = pygru.to_torch(q)
+    assert np.array_equal(t2.weight_ih_l0.detach().numpy(), q.state_dict()["weight_ih_l0"])
+    x = _x(6, 2, 5)
+    ref = t(torch.from_numpy(x))[0].detach().numpy()
+    assert np.abs(ref - q(x)[0]).max() < 0.02   # the activation quantization's share
+
+
+def test_inference_only_errors():
+    g = pygru.GRU(4, 5, seed=1)
+    q = g.quantize()
+    with pytest.raises(ValueError, match="inference-only"):
+        q.train()
+    assert q.eval() is q and q.train(False) is q
+    with pytest.raises(pygru.GRUError, match="no backward"):
+        q.backward(np.zeros((3, 1, 5), np.float32))
+    with pytest.raises(AttributeError, match="read-only"):
+        q.weight_ih_l0 = np.zeros((15, 4), np.float32)
+    with pytest.raises(pygru.GRUError, match="no trainable parameters"):
+        q.parameters()
+    for bad in ("bf16", "int4", 8, None):
+        with pytest.raises(ValueError, match="format must be one of"):
+            g.quantize(bad)
+    # the C calls refuse too
+    from pygru._core import lib, ffi
+    assert lib.gru_zero_grad(q._model.ptr) == lib.GRU_ERR_UNSUPPORTED
+    with pytest.raises(ValueError, match="int8 model is inference-only"):
+        q._model.forward(True, 3, 1, False, _x(3, 1, 4), None, None)
+    assert lib.gru_quantize(q._model.ptr, lib.GRU_INT8, ffi.new("gru_model **")) == \
+        lib.GRU_ERR_UNSUPPORTED
+
+
+def test_cell():
+    cell = pygru.GRUCell(7, 12, seed=4)
+    q = cell.quantize("int8")
+    assert "QuantizedGRUCell(7, 12" in repr(q)
+    x, h = _x(1, 5, 7)[0], RNG.uniform(-0.5, 0.5, (5, 12)).astype(np.float32)
+    h1 = q(x, h)
+    assert h1.shape == (5, 12) and np.abs(h1 - cell.eval()(x, h)).max() < 0.02
+    # a one-step, one-layer int8 GRU with the same weights gives the same bits
+    g = pygru.GRU(7, 12, seed=0)
+    g.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
+    out, _ = g.quantize()(x[None], h[None])
+    assert np.array_equal(out[0], h1)
+    assert list(q.state_dict()) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    v, s = q.int8_weights()["weight_hh"]
+    assert np.array_equal(q.state_dict()["weight_hh"], v.astype(np.float32) * s[:, None])
+    assert q(x[0]).shape == (12,)
+    with pytest.raises(AttributeError, match="no step"):
+        q.step(x, h)
+    with pytest.raises(ValueError, match="inference-only"):
+        q.train()
+    torch = pytest.importorskip("torch")
+    t = q.to_torch()
+    assert isinstance(t, torch.nn.GRUCell)
+    assert np.array_equal(t.weight_ih.detach().numpy(), q.state_dict()["weight_ih"])
