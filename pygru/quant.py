@@ -101,9 +101,38 @@ class QuantizedGRU:
         raise AttributeError("QuantizedGRU has no settable attribute %r" % name)
 
     def __reduce__(self):
-        raise TypeError("a QuantizedGRU cannot be pickled or saved yet (model files of int8 "
-                        "models are not implemented); pickle the float GRU and quantize it "
-                        "after loading")
+        raise TypeError("a QuantizedGRU cannot be pickled: save it with .save(path) and "
+                        "read it back with pygru.load(path)")
+
+    # -- files --
+    def save(self, path) -> str:
+        """Writes the int8 model to ``path`` as a safetensors file (atomic; pygru.load
+        and libgru's gru_load read it back, bitwise the same model): each weight as
+        int8 values (dtype I8, same name) followed by its float32 row scales
+        ("<name>.scale", shape (3H,)), the biases float32, and the float file's
+        metadata plus "quantization": "int8" (docs/quantization.md). Returns the path."""
+        from . import modelfile
+        tensors = {}
+        for pub, c in self._names.items():
+            if pub.startswith("weight_"):
+                tensors[pub], tensors[pub + ".scale"] = self._model.quant_weight(c)
+            else:
+                tensors[pub] = self._model.param_copy(c)
+        meta = modelfile.metadata("GRUCell" if isinstance(self, QuantizedGRUCell) else "GRU",
+                                  self._cfg)
+        meta["quantization"] = self.format
+        return modelfile.write_tensors(path, tensors, meta)
+
+    @classmethod
+    def _of_loaded(cls, model, float_twin, fmt="int8"):
+        """The QuantizedGRU (or Cell) running model (a CModel of a loaded int8 file),
+        configured as float_twin (the float GRU built from the file's configuration)."""
+        self = cls.__new__(cls)
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_cfg", dict(float_twin._cfg))
+        object.__setattr__(self, "_names", dict(float_twin._names))
+        object.__setattr__(self, "format", fmt)
+        return self
 
     def eval(self) -> "QuantizedGRU":
         return self
