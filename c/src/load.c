@@ -9,10 +9,14 @@
  * (inside the data, no overlaps); the set of names (L = max layer + 1 layers, D
  * directions, every (kind, layer, direction) exactly once, so the number of tensors is
  * L * D * (bias ? 4 : 2)); every shape against the sizes weight_ih_l0 gives; the
- * metadata (strict integers, flags, rates) against the shapes. Since each tensor's
+ * metadata (strict integers, flags, rates) against the shapes; an int8 file's rules
+ * (load_quant: I8 weights, one F32 "<name>.scale" of (3H) each, "quantization": "int8";
+ * load_q8_weight: scales finite >= 0, values in [-127, 127], zero-scale rows all 0).
+ * Since each tensor's
  * bytes are in the file, the model is never larger than the file's data. Memory while
  * loading: the model, the header twice (text, decoded strings), its JSON nodes (json.h)
- * and one tensor's bytes; time is linear in the file's size (n log n for the sorts).
+ * and one tensor's bytes (int8: and one weight's scales); time is linear in the file's
+ * size (n log n for the sorts).
  * Failures return GRU_ERR_IO or GRU_ERR_FORMAT with a message; nothing prints.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -370,19 +374,24 @@ static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
     return load_extent(ld, t, sh, of);
 }
 
-/* Moves the scale tensors after the parameters in ts (ld->nt counts the parameters,
- * ld->ns the scales). */
-static void load_split_scales(loader *ld)
+/* Moves the scale tensors after the parameters in ts, keeping each group's order
+ * (ld->nt counts the parameters, ld->ns the scales); linear time. */
+static gru_status load_split_scales(loader *ld)
 {
-    size_t w = 0;
-    for (size_t k = 0; k < ld->nt; k++)
-        if (!ld->ts[k].scale) {
-            const ftensor t = ld->ts[k];
-            memmove(&ld->ts[w + 1], &ld->ts[w], (k - w) * sizeof *ld->ts);
-            ld->ts[w++] = t;
-        }
-    ld->ns = ld->nt - w;
+    size_t w = 0, ns = 0;
+    for (size_t k = 0; k < ld->nt; k++) ns += ld->ts[k].scale != 0;
+    if (!ns) return GRU_OK;
+    ftensor *tmp = malloc(ns * sizeof *tmp);
+    if (!tmp) return GRU_ERR_NO_MEMORY;
+    for (size_t k = 0, j = 0; k < ld->nt; k++) {
+        if (ld->ts[k].scale) tmp[j++] = ld->ts[k];
+        else ld->ts[w++] = ld->ts[k];
+    }
+    memcpy(&ld->ts[w], tmp, ns * sizeof *tmp);
+    free(tmp);
+    ld->ns = ns;
     ld->nt = w;
+    return GRU_OK;
 }
 
 /* Every tensor of the header; no two overlap in the data. */
@@ -403,8 +412,7 @@ static gru_status load_tensors(loader *ld)
             return BAD("%s: tensors '%s' and '%s' overlap in the data", ld->path,
                        ld->order[k - 1]->name, ld->order[k]->name);
     if (ld->cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
-    load_split_scales(ld);
-    return GRU_OK;
+    return load_split_scales(ld);
 }
 
 /* The name of the tensor in state-dict slot s ((layer, direction) major, then kind). */
