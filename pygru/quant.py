@@ -11,7 +11,12 @@ Guarantees:
     raise; state_dict() returns the dequantized float32 weights (values * scales, as
     copies); int8_weights() the int8 values and row scales;
   * results are bitwise identical for every kernel set (scalar, avx2, avx512vnni) and
-    thread count.
+    thread count;
+  * save(path) writes a model file (I8 weights, F32 row scales "<name>.scale",
+    "quantization": "int8") that pygru.load and libgru's gru_load read back into a
+    model with bitwise the same results;
+  * quantize_module(model) runs a pygru.nn model's GRUs in int8 (QuantizedModule, eval
+    only).
 """
 from __future__ import annotations
 
