@@ -340,7 +340,7 @@ static gru_status load_dtype(loader *ld, ftensor *t, const jval *dt)
     const char *s = dt->type == J_STR ? dt->s : "(not a string)";
     if (dt->type != J_STR || (strcmp(s, "F32") != 0 && strcmp(s, "F64") != 0 &&
                               strcmp(s, "I8") != 0))
-        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32, F64 and I8", ld->path,
+        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64 (and I8: int8 weights)", ld->path,
                    t->name, s);
     t->f64 = strcmp(s, "F64") == 0;
     t->i8 = strcmp(s, "I8") == 0;
