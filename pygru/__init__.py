@@ -15,14 +15,15 @@ from ._version import __version__  # read from c/include/gru.h: see _version.py
 
 __all__ = ["GRU", "GRUCell", "Module", "Parameter", "Sequential", "GRUError", "info",
            "set_num_threads", "get_num_threads", "MAX_THREADS", "load", "from_torch",
-           "to_torch", "from_onnx", "to_onnx", "from_keras", "to_keras", "__version__"]
+           "to_torch", "from_onnx", "to_onnx", "from_keras", "to_keras", "quantize_module",
+           "__version__"]
 
 _LAZY = {"GRU": "gru", "GRUCell": "gru", "load": "gru", "Module": "module",
          "Parameter": "module", "Sequential": "module", "GRUError": "_core", "info": "_core",
          "set_num_threads": "_core", "get_num_threads": "_core", "MAX_THREADS": "_core",
          "from_torch": "torch_io",
          "to_torch": "torch_io", "from_onnx": "onnx_io", "to_onnx": "onnx_io",
-         "from_keras": "keras_io", "to_keras": "keras_io"}
+         "from_keras": "keras_io", "to_keras": "keras_io", "quantize_module": "quant"}
 
 
 _SUBMODULES = ("nn", "optim", "data", "progress", "plot", "oracle")

@@ -323,6 +323,20 @@ class CModel:
         self._adopt(pp[0])
         return self
 
+    @classmethod
+    def loaded_quantized(cls, raw):
+        """A new CModel owning raw, an int8 model gru_load_file made (the caller hands
+        over ownership: raw carries no destructor)."""
+        c = ffi.new("gru_config *")
+        check(lib.gru_get_config(raw, c), "reading the loaded model's configuration")
+        self = cls.__new__(cls)
+        self.dtype = np.dtype(np.float32)
+        self.input_size, self.hidden_size = int(c.input_size), int(c.hidden_size)
+        self.num_layers = int(c.num_layers)
+        self.directions = 2 if c.bidirectional else 1
+        self._adopt(raw)
+        return self
+
     def _adopt(self, raw):
         """Takes ownership of the C model raw: parameter table, locks, threads."""
         self.ptr = ffi.gc(raw, lib.gru_destroy)

@@ -49,8 +49,9 @@ __all__ = ["write_tensors", "read_tensors", "metadata", "config_from_state_dict"
 
 FORMAT_VERSION = "1"
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
-           "I32": np.dtype("<i4")}
+           "I32": np.dtype("<i4"), "I8": np.dtype("i1")}
 _NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
+_READ_DTYPES = ("F32", "F64", "I64", "I32")   # I8 (int8 models' weights) only when asked
 _MAX_HEADER = 1024 * 1024     # as libgru's MODELFILE_MAX_HEADER
 _MAX_DEPTH = 8                # as json.h's JSON_MAX_DEPTH and JSON_MAX_ARRAY
 _MAX_ARRAY = 8
@@ -78,7 +79,7 @@ def metadata(class_name, cfg):
 
 
 def write_tensors(path, tensors, metadata=None):
-    """Writes {name: array} (float32, float64, int64 or int32; any shape) and metadata
+    """Writes {name: array} (float32, float64, int64, int32 or int8; any shape) and metadata
     ({str: str}) to ``path`` as a safetensors file, in the mapping's order, atomically
     (see the module docstring). Returns the path. Used by GRU.save and by
     pygru.Module.save."""
@@ -86,8 +87,8 @@ def write_tensors(path, tensors, metadata=None):
     tensors = {str(k): np.asarray(v) for k, v in tensors.items()}
     for name, arr in tensors.items():
         if arr.dtype.newbyteorder("=") not in _NAMES:
-            raise TypeError("write_tensors: tensor %r has dtype %s; float32, float64, int64 "
-                            "and int32 can be written" % (name, arr.dtype))
+            raise TypeError("write_tensors: tensor %r has dtype %s; float32, float64, int64, "
+                            "int32 and int8 can be written" % (name, arr.dtype))
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError("write_tensors: metadata must map strings to strings")
@@ -206,7 +207,7 @@ def _read_header(path, data):
     return header, 8 + n
 
 
-def read_tensors(path, dtypes=tuple(_DTYPES)):
+def read_tensors(path, dtypes=_READ_DTYPES):
     """({name: array}, {metadata}) of a safetensors file, every entry checked as load()
     checks a model file (ValueError naming what is wrong); dtypes: the dtype names
     accepted ("F32", "F64", "I64", "I32"). The arrays are read-only views of the file's

@@ -274,6 +274,8 @@ class Module:
         """Training mode (True) or eval mode (False) for self and every descendant;
         eval also drops what forward kept for backward. Returns self."""
         mode = _validate.check_flag(mode, "mode")
+        for m in self.modules():   # every module may refuse before any changes
+            m._check_mode(mode)
         for m in self.modules():
             m.__dict__["training"] = mode
             if not mode:
@@ -283,6 +285,22 @@ class Module:
 
     def _set_mode(self, mode):
         """Hook for modules that own something with its own mode (nn.GRU)."""
+
+    def _check_mode(self, mode):
+        """Hook: raises if this module cannot take the mode (int8 layers: training)."""
+
+    def quantize(self, format: str = "int8"):
+        """A copy of this model for int8 inference: pygru.quantize_module(self, format)
+        (every pygru.GRU / GRUCell in it quantized; eval mode only)."""
+        from .quant import quantize_module
+        return quantize_module(self, format)
+
+    def _quantized_inside(self, what):
+        for name, m in self.named_modules():
+            if getattr(type(m), "_int8_layer", False):
+                raise TypeError("%s: %s holds an int8 GRU (%s), which has no trainable "
+                                "state dict; %s the float model and quantize it again"
+                                % (what, type(self).__name__, name or "itself", what))
 
     def eval(self) -> Module:
         return self.train(False)
@@ -314,6 +332,7 @@ class Module:
         keys raise ValueError listing them; otherwise they are skipped and returned as
         (missing_keys, unexpected_keys). Parameters are written in place (an optimizer
         holding them stays valid)."""
+        self._quantized_inside("load_state_dict")
         if not isinstance(state_dict, collections.abc.Mapping):
             raise TypeError("state_dict must be a mapping of name -> array; got %s"
                             % type(state_dict).__name__)
@@ -359,6 +378,7 @@ class Module:
         under "module". Readable by load(), by the safetensors package and, for its
         GRU tensors, by libgru's gru_load only via pygru.GRU.save. Returns the path."""
         from .modelfile import write_tensors
+        self._quantized_inside("save")
         meta = {"format": "pygru.nn", "module": type(self).__name__}
         meta.update(metadata or {})
         return write_tensors(path, self.state_dict(), meta)

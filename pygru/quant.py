@@ -11,7 +11,12 @@ Guarantees:
     raise; state_dict() returns the dequantized float32 weights (values * scales, as
     copies); int8_weights() the int8 values and row scales;
   * results are bitwise identical for every kernel set (scalar, avx2, avx512vnni) and
-    thread count.
+    thread count;
+  * save(path) writes a model file (I8 weights, F32 row scales "<name>.scale",
+    "quantization": "int8") that pygru.load and libgru's gru_load read back into a
+    model with bitwise the same results;
+  * quantize_module(model) runs a pygru.nn model's GRUs in int8 (QuantizedModule, eval
+    only).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 from . import _core
 from ._core import lib
 
-__all__ = ["QuantizedGRU", "QuantizedGRUCell", "FORMATS"]
+__all__ = ["QuantizedGRU", "QuantizedGRUCell", "QuantizedModule", "quantize_module", "FORMATS"]
 
 FORMATS = {"int8": "GRU_INT8"}
 
@@ -101,9 +106,38 @@ class QuantizedGRU:
         raise AttributeError("QuantizedGRU has no settable attribute %r" % name)
 
     def __reduce__(self):
-        raise TypeError("a QuantizedGRU cannot be pickled or saved yet (model files of int8 "
-                        "models are not implemented); pickle the float GRU and quantize it "
-                        "after loading")
+        raise TypeError("a QuantizedGRU cannot be pickled: save it with .save(path) and "
+                        "read it back with pygru.load(path)")
+
+    # -- files --
+    def save(self, path) -> str:
+        """Writes the int8 model to ``path`` as a safetensors file (atomic; pygru.load
+        and libgru's gru_load read it back, bitwise the same model): each weight as
+        int8 values (dtype I8, same name) followed by its float32 row scales
+        ("<name>.scale", shape (3H,)), the biases float32, and the float file's
+        metadata plus "quantization": "int8" (docs/quantization.md). Returns the path."""
+        from . import modelfile
+        tensors = {}
+        for pub, c in self._names.items():
+            if pub.startswith("weight_"):
+                tensors[pub], tensors[pub + ".scale"] = self._model.quant_weight(c)
+            else:
+                tensors[pub] = self._model.param_copy(c)
+        meta = modelfile.metadata("GRUCell" if isinstance(self, QuantizedGRUCell) else "GRU",
+                                  self._cfg)
+        meta["quantization"] = self.format
+        return modelfile.write_tensors(path, tensors, meta)
+
+    @classmethod
+    def _of_loaded(cls, model, float_twin, fmt="int8"):
+        """The QuantizedGRU (or Cell) running model (a CModel of a loaded int8 file),
+        configured as float_twin (the float GRU built from the file's configuration)."""
+        self = cls.__new__(cls)
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_cfg", dict(float_twin._cfg))
+        object.__setattr__(self, "_names", dict(float_twin._names))
+        object.__setattr__(self, "format", fmt)
+        return self
 
     def eval(self) -> "QuantizedGRU":
         return self
@@ -181,3 +215,76 @@ class QuantizedGRUCell(QuantizedGRU):
                     reset_after=c["reset_after"], seed=0)
         g.load_state_dict(self.state_dict())
         return g.eval()
+
+
+# ---- pygru.nn models through int8 ------------------------------------------------------
+
+from .module import Module as _Module   # noqa: E402  (module.py does not import quant)
+
+
+class QuantizedModule(_Module):
+    """A pygru.nn child running a QuantizedGRU / QuantizedGRUCell (made by
+    quantize_module): called as the GRU it replaces (forward, step, new_state, ... and
+    its attributes are the quantized model's), eval mode only: train(True), backward and
+    state-dict writes raise. ``quantized`` is the QuantizedGRU."""
+
+    _int8_layer = True
+
+    def __init__(self, quantized):
+        super().__init__()
+        self.__dict__["quantized"] = quantized
+        self.__dict__["training"] = False
+
+    def forward(self, *args, **kwargs):
+        return self.__dict__["quantized"].forward(*args, **kwargs)
+
+    def __getattr__(self, name):   # only for names not found the usual way
+        q = self.__dict__.get("quantized")
+        if q is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(q, name)
+
+    def backward(self, *args, **kwargs):
+        raise _core.GRUError("%r is int8 and inference-only: it has no backward() (train "
+                             "the float model, then quantize it)" % self.__dict__["quantized"])
+
+    def _check_mode(self, mode):
+        if mode:
+            raise ValueError("train(True): the model holds an int8 GRU (%r), which is "
+                             "inference-only; train the float model, then quantize it"
+                             % self.__dict__["quantized"])
+
+    def extra_repr(self):
+        return repr(self.__dict__["quantized"])
+
+    def save(self, path, metadata=None) -> str:
+        """The QuantizedGRU's model file (QuantizedGRU.save; pygru.load reads it)."""
+        if metadata:
+            raise TypeError("save: an int8 GRU's model file takes no metadata")
+        return self.__dict__["quantized"].save(path)
+
+    def __deepcopy__(self, memo):
+        return self   # read-only: copies share it
+
+
+def quantize_module(model, format: str = "int8"):
+    """A copy of the pygru.nn model ``model`` (any Module) for inference in int8: every
+    pygru.GRU / pygru.GRUCell in it (at any depth, shared ones once) is replaced by a
+    QuantizedModule running its quantize(format); the other layers are deep copies.
+    The copy is in eval mode and stays there (train(True) raises ValueError, backward
+    GRUError); ``model`` is not changed. Also ``model.quantize(format)`` for a Module
+    that is not itself a GRU. docs/quantization.md gives the accuracy on trained models."""
+    import copy
+    from .gru import GRU, GRUCell
+    if not isinstance(model, _Module):
+        raise TypeError("quantize_module: model must be a pygru.nn Module; got %s"
+                        % type(model).__name__)
+    _format_code(format)
+    memo = {}
+    for m in model.modules():
+        if isinstance(m, (GRU, GRUCell)) and id(m) not in memo:
+            memo[id(m)] = QuantizedModule(m.quantize(format))
+    if id(model) in memo:
+        return memo[id(model)]
+    out = copy.deepcopy(model, memo)
+    return out.eval()

@@ -48,11 +48,35 @@ def c_load(path):
     return st, ffi.string(msg).decode("utf-8", "replace")
 
 
+def _check_int8_file(path):
+    """An int8 file loads as a QuantizedGRU(Cell) holding exactly the file's int8
+    values, scales and biases."""
+    from pygru.quant import QuantizedGRU
+    model = pygru.load(path)
+    tensors, meta = modelfile.read_tensors(path, dtypes=("F32", "I8"))
+    assert isinstance(model, QuantizedGRU) and meta["quantization"] == "int8"
+    q, sd = model.int8_weights(), model.state_dict()
+    key = lambda k: k if k in sd else k + "_l0"
+    for k, v in tensors.items():
+        if k.endswith(".scale"):
+            assert np.array_equal(q[key(k[:-6])][1], v), k
+        elif v.dtype == np.int8:
+            assert np.array_equal(q[key(k)][0], v), k
+            s = tensors[k + ".scale"]
+            assert np.array_equal(sd[key(k)], v.astype(np.float32) * s[:, None]), k
+        else:
+            assert np.array_equal(sd[key(k)], v), k
+
+
 @pytest.mark.parametrize("name", sorted(EXPECT))
 def test_corpus_file(name):
     verdict, generic, fragment = EXPECT[name]
     path = os.path.join(CORPUS, name + ".safetensors")
     st, cmsg = c_load(path)
+    if verdict == "accept" and name.startswith("valid_int8"):
+        assert st == lib.GRU_OK and cmsg == "", cmsg
+        _check_int8_file(path)
+        return
     if verdict == "accept":
         assert st == lib.GRU_OK and cmsg == "", cmsg
         model = pygru.load(path)

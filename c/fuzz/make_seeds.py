@@ -36,7 +36,7 @@ def safetensors(tensors, metadata=None, pad=True):
     if metadata is not None:
         header["__metadata__"] = metadata
     for name, dtype, shape, vals in tensors:
-        fmt = "<%d%s" % (len(vals), "f" if dtype == "F32" else "d")
+        fmt = "<%d%s" % (len(vals), {"F32": "f", "F64": "d", "I8": "b"}[dtype])
         raw = struct.pack(fmt, *vals)
         header[name] = {"dtype": dtype, "shape": list(shape),
                         "data_offsets": [len(data), len(data) + len(raw)]}
@@ -137,7 +137,43 @@ def load_seeds():
         [("weight_ih_l0", "F32", (4, 2), values(8, 14))], None)
     s["bad_string_escapes"] = safetensors(
         t, {"format": "pygru\x00", "x\ud800": "\n\t\"\\", "class": "\u00e9"})
+    int8_seeds(s)
     return s
+
+
+def int8_tensors(I, H, L, bidirectional=0, bias=1, cell=False, seed=0):
+    """An int8 model file's tensors: each weight I8 in [-127, 127] followed by its F32
+    row scales "<name>.scale" (3H), biases F32 (docs/quantization.md)."""
+    out = []
+    for name, dtype, shape, vals in gru_tensors(I, H, L, bidirectional, bias, "F32", cell, seed):
+        if len(shape) == 2:
+            out.append((name, "I8", shape, [int(round(v * 254)) for v in vals]))
+            out.append((name + ".scale", "F32", (shape[0],),
+                        [abs(v) / 16 for v in values(shape[0], seed + 99)]))
+        else:
+            out.append((name, dtype, shape, vals))
+    return out
+
+
+def int8_seeds(s):
+    """Valid int8 files (a GRU, a bidirectional 2-layer GRU without biases, a GRUCell)
+    and a few refused ones (-128, a NaN scale, I8 in a float file)."""
+    q = dict(quantization="int8")
+    s["int8_i3_h4"] = safetensors(int8_tensors(3, 4, 1, seed=20), dict(pygru_meta(3, 4, 1), **q))
+    s["int8_i2_h3_l2_bidir_nobias"] = safetensors(
+        int8_tensors(2, 3, 2, bidirectional=1, bias=0, seed=21),
+        dict(pygru_meta(2, 3, 2, bidirectional=1, bias=0, reset_after=0), **q))
+    s["int8_gru_cell"] = safetensors(
+        int8_tensors(2, 2, 1, cell=True, seed=22),
+        dict({k: v for k, v in pygru_meta(2, 2, 1, cls="GRUCell").items()
+              if k not in ("num_layers", "bidirectional")}, **q))
+    t = int8_tensors(2, 2, 1, seed=23)
+    t[0][3][0] = -128
+    s["bad_int8_minus_128"] = safetensors(t, dict(pygru_meta(2, 2, 1), **q))
+    t = int8_tensors(2, 2, 1, seed=24)
+    t[1][3][2] = float("nan")
+    s["bad_int8_nan_scale"] = safetensors(t, dict(pygru_meta(2, 2, 1), **q))
+    s["bad_int8_in_float_file"] = safetensors(int8_tensors(2, 2, 1, seed=25), pygru_meta(2, 2, 1))
 
 
 def api_seeds():

@@ -409,7 +409,11 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  * format "pygru", format_version "1", class "GRU" (or "GRUCell": tensors weight_ih,
  * weight_hh, bias_ih, bias_hh, loaded as one layer), input_size, hidden_size,
  * num_layers, bias, bidirectional, reset_after, batch_first (pygru's; libgru takes the
- * layout per call), dropout. */
+ * layout per call), dropout.
+ * An int8 model's file (gru_quantize; docs/quantization.md, "Model files") adds
+ * "quantization": "int8" to the metadata and stores each weight as dtype I8 (values in
+ * [-127, 127], same name and shape) followed by its row scales "<name>.scale" (F32,
+ * shape (3H)); biases F32. ("bf16" is reserved for bfloat16 models; refused today.) */
 
 /* Writes the model's configuration and parameters to path, atomically, with the rules
  * of pygru's saves (docs/RELIABILITY.md, "Files pygru writes"):
@@ -427,7 +431,8 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  *   - only regular files are replaced: a directory, device, FIFO or socket (or a loop of
  *     links) is refused with GRU_ERR_IO and nothing is written.
  * GRU_ERR_IO on any file error, GRU_ERR_NO_MEMORY if memory runs out: path is then
- * unchanged and no temporary file remains. Nothing prints. */
+ * unchanged and no temporary file remains. Nothing prints. An int8 model is saved in
+ * the int8 format above; gru_load gives back a model with bitwise its results. */
 GRU_API gru_status gru_save(const gru_model *model, const char *path);
 
 /* What gru_load_file says about a file beyond its model: pygru 1 when the file has
@@ -461,7 +466,14 @@ typedef struct gru_file_info {
  *    bias, bidirectional, reset_after, and if present reverse and batch_first (exactly
  *    "0" or "1"), each agreeing with the shapes; dropout, input_dropout,
  *    recurrent_dropout if present a decimal [0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)? in
- *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan).
+ *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan);
+ *  - quantization: absent (a float model) or "int8" (anything else is refused); I8
+ *    only for weights and only in an int8 file, where every weight is I8 with exactly
+ *    one "<name>.scale" (F32, shape (3H)) and biases are F32; no scale tensor in a
+ *    float file; then, reading the data, every scale finite and >= 0, every value in
+ *    [-127, 127] (-128 refused) and all values 0 in a row of scale 0. The result is an
+ *    int8 model (gru_quant_format GRU_INT8), bitwise the one gru_save wrote; an input
+ *    width over the int8 kernels' 65536 is GRU_ERR_UNSUPPORTED.
  * So the model is never larger than the file's data. Memory while loading: the model,
  * twice the header, its JSON nodes (allocated as the header needs them, at most about
  * 60 bytes per header byte: under 64 MiB for the largest header) and one tensor's
@@ -471,7 +483,8 @@ typedef struct gru_file_info {
  * NUL-terminated English description of what was wrong, starting with the path (at most
  * message_size bytes; "" on success).
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_IO (cannot open or read; not a regular file),
- * GRU_ERR_FORMAT (anything malformed), GRU_ERR_NO_MEMORY or an error of gru_create. */
+ * GRU_ERR_FORMAT (anything malformed), GRU_ERR_NO_MEMORY, GRU_ERR_UNSUPPORTED (an int8
+ * file too wide for the int8 kernels) or an error of gru_create. */
 GRU_API gru_status gru_load_file(const char *path, gru_model **out, gru_file_info *info,
                                  char *message, size_t message_size);
 
@@ -505,8 +518,8 @@ typedef enum gru_qformat {
  * 0, gru_step, gru_step_reset, gru_workspace_size (training = 0), gru_step_scratch_size
  * and the read-only calls; gru_param_get returns the dequantized weights (q * s, as
  * float32) and the biases. Training forwards, gru_backward, gru_dropout_masks,
- * gru_param_set, gru_param_data, gru_params_changed, the gradient calls and gru_save
- * return GRU_ERR_UNSUPPORTED. The kernel set (gru_quant_isa) is chosen here from the
+ * gru_param_set, gru_param_data, gru_params_changed and the gradient calls return
+ * GRU_ERR_UNSUPPORTED; gru_save writes an int8 model file (model files, above). The kernel set (gru_quant_isa) is chosen here from the
  * float set the new model gets (GRU_ISA as for gru_create): AVX-512 VNNI when the CPU
  * has it, AVX2 (also on AVX-512 CPUs without VNNI), else the scalar reference.
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),

@@ -9,10 +9,14 @@
  * (inside the data, no overlaps); the set of names (L = max layer + 1 layers, D
  * directions, every (kind, layer, direction) exactly once, so the number of tensors is
  * L * D * (bias ? 4 : 2)); every shape against the sizes weight_ih_l0 gives; the
- * metadata (strict integers, flags, rates) against the shapes. Since each tensor's
+ * metadata (strict integers, flags, rates) against the shapes; an int8 file's rules
+ * (load_quant: I8 weights, one F32 "<name>.scale" of (3H) each, "quantization": "int8";
+ * load_q8_weight: scales finite >= 0, values in [-127, 127], zero-scale rows all 0).
+ * Since each tensor's
  * bytes are in the file, the model is never larger than the file's data. Memory while
  * loading: the model, the header twice (text, decoded strings), its JSON nodes (json.h)
- * and one tensor's bytes; time is linear in the file's size (n log n for the sorts).
+ * and one tensor's bytes (int8: and one weight's scales); time is linear in the file's
+ * size (n log n for the sorts).
  * Failures return GRU_ERR_IO or GRU_ERR_FORMAT with a message; nothing prints.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -63,7 +67,9 @@ static const char *const KINDS[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_
 
 typedef struct ftensor {
     const char *name;          /* as in the file */
-    int f64;                   /* dtype F64 (else F32) */
+    int f64;                   /* dtype F64 (else F32 or I8) */
+    int i8;                    /* dtype I8 (an int8 model's weight) */
+    int scale;                 /* "<weight>.scale": an int8 weight's row scales */
     int kind;                  /* 0..3: KINDS */
     long layer;                /* -1 for a GRUCell's names */
     int reverse;
@@ -162,7 +168,10 @@ typedef struct loader {
     const jval *root, *meta;   /* the header object, its __metadata__ or NULL */
     ftensor *ts;               /* (nt) the tensors in header order */
     ftensor **order;           /* (nt) the same by data offset, then by slot */
-    size_t nt;
+    ftensor **sorder;          /* (nt) the scale tensors by their weight's slot */
+    size_t nt, ns;             /* parameters; scale tensors (after them in ts) */
+    int q8;                    /* __metadata__ quantization "int8" */
+    float *sbuf;               /* (3H) one weight's scales */
     int cell, any_layer, bias; /* GRUCell names; GRU names; bias tensors */
     int64_t I, H, L, D;        /* what the names and weight_ih_l0 say */
     gru_config cfg;
@@ -271,7 +280,8 @@ static gru_status load_header(loader *ld)
     ld->nt = root->n - (meta != NULL);
     ld->ts = calloc(ld->nt ? ld->nt : 1, sizeof *ld->ts);
     ld->order = calloc(ld->nt ? ld->nt : 1, sizeof *ld->order);
-    return ld->ts && ld->order ? GRU_OK : GRU_ERR_NO_MEMORY;
+    ld->sorder = calloc(ld->nt ? ld->nt : 1, sizeof *ld->sorder);
+    return ld->ts && ld->order && ld->sorder ? GRU_OK : GRU_ERR_NO_MEMORY;
 }
 
 /* Tensor t's shape (ndim integers >= 0) and its byte range, checked against its dtype
@@ -298,11 +308,47 @@ static gru_status load_extent(loader *ld, ftensor *t, const jval *sh, const jval
     if (t->end > ld->dsize)
         return BAD("%s: tensor '%s' ends at byte %llu of the data, which has %llu (truncated?)",
                    path, t->name, (unsigned long long)t->end, (unsigned long long)ld->dsize);
-    const uint64_t es = t->f64 ? 8 : 4;
+    const uint64_t es = t->i8 ? 1 : t->f64 ? 8 : 4;
     if (numel > UINT64_MAX / es || numel * es != t->end - t->begin)
         return BAD("%s: tensor '%s': its shape and dtype need %llu bytes, data_offsets give %llu",
                    path, t->name, (unsigned long long)(numel * es),
                    (unsigned long long)(t->end - t->begin));
+    return GRU_OK;
+}
+
+/* t's name as a parameter's (parse_name), or, for "<weight>.scale", its weight's with
+ * t->scale set. 0 if it is neither. */
+static int parse_tensor_name(ftensor *t)
+{
+    const size_t n = strlen(t->name), sn = strlen(".scale");
+    char base[64];
+    if (n <= sn || n - sn >= sizeof base || strcmp(t->name + n - sn, ".scale") != 0)
+        return parse_name(t);
+    memcpy(base, t->name, n - sn);
+    base[n - sn] = '\0';
+    const char *name = t->name;
+    t->name = base;
+    const int ok = parse_name(t) && t->kind < 2;
+    t->name = name;
+    t->scale = 1;
+    return ok;
+}
+
+/* t's dtype: F32, F64, or I8 (int8 weights); a scale tensor's F32 only. */
+static gru_status load_dtype(loader *ld, ftensor *t, const jval *dt)
+{
+    const char *s = dt->type == J_STR ? dt->s : "(not a string)";
+    if (dt->type != J_STR || (strcmp(s, "F32") != 0 && strcmp(s, "F64") != 0 &&
+                              strcmp(s, "I8") != 0))
+        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64 (and I8: int8 weights)", ld->path,
+                   t->name, s);
+    t->f64 = strcmp(s, "F64") == 0;
+    t->i8 = strcmp(s, "I8") == 0;
+    if (t->i8 && (t->scale || t->kind >= 2))
+        return BAD("%s: tensor '%s' has dtype I8; only weights may (int8 models)", ld->path,
+                   t->name);
+    if (t->scale && t->f64)
+        return BAD("%s: scale tensor '%s' has dtype F64; it must be F32", ld->path, t->name);
     return GRU_OK;
 }
 
@@ -316,18 +362,36 @@ static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
     const jval *of = c->type == J_OBJ ? json_member(c, "data_offsets") : NULL;
     if (!dt || !sh || !of || c->n != 3)
         return BAD("%s: tensor '%s' must have exactly dtype, shape and data_offsets", path, t->name);
-    if (dt->type != J_STR || (strcmp(dt->s, "F32") != 0 && strcmp(dt->s, "F64") != 0))
-        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64", path, t->name,
-                   dt->type == J_STR ? dt->s : "(not a string)");
-    t->f64 = strcmp(dt->s, "F64") == 0;
-    if (!parse_name(t)) return BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
-    t->ndim = t->kind < 2 ? 2 : 1;
+    if (!parse_tensor_name(t)) return BAD("%s: tensor '%s' is no GRU parameter", path, t->name);
+    gru_status st = load_dtype(ld, t, dt);
+    if (st) return st;
+    t->ndim = t->kind < 2 && !t->scale ? 2 : 1;
     if (t->layer < 0) ld->cell = 1;
     else ld->any_layer = 1;
     if (t->layer + 1 > ld->L) ld->L = t->layer + 1;
     if (t->reverse) ld->D = 2;
     if (t->kind >= 2) ld->bias = 1;
     return load_extent(ld, t, sh, of);
+}
+
+/* Moves the scale tensors after the parameters in ts, keeping each group's order
+ * (ld->nt counts the parameters, ld->ns the scales); linear time. */
+static gru_status load_split_scales(loader *ld)
+{
+    size_t w = 0, ns = 0;
+    for (size_t k = 0; k < ld->nt; k++) ns += ld->ts[k].scale != 0;
+    if (!ns) return GRU_OK;
+    ftensor *tmp = malloc(ns * sizeof *tmp);
+    if (!tmp) return GRU_ERR_NO_MEMORY;
+    for (size_t k = 0, j = 0; k < ld->nt; k++) {
+        if (ld->ts[k].scale) tmp[j++] = ld->ts[k];
+        else ld->ts[w++] = ld->ts[k];
+    }
+    memcpy(&ld->ts[w], tmp, ns * sizeof *tmp);
+    free(tmp);
+    ld->ns = ns;
+    ld->nt = w;
+    return GRU_OK;
 }
 
 /* Every tensor of the header; no two overlap in the data. */
@@ -348,7 +412,7 @@ static gru_status load_tensors(loader *ld)
             return BAD("%s: tensors '%s' and '%s' overlap in the data", ld->path,
                        ld->order[k - 1]->name, ld->order[k]->name);
     if (ld->cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
-    return GRU_OK;
+    return load_split_scales(ld);
 }
 
 /* The name of the tensor in state-dict slot s ((layer, direction) major, then kind). */
@@ -405,6 +469,42 @@ static gru_status load_shapes(loader *ld)
             return BAD("%s: tensor '%s' has the wrong shape for input_size=%lld, "
                        "hidden_size=%lld", ld->path, t->name, (long long)ld->I,
                        (long long)ld->H);
+    }
+    return GRU_OK;
+}
+
+/* The quantization: __metadata__ "quantization" absent (float) or "int8" ("bf16" is
+ * reserved, docs/quantization.md); in an int8 file every weight is I8 with one F32
+ * scale tensor of shape (3H), biases F32; a float file has neither I8 nor scales. */
+static gru_status load_quant(loader *ld)
+{
+    const char *qs = meta_str(ld->meta, "quantization");
+    if (qs && strcmp(qs, "int8") != 0)
+        return BAD("%s: __metadata__ quantization is \"%s\"; libgru reads \"int8\" (or no "
+                   "quantization: a float model)", ld->path, qs);
+    ld->q8 = qs != NULL;
+    const size_t per = ld->bias ? 4 : 2;
+    for (size_t k = ld->nt; k < ld->nt + ld->ns; k++) {
+        ftensor *t = &ld->ts[k];
+        const size_t slot = ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D +
+                             (size_t)t->reverse) * per + (size_t)t->kind;
+        if (!ld->q8) return BAD("%s: scale tensor '%s' in a file without quantization int8", ld->path, t->name);
+        if (slot >= ld->nt || ld->sorder[slot])
+            return BAD("%s: scale tensor '%s' is there twice or has no weight", ld->path, t->name);
+        if (t->shape[0] != 3 * ld->H)
+            return BAD("%s: scale tensor '%s' has %lld rows; its weight has %lld", ld->path,
+                       t->name, (long long)t->shape[0], (long long)(3 * ld->H));
+        ld->sorder[slot] = t;
+    }
+    for (size_t k = 0; k < ld->nt; k++) {
+        const ftensor *t = ld->order[k];
+        if (!ld->q8 && t->i8)
+            return BAD("%s: tensor '%s' has dtype I8 in a file without quantization int8", ld->path, t->name);
+        if (ld->q8 && t->kind < 2 && (!t->i8 || !ld->sorder[k]))
+            return BAD("%s: tensor '%s' of an int8 file must be I8 with a scale tensor '%s.scale'",
+                       ld->path, t->name, t->name);
+        if (ld->q8 && t->kind >= 2 && t->f64)
+            return BAD("%s: bias '%s' of an int8 file must be F32", ld->path, t->name);
     }
     return GRU_OK;
 }
@@ -508,24 +608,86 @@ static gru_status load_match(loader *ld, size_t *maxn)
     return GRU_OK;
 }
 
+/* Reads tensor t's bytes into dst. */
+static gru_status load_bytes(loader *ld, const ftensor *t, void *dst)
+{
+    const size_t n = (size_t)(t->end - t->begin);
+    if (fseek(ld->f, (long)(ld->dstart + t->begin), SEEK_SET) != 0 || fread(dst, 1, n, ld->f) != n)
+        return IOERR("%s: cannot read tensor '%s'", ld->path, t->name);
+    return GRU_OK;
+}
+
+/* An int8 weight (slot k): its scales (finite, >= 0) and values (in [-127, 127]; all 0
+ * in a row of scale 0) into the model. */
+static gru_status load_q8_weight(loader *ld, size_t k)
+{
+    const ftensor *t = ld->order[k], *st = ld->sorder[k];
+    const size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1];
+    const int8_t *v = ld->buf;
+    gru_status e = load_bytes(ld, st, ld->sbuf);
+    if (e || (e = load_bytes(ld, t, ld->buf))) return e;
+    for (size_t i = 0; i < rows; i++) {
+        const float s = ld->sbuf[i];
+        if (!(s >= 0 && s <= 3.4028234663852886e38f))
+            return BAD("%s: scale tensor '%s' row %zu is %g; scales must be finite and >= 0",
+                       ld->path, st->name, i, (double)s);
+        for (size_t c = 0; c < cols; c++) {
+            const int8_t x = v[i * cols + c];
+            if (x == -128 || (s == 0 && x != 0))
+                return BAD("%s: tensor '%s' [%zu, %zu] is %d; int8 values are in [-127, 127] "
+                           "and 0 in a row of scale 0", ld->path, t->name, i, c, (int)x);
+        }
+    }
+    const size_t per = ld->bias ? 4 : 2;
+    gru_qmodel_set_weight(ld->m, k / per, t->kind, v, ld->sbuf);
+    return GRU_OK;
+}
+
+/* An int8 model's tensors: the weights (load_q8_weight), the biases (F32). */
+static gru_status load_q8_data(loader *ld)
+{
+    if (!(ld->sbuf = malloc((size_t)(3 * ld->H) * sizeof(float)))) return GRU_ERR_NO_MEMORY;
+    for (size_t k = 0; k < ld->nt; k++) {
+        const ftensor *t = ld->order[k];
+        gru_status st = t->kind < 2 ? load_q8_weight(ld, k) : load_bytes(ld, t, ld->buf);
+        if (st) return st;
+        if (t->kind >= 2) gru_qmodel_set_bias(ld->m, k, ld->buf);
+    }
+    return GRU_OK;
+}
+
 /* Reads every tensor's data into the model (F64 data into a float32 model rounded). */
 static gru_status load_data(loader *ld, size_t maxn)
 {
     if (!(ld->buf = malloc(maxn * 8 + 8))) return GRU_ERR_NO_MEMORY;
+    if (ld->q8) return load_q8_data(ld);
     for (size_t k = 0; k < ld->nt; k++) {
         const ftensor *t = ld->order[k];
-        const size_t n = (size_t)(t->end - t->begin), numel = n / (t->f64 ? 8 : 4);
-        if (fseek(ld->f, (long)(ld->dstart + t->begin), SEEK_SET) != 0 ||
-            fread(ld->buf, 1, n, ld->f) != n)
-            return IOERR("%s: cannot read tensor '%s'", ld->path, t->name);
+        const size_t numel = (size_t)(t->end - t->begin) / (t->f64 ? 8 : 4);
+        gru_status st = load_bytes(ld, t, ld->buf);
+        if (st) return st;
         if (!ld->all64 && t->f64) {   /* F64 into a float32 model */
             const double *d = ld->buf;
             float *fl = (float *)ld->buf;
             for (size_t q = 0; q < numel; q++) fl[q] = (float)d[q];
         }
-        gru_status st = gru_param_set(ld->m, ld->m->tensors[k].name, ld->buf, numel);
-        if (st) return st;
+        if ((st = gru_param_set(ld->m, ld->m->tensors[k].name, ld->buf, numel))) return st;
     }
+    return GRU_OK;
+}
+
+/* The model of the file's configuration (int8: gru_qmodel_create); a configuration
+ * libgru refuses is the file's fault (GRU_ERR_FORMAT). */
+static gru_status load_create(loader *ld)
+{
+    gru_status st = ld->q8 ? gru_qmodel_create(&ld->cfg, &ld->m) : gru_create(&ld->cfg, &ld->m);
+    if (st == GRU_ERR_UNSUPPORTED)
+        return fail(ld->msg, ld->msz, st, "%s: an int8 model with an input width above %d "
+                    "(libgru's int8 limit)", ld->path, (int)GRU_Q8_KMAX);
+    if (st)
+        return fail(ld->msg, ld->msz, st == GRU_ERR_INVALID_ARG || st == GRU_ERR_OVERFLOW ?
+                    GRU_ERR_FORMAT : st, "%s: creating the model failed: %s", ld->path,
+                    gru_strerror(st));
     return GRU_OK;
 }
 
@@ -535,12 +697,9 @@ static gru_status load_steps(loader *ld)
     gru_status st;
     size_t maxn = 0;
     if ((st = load_open(ld)) || (st = load_header(ld)) || (st = load_tensors(ld)) ||
-        (st = load_names(ld)) || (st = load_shapes(ld)) || (st = load_config(ld)))
+        (st = load_names(ld)) || (st = load_shapes(ld)) || (st = load_quant(ld)) ||
+        (st = load_config(ld)) || (st = load_create(ld)))
         return st;
-    if ((st = gru_create(&ld->cfg, &ld->m)) != GRU_OK)   /* a file's config: FORMAT */
-        return fail(ld->msg, ld->msz, st == GRU_ERR_INVALID_ARG || st == GRU_ERR_OVERFLOW ?
-                    GRU_ERR_FORMAT : st, "%s: creating the model failed: %s", ld->path,
-                    gru_strerror(st));
     if ((st = load_match(ld, &maxn))) return st;
     return load_data(ld, maxn);
 }
@@ -569,6 +728,8 @@ gru_status gru_load_file(const char *path, gru_model **out, gru_file_info *info,
     if (ld.f) fclose(ld.f);
     gru_destroy(ld.m);
     free(ld.buf);
+    free(ld.sbuf);
+    free(ld.sorder);
     free(ld.order);
     free(ld.ts);
     json_free(&ld.jp);

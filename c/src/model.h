@@ -125,6 +125,16 @@ static inline size_t gru_q8_kpad(size_t K)
 /* Frees an int8 model's weights (quant.c); NULL allowed. */
 void gru_qmodel_free(struct gru_qmodel *q);
 
+/* The model-file reader's int8 constructor (quant.c): a model of cfg (float32) with
+ * zero int8 weights; gru_qmodel_set_weight sets layer-direction k's W_ih (hh = 0) or
+ * W_hh (hh = 1) from values (3H, K) in [-127, 127] and row scales (3H) (row sums and
+ * dequantized weights recomputed, as gru_quantize makes them); gru_qmodel_set_bias
+ * copies tensor t's (a bias) float32 values. */
+gru_status gru_qmodel_create(const gru_config *cfg, struct gru_model **out);
+void gru_qmodel_set_weight(struct gru_model *m, size_t k, int hh, const int8_t *values,
+                           const float *scales);
+void gru_qmodel_set_bias(struct gru_model *m, size_t t, const float *values);
+
 /* The int8 inference forward (quant.c): as gru_forward_f32 with training = 0. */
 gru_status gru_forward_q8(struct gru_model *m, const gru_ws_layout *ws, int bf,
                           const float *x, const float *h0, const int32_t *lengths,

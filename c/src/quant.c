@@ -347,25 +347,34 @@ static void q_read_row(const gru_model *src, size_t off, size_t K, float *row)
     for (size_t k = 0; k < K; k++) row[k] = (float)((const double *)src->params)[off + k];
 }
 
-/* Quantizes the weight (3H, K) at element offset off of src into Q (gate g's row n
- * at layout row g * hp + n, gru_q8_offset with rows of Kp), its row scales s and row
- * sums; m's parameters at off get the dequantized q * s. tmp: Kp bytes. */
+/* Row i of a weight (3H, K) at element offset off of m: its int8 values v (K) and
+ * scale s into Q (gate g's row n at layout row g * hp + n, gru_q8_offset with rows of
+ * Kp), the scales and row sums; m's parameters at off get the dequantized v * s. */
+static void q_store_row(gru_model *m, size_t off, size_t K, size_t Kp, size_t i,
+                        const int8_t *v, float s, int8_t *Q, float *S, int32_t *sum)
+{
+    const size_t H = m->H, n = i / H * m->q->hp + i % H, rb = m->q->k->rb;
+    float *dq = (float *)m->params + off + i * K;
+    int32_t acc = 0;
+    for (size_t k = 0; k < K; k++) {
+        Q[gru_q8_offset(rb, Kp, n, k)] = v[k];
+        acc += v[k];
+        dq[k] = (float)v[k] * s;
+    }
+    S[i] = s;
+    sum[i] = acc;
+}
+
+/* Quantizes the weight (3H, K) at element offset off of src into m (q_store_row).
+ * row: K floats, tmp: Kp bytes. */
 static void q_weight(const gru_model *src, gru_model *m, size_t off, size_t K, size_t Kp,
                      int8_t *Q, float *s, int32_t *sum, float *row, int8_t *tmp)
 {
-    const size_t H = m->H, hp = m->q->hp, rb = m->q->k->rb;
-    for (size_t i = 0; i < 3 * H; i++) {
-        const size_t n = i / H * hp + i % H;
-        float *dq = (float *)m->params + off + i * K;
-        int32_t acc = 0;
+    for (size_t i = 0; i < 3 * m->H; i++) {
+        float si;
         q_read_row(src, off + i * K, K, row);
-        gru_q8_ref_quantize(1, K, Kp, row, K, tmp, Kp, s + i);
-        for (size_t k = 0; k < K; k++) {
-            Q[gru_q8_offset(rb, Kp, n, k)] = tmp[k];
-            acc += tmp[k];
-            dq[k] = (float)tmp[k] * s[i];
-        }
-        sum[i] = acc;
+        gru_q8_ref_quantize(1, K, Kp, row, K, tmp, Kp, &si);
+        q_store_row(m, off, K, Kp, i, tmp, si, Q, s, sum);
     }
 }
 
@@ -393,8 +402,8 @@ static void q_biases(const gru_model *src, gru_model *m, size_t k)
     if (p->b_hh != SIZE_MAX) q_read_row(src, p->b_hh, 3 * m->H, (float *)m->params + p->b_hh);
 }
 
-/* m's int8 weights from src's (m: a fresh float32 model of src's configuration). */
-static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
+/* q's layout and every layer-direction's arrays (zeros) for m's configuration. */
+static gru_status q_alloc(const gru_model *m, gru_qmodel *q)
 {
     const size_t H = m->H, G = 3 * H, DH = m->D * m->H;
     const size_t kmax = m->I > DH ? m->I : DH;
@@ -403,26 +412,61 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
     q->hp = (H + GRU_Q8_RPAD - 1) / GRU_Q8_RPAD * GRU_Q8_RPAD;
     q->nlayers = m->L * m->D;
     if (!(q->layers = calloc(q->nlayers, sizeof *q->layers))) return GRU_ERR_NO_MEMORY;
-    float *row = malloc(kmax * sizeof(float));
-    int8_t *tmp = malloc(q->kpmax);
-    if (!row || !tmp) {
-        free(row);
-        free(tmp);
-        return GRU_ERR_NO_MEMORY;
-    }
     gru_status st = GRU_OK;
     for (size_t k = 0; k < q->nlayers && !st; k++) {
         gru_qlayer *p = &q->layers[k];
         p->in_w = k < m->D ? m->I : DH;
         p->kpi = gru_q8_kpad(p->in_w);
-        if ((st = q_layer_alloc(p, G, q->hp, q->kph))) break;
+        st = q_layer_alloc(p, G, q->hp, q->kph);
+    }
+    return st;
+}
+
+/* m's int8 weights from src's (m: a fresh float32 model of src's configuration). */
+static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
+{
+    gru_status st = q_alloc(m, q);
+    if (st) return st;
+    const size_t DH = m->D * m->H, kmax = m->I > DH ? m->I : DH;
+    float *row = malloc(kmax * sizeof(float));
+    int8_t *tmp = malloc(q->kpmax);
+    for (size_t k = 0; k < q->nlayers && row && tmp; k++) {
+        gru_qlayer *p = &q->layers[k];
         q_weight(src, m, m->lp[k].w_ih, p->in_w, p->kpi, p->wih, p->sih, p->cih, row, tmp);
-        q_weight(src, m, m->lp[k].w_hh, H, q->kph, p->whh, p->shh, p->chh, row, tmp);
+        q_weight(src, m, m->lp[k].w_hh, m->H, q->kph, p->whh, p->shh, p->chh, row, tmp);
         q_biases(src, m, k);
     }
+    st = row && tmp ? GRU_OK : GRU_ERR_NO_MEMORY;
     free(row);
     free(tmp);
     return st;
+}
+
+/* A fresh float32 model of cfg with an int8 model's (zero) weights attached. */
+static gru_status q_new(const gru_config *config, gru_model **out)
+{
+    gru_config cfg = *config;
+    cfg.dtype = GRU_FLOAT32;
+    gru_model *m;
+    gru_status st = gru_create(&cfg, &m);
+    if (st) return st;
+    if (m->I > GRU_Q8_KMAX || m->D * m->H > GRU_Q8_KMAX) st = GRU_ERR_UNSUPPORTED;
+    else if (!(m->q = calloc(1, sizeof *m->q))) st = GRU_ERR_NO_MEMORY;
+    if (!st) {
+        m->q->format = GRU_INT8;
+        m->q->k = gru_select_qkernels(m->kernels);
+    }
+    if (st) gru_destroy(m);
+    else *out = m;
+    return st;
+}
+
+/* Drops what an int8 model does not use (packed weights, gradients). */
+static void q_finish(gru_model *m)
+{
+    free(m->packed);
+    free(m->grads);
+    m->packed = m->grads = NULL;
 }
 
 gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
@@ -431,30 +475,53 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     *out = NULL;
     if (!model) return GRU_ERR_NULL;
     if (format != GRU_INT8) return GRU_ERR_INVALID_ARG;
-    if (model->q || model->I > GRU_Q8_KMAX || model->D * model->H > GRU_Q8_KMAX)
-        return GRU_ERR_UNSUPPORTED;
-    gru_config cfg = model->cfg;
-    cfg.dtype = GRU_FLOAT32;
+    if (model->q) return GRU_ERR_UNSUPPORTED;
     gru_model *m;
-    gru_status st = gru_create(&cfg, &m);
+    gru_status st = q_new(&model->cfg, &m);
     if (st) return st;
-    if (!(m->q = calloc(1, sizeof *m->q))) st = GRU_ERR_NO_MEMORY;
-    if (!st) {
-        m->q->format = GRU_INT8;
-        m->q->k = gru_select_qkernels(m->kernels);
-        st = q_build(model, m, m->q);
-    }
+    st = q_build(model, m, m->q);
     if (!st && gru_get_num_threads(model) != gru_get_num_threads(m))
         st = gru_set_num_threads(m, gru_get_num_threads(model));
     if (st) {
         gru_destroy(m);
         return st;
     }
-    free(m->packed);
-    free(m->grads);
-    m->packed = m->grads = NULL;
+    q_finish(m);
     *out = m;
     return GRU_OK;
+}
+
+/* ---- an int8 model from stored weights (load.c) ------------------------------------- */
+
+gru_status gru_qmodel_create(const gru_config *cfg, gru_model **out)
+{
+    gru_model *m;
+    gru_status st = q_new(cfg, &m);
+    if (st) return st;
+    if ((st = q_alloc(m, m->q))) {
+        gru_destroy(m);
+        return st;
+    }
+    q_finish(m);
+    *out = m;
+    return GRU_OK;
+}
+
+void gru_qmodel_set_weight(gru_model *m, size_t k, int hh, const int8_t *values,
+                           const float *scales)
+{
+    gru_qlayer *p = &m->q->layers[k];
+    const size_t K = hh ? m->H : p->in_w, Kp = hh ? m->q->kph : p->kpi;
+    for (size_t i = 0; i < 3 * m->H; i++)
+        q_store_row(m, hh ? m->lp[k].w_hh : m->lp[k].w_ih, K, Kp, i, values + i * K,
+                    scales[i], hh ? p->whh : p->wih, hh ? p->shh : p->sih,
+                    hh ? p->chh : p->cih);
+}
+
+void gru_qmodel_set_bias(gru_model *m, size_t t, const float *values)
+{
+    memcpy((float *)m->params + m->tensors[t].offset, values,
+           m->tensors[t].numel * sizeof(float));
 }
 
 /* ---- getters ------------------------------------------------------------------------- */

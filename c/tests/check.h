@@ -157,6 +157,7 @@ void test_bitwise(const char *isa);  /* bitwise identity with the recorded table
 void bitwise_record(const char *isa); /* prints the table of GRU_ISA's kernel set */
 void test_views(const char *isa);    /* gru_param_data / gru_grad_data / gru_params_changed */
 void test_align(void);               /* GRU_ERR_MISALIGNED for every buffer argument */
+void test_qfile(void);               /* int8 model files: gru_save / gru_load_file */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
 void test_quant(void);               /* int8 models: semantics, every kernel set, accuracy */
 

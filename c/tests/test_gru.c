@@ -84,6 +84,8 @@ int main(int argc, char **argv)
         run("threads", test_thread_contract);
     if (want(argc, argv, "quant"))
         run("quant", test_quant);
+    if (want(argc, argv, "qfile"))
+        run("qfile", test_qfile);
 
     /* the kernel sets to test */
     char isas[256];

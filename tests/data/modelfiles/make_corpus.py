@@ -49,7 +49,7 @@ def header_of(tensors, metadata):
     header = {} if metadata is None else {"__metadata__": metadata}
     off, blobs = 0, []
     for name, arr in tensors.items():
-        code = {"float32": "F32", "float64": "F64"}[arr.dtype.name]
+        code = {"float32": "F32", "float64": "F64", "int8": "I8"}[arr.dtype.name]
         header[name] = {"dtype": code, "shape": list(arr.shape),
                         "data_offsets": [off, off + arr.nbytes]}
         off += arr.nbytes
@@ -320,6 +320,86 @@ def lies_and_truncations():
         case("lie_" + name, file_of(w, m, fn), "format", generic, frag)
 
 
+def qgood(**kw):
+    """An int8 model file's tensors (weights I8 followed by their F32 "<name>.scale",
+    biases F32) and metadata ("quantization": "int8")."""
+    w, m = good(**kw)
+    rng = np.random.default_rng(13)
+    out = {}
+    for name, arr in w.items():
+        if name.startswith("weight_"):
+            out[name] = rng.integers(-127, 128, arr.shape).astype(np.int8)
+            out[name + ".scale"] = rng.uniform(0.001, 0.02, arr.shape[0]).astype(np.float32)
+        else:
+            out[name] = arr
+    m["quantization"] = "int8"
+    return out, m
+
+
+def int8_files():
+    """Model files of int8 models (docs/quantization.md): valid ones and every rule the
+    reader adds for them."""
+    for name, kw in [("valid_int8_gru", {}), ("valid_int8_bidirectional", dict(L=2, bidir=1)),
+                     ("valid_int8_no_bias_reset_before", dict(bias=0, ra=0)),
+                     ("valid_int8_gru_cell", dict(cell=True))]:
+        w, m = qgood(**kw)
+        case(name, file_of(w, m), "accept", "n")
+    w, m = qgood()
+    w["weight_hh_l0"][4] = 0
+    w["weight_hh_l0.scale"][4] = 0
+    case("valid_int8_zero_row", file_of(w, m), "accept", "n")
+    rules = [
+        ("int8_value_minus_128", lambda w, m: w["weight_hh_l0"].__setitem__((2, 1), -128),
+         "int8 values are in [-127, 127]"),
+        ("int8_nonzero_in_zero_scale_row", lambda w, m: w["weight_ih_l0.scale"].__setitem__(5, 0),
+         "0 in a row of scale 0"),
+        ("int8_scale_nan", lambda w, m: w["weight_hh_l0.scale"].__setitem__(0, np.nan),
+         "scales must be finite and >= 0"),
+        ("int8_scale_inf", lambda w, m: w["weight_hh_l0.scale"].__setitem__(8, np.inf),
+         "scales must be finite and >= 0"),
+        ("int8_scale_negative", lambda w, m: w["weight_ih_l0.scale"].__setitem__(3, -0.01),
+         "scales must be finite and >= 0"),
+        ("int8_scale_wrong_shape", lambda w, m: w.__setitem__("weight_ih_l0.scale", w["weight_ih_l0.scale"][:8]),
+         "has 8 rows; its weight has 9"),
+        ("int8_scale_missing", lambda w, m: w.pop("weight_hh_l0.scale"),
+         "must be I8 with a scale tensor"),
+        ("int8_weight_f32", lambda w, m: w.__setitem__("weight_ih_l0", w["weight_ih_l0"].astype(np.float32)),
+         "must be I8 with a scale tensor"),
+        ("int8_scale_f64", lambda w, m: w.__setitem__("weight_ih_l0.scale", w["weight_ih_l0.scale"].astype(np.float64)),
+         "must be F32"),
+        ("int8_scale_i8", lambda w, m: w.__setitem__("weight_ih_l0.scale", np.ones(9, np.int8)),
+         "has dtype I8; only weights may"),
+        ("int8_bias_i8", lambda w, m: w.__setitem__("bias_ih_l0", np.ones(9, np.int8)),
+         "has dtype I8; only weights may"),
+        ("int8_bias_f64", lambda w, m: w.__setitem__("bias_hh_l0", w["bias_hh_l0"].astype(np.float64)),
+         "of an int8 file must be F32"),
+        ("int8_scale_of_a_bias", lambda w, m: w.__setitem__("bias_ih_l0.scale", np.ones(9, np.float32)),
+         "is no GRU parameter"),
+        ("int8_orphan_scale", lambda w, m: w.__setitem__("weight_ih_l1.scale", np.ones(9, np.float32)),
+         "is missing"),
+        ("int8_unknown_quantization", lambda w, m: m.__setitem__("quantization", "bf16"),
+         "quantization is \"bf16\""),
+        ("int8_quantization_empty", lambda w, m: m.__setitem__("quantization", ""),
+         "quantization is \"\""),
+        ("int8_i8_in_float_file", lambda w, m: [m.pop("quantization")] +
+         [w.pop(k) for k in list(w) if k.endswith(".scale")],
+         "has dtype I8 in a file without quantization int8"),
+    ]
+    for name, fn, frag in rules:
+        w, m = qgood()
+        fn(w, m)
+        case(name, file_of(w, m), "format", "n", frag)
+    w, m = good()
+    w["weight_ih_l0.scale"] = np.ones(9, np.float32)
+    case("int8_scale_in_float_file", file_of(w, m), "format", "n",
+         "in a file without quantization int8")
+    w, m = good()
+    m["quantization"] = "int8"
+    case("int8_float_weights", file_of(w, m), "format", "n", "must be I8 with a scale tensor")
+    data = file_of(*qgood())
+    case("int8_truncated", data[:-5], "format", "y", "truncated")
+
+
 def main():
     valid_files()
     size_attacks()
@@ -327,6 +407,7 @@ def main():
     metadata_attacks()
     name_attacks()
     lies_and_truncations()
+    int8_files()
     for f in os.listdir(HERE):
         if f.endswith(".safetensors"):
             os.remove(os.path.join(HERE, f))
