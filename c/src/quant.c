@@ -1,7 +1,12 @@
 /*
- * quant.c - int8 inference models (docs/quantization.md): gru_quantize makes one from a
- * float model, the getters read its int8 weights, and gru_forward_q8 is its forward
- * (gru_forward with training = 0 and gru_step both run it).
+ * quant.c - int8 and bfloat16 inference models (docs/quantization.md): gru_quantize
+ * makes one from a float model, the getters read its int8 weights, and gru_forward_q8
+ * is its forward (gru_forward with training = 0 and gru_step both run it).
+ *
+ * A bf16 model runs the same driver with a bf16 kernel table (kernels/bf16_scalar.c):
+ * its "quantized" rows are bf16 values (2 bytes each, so every padded width kp below is
+ * in bytes, twice the values'), its scales are 1 and its dot products float32 sums in
+ * the order bf16_scalar.c defines; the gate arithmetic below is the same.
  *
  * Semantics (the scalar reference kernels, kernels/q8_scalar.c, define them; every
  * kernel table gives the same bits). Weights: each row of W_ih and W_hh (one gate of
@@ -347,6 +352,21 @@ static void q_read_row(const gru_model *src, size_t off, size_t K, float *row)
     for (size_t k = 0; k < K; k++) row[k] = (float)((const double *)src->params)[off + k];
 }
 
+/* A bf16 model's weight row (K floats in row) rounded into layout row n of Q (rows of
+ * Kp bytes, row-major: the bf16 tables have rb = 1); dq = its float32 values, s = 1. */
+static void q_weight_bf16(const gru_qmodel *q, size_t n, size_t K, size_t Kp, int8_t *Q,
+                          const float *row, float *dq, float *s, int32_t *sum)
+{
+    uint16_t *dst = (uint16_t *)(void *)(Q + n * Kp);
+    (void)q;
+    for (size_t k = 0; k < K; k++) {
+        dst[k] = gru_bf16_round(row[k]);
+        dq[k] = gru_bf16_to_float(dst[k]);
+    }
+    *s = 1.0f;
+    *sum = 0;
+}
+
 /* Quantizes the weight (3H, K) at element offset off of src into Q (gate g's row n
  * at layout row g * hp + n, gru_q8_offset with rows of Kp), its row scales s and row
  * sums; m's parameters at off get the dequantized q * s. tmp: Kp bytes. */
@@ -359,6 +379,10 @@ static void q_weight(const gru_model *src, gru_model *m, size_t off, size_t K, s
         float *dq = (float *)m->params + off + i * K;
         int32_t acc = 0;
         q_read_row(src, off + i * K, K, row);
+        if (m->q->format == GRU_BF16) {
+            q_weight_bf16(m->q, n, K, Kp, Q, row, dq, s + i, sum + i);
+            continue;
+        }
         gru_q8_ref_quantize(1, K, Kp, row, K, tmp, Kp, s + i);
         for (size_t k = 0; k < K; k++) {
             Q[gru_q8_offset(rb, Kp, n, k)] = tmp[k];
@@ -398,8 +422,9 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
 {
     const size_t H = m->H, G = 3 * H, DH = m->D * m->H;
     const size_t kmax = m->I > DH ? m->I : DH;
-    q->kph = gru_q8_kpad(H);
-    q->kpmax = gru_q8_kpad(kmax);
+    const size_t vb = q->format == GRU_BF16 ? 2 : 1;   /* bytes per value */
+    q->kph = vb * gru_q8_kpad(H);
+    q->kpmax = vb * gru_q8_kpad(kmax);
     q->hp = (H + GRU_Q8_RPAD - 1) / GRU_Q8_RPAD * GRU_Q8_RPAD;
     q->nlayers = m->L * m->D;
     if (!(q->layers = calloc(q->nlayers, sizeof *q->layers))) return GRU_ERR_NO_MEMORY;
@@ -414,7 +439,7 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
     for (size_t k = 0; k < q->nlayers && !st; k++) {
         gru_qlayer *p = &q->layers[k];
         p->in_w = k < m->D ? m->I : DH;
-        p->kpi = gru_q8_kpad(p->in_w);
+        p->kpi = vb * gru_q8_kpad(p->in_w);
         if ((st = q_layer_alloc(p, G, q->hp, q->kph))) break;
         q_weight(src, m, m->lp[k].w_ih, p->in_w, p->kpi, p->wih, p->sih, p->cih, row, tmp);
         q_weight(src, m, m->lp[k].w_hh, H, q->kph, p->whh, p->shh, p->chh, row, tmp);
@@ -430,7 +455,7 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     if (!out) return GRU_ERR_NULL;
     *out = NULL;
     if (!model) return GRU_ERR_NULL;
-    if (format != GRU_INT8) return GRU_ERR_INVALID_ARG;
+    if (format != GRU_INT8 && format != GRU_BF16) return GRU_ERR_INVALID_ARG;
     if (model->q || model->I > GRU_Q8_KMAX || model->D * model->H > GRU_Q8_KMAX)
         return GRU_ERR_UNSUPPORTED;
     gru_config cfg = model->cfg;
@@ -440,8 +465,9 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     if (st) return st;
     if (!(m->q = calloc(1, sizeof *m->q))) st = GRU_ERR_NO_MEMORY;
     if (!st) {
-        m->q->format = GRU_INT8;
-        m->q->k = gru_select_qkernels(m->kernels);
+        m->q->format = format;
+        m->q->k = format == GRU_BF16 ? gru_select_bkernels(m->kernels)
+                                     : gru_select_qkernels(m->kernels);
         st = q_build(model, m, m->q);
     }
     if (!st && gru_get_num_threads(model) != gru_get_num_threads(m))
@@ -478,6 +504,11 @@ const char *gru_available_quant_isas(void)
     return has5 && has2 ? "scalar avx2 avx512vnni" : has2 ? "scalar avx2" : "scalar";
 }
 
+const char *gru_available_bf16_isas(void)
+{
+    return "scalar";
+}
+
 /* dst (3H, K) = the int8 values of Q (3 hp rows of Kp in the table's layout). */
 static void q_copy_rows(const gru_qmodel *q, size_t H, size_t K, size_t Kp, const int8_t *Q,
                         int8_t *dst)
@@ -491,7 +522,7 @@ gru_status gru_quant_weight_get(const gru_model *model, const char *name, int8_t
                                 size_t count, float *scales, size_t nscales)
 {
     if (!model || !name || !values || !scales) return GRU_ERR_NULL;
-    if (!model->q) return GRU_ERR_UNSUPPORTED;
+    if (!model->q || model->q->format != GRU_INT8) return GRU_ERR_UNSUPPORTED;
     const size_t G = 3 * model->H;
     for (size_t i = 0; i < model->ntensors; i++) {
         const gru_tensor *t = &model->tensors[i];
