@@ -353,15 +353,15 @@ static void q_read_row(const gru_model *src, size_t off, size_t K, float *row)
 }
 
 /* A bf16 model's weight row (K floats in row) rounded into layout row n of Q (rows of
- * Kp bytes, row-major: the bf16 tables have rb = 1); dq = its float32 values, s = 1. */
+ * Kp bytes; value k at byte gru_q8_offset(rb, Kp, n, 2k), pairs kept together); dq = its
+ * float32 values, s = 1. */
 static void q_weight_bf16(const gru_qmodel *q, size_t n, size_t K, size_t Kp, int8_t *Q,
                           const float *row, float *dq, float *s, int32_t *sum)
 {
-    uint16_t *dst = (uint16_t *)(void *)(Q + n * Kp);
-    (void)q;
     for (size_t k = 0; k < K; k++) {
-        dst[k] = gru_bf16_round(row[k]);
-        dq[k] = gru_bf16_to_float(dst[k]);
+        const uint16_t v = gru_bf16_round(row[k]);
+        memcpy(Q + gru_q8_offset(q->k->rb, Kp, n, 2 * k), &v, sizeof v);
+        dq[k] = gru_bf16_to_float(v);
     }
     *s = 1.0f;
     *sum = 0;
@@ -450,6 +450,13 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
     return st;
 }
 
+/* GRU_BF16_EXACT=1 in the environment: no vdpbf16ps (the bitwise tables only). */
+static int q_bf16_exact(void)
+{
+    const char *e = getenv("GRU_BF16_EXACT");
+    return e && strcmp(e, "1") == 0;
+}
+
 gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
 {
     if (!out) return GRU_ERR_NULL;
@@ -466,7 +473,7 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     if (!(m->q = calloc(1, sizeof *m->q))) st = GRU_ERR_NO_MEMORY;
     if (!st) {
         m->q->format = format;
-        m->q->k = format == GRU_BF16 ? gru_select_bkernels(m->kernels)
+        m->q->k = format == GRU_BF16 ? gru_select_bkernels(m->kernels, q_bf16_exact())
                                      : gru_select_qkernels(m->kernels);
         st = q_build(model, m, m->q);
     }
@@ -506,7 +513,10 @@ const char *gru_available_quant_isas(void)
 
 const char *gru_available_bf16_isas(void)
 {
-    return "scalar";
+    const int has5 = strstr(gru_kernels_available(), "avx512") && gru_bkernels_avx512.name;
+    const int hw = has5 && gru_select_bkernels(&gru_kernels_avx512, 0) ==
+                               &gru_bkernels_avx512bf16;
+    return hw ? "scalar avx512 avx512bf16" : has5 ? "scalar avx512" : "scalar";
 }
 
 /* dst (3H, K) = the int8 values of Q (3 hp rows of Kp in the table's layout). */

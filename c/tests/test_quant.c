@@ -60,6 +60,8 @@ typedef struct qe_model {
 static int qe_overflow;   /* an int64 sum outside int32: counted as a failure */
 static int32_t q_format = GRU_INT8;   /* the format q_make quantizes to (the bf16 sections
                                          set GRU_BF16) */
+static int q_bf16_hw;                 /* bf16: 1 lets q_make choose the vdpbf16ps table
+                                         (avx512bf16), 0 sets GRU_BF16_EXACT=1 */
 
 /* out[n] = (float)acc * (sw[n] * xs) (+ b[n]) for the N rows of W (N, K). */
 static void qe_linear(size_t N, size_t K, const int8_t *W, const float *sw, const int8_t *xq,
@@ -277,7 +279,9 @@ static gru_model *q_make(const gru_model *m, const char *isa, int threads)
     gru_model *q = NULL;
     set_isa_env(isa);
     setenv("GRU_THREAD_MIN_WORK", "0", 1);
+    if (!q_bf16_hw) setenv("GRU_BF16_EXACT", "1", 1);
     gru_status st = gru_quantize(m, q_format, &q);
+    unsetenv("GRU_BF16_EXACT");
     unsetenv("GRU_THREAD_MIN_WORK");
     set_isa_env(NULL);
     CHECK_MSG(st == GRU_OK, "gru_quantize under GRU_ISA=%s: %s", isa ? isa : "-",
@@ -353,6 +357,9 @@ static void q_random_case(rng *g, qcase *c)
  * it, else avx2; avx2 -> avx2; anything else -> scalar. */
 static const char *q_expected_isa(const char *isa)
 {
+    if (q_format == GRU_BF16)   /* bf16, GRU_BF16_EXACT=1: avx512 -> avx512, else scalar */
+        return strcmp(isa, "avx512") == 0 && strstr(gru_available_bf16_isas(), "avx512")
+                   ? "avx512" : "scalar";
     const int vnni = strstr(gru_available_quant_isas(), "avx512vnni") != NULL;
     if (strcmp(isa, "avx512") == 0) return vnni ? "avx512vnni" : "avx2";
     return strcmp(isa, "avx2") == 0 ? "avx2" : "scalar";
@@ -365,9 +372,10 @@ static void test_q_isas(void)
     snprintf(isas, sizeof isas, "%s", gru_available_isas());
     rng g = {77};
 #if defined(__aarch64__)
-    const int ncases = 10;   /* under qemu (make test-neon): the int8 tables are scalar there */
+    const int ncases = q_format == GRU_BF16 ? 4 : 10;   /* under qemu (make test-neon):
+                                                          only scalar tables there */
 #else
-    const int ncases = 40;
+    const int ncases = q_format == GRU_BF16 ? 15 : 40;
 #endif
     for (int i = 0; i < ncases; i++) {
         qcase c;
@@ -393,7 +401,8 @@ static void test_q_isas(void)
                 CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, o1, h1));
                 CHECK_MSG(memcmp(o0, o1, qd.nout * sizeof(float)) == 0 &&
                               memcmp(h0, h1, qd.nh * sizeof(float)) == 0,
-                          "int8 set %s, %d threads: outputs differ from the scalar set's",
+                          "format %d set %s, %d threads: outputs differ from the scalar set's",
+                          (int)q_format,
                           gru_quant_isa(q), th);
                 gru_destroy(q);
             }
@@ -854,8 +863,8 @@ static void test_bf16_weights(void)
         float b[63];
         CHECK_OK(gru_param_get(q, "bias_hh_l1_reverse", b, G));
         CHECK_SAME("bias", b, be.lay[1][1].bhh, G * sizeof(float));
-        CHECK(strcmp(gru_quant_isa(q), "scalar") == 0);
-        CHECK(strcmp(gru_available_bf16_isas(), "scalar") == 0);
+        CHECK(strcmp(gru_quant_isa(q), q_expected_isa(gru_isa(q))) == 0);
+        CHECK(strncmp(gru_available_bf16_isas(), "scalar", 6) == 0);
     }
     check_set_ctx("%s", "");
     gru_destroy(q);
@@ -952,7 +961,65 @@ static void test_bf16_accuracy(void)
     check_set_ctx("%s", "");
 }
 
-/* The bf16 sections: the int8 sections' step and cross-ISA tests rerun in bf16. */
+/* The vdpbf16ps table (avx512bf16) against the scalar reference on random cases: within
+ * BF16_HW_BOUND (absolute, outputs and states; docs/quantization.md), the same bits for
+ * 1, 2, 3 threads, and step == forward (test_q_step rerun on it). */
+#define BF16_HW_BOUND 2e-5
+static void test_bf16_hw(void)
+{
+    if (!strstr(gru_available_bf16_isas(), "avx512bf16")) {
+        printf("  bf16: no avx512bf16 on this CPU, the vdpbf16ps table is not tested\n");
+        return;
+    }
+    rng g = {88};
+    double worst = 0;
+    for (int i = 0; i < 15; i++) {
+        qcase c;
+        q_random_case(&g, &c);
+        qdata qd;
+        if (!qdata_make(&qd, &c, 8000 + (uint64_t)i)) continue;
+        float *o0 = malloc(qd.nout * sizeof(float)), *h0 = malloc(qd.nh * sizeof(float));
+        float *o1 = malloc(qd.nout * sizeof(float)), *h1 = malloc(qd.nh * sizeof(float));
+        float *o2 = malloc(qd.nout * sizeof(float)), *h2 = malloc(qd.nh * sizeof(float));
+        q_bf16_hw = 0;
+        gru_model *q = q_make(qd.tm.m, "scalar", 1);
+        qcase_ctx(&c, "bf16 vdpbf16ps");
+        if (q) CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, o0, h0));
+        gru_destroy(q);
+        q_bf16_hw = 1;
+        for (int th = 1; th <= 3; th++) {
+            q = q_make(qd.tm.m, "avx512", th);
+            if (!q) continue;
+            CHECK(strcmp(gru_quant_isa(q), "avx512bf16") == 0);
+            CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, th == 1 ? o1 : o2, th == 1 ? h1 : h2));
+            if (th > 1)
+                CHECK_MSG(memcmp(o1, o2, qd.nout * sizeof(float)) == 0 &&
+                              memcmp(h1, h2, qd.nh * sizeof(float)) == 0,
+                          "avx512bf16, %d threads: not bitwise the 1-thread result", th);
+            gru_destroy(q);
+        }
+        for (size_t e = 0; e < qd.nout; e++) {
+            const double d = fabs((double)o0[e] - (double)o1[e]);
+            worst = d > worst ? d : worst;
+        }
+        for (size_t e = 0; e < qd.nh; e++) {
+            const double d = fabs((double)h0[e] - (double)h1[e]);
+            worst = d > worst ? d : worst;
+        }
+        free(o0); free(h0); free(o1); free(h1); free(o2); free(h2);
+        qdata_free(&qd);
+    }
+    printf("  bf16 avx512bf16 (vdpbf16ps) against the reference: max abs difference %.3g\n",
+           worst);
+    CHECK_MSG(worst <= BF16_HW_BOUND, "avx512bf16 differs from the reference by %g > %g",
+              worst, BF16_HW_BOUND);
+    test_q_step();   /* step == forward on the vdpbf16ps table */
+    q_bf16_hw = 0;
+    check_set_ctx("%s", "");
+}
+
+/* The bf16 sections: the int8 sections' step and cross-ISA grid (every float set and
+ * 1, 2, 3 threads bitwise the scalar set) rerun in bf16. */
 static void test_bf16(void)
 {
     printf("  bf16 kernel sets: %s\n", gru_available_bf16_isas());
@@ -962,6 +1029,8 @@ static void test_bf16(void)
     test_bf16_weights();
     test_bf16_emulation();
     test_q_step();
+    test_q_isas();
+    test_bf16_hw();
     test_bf16_accuracy();
     q_format = GRU_INT8;
 }

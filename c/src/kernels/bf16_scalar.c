@@ -94,8 +94,20 @@ const gru_qkernels gru_bkernels_scalar = {.name = "scalar", .rb = 1,
                                           .sigmoid = bf16_sigmoid_scalar,
                                           .tanh = bf16_tanh_scalar};
 
-const gru_qkernels *gru_select_bkernels(const gru_kernels *k)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+static int has_avx512bf16(void)
 {
-    (void)k;
-    return &gru_bkernels_scalar;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+}
+#else
+static int has_avx512bf16(void) { return 0; }
+#endif
+
+const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact)
+{
+    if (k != &gru_kernels_avx512) return &gru_bkernels_scalar;
+    if (!exact && gru_bkernels_avx512bf16.name && has_avx512bf16())
+        return &gru_bkernels_avx512bf16;
+    return gru_bkernels_avx512.name ? &gru_bkernels_avx512 : &gru_bkernels_scalar;
 }

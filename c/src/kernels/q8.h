@@ -81,7 +81,11 @@ float gru_bf16_to_float(uint16_t b);       /* exact */
 void gru_bf16_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t lda,
                            int8_t *Q, size_t ldq, float *s);
 extern const gru_qkernels gru_bkernels_scalar;
-/* The bf16 table for a model whose float table is k (the scalar reference for now). */
-const gru_qkernels *gru_select_bkernels(const gru_kernels *k);
+extern const gru_qkernels gru_bkernels_avx512;      /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_avx512bf16;  /* name NULL when not built */
+/* The bf16 table for a model whose float table is k: avx512 -> avx512bf16 when the CPU
+ * has AVX512_BF16 and exact is 0 (vdpbf16ps: within a stated bound of the reference),
+ * else avx512 (bitwise the reference); anything else -> scalar. */
+const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact);
 
 #endif /* GRU_Q8_H */
