@@ -48,4 +48,5 @@ def test_no_global_mutable_state():
                          "gru_kernels_scalar", "gru_kernels_avx2", "gru_kernels_avx512",
                          "gru_kernels_neon", "gru_qkernels_scalar", "gru_qkernels_avx2",
                          "gru_qkernels_avx512vnni", "gru_bkernels_scalar",
-                         "gru_bkernels_avx512", "gru_bkernels_avx512bf16"}, data
+                         "gru_bkernels_avx512", "gru_bkernels_avx512bf16",
+                         "gru_bkernels_avx2"}, data

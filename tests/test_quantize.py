@@ -283,11 +283,14 @@ def test_bf16_close_to_float(kw):
 
 
 def test_bf16_bitwise_across_kernel_sets_and_threads(monkeypatch):
+    """The bitwise tables (GRU_BF16_EXACT=1: scalar, avx2, avx512); the vdpbf16ps table
+    (avx512bf16) is within a stated bound (test_bf16_hw_bound)."""
     g = pygru.GRU(21, 45, num_layers=2, bidirectional=True, seed=5).eval()
     x = _x(17, 9, 21)
     lengths = RNG.integers(1, 18, size=9)
     ref = None
     monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
     before = pygru.get_num_threads()
     try:
         for isa in pygru.info()["available_isas"]:
@@ -357,3 +360,28 @@ def test_bf16_cell():
     g.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
     out, _ = g.quantize("bf16")(x[None], h[None])
     assert np.array_equal(out[0], h1)
+
+
+def test_bf16_hw_bound(monkeypatch):
+    """avx512bf16 (vdpbf16ps) against the bitwise reference: within 2e-5 (measured 0 on
+    AMD Zen 4), and the same bits for any thread count."""
+    if "avx512bf16" not in pygru.info()["available_bf16_isas"]:
+        pytest.skip("no AVX512_BF16 on this CPU")
+    g = pygru.GRU(40, 70, num_layers=2, seed=6).eval()
+    x = _x(25, 6, 40)
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
+    ref = g.quantize("bf16")(x)[0]
+    monkeypatch.delenv("GRU_BF16_EXACT")
+    monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    before = pygru.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 3):
+            pygru.set_num_threads(n)
+            q = g.quantize("bf16")
+            assert q.bf16_isa == "avx512bf16"
+            outs.append(q(x)[0])
+    finally:
+        pygru.set_num_threads(before)
+    assert np.array_equal(outs[0], outs[1])
+    assert np.abs(outs[0] - ref).max() <= 2e-5

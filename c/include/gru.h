@@ -520,14 +520,19 @@ typedef enum gru_qformat {
  * padded with zeros to a multiple of 32 values, in pairs j = 0, 1, ...:
  * acc = (acc + w[2j+1] x[2j+1]) + w[2j] x[2j] (each operation rounded, from acc = +0),
  * then pre = acc + b; the gate arithmetic as above. gru_param_get returns the bf16
- * weights as float32 (exact); gru_quant_weight_get is for int8 models only. */
+ * weights as float32 (exact); gru_quant_weight_get is for int8 models only. bf16 sets:
+ * "avx512" (float set avx512) and "avx2" (float set avx2), bitwise the scalar reference;
+ * on a CPU with AVX512_BF16, float set avx512 gives "avx512bf16" (vdpbf16ps: flushes
+ * denormals, so not bitwise; within the bound of docs/quantization.md) unless the
+ * environment has GRU_BF16_EXACT=1 (read here). */
 GRU_API gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out);
 
 /* The model's quantization format (GRU_INT8, GRU_BF16), 0 for a float model or NULL. */
 GRU_API int32_t gru_quant_format(const gru_model *model);
 
 /* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni"), or of a bf16
- * model's ("scalar"); static storage; NULL for a float model or NULL. */
+ * model's ("scalar", "avx2", "avx512", "avx512bf16"); static storage; NULL for a float
+ * model or NULL. */
 GRU_API const char *gru_quant_isa(const gru_model *model);
 
 /* Space-separated names of the int8 kernel sets this build has and this CPU runs
@@ -535,7 +540,7 @@ GRU_API const char *gru_quant_isa(const gru_model *model);
 GRU_API const char *gru_available_quant_isas(void);
 
 /* Space-separated names of the bf16 kernel sets this build has and this CPU runs
- * (static storage): "scalar" (the reference; SIMD bf16 kernels are not built yet). */
+ * (static storage), e.g. "scalar avx2 avx512 avx512bf16". */
 GRU_API const char *gru_available_bf16_isas(void);
 
 /* Copies an int8 model's quantized weight `name` (a weight_ih / weight_hh tensor):

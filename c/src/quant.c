@@ -513,10 +513,13 @@ const char *gru_available_quant_isas(void)
 
 const char *gru_available_bf16_isas(void)
 {
-    const int has5 = strstr(gru_kernels_available(), "avx512") && gru_bkernels_avx512.name;
+    const char *f = gru_kernels_available();
+    const int has2 = strstr(f, "avx2") && gru_bkernels_avx2.name;
+    const int has5 = strstr(f, "avx512") && gru_bkernels_avx512.name;
     const int hw = has5 && gru_select_bkernels(&gru_kernels_avx512, 0) ==
                                &gru_bkernels_avx512bf16;
-    return hw ? "scalar avx512 avx512bf16" : has5 ? "scalar avx512" : "scalar";
+    if (!has2) return has5 ? "scalar avx512" : "scalar";   /* (no AVX-512 without AVX2) */
+    return hw ? "scalar avx2 avx512 avx512bf16" : has5 ? "scalar avx2 avx512" : "scalar avx2";
 }
 
 /* dst (3H, K) = the int8 values of Q (3 hp rows of Kp in the table's layout). */

@@ -357,9 +357,8 @@ static void q_random_case(rng *g, qcase *c)
  * it, else avx2; avx2 -> avx2; anything else -> scalar. */
 static const char *q_expected_isa(const char *isa)
 {
-    if (q_format == GRU_BF16)   /* bf16, GRU_BF16_EXACT=1: avx512 -> avx512, else scalar */
-        return strcmp(isa, "avx512") == 0 && strstr(gru_available_bf16_isas(), "avx512")
-                   ? "avx512" : "scalar";
+    if (q_format == GRU_BF16)   /* bf16, GRU_BF16_EXACT=1: avx512, avx2 as the float set */
+        return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? isa : "scalar";
     const int vnni = strstr(gru_available_quant_isas(), "avx512vnni") != NULL;
     if (strcmp(isa, "avx512") == 0) return vnni ? "avx512vnni" : "avx2";
     return strcmp(isa, "avx2") == 0 ? "avx2" : "scalar";

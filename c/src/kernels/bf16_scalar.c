@@ -106,6 +106,7 @@ static int has_avx512bf16(void) { return 0; }
 
 const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact)
 {
+    if (k == &gru_kernels_avx2 && gru_bkernels_avx2.name) return &gru_bkernels_avx2;
     if (k != &gru_kernels_avx512) return &gru_bkernels_scalar;
     if (!exact && gru_bkernels_avx512bf16.name && has_avx512bf16())
         return &gru_bkernels_avx512bf16;

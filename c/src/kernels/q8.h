@@ -83,9 +83,10 @@ void gru_bf16_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t
 extern const gru_qkernels gru_bkernels_scalar;
 extern const gru_qkernels gru_bkernels_avx512;      /* name NULL when not built */
 extern const gru_qkernels gru_bkernels_avx512bf16;  /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_avx2;        /* name NULL when not built */
 /* The bf16 table for a model whose float table is k: avx512 -> avx512bf16 when the CPU
  * has AVX512_BF16 and exact is 0 (vdpbf16ps: within a stated bound of the reference),
- * else avx512 (bitwise the reference); anything else -> scalar. */
+ * else avx512 (bitwise the reference); avx2 -> avx2 (bitwise); anything else -> scalar. */
 const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact);
 
 #endif /* GRU_Q8_H */
