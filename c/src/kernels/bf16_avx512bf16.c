@@ -67,9 +67,10 @@ static inline __m512i bf16_dot_hw(__m512i acc, __m512i x, __m512i w)
 #define VSIGMOID(v) gru_sigmoid_ps512(v)
 #define VTANH(v) gru_tanh_ps512(v)
 #include "kernels/q8_simd_impl.h"
+#include "kernels/bf16_round_avx512.h"
 
 const gru_qkernels gru_bkernels_avx512bf16 = {.name = "avx512bf16", .rb = 16,
-                                              .quantize = gru_bf16_ref_quantize,
+                                              .quantize = KSFX(quantize),
                                               .gemm = bf16_gemm_hw,
                                               .sigmoid = bf16_sigmoid_hw,
                                               .tanh = bf16_tanh_hw};
