@@ -52,7 +52,7 @@ static inline __m512i bf16_dot_hw(__m512i acc, __m512i x, __m512i w)
 #define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_hw(acc, x, w)
 #define XBIAS 0
-#define TR1 8
+#define TR1 4
 #define TRM 4
 #define TBM 4
 #define VF __m512
