@@ -81,19 +81,22 @@ def check(status, what):
 def info() -> Dict[str, Any]:
     """What libgru is loaded: its version, ABI version, the kernel set a new model
     uses (after GRU_ISA), the kernel sets this build and CPU offer, the thread
-    count, and the int8 kernel set a quantized model (GRU.quantize("int8")) uses with
-    the int8 sets available."""
+    count, and the int8 / bf16 kernel sets a quantized model (GRU.quantize("int8"),
+    GRU.quantize("bf16")) uses with the sets available."""
     cfg = ffi.new("gru_config *")
     lib.gru_config_init(cfg)
     cfg.input_size = cfg.hidden_size = 1
     pp = ffi.new("gru_model **")
     status = lib.gru_create(cfg, pp)
-    isa = quant_isa = None   # e.g. GRU_ISA names a kernel set this CPU lacks: report it
+    isa = quant_isa = bf16_isa = None   # e.g. GRU_ISA names a set this CPU lacks: report it
     if status == lib.GRU_OK:
         isa = ffi.string(lib.gru_isa(pp[0])).decode()
         qp = ffi.new("gru_model **")
         if lib.gru_quantize(pp[0], lib.GRU_INT8, qp) == lib.GRU_OK:
             quant_isa = ffi.string(lib.gru_quant_isa(qp[0])).decode()
+            lib.gru_destroy(qp[0])
+        if lib.gru_quantize(pp[0], lib.GRU_BF16, qp) == lib.GRU_OK:
+            bf16_isa = ffi.string(lib.gru_quant_isa(qp[0])).decode()
             lib.gru_destroy(qp[0])
         lib.gru_destroy(pp[0])
     return {
@@ -104,6 +107,8 @@ def info() -> Dict[str, Any]:
         "threads": get_num_threads(),
         "int8_isa": quant_isa,
         "available_int8_isas": ffi.string(lib.gru_available_quant_isas()).decode().split(),
+        "bf16_isa": bf16_isa,
+        "available_bf16_isas": ffi.string(lib.gru_available_bf16_isas()).decode().split(),
     }
 
 
@@ -310,8 +315,8 @@ class CModel:
 
     @classmethod
     def quantized(cls, src, fmt):
-        """A new CModel owning gru_quantize(src, fmt) (GRU_INT8): an inference-only,
-        read-only int8 model of src's configuration (float32 in and out)."""
+        """A new CModel owning gru_quantize(src, fmt) (GRU_INT8, GRU_BF16): an
+        inference-only, read-only int8 / bf16 model of src's configuration (float32 in and out)."""
         pp = ffi.new("gru_model **")
         with src.rw.read():
             status = lib.gru_quantize(src.ptr, int(fmt), pp)

@@ -342,9 +342,10 @@ class GRU(_Recurrent):
         return out, h_n
 
     def quantize(self, format: str = "int8"):
-        """A new inference-only int8 copy of this GRU (pygru.quant.QuantizedGRU):
-        weights quantized per row, activations per row at every step, int32 dot
-        products, float32 gates (docs/quantization.md). format: "int8"."""
+        """A new inference-only int8 or bf16 copy of this GRU (pygru.quant.QuantizedGRU).
+        "int8": weights quantized per row, activations per row at every step, int32
+        dot products, float32 gates; "bf16": weights and activations rounded to
+        bfloat16, float32 sums and gates (docs/quantization.md)."""
         from .quant import QuantizedGRU
         return QuantizedGRU(self, format)
 
@@ -551,8 +552,9 @@ class GRUCell(_Recurrent):
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
 
     def quantize(self, format: str = "int8"):
-        """A new inference-only int8 copy of this cell (pygru.quant.QuantizedGRUCell),
-        as GRU.quantize (docs/quantization.md). format: "int8"."""
+        """A new inference-only int8 or bf16 copy of this cell
+        (pygru.quant.QuantizedGRUCell), as GRU.quantize (docs/quantization.md).
+        format: "int8" or "bf16"."""
         from .quant import QuantizedGRUCell
         return QuantizedGRUCell(self, format)
 

@@ -1,6 +1,6 @@
-"""pygru.quant - int8 inference GRUs: ``GRU.quantize("int8")`` returns a QuantizedGRU,
-which runs libgru's int8 model (gru_quantize; semantics and measured accuracy in
-docs/quantization.md).
+"""pygru.quant - int8 and bfloat16 inference GRUs: ``GRU.quantize("int8")`` (or
+``"bf16"``) returns a QuantizedGRU, which runs libgru's int8 or bf16 model
+(gru_quantize; semantics and measured accuracy in docs/quantization.md).
 
 Guarantees:
   * the same forward / __call__ / step / new_state / reset_state signatures as
@@ -9,14 +9,16 @@ Guarantees:
   * the quantized model is a snapshot: later writes to the source GRU do not reach it;
   * inference only and read-only: train(True), backward, and writes to the weights
     raise; state_dict() returns the dequantized float32 weights (values * scales, as
-    copies); int8_weights() the int8 values and row scales;
-  * results are bitwise identical for every kernel set (scalar, avx2, avx512vnni) and
-    thread count;
-  * save(path) writes a model file (I8 weights, F32 row scales "<name>.scale",
-    "quantization": "int8") that pygru.load and libgru's gru_load read back into a
-    model with bitwise the same results;
-  * quantize_module(model) runs a pygru.nn model's GRUs in int8 (QuantizedModule, eval
-    only).
+    copies; bf16: the bf16 values, exact); int8_weights() the int8 values and row
+    scales, bf16_weights() the bf16 bit patterns (uint16);
+  * results are bitwise identical for every kernel set (int8: scalar, avx2,
+    avx512vnni; bf16: scalar, avx2, avx512; the vdpbf16ps set within its stated bound)
+    and thread count;
+  * save(path) writes a model file of an int8 model (I8 weights, F32 row scales
+    "<name>.scale", "quantization": "int8") that pygru.load and libgru's gru_load read
+    back into a model with bitwise the same results (bf16 files: not yet, TypeError);
+  * quantize_module(model) runs a pygru.nn model's GRUs in int8 or bf16
+    (QuantizedModule, eval only).
 """
 from __future__ import annotations
 
@@ -29,22 +31,24 @@ from ._core import lib
 
 __all__ = ["QuantizedGRU", "QuantizedGRUCell", "QuantizedModule", "quantize_module", "FORMATS"]
 
-FORMATS = {"int8": "GRU_INT8"}
+FORMATS = {"int8": "GRU_INT8", "bf16": "GRU_BF16"}
 
 
 def _format_code(fmt):
     if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ValueError("quantize: format must be one of %s; got %r (bf16 and weight-only "
-                         "modes are not implemented yet)" % (sorted(FORMATS), fmt))
+        raise ValueError("quantize: format must be one of %s; got %r (weight-only modes "
+                         "are not implemented yet)" % (sorted(FORMATS), fmt))
     return int(getattr(lib, FORMATS[fmt]))
 
 
 class QuantizedGRU:
-    """An int8, inference-only copy of a pygru.GRU (made by GRU.quantize("int8")).
+    """An int8 or bf16, inference-only copy of a pygru.GRU (made by
+    GRU.quantize("int8") or GRU.quantize("bf16")).
 
     qgru(x, h0=None, lengths=None) -> (output, h_n), qgru.step(x, state, out=None),
-    new_state, reset_state: as pygru.GRU's, in float32. ``format`` is "int8",
-    ``isa`` the float kernel set, ``int8_isa`` the int8 kernel set it runs on."""
+    new_state, reset_state: as pygru.GRU's, in float32. ``format`` is "int8" or "bf16",
+    ``isa`` the float kernel set, ``quant_isa`` the int8 / bf16 kernel set it runs on
+    (also as ``int8_isa`` / ``bf16_isa``, None for the other format)."""
 
     training = False
 
@@ -78,7 +82,9 @@ class QuantizedGRU:
     reverse = property(lambda self: self._cfg["reverse"])
     dtype = property(lambda self: np.dtype(np.float32))
     isa = property(lambda self: self._model.isa)
-    int8_isa = property(lambda self: self._model.quant_isa)
+    quant_isa = property(lambda self: self._model.quant_isa)
+    int8_isa = property(lambda self: self._model.quant_isa if self.format == "int8" else None)
+    bf16_isa = property(lambda self: self._model.quant_isa if self.format == "bf16" else None)
 
     @property
     def num_threads(self) -> int:
@@ -117,6 +123,9 @@ class QuantizedGRU:
         ("<name>.scale", shape (3H,)), the biases float32, and the float file's
         metadata plus "quantization": "int8" (docs/quantization.md). Returns the path."""
         from . import modelfile
+        if self.format != "int8":
+            raise TypeError("model files of %s models are not implemented yet: save the float "
+                            "GRU and quantize it after loading" % self.format)
         tensors = {}
         for pub, c in self._names.items():
             if pub.startswith("weight_"):
@@ -165,13 +174,26 @@ class QuantizedGRU:
         return {pub: self._model.param_copy(c) for pub, c in self._names.items()}
 
     def int8_weights(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-        """{weight name: (int8 values (3H, in), float32 row scales (3H,))}."""
+        """{weight name: (int8 values (3H, in), float32 row scales (3H,))}; int8 models
+        only."""
+        if self.format != "int8":
+            raise ValueError("int8_weights(): this model is %s (bf16_weights() gives its "
+                             "weights)" % self.format)
         return {pub: self._model.quant_weight(c) for pub, c in self._names.items()
                 if pub.startswith("weight_")}
 
+    def bf16_weights(self) -> Dict[str, np.ndarray]:
+        """{weight name: the bf16 values (3H, in) as their uint16 bit patterns (the high
+        halves of the float32 values state_dict() gives)}; bf16 models only."""
+        if self.format != "bf16":
+            raise ValueError("bf16_weights(): this model is %s (int8_weights() gives its "
+                             "weights)" % self.format)
+        return {pub: (self._model.param_copy(c).view(np.uint32) >> 16).astype(np.uint16)
+                for pub, c in self._names.items() if pub.startswith("weight_")}
+
     def dequantize(self):
         """A float32 pygru.GRU holding the dequantized weights (the function the int8
-        model approximates, without the activation quantization)."""
+        or bf16 model approximates, without the activation rounding)."""
         from .gru import GRU
         c = self._cfg
         g = GRU(c["input_size"], c["hidden_size"], num_layers=c["num_layers"], bias=c["bias"],
@@ -187,7 +209,7 @@ class QuantizedGRU:
 
 
 class QuantizedGRUCell(QuantizedGRU):
-    """An int8, inference-only copy of a pygru.GRUCell (GRUCell.quantize("int8")):
+    """An int8 or bf16, inference-only copy of a pygru.GRUCell (GRUCell.quantize):
     cell(x, h=None) -> h1 as GRUCell's (float32), state_dict / int8_weights under the
     cell's names (weight_ih, ...), to_torch -> torch.nn.GRUCell (dequantized)."""
 

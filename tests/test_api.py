@@ -1026,8 +1026,9 @@ def test_check_unknown_status():
 def test_info():
     info = pygru.info()
     assert set(info) == {"version", "abi_version", "isa", "available_isas", "threads",
-                         "int8_isa", "available_int8_isas"}
+                         "int8_isa", "available_int8_isas", "bf16_isa", "available_bf16_isas"}
     assert info["int8_isa"] in info["available_int8_isas"]
+    assert info["bf16_isa"] in info["available_bf16_isas"]
     assert "scalar" in info["available_int8_isas"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", info["version"])
     assert info["version"] == pygru.__version__

@@ -47,4 +47,6 @@ def test_no_global_mutable_state():
     assert set(data) <= {"kind", "words", "KINDS", "flags", "keys", "rates", "candidates",
                          "gru_kernels_scalar", "gru_kernels_avx2", "gru_kernels_avx512",
                          "gru_kernels_neon", "gru_qkernels_scalar", "gru_qkernels_avx2",
-                         "gru_qkernels_avx512vnni"}, data
+                         "gru_qkernels_avx512vnni", "gru_bkernels_scalar",
+                         "gru_bkernels_avx512", "gru_bkernels_avx512bf16",
+                         "gru_bkernels_avx2"}, data

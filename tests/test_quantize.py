@@ -1,8 +1,9 @@
-"""test_quantize.py - GRU.quantize("int8") (pygru.quant.QuantizedGRU, libgru's int8
-models; semantics in docs/quantization.md): the same interface as GRU, bitwise equal
-results for every kernel set and thread count, step == forward, the accuracy bound
-against the float32 GRU, dequantized weights, to_torch, and the clear errors of an
-inference-only, read-only model."""
+"""test_quantize.py - GRU.quantize("int8") and GRU.quantize("bf16")
+(pygru.quant.QuantizedGRU, libgru's int8 and bf16 models; semantics in
+docs/quantization.md): the same interface as GRU, bitwise equal results for every kernel
+set and thread count, step == forward, the accuracy bound against the float32 GRU,
+dequantized weights, to_torch, and the clear errors of an inference-only, read-only
+model. bf16 also against a NumPy emulation of its stated semantics."""
 import numpy as np
 import pytest
 
@@ -149,13 +150,13 @@ def test_inference_only_errors():
         q.weight_ih_l0 = np.zeros((15, 4), np.float32)
     with pytest.raises(pygru.GRUError, match="no trainable parameters"):
         q.parameters()
-    for bad in ("bf16", "int4", 8, None):
+    for bad in ("int4", "float16", 8, None):
         with pytest.raises(ValueError, match="format must be one of"):
             g.quantize(bad)
     # the C calls refuse too
     from pygru._core import lib, ffi
     assert lib.gru_zero_grad(q._model.ptr) == lib.GRU_ERR_UNSUPPORTED
-    with pytest.raises(ValueError, match="int8 model is inference-only"):
+    with pytest.raises(ValueError, match="int8 or bf16 model is inference-only"):
         q._model.forward(True, 3, 1, False, _x(3, 1, 4), None, None)
     assert lib.gru_quantize(q._model.ptr, lib.GRU_INT8, ffi.new("gru_model **")) == \
         lib.GRU_ERR_UNSUPPORTED
@@ -185,3 +186,213 @@ def test_cell():
     t = q.to_torch()
     assert isinstance(t, torch.nn.GRUCell)
     assert np.array_equal(t.weight_ih.detach().numpy(), q.state_dict()["weight_ih"])
+
+
+# ---- bfloat16 -----------------------------------------------------------------------
+
+def _bf16(a):
+    """Round float32 to bfloat16 (nearest, ties to even), as float32 values."""
+    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16 << 16
+    return u.astype(np.uint32).view(np.float32)
+
+
+def _bf16_linear(W, x, b):
+    """(B, K) x (N, K) -> (B, N): float32 sums in the stated order (pairs, odd first,
+    over K padded to a multiple of 32), then + b."""
+    K = W.shape[1]
+    Kp = -(-K // 32) * 32
+    Wp = np.zeros((W.shape[0], Kp), np.float32)
+    Wp[:, :K] = W
+    xp = np.zeros((x.shape[0], Kp), np.float32)
+    xp[:, :K] = _bf16(x)
+    acc = np.zeros((x.shape[0], W.shape[0]), np.float32)
+    for k in range(0, Kp, 2):
+        acc = acc + xp[:, k + 1, None] * Wp[None, :, k + 1]
+        acc = acc + xp[:, k, None] * Wp[None, :, k]
+    return acc if b is None else acc + b
+
+
+def _bf16_emulate(sd, ra, x):
+    """One-layer unidirectional forward of the bf16 semantics (sigmoid / tanh in
+    float64, so the comparison allows their ulps)."""
+    sig = lambda v: (1 / (1 + np.exp(-v.astype(np.float64)))).astype(np.float32)
+    tanh = lambda v: np.tanh(v.astype(np.float64)).astype(np.float32)
+    Wi, Wh, bi, bh = (sd["weight_ih_l0"], sd["weight_hh_l0"], sd.get("bias_ih_l0"),
+                      sd.get("bias_hh_l0"))
+    H = Wh.shape[1]
+    h = np.zeros((x.shape[1], H), np.float32)
+    outs = []
+    for t in range(x.shape[0]):
+        gi = _bf16_linear(Wi, x[t], bi)
+        gh = _bf16_linear(Wh if ra else Wh[:2 * H], h, bh if ra or bh is None else bh[:2 * H])
+        r = sig(gi[:, :H] + gh[:, :H])
+        z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+        if ra:
+            n = tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+        else:
+            n = tanh(gi[:, 2 * H:] + _bf16_linear(Wh[2 * H:], r * h,
+                                                  None if bh is None else bh[2 * H:]))
+        h = (1 - z) * n + z * h
+        outs.append(h)
+    return np.stack(outs)
+
+
+def test_bf16_info_and_interface():
+    info = pygru.info()
+    assert info["bf16_isa"] in info["available_bf16_isas"]
+    assert info["available_bf16_isas"][0] == "scalar"
+    q = pygru.GRU(3, 4).quantize("bf16")
+    assert isinstance(q, QuantizedGRU) and q.format == "bf16"
+    assert q.bf16_isa == info["bf16_isa"] == q.quant_isa and q.int8_isa is None
+    assert "format='bf16'" in repr(q)
+    with pytest.raises(ValueError, match="bf16_weights"):
+        q.int8_weights()
+    with pytest.raises(ValueError, match="int8_weights"):
+        pygru.GRU(3, 4).quantize("int8").bf16_weights()
+
+
+@pytest.mark.parametrize("ra", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_bf16_matches_emulation(ra, bias):
+    g = pygru.GRU(37, 45, reset_after=ra, bias=bias, seed=21).eval()
+    q = g.quantize("bf16")
+    x = _x(20, 3, 37)
+    out = q(x)[0]
+    emu = _bf16_emulate(q.state_dict(), ra, x)
+    assert np.abs(out - emu).max() < 2e-6
+    assert np.abs(out - g(x)[0]).max() > 1e-4   # the rounding is really there
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(reset_after=False), dict(num_layers=2, bidirectional=True),
+    dict(num_layers=3, reverse=True, reset_after=False), dict(batch_first=True, bias=False),
+])
+def test_bf16_close_to_float(kw):
+    g = pygru.GRU(13, 37, seed=3, **kw).eval()
+    q = g.quantize("bf16")
+    bf = kw.get("batch_first", False)
+    x = _x(30, 5, 13, bf)
+    D = 2 if kw.get("bidirectional") else 1
+    h0 = RNG.uniform(-0.5, 0.5, size=(kw.get("num_layers", 1) * D, 5, 37)).astype(np.float32)
+    lengths = np.array([30, 1, 17, 29, 5])
+    o, h = g(x, h0, lengths)
+    oq, hq = q(x, h0, lengths)
+    assert oq.dtype == np.float32 and oq.shape == o.shape and hq.shape == h.shape
+    assert np.abs(o - oq).max() < 0.01 and np.abs(h - hq).max() < 0.01
+
+
+def test_bf16_bitwise_across_kernel_sets_and_threads(monkeypatch):
+    """The bitwise tables (GRU_BF16_EXACT=1: scalar, avx2, avx512); the vdpbf16ps table
+    (avx512bf16) is within a stated bound (test_bf16_hw_bound)."""
+    g = pygru.GRU(21, 45, num_layers=2, bidirectional=True, seed=5).eval()
+    x = _x(17, 9, 21)
+    lengths = RNG.integers(1, 18, size=9)
+    ref = None
+    monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
+    before = pygru.get_num_threads()
+    try:
+        for isa in pygru.info()["available_isas"]:
+            monkeypatch.setenv("GRU_ISA", isa)
+            for n in (1, 2, 3):
+                pygru.set_num_threads(n)
+                q = g.quantize("bf16")
+                out = q(x, None, lengths)
+                if ref is None:
+                    ref = out
+                    continue
+                assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1]), (
+                    isa, q.bf16_isa, n)
+    finally:
+        pygru.set_num_threads(before)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_bf16_step_equals_forward(reset_after):
+    g = pygru.GRU(10, 24, num_layers=2, reset_after=reset_after, seed=7)
+    q = g.quantize("bf16")
+    x = _x(12, 4, 10)
+    out, h_n = q(x)
+    state = q.new_state(4)
+    steps = np.stack([q.step(x[t], state) for t in range(12)])
+    assert np.array_equal(steps, out) and np.array_equal(state, h_n)
+
+
+def test_bf16_accuracy_long_sequence():
+    """T = 1000 at PyTorch's initialisation (docs/quantization.md states the numbers)."""
+    g = pygru.GRU(64, 64, seed=11).eval()
+    q = g.quantize("bf16")
+    x = _x(1000, 4, 64)
+    d = np.abs(g(x)[0] - q(x)[0])
+    assert d.max() < 0.007 and d.mean() < 0.0008
+    assert d[-100:].max() < 0.007
+
+
+def test_bf16_weights_and_errors():
+    g = pygru.GRU(6, 8, num_layers=2, seed=2)
+    q = g.quantize("bf16")
+    sd, wb = q.state_dict(), q.bf16_weights()
+    for name, bits in wb.items():
+        assert bits.dtype == np.uint16
+        assert np.array_equal(sd[name], _bf16(g.state_dict()[name]))
+        assert np.array_equal((bits.astype(np.uint32) << 16).view(np.float32), sd[name])
+    assert np.array_equal(sd["bias_hh_l1"], g.bias_hh_l1.data)
+    with pytest.raises(ValueError, match="inference-only"):
+        q.train()
+    with pytest.raises(pygru.GRUError, match="no backward"):
+        q.backward(np.zeros((3, 1, 8), np.float32))
+    with pytest.raises(AttributeError, match="read-only"):
+        q.weight_ih_l0 = np.zeros((24, 6), np.float32)
+    from pygru._core import lib, ffi
+    assert lib.gru_quantize(q._model.ptr, lib.GRU_BF16, ffi.new("gru_model **")) == \
+        lib.GRU_ERR_UNSUPPORTED
+
+
+def test_bf16_models_have_no_file_yet(tmp_path):
+    # gru_save wrote int8 files only: a bf16 model's 2-byte rows must not go out as I8
+    q = pygru.GRU(4, 6, seed=1).quantize("bf16")
+    path = tmp_path / "q.safetensors"
+    with pytest.raises(TypeError, match="bf16"):
+        q.save(path)
+    from pygru._core import lib
+    assert lib.gru_save(q._model.ptr, str(path).encode()) == lib.GRU_ERR_UNSUPPORTED
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bf16_cell():
+    cell = pygru.GRUCell(7, 12, seed=4)
+    q = cell.quantize("bf16")
+    assert "QuantizedGRUCell(7, 12" in repr(q) and q.format == "bf16"
+    x, h = _x(1, 5, 7)[0], RNG.uniform(-0.5, 0.5, (5, 12)).astype(np.float32)
+    h1 = q(x, h)
+    assert h1.shape == (5, 12) and np.abs(h1 - cell.eval()(x, h)).max() < 0.01
+    g = pygru.GRU(7, 12, seed=0)
+    g.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
+    out, _ = g.quantize("bf16")(x[None], h[None])
+    assert np.array_equal(out[0], h1)
+
+
+def test_bf16_hw_bound(monkeypatch):
+    """avx512bf16 (vdpbf16ps) against the bitwise reference: within 2e-5 (measured 0 on
+    AMD Zen 4), and the same bits for any thread count."""
+    if "avx512bf16" not in pygru.info()["available_bf16_isas"]:
+        pytest.skip("no AVX512_BF16 on this CPU")
+    g = pygru.GRU(40, 70, num_layers=2, seed=6).eval()
+    x = _x(25, 6, 40)
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
+    ref = g.quantize("bf16")(x)[0]
+    monkeypatch.delenv("GRU_BF16_EXACT")
+    monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    before = pygru.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 3):
+            pygru.set_num_threads(n)
+            q = g.quantize("bf16")
+            assert q.bf16_isa == "avx512bf16"
+            outs.append(q(x)[0])
+    finally:
+        pygru.set_num_threads(before)
+    assert np.array_equal(outs[0], outs[1])
+    assert np.abs(outs[0] - ref).max() <= 2e-5

@@ -496,7 +496,8 @@ GRU_API gru_status gru_load(const char *path, gru_model **out, char *message,
 
 /* Quantization formats for gru_quantize. */
 typedef enum gru_qformat {
-    GRU_INT8 = 1   /* int8 weights per row + dynamic int8 activations, int32 sums */
+    GRU_INT8 = 1,  /* int8 weights per row + dynamic int8 activations, int32 sums */
+    GRU_BF16 = 2   /* bf16 weights and activations, float32 sums (see below) */
 } gru_qformat;
 
 /* Makes *out, a new inference-only model computing model's GRU in int8 (format
@@ -525,19 +526,35 @@ typedef enum gru_qformat {
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
  * GRU_ERR_UNSUPPORTED (model is already quantized, or an input width I or D*H above
  * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
- * an error of gru_create (GRU_ERR_ISA_UNAVAILABLE). */
+ * an error of gru_create (GRU_ERR_ISA_UNAVAILABLE).
+ * GRU_BF16: the same calls and limits, with every weight rounded to bfloat16 (round to
+ * nearest even; NaN stays NaN) once, and every activation row (x_t, h_{t-1}, r * h_{t-1})
+ * rounded to bf16 when it enters a product; a dot product is a float32 sum over the row
+ * padded with zeros to a multiple of 32 values, in pairs j = 0, 1, ...:
+ * acc = (acc + w[2j+1] x[2j+1]) + w[2j] x[2j] (each operation rounded, from acc = +0),
+ * then pre = acc + b; the gate arithmetic as above. gru_param_get returns the bf16
+ * weights as float32 (exact); gru_quant_weight_get is for int8 models only. bf16 sets:
+ * "avx512" (float set avx512) and "avx2" (float set avx2), bitwise the scalar reference;
+ * on a CPU with AVX512_BF16, float set avx512 gives "avx512bf16" (vdpbf16ps: flushes
+ * denormals, so not bitwise; within the bound of docs/quantization.md) unless the
+ * environment has GRU_BF16_EXACT=1 (read here). */
 GRU_API gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out);
 
-/* The model's quantization format (GRU_INT8), 0 for a float model or NULL. */
+/* The model's quantization format (GRU_INT8, GRU_BF16), 0 for a float model or NULL. */
 GRU_API int32_t gru_quant_format(const gru_model *model);
 
-/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni"; static
- * storage), NULL for a float model or NULL. */
+/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni"), or of a bf16
+ * model's ("scalar", "avx2", "avx512", "avx512bf16"); static storage; NULL for a float
+ * model or NULL. */
 GRU_API const char *gru_quant_isa(const gru_model *model);
 
 /* Space-separated names of the int8 kernel sets this build has and this CPU runs
  * (static storage), e.g. "scalar avx2 avx512vnni". */
 GRU_API const char *gru_available_quant_isas(void);
+
+/* Space-separated names of the bf16 kernel sets this build has and this CPU runs
+ * (static storage), e.g. "scalar avx2 avx512 avx512bf16". */
+GRU_API const char *gru_available_bf16_isas(void);
 
 /* Copies an int8 model's quantized weight `name` (a weight_ih / weight_hh tensor):
  * values (rows, cols) int8, count = rows * cols, and the row scales (rows = 3H),

@@ -41,7 +41,7 @@ const char *gru_strerror(int status)
     case GRU_ERR_FORMAT: return "not a valid model file (malformed, or inconsistent with itself)";
     case GRU_ERR_UNSUPPORTED:
         return "not supported for this model's configuration (a bidirectional or reverse "
-               "model cannot be stepped; an int8 model is inference-only and read-only)";
+               "model cannot be stepped; an int8 or bf16 model is inference-only and read-only)";
     case GRU_ERR_BUSY:
         return "other calls were running on the model; the thread count was not changed "
                "(try again)";

@@ -1,7 +1,12 @@
 /*
- * quant.c - int8 inference models (docs/quantization.md): gru_quantize makes one from a
- * float model, the getters read its int8 weights, and gru_forward_q8 is its forward
- * (gru_forward with training = 0 and gru_step both run it).
+ * quant.c - int8 and bfloat16 inference models (docs/quantization.md): gru_quantize
+ * makes one from a float model, the getters read its int8 weights, and gru_forward_q8
+ * is its forward (gru_forward with training = 0 and gru_step both run it).
+ *
+ * A bf16 model runs the same driver with a bf16 kernel table (kernels/bf16_scalar.c):
+ * its "quantized" rows are bf16 values (2 bytes each, so every padded width kp below is
+ * in bytes, twice the values'), its scales are 1 and its dot products float32 sums in
+ * the order bf16_scalar.c defines; the gate arithmetic below is the same.
  *
  * Semantics (the scalar reference kernels, kernels/q8_scalar.c, define them; every
  * kernel table gives the same bits). Weights: each row of W_ih and W_hh (one gate of
@@ -365,14 +370,34 @@ static void q_store_row(gru_model *m, size_t off, size_t K, size_t Kp, size_t i,
     sum[i] = acc;
 }
 
-/* Quantizes the weight (3H, K) at element offset off of src into m (q_store_row).
- * row: K floats, tmp: Kp bytes. */
+/* A bf16 model's weight row (K floats in row) rounded into layout row n of Q (rows of
+ * Kp bytes; value k at byte gru_q8_offset(rb, Kp, n, 2k), pairs kept together); dq = its
+ * float32 values, s = 1. */
+static void q_weight_bf16(const gru_qmodel *q, size_t n, size_t K, size_t Kp, int8_t *Q,
+                          const float *row, float *dq, float *s, int32_t *sum)
+{
+    for (size_t k = 0; k < K; k++) {
+        const uint16_t v = gru_bf16_round(row[k]);
+        memcpy(Q + gru_q8_offset(q->k->rb, Kp, n, 2 * k), &v, sizeof v);
+        dq[k] = gru_bf16_to_float(v);
+    }
+    *s = 1.0f;
+    *sum = 0;
+}
+
+/* Quantizes the weight (3H, K) at element offset off of src into m (q_store_row; a
+ * bf16 model: q_weight_bf16). row: K floats, tmp: Kp bytes. */
 static void q_weight(const gru_model *src, gru_model *m, size_t off, size_t K, size_t Kp,
                      int8_t *Q, float *s, int32_t *sum, float *row, int8_t *tmp)
 {
     for (size_t i = 0; i < 3 * m->H; i++) {
         float si;
         q_read_row(src, off + i * K, K, row);
+        if (m->q->format == GRU_BF16) {
+            q_weight_bf16(m->q, i / m->H * m->q->hp + i % m->H, K, Kp, Q, row,
+                          (float *)m->params + off + i * K, s + i, sum + i);
+            continue;
+        }
         gru_q8_ref_quantize(1, K, Kp, row, K, tmp, Kp, &si);
         q_store_row(m, off, K, Kp, i, tmp, si, Q, s, sum);
     }
@@ -407,8 +432,9 @@ static gru_status q_alloc(const gru_model *m, gru_qmodel *q)
 {
     const size_t H = m->H, G = 3 * H, DH = m->D * m->H;
     const size_t kmax = m->I > DH ? m->I : DH;
-    q->kph = gru_q8_kpad(H);
-    q->kpmax = gru_q8_kpad(kmax);
+    const size_t vb = q->format == GRU_BF16 ? 2 : 1;   /* bytes per value */
+    q->kph = vb * gru_q8_kpad(H);
+    q->kpmax = vb * gru_q8_kpad(kmax);
     q->hp = (H + GRU_Q8_RPAD - 1) / GRU_Q8_RPAD * GRU_Q8_RPAD;
     q->nlayers = m->L * m->D;
     if (!(q->layers = calloc(q->nlayers, sizeof *q->layers))) return GRU_ERR_NO_MEMORY;
@@ -416,7 +442,7 @@ static gru_status q_alloc(const gru_model *m, gru_qmodel *q)
     for (size_t k = 0; k < q->nlayers && !st; k++) {
         gru_qlayer *p = &q->layers[k];
         p->in_w = k < m->D ? m->I : DH;
-        p->kpi = gru_q8_kpad(p->in_w);
+        p->kpi = vb * gru_q8_kpad(p->in_w);
         st = q_layer_alloc(p, G, q->hp, q->kph);
     }
     return st;
@@ -442,8 +468,16 @@ static gru_status q_build(const gru_model *src, gru_model *m, gru_qmodel *q)
     return st;
 }
 
-/* A fresh float32 model of cfg with an int8 model's (zero) weights attached. */
-static gru_status q_new(const gru_config *config, gru_model **out)
+/* GRU_BF16_EXACT=1 in the environment: no vdpbf16ps (the bitwise tables only). */
+static int q_bf16_exact(void)
+{
+    const char *e = getenv("GRU_BF16_EXACT");
+    return e && strcmp(e, "1") == 0;
+}
+
+/* A fresh float32 model of cfg with a quantized model (format GRU_INT8 or GRU_BF16) of
+ * zero weights attached. */
+static gru_status q_new(const gru_config *config, int32_t format, gru_model **out)
 {
     gru_config cfg = *config;
     cfg.dtype = GRU_FLOAT32;
@@ -453,8 +487,9 @@ static gru_status q_new(const gru_config *config, gru_model **out)
     if (m->I > GRU_Q8_KMAX || m->D * m->H > GRU_Q8_KMAX) st = GRU_ERR_UNSUPPORTED;
     else if (!(m->q = calloc(1, sizeof *m->q))) st = GRU_ERR_NO_MEMORY;
     if (!st) {
-        m->q->format = GRU_INT8;
-        m->q->k = gru_select_qkernels(m->kernels);
+        m->q->format = format;
+        m->q->k = format == GRU_BF16 ? gru_select_bkernels(m->kernels, q_bf16_exact())
+                                     : gru_select_qkernels(m->kernels);
     }
     if (st) gru_destroy(m);
     else *out = m;
@@ -474,10 +509,10 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     if (!out) return GRU_ERR_NULL;
     *out = NULL;
     if (!model) return GRU_ERR_NULL;
-    if (format != GRU_INT8) return GRU_ERR_INVALID_ARG;
+    if (format != GRU_INT8 && format != GRU_BF16) return GRU_ERR_INVALID_ARG;
     if (model->q) return GRU_ERR_UNSUPPORTED;
     gru_model *m;
-    gru_status st = q_new(&model->cfg, &m);
+    gru_status st = q_new(&model->cfg, format, &m);
     if (st) return st;
     st = q_build(model, m, m->q);
     if (!st && gru_get_num_threads(model) != gru_get_num_threads(m))
@@ -496,7 +531,7 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
 gru_status gru_qmodel_create(const gru_config *cfg, gru_model **out)
 {
     gru_model *m;
-    gru_status st = q_new(cfg, &m);
+    gru_status st = q_new(cfg, GRU_INT8, &m);   /* files hold int8 models only */
     if (st) return st;
     if ((st = q_alloc(m, m->q))) {
         gru_destroy(m);
@@ -545,6 +580,17 @@ const char *gru_available_quant_isas(void)
     return has5 && has2 ? "scalar avx2 avx512vnni" : has2 ? "scalar avx2" : "scalar";
 }
 
+const char *gru_available_bf16_isas(void)
+{
+    const char *f = gru_kernels_available();
+    const int has2 = strstr(f, "avx2") && gru_bkernels_avx2.name;
+    const int has5 = strstr(f, "avx512") && gru_bkernels_avx512.name;
+    const int hw = has5 && gru_select_bkernels(&gru_kernels_avx512, 0) ==
+                               &gru_bkernels_avx512bf16;
+    if (!has2) return has5 ? "scalar avx512" : "scalar";   /* (no AVX-512 without AVX2) */
+    return hw ? "scalar avx2 avx512 avx512bf16" : has5 ? "scalar avx2 avx512" : "scalar avx2";
+}
+
 /* dst (3H, K) = the int8 values of Q (3 hp rows of Kp in the table's layout). */
 static void q_copy_rows(const gru_qmodel *q, size_t H, size_t K, size_t Kp, const int8_t *Q,
                         int8_t *dst)
@@ -558,7 +604,7 @@ gru_status gru_quant_weight_get(const gru_model *model, const char *name, int8_t
                                 size_t count, float *scales, size_t nscales)
 {
     if (!model || !name || !values || !scales) return GRU_ERR_NULL;
-    if (!model->q) return GRU_ERR_UNSUPPORTED;
+    if (!model->q || model->q->format != GRU_INT8) return GRU_ERR_UNSUPPORTED;
     const size_t G = 3 * model->H;
     for (size_t i = 0; i < model->ntensors; i++) {
         const gru_tensor *t = &model->tensors[i];

@@ -138,6 +138,7 @@ gru_status gru_save(const gru_model *m, const char *path)
 {
     if (!m || !path) return GRU_ERR_NULL;
     if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
+    if (m->q && m->q->format != GRU_INT8) return GRU_ERR_UNSUPPORTED;   /* bf16: no file yet */
     char *h = NULL;
     size_t len = 0;
     gru_status st = save_header(m, &h, &len);

@@ -159,7 +159,7 @@ void test_views(const char *isa);    /* gru_param_data / gru_grad_data / gru_par
 void test_align(void);               /* GRU_ERR_MISALIGNED for every buffer argument */
 void test_qfile(void);               /* int8 model files: gru_save / gru_load_file */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
-void test_quant(void);               /* int8 models: semantics, every kernel set, accuracy */
+void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
 
 /* Sets or clears GRU_ISA (NULL clears). */
 void set_isa_env(const char *isa);

@@ -12,7 +12,11 @@
  *  - the quantized weights (gru_quant_weight_get) and the dequantized params;
  *  - accuracy against the float32 model over T = 1000 (bounds in docs/quantization.md);
  *  - errors: training, backward, parameter writes, gradients, save, bad formats; a
- *    float64 model quantizes as its float32 rounding.
+ *    float64 model quantizes as its float32 rounding;
+ *  - bfloat16 (GRU_BF16): an independent emulation (bf16 rounding through frexpf/rintf,
+ *    the stated pairwise float32 summation order) gives the library's bits on every
+ *    float kernel set and 1 or 3 threads; step == forward; the bf16 weights; the refused
+ *    calls; accuracy against float32 over T = 1000.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
@@ -54,6 +58,10 @@ typedef struct qe_model {
 } qe_model;
 
 static int qe_overflow;   /* an int64 sum outside int32: counted as a failure */
+static int32_t q_format = GRU_INT8;   /* the format q_make quantizes to (the bf16 sections
+                                         set GRU_BF16) */
+static int q_bf16_hw;                 /* bf16: 1 lets q_make choose the vdpbf16ps table
+                                         (avx512bf16), 0 sets GRU_BF16_EXACT=1 */
 
 /* out[n] = (float)acc * (sw[n] * xs) (+ b[n]) for the N rows of W (N, K). */
 static void qe_linear(size_t N, size_t K, const int8_t *W, const float *sw, const int8_t *xq,
@@ -271,7 +279,9 @@ static gru_model *q_make(const gru_model *m, const char *isa, int threads)
     gru_model *q = NULL;
     set_isa_env(isa);
     setenv("GRU_THREAD_MIN_WORK", "0", 1);
-    gru_status st = gru_quantize(m, GRU_INT8, &q);
+    if (!q_bf16_hw) setenv("GRU_BF16_EXACT", "1", 1);
+    gru_status st = gru_quantize(m, q_format, &q);
+    unsetenv("GRU_BF16_EXACT");
     unsetenv("GRU_THREAD_MIN_WORK");
     set_isa_env(NULL);
     CHECK_MSG(st == GRU_OK, "gru_quantize under GRU_ISA=%s: %s", isa ? isa : "-",
@@ -347,6 +357,8 @@ static void q_random_case(rng *g, qcase *c)
  * it, else avx2; avx2 -> avx2; anything else -> scalar. */
 static const char *q_expected_isa(const char *isa)
 {
+    if (q_format == GRU_BF16)   /* bf16, GRU_BF16_EXACT=1: avx512, avx2 as the float set */
+        return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? isa : "scalar";
     const int vnni = strstr(gru_available_quant_isas(), "avx512vnni") != NULL;
     if (strcmp(isa, "avx512") == 0) return vnni ? "avx512vnni" : "avx2";
     return strcmp(isa, "avx2") == 0 ? "avx2" : "scalar";
@@ -359,9 +371,10 @@ static void test_q_isas(void)
     snprintf(isas, sizeof isas, "%s", gru_available_isas());
     rng g = {77};
 #if defined(__aarch64__)
-    const int ncases = 10;   /* under qemu (make test-neon): the int8 tables are scalar there */
+    const int ncases = q_format == GRU_BF16 ? 4 : 10;   /* under qemu (make test-neon):
+                                                          only scalar tables there */
 #else
-    const int ncases = 40;
+    const int ncases = q_format == GRU_BF16 ? 15 : 40;
 #endif
     for (int i = 0; i < ncases; i++) {
         qcase c;
@@ -387,7 +400,8 @@ static void test_q_isas(void)
                 CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, o1, h1));
                 CHECK_MSG(memcmp(o0, o1, qd.nout * sizeof(float)) == 0 &&
                               memcmp(h0, h1, qd.nh * sizeof(float)) == 0,
-                          "int8 set %s, %d threads: outputs differ from the scalar set's",
+                          "format %d set %s, %d threads: outputs differ from the scalar set's",
+                          (int)q_format,
                           gru_quant_isa(q), th);
                 gru_destroy(q);
             }
@@ -537,7 +551,7 @@ static void test_q_errors(void)
     check_set_ctx("quant errors");
     CHECK_STATUS(gru_quantize(qd.tm.m, 0, &q), GRU_ERR_INVALID_ARG);
     CHECK(q == NULL);
-    CHECK_STATUS(gru_quantize(qd.tm.m, 2, &q), GRU_ERR_INVALID_ARG);
+    CHECK_STATUS(gru_quantize(qd.tm.m, 3, &q), GRU_ERR_INVALID_ARG);
     CHECK_STATUS(gru_quantize(NULL, GRU_INT8, &q), GRU_ERR_NULL);
     CHECK_STATUS(gru_quantize(qd.tm.m, GRU_INT8, NULL), GRU_ERR_NULL);
     if (!CHECK_OK(gru_quantize(qd.tm.m, GRU_INT8, &q))) goto done;
@@ -613,6 +627,413 @@ static void test_q_vmath(void)
     CHECK(gru_tanh_f(INFINITY) == 1.0f && gru_tanh_f(-INFINITY) == -1.0f);
 }
 
+/* ---- bfloat16 (GRU_BF16) ------------------------------------------------------------ */
+
+/* The bf16 rounding of v by another route than the library's bit trick: v's significand
+ * to 8 bits with rintf (ties to even), quantum 2^(e-8) but at least bf16's 2^-133. */
+static float be_round(float v)
+{
+    if (isnan(v) || isinf(v) || v == 0.0f) return v;
+    int e;
+    (void)frexpf(v, &e);
+    const int q = e - 8 < -133 ? -133 : e - 8;
+    return ldexpf(rintf(ldexpf(v, -q)), q);
+}
+
+typedef struct be_layer {
+    size_t in;
+    float *wih, *whh;    /* (3H, in), (3H, H) bf16 values */
+    float *bih, *bhh;    /* (3H) or NULL */
+} be_layer;
+
+typedef struct be_model {
+    int64_t H, L, D;
+    int ra, reverse;
+    be_layer lay[4][2];
+} be_model;
+
+/* out[n] = sum over pairs (zero-padded to a multiple of 32 values) of
+ * (acc + w[2j+1] x[2j+1]) + w[2j] x[2j], then + b[n]; x already rounded. */
+static void be_linear(size_t N, size_t K, const float *W, const float *x, const float *b,
+                      float *out)
+{
+    const size_t Kp = (K + 31) / 32 * 32;
+    for (size_t n = 0; n < N; n++) {
+        float acc = 0.0f;
+        for (size_t k = 0; k < Kp; k += 2) {
+            const float p1 = k + 1 < K ? W[n * K + k + 1] * x[k + 1] : 0.0f * 0.0f;
+            const float p0 = k < K ? W[n * K + k] * x[k] : 0.0f;
+            acc = acc + p1;
+            acc = acc + p0;
+        }
+        out[n] = b ? acc + b[n] : acc;
+    }
+}
+
+static float *be_tensor(const double *src, size_t n, int round)
+{
+    if (!src) return NULL;
+    float *w = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) w[i] = round ? be_round((float)src[i]) : (float)src[i];
+    return w;
+}
+
+static void be_make(be_model *q, const tmodel *tm)
+{
+    memset(q, 0, sizeof *q);
+    q->H = tm->ref.H; q->L = tm->ref.L; q->D = tm->ref.D;
+    q->ra = tm->cfg.reset_after; q->reverse = tm->cfg.reverse;
+    const size_t H = (size_t)q->H, G = 3 * H;
+    for (int l = 0; l < q->L; l++)
+        for (int d = 0; d < q->D; d++) {
+            be_layer *p = &q->lay[l][d];
+            p->in = l == 0 ? (size_t)tm->ref.I : (size_t)(q->D * q->H);
+            p->wih = be_tensor(tm->ref.p[l][d][REF_W_IH], G * p->in, 1);
+            p->whh = be_tensor(tm->ref.p[l][d][REF_W_HH], G * H, 1);
+            p->bih = be_tensor(tm->ref.p[l][d][REF_B_IH], G, 0);
+            p->bhh = be_tensor(tm->ref.p[l][d][REF_B_HH], G, 0);
+        }
+}
+
+static void be_free(be_model *q)
+{
+    for (int l = 0; l < 4; l++)
+        for (int d = 0; d < 2; d++) {
+            be_layer *p = &q->lay[l][d];
+            free(p->wih); free(p->whh); free(p->bih); free(p->bhh);
+        }
+}
+
+/* One step of one sequence: h (H) -> hn (H) from the layer input x (in). */
+static void be_cell(const be_model *q, const be_layer *p, const float *x, const float *h,
+                    float *hn)
+{
+    const size_t H = (size_t)q->H, G = 3 * H, kmax = p->in > H ? p->in : H;
+    float *a = malloc(kmax * sizeof(float));
+    float *gi = malloc(G * sizeof(float)), *gh = malloc(G * sizeof(float));
+    float *rh = malloc(H * sizeof(float));
+    for (size_t k = 0; k < p->in; k++) a[k] = be_round(x[k]);
+    be_linear(G, p->in, p->wih, a, p->bih, gi);
+    for (size_t k = 0; k < H; k++) a[k] = be_round(h[k]);
+    be_linear(q->ra ? G : 2 * H, H, p->whh, a, p->bhh, gh);
+    for (size_t j = 0; j < H; j++) {
+        gh[j] = gru_sigmoid_f(gi[j] + gh[j]);
+        gh[H + j] = gru_sigmoid_f(gi[H + j] + gh[H + j]);
+        rh[j] = gh[j] * h[j];
+    }
+    if (!q->ra) {
+        for (size_t k = 0; k < H; k++) a[k] = be_round(rh[k]);
+        be_linear(H, H, p->whh + 2 * H * H, a, p->bhh ? p->bhh + 2 * H : NULL, gh + 2 * H);
+    }
+    for (size_t j = 0; j < H; j++) {
+        const float rn = q->ra ? gh[j] * gh[2 * H + j] : gh[2 * H + j];
+        const float n = gru_tanh_f(gi[2 * H + j] + rn), z = gh[H + j];
+        const float u = (1.0f - z) * n;
+        const float c = z * h[j];
+        hn[j] = u + c;
+    }
+    free(a); free(gi); free(gh); free(rh);
+}
+
+/* The forward, time-major (as qe_forward). */
+static void be_forward(const be_model *q, int64_t T, int64_t B, int64_t I, const float *x,
+                       const float *h0, const int32_t *len, float *out, float *h_n)
+{
+    const size_t H = (size_t)q->H, DH = (size_t)(q->D * q->H);
+    float *in = malloc((size_t)(T * B) * (DH > (size_t)I ? DH : (size_t)I) * sizeof(float));
+    float *h = malloc(H * sizeof(float)), *hn = malloc(H * sizeof(float));
+    size_t in_w = (size_t)I;
+    memcpy(in, x, (size_t)(T * B) * in_w * sizeof(float));
+    for (int l = 0; l < q->L; l++) {
+        for (int d = 0; d < q->D; d++)
+            for (int64_t b = 0; b < B; b++) {
+                const size_t k = (size_t)(l * q->D + d);
+                const int back = d == 1 || q->reverse;
+                const int64_t n = len ? len[b] : T;
+                if (h0) memcpy(h, h0 + (k * (size_t)B + (size_t)b) * H, H * sizeof(float));
+                else memset(h, 0, H * sizeof(float));
+                for (int64_t s = 0; s < T; s++) {
+                    const int64_t t = back ? (s < n ? n - 1 - s : s) : s;
+                    float *o = out + ((size_t)(t * B + b)) * DH + (size_t)d * H;
+                    if (t >= n) { memset(o, 0, H * sizeof(float)); continue; }
+                    be_cell(q, &q->lay[l][d], in + (size_t)(t * B + b) * in_w, h, hn);
+                    memcpy(h, hn, H * sizeof(float));
+                    memcpy(o, h, H * sizeof(float));
+                }
+                memcpy(h_n + (k * (size_t)B + (size_t)b) * H, h, H * sizeof(float));
+            }
+        in_w = DH;
+        memcpy(in, out, (size_t)(T * B) * DH * sizeof(float));
+    }
+    free(in); free(h); free(hn);
+}
+
+/* The rounding itself: be_round against the library's on special and random values
+ * (through the dequantized weights of a 1-unit model would be indirect; the emulation
+ * below covers the library; here the emulation's rounding is checked on known values). */
+static void test_bf16_round(void)
+{
+    check_set_ctx("bf16 rounding");
+    CHECK(be_round(1.0f) == 1.0f);
+    CHECK(be_round(1.0f + 0x1p-8f) == 1.0f);                 /* tie -> even */
+    CHECK(be_round(1.0f + 0x1p-7f + 0x1p-8f) == 1.0f + 0x1p-6f);   /* tie -> even (up) */
+    CHECK(be_round(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f);
+    CHECK(be_round(-3.0f) == -3.0f);
+    CHECK(isinf(be_round(0x1.ffp127f)));   /* the tie above the largest bf16 -> infinity */
+    CHECK(be_round(0x1p-140f) == 0.0f && be_round(0x1.8p-133f) == 0x1p-132f);
+    check_set_ctx("%s", "");
+}
+
+static const qcase be_cases[] = {
+    /* T  B  I   H  L ra bi rev bf h0 len bias */
+    {5, 3, 7, 9, 1, 1, 0, 0, 0, 0, 0, 1},
+    {6, 2, 5, 11, 1, 0, 0, 0, 0, 1, 1, 1},
+    {4, 5, 70, 17, 2, 1, 1, 0, 1, 1, 1, 1},
+    {7, 1, 3, 33, 2, 0, 1, 0, 0, 0, 1, 0},
+    {9, 4, 16, 65, 1, 1, 0, 1, 1, 1, 1, 1},
+    {3, 33, 9, 5, 3, 0, 0, 1, 0, 1, 0, 1},
+    {12, 2, 130, 40, 2, 1, 0, 0, 0, 0, 1, 1},
+};
+
+/* The library's bf16 outputs and final states == the emulation's, bit for bit, on every
+ * float kernel set (the bf16 set follows it) and 1 or 3 threads. */
+static void test_bf16_emulation(void)
+{
+    char isas[256];
+    snprintf(isas, sizeof isas, "%s", gru_available_isas());
+    for (size_t i = 0; i < sizeof be_cases / sizeof be_cases[0]; i++) {
+        const qcase *c = &be_cases[i];
+        qdata qd;
+        if (!qdata_make(&qd, c, 7000 + i)) continue;
+        be_model be;
+        be_make(&be, &qd.tm);
+        float *oe = malloc(qd.nout * sizeof(float)), *he = malloc(qd.nh * sizeof(float));
+        float *ol = malloc(qd.nout * sizeof(float)), *hl = malloc(qd.nh * sizeof(float));
+        be_forward(&be, c->T, c->B, c->I, qd.x, qd.h0, qd.len, oe, he);
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", isas);
+        for (char *sv = NULL, *isa = strtok_r(buf, " ", &sv); isa; isa = strtok_r(NULL, " ", &sv))
+            for (int th = 1; th <= 3; th += 2) {
+                gru_model *q = q_make(qd.tm.m, isa, th);
+                qcase_ctx(c, isa);
+                if (!q) continue;
+                CHECK(gru_quant_format(q) == GRU_BF16);
+                CHECK_OK(q_run(q, c, qd.x, qd.h0, qd.len, ol, hl));
+                CHECK_SAME("bf16 output", oe, ol, qd.nout * sizeof(float));
+                CHECK_SAME("bf16 h_n", he, hl, qd.nh * sizeof(float));
+                gru_destroy(q);
+            }
+        free(oe); free(he); free(ol); free(hl);
+        be_free(&be);
+        qdata_free(&qd);
+    }
+    check_set_ctx("%s", "");
+}
+
+/* gru_param_get of a bf16 model: the bf16-rounded weights, the biases unchanged;
+ * gru_quant_weight_get refuses (int8 only). */
+static void test_bf16_weights(void)
+{
+    const qcase c = {2, 1, 13, 21, 2, 1, 1, 0, 0, 0, 0, 1};
+    qdata qd;
+    if (!qdata_make(&qd, &c, 7500)) return;
+    be_model be;
+    be_make(&be, &qd.tm);
+    gru_model *q = q_make(qd.tm.m, NULL, 1);
+    const size_t G = 3 * (size_t)c.H;
+    for (int l = 0; l < c.L && q; l++)
+        for (int d = 0; d < 2; d++) {
+            const be_layer *p = &be.lay[l][d];
+            char name[64];
+            for (int w = 0; w < 2; w++) {
+                const size_t K = w ? (size_t)c.H : p->in;
+                float *v = malloc(G * K * sizeof(float));
+                int8_t i8[8];
+                float s[8];
+                ref_tensor_name(name, sizeof name, l, d, w ? REF_W_HH : REF_W_IH);
+                check_set_ctx("bf16 weights %s", name);
+                CHECK_OK(gru_param_get(q, name, v, G * K));
+                CHECK_SAME("bf16 weights", v, w ? p->whh : p->wih, G * K * sizeof(float));
+                CHECK_STATUS(gru_quant_weight_get(q, name, i8, 8, s, 8), GRU_ERR_UNSUPPORTED);
+                free(v);
+            }
+        }
+    if (q) {
+        float b[63];
+        CHECK_OK(gru_param_get(q, "bias_hh_l1_reverse", b, G));
+        CHECK_SAME("bias", b, be.lay[1][1].bhh, G * sizeof(float));
+        CHECK(strcmp(gru_quant_isa(q), q_expected_isa(gru_isa(q))) == 0);
+        CHECK(strncmp(gru_available_bf16_isas(), "scalar", 6) == 0);
+    }
+    check_set_ctx("%s", "");
+    gru_destroy(q);
+    be_free(&be);
+    qdata_free(&qd);
+}
+
+/* Refused calls and a float64 model (as int8's). */
+static void test_bf16_errors(void)
+{
+    const qcase c = {3, 2, 5, 6, 1, 0, 0, 0, 0, 0, 0, 1};
+    qdata qd;
+    if (!qdata_make(&qd, &c, 7600)) return;
+    gru_model *q = NULL, *q2 = NULL;
+    check_set_ctx("bf16 errors");
+    if (!CHECK_OK(gru_quantize(qd.tm.m, GRU_BF16, &q))) goto done;
+    CHECK_STATUS(gru_quantize(q, GRU_BF16, &q2), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_quantize(q, GRU_INT8, &q2), GRU_ERR_UNSUPPORTED);
+    float out[3 * 2 * 6], buf[64] = {0};
+    size_t ws = 0;
+    void *data = NULL;
+    CHECK_STATUS(gru_workspace_size(q, 3, 2, 1, &ws), GRU_ERR_UNSUPPORTED);
+    CHECK_OK(gru_workspace_size(q, 3, 2, 0, &ws));
+    unsigned char *work = malloc(ws + 16384);
+    CHECK_STATUS(gru_forward(q, 1, 3, 2, 0, qd.x, NULL, NULL, out, NULL, work, ws + 16384),
+                 GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_backward(q, 3, 2, 0, qd.x, work, ws, out, NULL, NULL, NULL),
+                 GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_param_set(q, "bias_ih_l0", buf, 18), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_param_data(q, "bias_ih_l0", &data, NULL), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_params_changed(q, NULL), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_grad_get(q, "bias_ih_l0", buf, 18), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_zero_grad(q), GRU_ERR_UNSUPPORTED);
+    CHECK_STATUS(gru_save(q, "/nonexistent-dir/q.safetensors"), GRU_ERR_UNSUPPORTED);
+    CHECK_OK(gru_forward(q, 0, 3, 2, 0, qd.x, NULL, NULL, out, NULL, work, ws));
+    tmodel t64;
+    if (tmodel_clone(&t64, &qd.tm, GRU_FLOAT64)) {
+        float out64[3 * 2 * 6];
+        if (CHECK_OK(gru_quantize(t64.m, GRU_BF16, &q2))) {
+            CHECK_OK(gru_forward(q2, 0, 3, 2, 0, qd.x, NULL, NULL, out64, NULL, NULL, 0));
+            CHECK_SAME("float64 model in bf16", out, out64, sizeof out);
+        }
+        tmodel_free(&t64);
+    }
+    free(work);
+done:
+    gru_destroy(q);
+    gru_destroy(q2);
+    qdata_free(&qd);
+    check_set_ctx("%s", "");
+}
+
+/* Accuracy of bf16 against float32 over T = 1000 (docs/quantization.md). */
+#define BF16_ACC_MAX_BOUND 0.007
+#define BF16_ACC_MEAN_BOUND 0.0008
+static void test_bf16_accuracy(void)
+{
+    static const qcase cases[] = {
+        {1000, 4, 64, 64, 1, 1, 0, 0, 0, 0, 0, 1},
+        {1000, 4, 64, 64, 1, 0, 0, 0, 0, 0, 0, 1},
+        {1000, 2, 40, 128, 2, 1, 1, 0, 0, 0, 0, 1},
+        {1000, 2, 40, 128, 2, 0, 0, 0, 0, 0, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const qcase *c = &cases[i];
+        qdata qd;
+        if (!qdata_make(&qd, c, 5000 + i)) continue;
+        float *of = malloc(qd.nout * sizeof(float)), *oq = malloc(qd.nout * sizeof(float));
+        gru_model *q = q_make(qd.tm.m, NULL, 1);
+        qcase_ctx(c, "bf16 accuracy");
+        if (q && CHECK_OK(gru_forward(qd.tm.m, 0, c->T, c->B, 0, qd.x, NULL, NULL, of, NULL,
+                                      NULL, 0)) &&
+            CHECK_OK(q_run(q, c, qd.x, NULL, NULL, oq, NULL))) {
+            double mx = 0, sum = 0, last = 0;
+            const size_t tail = qd.nout / 10;
+            for (size_t e = 0; e < qd.nout; e++) {
+                const double d = fabs((double)of[e] - (double)oq[e]);
+                mx = d > mx ? d : mx;
+                sum += d;
+                if (e >= qd.nout - tail) last = d > last ? d : last;
+            }
+            printf("  bf16 accuracy T=%lld B=%lld I=%lld H=%lld L=%lld ra=%d bi=%d: max %.5f "
+                   "mean %.6f (last 100 steps: max %.5f)\n", (long long)c->T, (long long)c->B,
+                   (long long)c->I, (long long)c->H, (long long)c->L, c->ra, c->bidir, mx,
+                   sum / (double)qd.nout, last);
+            CHECK_MSG(mx <= BF16_ACC_MAX_BOUND, "max abs error %g > %g", mx, BF16_ACC_MAX_BOUND);
+            CHECK_MSG(sum / (double)qd.nout <= BF16_ACC_MEAN_BOUND, "mean abs error %g > %g",
+                      sum / (double)qd.nout, BF16_ACC_MEAN_BOUND);
+        }
+        gru_destroy(q);
+        free(of); free(oq);
+        qdata_free(&qd);
+    }
+    check_set_ctx("%s", "");
+}
+
+/* The vdpbf16ps table (avx512bf16) against the scalar reference on random cases: within
+ * BF16_HW_BOUND (absolute, outputs and states; docs/quantization.md), the same bits for
+ * 1, 2, 3 threads, and step == forward (test_q_step rerun on it). */
+#define BF16_HW_BOUND 2e-5
+static void test_bf16_hw(void)
+{
+    if (!strstr(gru_available_bf16_isas(), "avx512bf16")) {
+        printf("  bf16: no avx512bf16 on this CPU, the vdpbf16ps table is not tested\n");
+        return;
+    }
+    rng g = {88};
+    double worst = 0;
+    for (int i = 0; i < 15; i++) {
+        qcase c;
+        q_random_case(&g, &c);
+        qdata qd;
+        if (!qdata_make(&qd, &c, 8000 + (uint64_t)i)) continue;
+        float *o0 = malloc(qd.nout * sizeof(float)), *h0 = malloc(qd.nh * sizeof(float));
+        float *o1 = malloc(qd.nout * sizeof(float)), *h1 = malloc(qd.nh * sizeof(float));
+        float *o2 = malloc(qd.nout * sizeof(float)), *h2 = malloc(qd.nh * sizeof(float));
+        q_bf16_hw = 0;
+        gru_model *q = q_make(qd.tm.m, "scalar", 1);
+        qcase_ctx(&c, "bf16 vdpbf16ps");
+        if (q) CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, o0, h0));
+        gru_destroy(q);
+        q_bf16_hw = 1;
+        for (int th = 1; th <= 3; th++) {
+            q = q_make(qd.tm.m, "avx512", th);
+            if (!q) continue;
+            CHECK(strcmp(gru_quant_isa(q), "avx512bf16") == 0);
+            CHECK_OK(q_run(q, &c, qd.x, qd.h0, qd.len, th == 1 ? o1 : o2, th == 1 ? h1 : h2));
+            if (th > 1)
+                CHECK_MSG(memcmp(o1, o2, qd.nout * sizeof(float)) == 0 &&
+                              memcmp(h1, h2, qd.nh * sizeof(float)) == 0,
+                          "avx512bf16, %d threads: not bitwise the 1-thread result", th);
+            gru_destroy(q);
+        }
+        for (size_t e = 0; e < qd.nout; e++) {
+            const double d = fabs((double)o0[e] - (double)o1[e]);
+            worst = d > worst ? d : worst;
+        }
+        for (size_t e = 0; e < qd.nh; e++) {
+            const double d = fabs((double)h0[e] - (double)h1[e]);
+            worst = d > worst ? d : worst;
+        }
+        free(o0); free(h0); free(o1); free(h1); free(o2); free(h2);
+        qdata_free(&qd);
+    }
+    printf("  bf16 avx512bf16 (vdpbf16ps) against the reference: max abs difference %.3g\n",
+           worst);
+    CHECK_MSG(worst <= BF16_HW_BOUND, "avx512bf16 differs from the reference by %g > %g",
+              worst, BF16_HW_BOUND);
+    test_q_step();   /* step == forward on the vdpbf16ps table */
+    q_bf16_hw = 0;
+    check_set_ctx("%s", "");
+}
+
+/* The bf16 sections: the int8 sections' step and cross-ISA grid (every float set and
+ * 1, 2, 3 threads bitwise the scalar set) rerun in bf16. */
+static void test_bf16(void)
+{
+    printf("  bf16 kernel sets: %s\n", gru_available_bf16_isas());
+    q_format = GRU_BF16;
+    test_bf16_round();
+    test_bf16_errors();
+    test_bf16_weights();
+    test_bf16_emulation();
+    test_q_step();
+    test_q_isas();
+    test_bf16_hw();
+    test_bf16_accuracy();
+    q_format = GRU_INT8;
+}
+
 void test_quant(void)
 {
     printf("  int8 kernel sets: %s\n", gru_available_quant_isas());
@@ -623,4 +1044,5 @@ void test_quant(void)
     test_q_step();
     test_q_isas();
     test_q_accuracy();
+    test_bf16();
 }

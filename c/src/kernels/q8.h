@@ -73,4 +73,20 @@ extern const gru_qkernels gru_qkernels_avx512vnni;  /* name NULL when not built 
  * avx512vnni; AVX-512 without VNNI, or AVX2 -> avx2; anything else -> scalar. */
 const gru_qkernels *gru_select_qkernels(const gru_kernels *k);
 
+/* bfloat16 (bf16_scalar.c; semantics there and in docs/quantization.md): the same
+ * interface with bf16 rows, 2 bytes per value in Kp bytes (a row of K values has
+ * Kp = 2 * gru_q8_kpad(K) bytes), scales 1, float32 sums in one fixed order. */
+uint16_t gru_bf16_round(float v);          /* round to nearest even; NaN stays NaN */
+float gru_bf16_to_float(uint16_t b);       /* exact */
+void gru_bf16_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t lda,
+                           int8_t *Q, size_t ldq, float *s);
+extern const gru_qkernels gru_bkernels_scalar;
+extern const gru_qkernels gru_bkernels_avx512;      /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_avx512bf16;  /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_avx2;        /* name NULL when not built */
+/* The bf16 table for a model whose float table is k: avx512 -> avx512bf16 when the CPU
+ * has AVX512_BF16 and exact is 0 (vdpbf16ps: within a stated bound of the reference),
+ * else avx512 (bitwise the reference); avx2 -> avx2 (bitwise); anything else -> scalar. */
+const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact);
+
 #endif /* GRU_Q8_H */

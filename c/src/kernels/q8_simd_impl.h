@@ -25,6 +25,10 @@
  *                   (int32 -> float, rounded to nearest as C's conversion),
  *                   VSIGMOID(v), VTANH(v)   float vectors
  *   VCORR(acc, p)   acc - XBIAS * the int32 at p (lanewise)
+ * With Q8_FLOAT_ACC defined (the bf16 tables, bf16_avx512.c ...), the accumulator
+ * lanes hold float32 sums (DOT adds a pair of bf16 products in the order bf16_scalar.c
+ * defines), VFCVT reinterprets them as floats and finish is C = acc + bias (the scales
+ * are 1 and the row sums unused).
  * Every int32 result equals the reference's sum exactly (no saturating instruction
  * is used, see the includers); the float epilogue is the reference's q8_dequant, the
  * same two multiplies and add (never contracted: -std=c11 means -ffp-contract=off in
@@ -66,6 +70,19 @@ static inline float KSFX(dequant)(int32_t acc, float ws, float xs, const float *
 GRU_Q8_INLINE void KSFX(finish)(VI acc, size_t n, size_t N, float xs, const float *ws,
                                const int32_t *wsum, const float *bias, float *c)
 {
+#ifdef Q8_FLOAT_ACC
+    /* bf16 (bf16_simd.h): the lanes are float32 sums already; C = acc + bias */
+    (void)xs; (void)ws; (void)wsum;
+    if (n + VB / 4 <= N) {
+        VF v = VFCVT(acc);
+        if (bias) v = VFADD(v, VFLOAD(bias + n));
+        VFSTORE(c + n, v);
+        return;
+    }
+    float lanes[VB / 4];
+    VFSTORE(lanes, VFCVT(acc));
+    for (size_t r = 0; n + r < N; r++) c[n + r] = bias ? lanes[r] + bias[n + r] : lanes[r];
+#else
     if (n + VB / 4 <= N) {
         const VF sc = VFMUL(VFLOAD(ws + n), VFSET1(xs));
         VF v = VFMUL(VFCVT(VCORR(acc, wsum + n)), sc);
@@ -77,6 +94,7 @@ GRU_Q8_INLINE void KSFX(finish)(VI acc, size_t n, size_t N, float xs, const floa
     VISTORE(lanes, acc);
     for (size_t r = 0; n + r < N; r++)
         c[n + r] = KSFX(dequant)(lanes[r] - XBIAS * wsum[n + r], ws[n + r], xs, bias, n + r);
+#endif
 }
 
 /* A tile: rows n0 .. n0 + 16 nr - 1 (those < N) of C for activation rows b .. b + nb - 1,
