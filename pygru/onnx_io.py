@@ -139,9 +139,18 @@ def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = 
     Outputs: "output" (the shape of pygru's output) and "h_n" (L*D, B, H). The file is
     checked with onnx.checker; its IR version is 8 (ONNX Runtime reads <= 13; onnx >= 1.23
     would otherwise write 14). A float64 model exports as float64 (valid ONNX, but ONNX
-    Runtime 1.32 has no double GRU kernel). Returns the path."""
+    Runtime 1.32 has no double GRU kernel). An int8 or bf16 model (gru.quantize) exports
+    its dequantized float32 weights, with a warning: ONNX's GRU has no quantized form,
+    so ONNX Runtime runs it in float32 and its results differ from the quantized
+    model's. Returns the path."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+    fmt = getattr(gru, "format", None)
+    if fmt in ("int8", "bf16"):
+        import warnings
+        warnings.warn("to_onnx: this %s model is exported with its dequantized float32 "
+                      "weights (ONNX's GRU has no %s form); ONNX Runtime runs it in float32"
+                      % (fmt, fmt), UserWarning, stacklevel=2)
     cfg = gru._config()
     L, H, I = cfg["num_layers"], cfg["hidden_size"], cfg["input_size"]
     D = 2 if cfg["bidirectional"] else 1

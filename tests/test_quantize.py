@@ -396,3 +396,17 @@ def test_bf16_hw_bound(monkeypatch):
         pygru.set_num_threads(before)
     assert np.array_equal(outs[0], outs[1])
     assert np.abs(outs[0] - ref).max() <= 2e-5
+
+
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
+def test_to_onnx_of_a_quantized_model_warns_and_exports_dequantized(fmt, tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    q = pygru.GRU(3, 5, seed=4).quantize(fmt)
+    with pytest.warns(UserWarning, match="dequantized float32"):
+        path = pygru.to_onnx(q, str(tmp_path / "q.onnx"))
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    out = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    f = pygru.GRU(3, 5)
+    f.load_state_dict(q.state_dict())   # the dequantized weights, in float32
+    np.testing.assert_allclose(out, f(x)[0], rtol=0, atol=1e-5)
