@@ -213,3 +213,23 @@ def test_refusals_name_the_tensor(tmp_path):
         modelfile.write_tensors(tmp_path / "x.safetensors", {}, bf16=["w"])
     assert sorted(os.listdir(tmp_path)) == ["bad0.safetensors", "bad1.safetensors",
                                             "bad2.safetensors", "g.safetensors"]
+
+
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
+def test_file_is_kernel_set_independent(tmp_path, monkeypatch, fmt):
+    """The file holds the weights in PyTorch's layout, not a kernel set's: saved under
+    one set, loaded under every available one (bf16: the bitwise sets,
+    GRU_BF16_EXACT=1), the quantized weights and the results are the same bits."""
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
+    g = pygru.GRU(19, 21, num_layers=2, seed=8)
+    x = RNG.uniform(-2, 2, (5, 3, 19)).astype(np.float32)
+    ref = files = None
+    for isa in pygru.info()["available_isas"]:
+        monkeypatch.setenv("GRU_ISA", isa)
+        q = g.quantize(fmt)
+        if files is None:   # every file written under the first set
+            files, ref = str(q.save(tmp_path / "q.safetensors")), q(x)
+        r = pygru.load(files)
+        assert r.isa == isa and r.format == fmt
+        _same_weights(q, r)
+        assert _same(r(x), ref) and _same(q(x), ref), (isa, r.quant_isa)

@@ -67,7 +67,7 @@ static const char *const KINDS[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_
 
 typedef struct ftensor {
     const char *name;          /* as in the file */
-    int f64;                   /* dtype F64 (else F32 or I8) */
+    int f64;                   /* dtype F64 (else F32, I8 or BF16) */
     int i8;                    /* dtype I8 (an int8 model's weight) */
     int bf16;                  /* dtype BF16 (a bf16 model's weight) */
     int scale;                 /* "<weight>.scale": an int8 weight's row scales */
