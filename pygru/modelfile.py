@@ -106,6 +106,9 @@ def write_tensors(path, tensors, metadata=None, bf16=()):
     QuantizedGRU.save and by pygru.Module.save."""
     path = os.fspath(path)
     tensors = {str(k): np.asarray(v) for k, v in tensors.items()}
+    if isinstance(bf16, (str, bytes)):
+        raise TypeError("write_tensors: bf16 must be a collection of tensor names; got the "
+                        "string %r" % (bf16,))
     bf16 = {str(k) for k in bf16}
     if not bf16 <= set(tensors):
         raise ValueError("write_tensors: bf16 names tensors that are not there: %s"

@@ -209,6 +209,8 @@ def test_refusals_name_the_tensor(tmp_path):
     with pytest.raises(TypeError, match="'weight_ih_l0' is to be BF16; it must hold uint16"):
         modelfile.write_tensors(tmp_path / "x.safetensors",
                                 {"weight_ih_l0": np.zeros((3, 1), np.float32)}, bf16=["weight_ih_l0"])
+    with pytest.raises(TypeError, match="bf16 must be a collection of tensor names"):
+        modelfile.write_tensors(tmp_path / "x.safetensors", {}, bf16="weight_ih_l0")
     with pytest.raises(ValueError, match="bf16 names tensors that are not there"):
         modelfile.write_tensors(tmp_path / "x.safetensors", {}, bf16=["w"])
     assert sorted(os.listdir(tmp_path)) == ["bad0.safetensors", "bad1.safetensors",
