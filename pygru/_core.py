@@ -330,7 +330,7 @@ class CModel:
 
     @classmethod
     def loaded_quantized(cls, raw):
-        """A new CModel owning raw, an int8 model gru_load_file made (the caller hands
+        """A new CModel owning raw, an int8 or bf16 model gru_load_file made (the caller hands
         over ownership: raw carries no destructor)."""
         c = ffi.new("gru_config *")
         check(lib.gru_get_config(raw, c), "reading the loaded model's configuration")

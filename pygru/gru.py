@@ -655,22 +655,22 @@ def _config_of_file(cm, info):
     return ("GRUCell" if info.cell else "GRU"), cfg, dtype
 
 
-def _load_quantized(path, raw, cls_name, cfg, config):
-    """The QuantizedGRU / QuantizedGRUCell of an int8 file (raw: the loaded C model,
-    handed over); keywords as load's (dtype: only float32)."""
+def _load_quantized(path, raw, cls_name, cfg, config, fmt):
+    """The QuantizedGRU / QuantizedGRUCell of an int8 or bf16 file (fmt; raw: the loaded
+    C model, handed over); keywords as load's (dtype: only float32)."""
     from .quant import QuantizedGRU, QuantizedGRUCell
     model = _core.CModel.loaded_quantized(raw)
     dtype = config.pop("dtype", np.float32)
     if np.dtype(dtype) != np.float32:
-        raise ValueError("load: dtype=%s for the int8 model in %s; int8 models compute in "
-                         "float32" % (np.dtype(dtype), path))
+        raise ValueError("load: dtype=%s for the %s model in %s; %s models compute in "
+                         "float32" % (np.dtype(dtype), fmt, path, fmt))
     sd = {(k[:-3] if cls_name == "GRUCell" else k): model.param_copy(k) for k in model.shapes}
     try:
         twin = build(cls_name, cfg, sd, config, np.float32, who="load")
     except ValueError as exc:
         raise ValueError("%s is not a valid pygru model file: %s" % (path, exc)) from None
     cls = QuantizedGRUCell if cls_name == "GRUCell" else QuantizedGRU
-    return cls._of_loaded(model, twin)
+    return cls._of_loaded(model, twin, fmt)
 
 
 def _weights_of_file(cm, cell, dtype):
@@ -702,17 +702,20 @@ def load(path: Union[str, os.PathLike], **config):
     gru_load_file, so Python and C accept exactly the same files (its checks: gru.h). A
     malformed file raises ValueError("<path> is not a valid pygru model file: ..."), a
     file that cannot be read (missing, a directory, a FIFO) OSError. A file of an int8
-    model (QuantizedGRU.save, gru_save of an int8 model: "quantization": "int8") gives
-    a QuantizedGRU or QuantizedGRUCell computing bitwise what the saved one did."""
+    or bf16 model (QuantizedGRU.save, gru_save of such a model: "quantization": "int8"
+    or "bf16") gives a QuantizedGRU or QuantizedGRUCell of that format computing bitwise
+    what the saved one did."""
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
     cm, info = _load_c(path)
     cls_name, cfg, file_dtype = _config_of_file(cm, info)
     from ._core import ffi, lib
-    if lib.gru_quant_format(cm) == lib.GRU_INT8:
+    qfmt = lib.gru_quant_format(cm)
+    if qfmt in (lib.GRU_INT8, lib.GRU_BF16):
         ffi.gc(cm, None)   # detached: the CModel below owns it
-        return _load_quantized(path, cm, cls_name, cfg, config)
+        return _load_quantized(path, cm, cls_name, cfg, config,
+                               "int8" if qfmt == lib.GRU_INT8 else "bf16")
     tensors = _weights_of_file(cm, info.cell, file_dtype)
     dtype = config.pop("dtype", None)
     try:

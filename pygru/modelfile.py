@@ -10,6 +10,8 @@ Layout (https://github.com/huggingface/safetensors):
   N bytes   JSON object, UTF-8, padded with spaces to a multiple of 8:
               {"__metadata__": {...strings...},
                "<name>": {"dtype": "F32"|"F64", "shape": [...], "data_offsets": [a, b]}, ...}
+            (quantized models: also "I8" int8 weights with F32 "<name>.scale" tensors,
+            or "BF16" bfloat16 weights; docs/quantization.md, "Model files")
   the data  tensors' bytes, little-endian, C order; a tensor occupies [a, b) of it
 Tensor names are the state dict's (weight_ih_l0, ..., or weight_ih, ... for a GRUCell),
 written in state-dict order, contiguously. __metadata__ holds the configuration, every
@@ -51,7 +53,10 @@ FORMAT_VERSION = "1"
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
            "I32": np.dtype("<i4"), "I8": np.dtype("i1")}
 _NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
-_READ_DTYPES = ("F32", "F64", "I64", "I32")   # I8 (int8 models' weights) only when asked
+# BF16 (bfloat16: 2 bytes little-endian, a float32's high half; NumPy has no such dtype)
+# is read and written as uint16 bit patterns, only where asked for by name.
+_DTYPES["BF16"] = np.dtype("<u2")
+_READ_DTYPES = ("F32", "F64", "I64", "I32")   # I8, BF16 (quantized weights) only when asked
 _MAX_HEADER = 1024 * 1024     # as libgru's MODELFILE_MAX_HEADER
 _MAX_DEPTH = 8                # as json.h's JSON_MAX_DEPTH and JSON_MAX_ARRAY
 _MAX_ARRAY = 8
@@ -78,24 +83,44 @@ def metadata(class_name, cfg):
     return meta
 
 
-def write_tensors(path, tensors, metadata=None):
+def _dtype_name(name, arr, bf16):
+    """The safetensors dtype of tensor name (arr): BF16 for the names in bf16 (uint16 bit
+    patterns), else as its NumPy dtype says."""
+    if name in bf16:
+        if arr.dtype.newbyteorder("=") != np.dtype(np.uint16):
+            raise TypeError("write_tensors: tensor %r is to be BF16; it must hold uint16 bit "
+                            "patterns, got dtype %s" % (name, arr.dtype))
+        return "BF16"
+    if arr.dtype.newbyteorder("=") not in _NAMES:
+        raise TypeError("write_tensors: tensor %r has dtype %s; float32, float64, int64, "
+                        "int32 and int8 can be written (and bf16 as uint16, named in bf16=)"
+                        % (name, arr.dtype))
+    return _NAMES[arr.dtype.newbyteorder("=")]
+
+
+def write_tensors(path, tensors, metadata=None, bf16=()):
     """Writes {name: array} (float32, float64, int64, int32 or int8; any shape) and metadata
     ({str: str}) to ``path`` as a safetensors file, in the mapping's order, atomically
-    (see the module docstring). Returns the path. Used by GRU.save and by
-    pygru.Module.save."""
+    (see the module docstring). bf16: names of tensors written as dtype BF16, given as
+    uint16 arrays of bfloat16 bit patterns. Returns the path. Used by GRU.save, by
+    QuantizedGRU.save and by pygru.Module.save."""
     path = os.fspath(path)
     tensors = {str(k): np.asarray(v) for k, v in tensors.items()}
-    for name, arr in tensors.items():
-        if arr.dtype.newbyteorder("=") not in _NAMES:
-            raise TypeError("write_tensors: tensor %r has dtype %s; float32, float64, int64, "
-                            "int32 and int8 can be written" % (name, arr.dtype))
+    if isinstance(bf16, (str, bytes)):
+        raise TypeError("write_tensors: bf16 must be a collection of tensor names; got the "
+                        "string %r" % (bf16,))
+    bf16 = {str(k) for k in bf16}
+    if not bf16 <= set(tensors):
+        raise ValueError("write_tensors: bf16 names tensors that are not there: %s"
+                         % sorted(bf16 - set(tensors)))
+    codes = {name: _dtype_name(name, arr, bf16) for name, arr in tensors.items()}
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError("write_tensors: metadata must map strings to strings")
     header = {"__metadata__": metadata}
     offset = 0
     for name, arr in tensors.items():
-        header[name] = {"dtype": _NAMES[arr.dtype.newbyteorder("=")], "shape": list(arr.shape),
+        header[name] = {"dtype": codes[name], "shape": list(arr.shape),
                         "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -210,8 +235,9 @@ def _read_header(path, data):
 def read_tensors(path, dtypes=_READ_DTYPES):
     """({name: array}, {metadata}) of a safetensors file, every entry checked as load()
     checks a model file (ValueError naming what is wrong); dtypes: the dtype names
-    accepted ("F32", "F64", "I64", "I32"). The arrays are read-only views of the file's
-    bytes, in the file's order."""
+    accepted ("F32", "F64", "I64", "I32"; also "I8", "BF16": a BF16 tensor is returned as
+    uint16 bit patterns). The arrays are read-only views of the file's bytes, in the
+    file's order."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()

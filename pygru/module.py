@@ -290,7 +290,7 @@ class Module:
         """Hook: raises if this module cannot take the mode (int8 layers: training)."""
 
     def quantize(self, format: str = "int8"):
-        """A copy of this model for int8 inference: pygru.quantize_module(self, format)
+        """A copy of this model for int8 or bf16 inference: pygru.quantize_module(self, format)
         (every pygru.GRU / GRUCell in it quantized; eval mode only)."""
         from .quant import quantize_module
         return quantize_module(self, format)
@@ -298,9 +298,11 @@ class Module:
     def _quantized_inside(self, what):
         for name, m in self.named_modules():
             if getattr(type(m), "_int8_layer", False):
-                raise TypeError("%s: %s holds an int8 GRU (%s), which has no trainable "
+                fmt = getattr(m, "format", "int8")
+                raise TypeError("%s: %s holds %s %s GRU (%s), which has no trainable "
                                 "state dict; %s the float model and quantize it again"
-                                % (what, type(self).__name__, name or "itself", what))
+                                % (what, type(self).__name__, "an" if fmt == "int8" else "a",
+                                   fmt, name or "itself", what))
 
     def eval(self) -> Module:
         return self.train(False)

@@ -14,9 +14,9 @@ Guarantees:
   * results are bitwise identical for every kernel set (int8: scalar, avx2,
     avx512vnni; bf16: scalar, avx2, avx512; the vdpbf16ps set within its stated bound)
     and thread count;
-  * save(path) writes a model file of an int8 model (I8 weights, F32 row scales
-    "<name>.scale", "quantization": "int8") that pygru.load and libgru's gru_load read
-    back into a model with bitwise the same results (bf16 files: not yet, TypeError);
+  * save(path) writes a model file (int8: I8 weights, F32 row scales "<name>.scale",
+    "quantization": "int8"; bf16: BF16 weights, "quantization": "bf16") that pygru.load
+    and libgru's gru_load read back into a model with bitwise the same results;
   * quantize_module(model) runs a pygru.nn model's GRUs in int8 or bf16
     (QuantizedModule, eval only).
 """
@@ -39,6 +39,12 @@ def _format_code(fmt):
         raise ValueError("quantize: format must be one of %s; got %r (weight-only modes "
                          "are not implemented yet)" % (sorted(FORMATS), fmt))
     return int(getattr(lib, FORMATS[fmt]))
+
+
+def _bf16_bits(values):
+    """The bf16 bit patterns (uint16) of a bf16 model's float32 weights, which hold bf16
+    values exactly (the high halves; the low halves are 0)."""
+    return (values.view(np.uint32) >> 16).astype(np.uint16)
 
 
 class QuantizedGRU:
@@ -117,29 +123,31 @@ class QuantizedGRU:
 
     # -- files --
     def save(self, path) -> str:
-        """Writes the int8 model to ``path`` as a safetensors file (atomic; pygru.load
-        and libgru's gru_load read it back, bitwise the same model): each weight as
-        int8 values (dtype I8, same name) followed by its float32 row scales
-        ("<name>.scale", shape (3H,)), the biases float32, and the float file's
-        metadata plus "quantization": "int8" (docs/quantization.md). Returns the path."""
+        """Writes the model to ``path`` as a safetensors file (atomic; pygru.load and
+        libgru's gru_load read it back, bitwise the same model) with the float file's
+        metadata plus "quantization": "int8" or "bf16" and the biases float32. int8: each
+        weight as int8 values (dtype I8, same name) followed by its float32 row scales
+        ("<name>.scale", shape (3H,)); bf16: each weight as its bf16 values (dtype BF16,
+        same name and shape; bf16_weights()), no scales (docs/quantization.md). Returns
+        the path."""
         from . import modelfile
-        if self.format != "int8":
-            raise TypeError("model files of %s models are not implemented yet: save the float "
-                            "GRU and quantize it after loading" % self.format)
-        tensors = {}
+        tensors, bf16 = {}, []
         for pub, c in self._names.items():
-            if pub.startswith("weight_"):
+            if not pub.startswith("weight_"):
+                tensors[pub] = self._model.param_copy(c)
+            elif self.format == "int8":
                 tensors[pub], tensors[pub + ".scale"] = self._model.quant_weight(c)
             else:
-                tensors[pub] = self._model.param_copy(c)
+                tensors[pub] = _bf16_bits(self._model.param_copy(c))
+                bf16.append(pub)
         meta = modelfile.metadata("GRUCell" if isinstance(self, QuantizedGRUCell) else "GRU",
                                   self._cfg)
         meta["quantization"] = self.format
-        return modelfile.write_tensors(path, tensors, meta)
+        return modelfile.write_tensors(path, tensors, meta, bf16=bf16)
 
     @classmethod
     def _of_loaded(cls, model, float_twin, fmt="int8"):
-        """The QuantizedGRU (or Cell) running model (a CModel of a loaded int8 file),
+        """The QuantizedGRU (or Cell) running model (a CModel of a loaded int8 or bf16 file),
         configured as float_twin (the float GRU built from the file's configuration)."""
         self = cls.__new__(cls)
         object.__setattr__(self, "_model", model)
@@ -188,7 +196,7 @@ class QuantizedGRU:
         if self.format != "bf16":
             raise ValueError("bf16_weights(): this model is %s (int8_weights() gives its "
                              "weights)" % self.format)
-        return {pub: (self._model.param_copy(c).view(np.uint32) >> 16).astype(np.uint16)
+        return {pub: _bf16_bits(self._model.param_copy(c))
                 for pub, c in self._names.items() if pub.startswith("weight_")}
 
     def dequantize(self):
@@ -267,14 +275,16 @@ class QuantizedModule(_Module):
         return getattr(q, name)
 
     def backward(self, *args, **kwargs):
-        raise _core.GRUError("%r is int8 and inference-only: it has no backward() (train "
-                             "the float model, then quantize it)" % self.__dict__["quantized"])
+        raise _core.GRUError("%r is quantized and inference-only: it has no backward() "
+                             "(train the float model, then quantize it)"
+                             % self.__dict__["quantized"])
 
     def _check_mode(self, mode):
         if mode:
-            raise ValueError("train(True): the model holds an int8 GRU (%r), which is "
+            q = self.__dict__["quantized"]
+            raise ValueError("train(True): the model holds %s %s GRU (%r), which is "
                              "inference-only; train the float model, then quantize it"
-                             % self.__dict__["quantized"])
+                             % ("an" if q.format == "int8" else "a", q.format, q))
 
     def extra_repr(self):
         return repr(self.__dict__["quantized"])
@@ -282,7 +292,7 @@ class QuantizedModule(_Module):
     def save(self, path, metadata=None) -> str:
         """The QuantizedGRU's model file (QuantizedGRU.save; pygru.load reads it)."""
         if metadata:
-            raise TypeError("save: an int8 GRU's model file takes no metadata")
+            raise TypeError("save: a quantized GRU's model file takes no metadata")
         return self.__dict__["quantized"].save(path)
 
     def __deepcopy__(self, memo):

@@ -68,6 +68,24 @@ def _check_int8_file(path):
             assert np.array_equal(sd[key(k)], v), k
 
 
+def _check_bf16_file(path):
+    """A bf16 file loads as a QuantizedGRU(Cell) of format bf16 holding exactly the
+    file's bf16 bit patterns (NaN and infinities included) and biases."""
+    from pygru.quant import QuantizedGRU
+    model = pygru.load(path)
+    tensors, meta = modelfile.read_tensors(path, dtypes=("F32", "BF16"))
+    assert isinstance(model, QuantizedGRU) and model.format == "bf16"
+    assert meta["quantization"] == "bf16"
+    w, sd = model.bf16_weights(), model.state_dict()
+    key = lambda k: k if k in sd else k + "_l0"
+    for k, v in tensors.items():
+        if v.dtype == np.uint16:
+            assert np.array_equal(w[key(k)], v), k
+            assert np.array_equal(sd[key(k)].view(np.uint32), v.astype(np.uint32) << 16), k
+        else:
+            assert np.array_equal(sd[key(k)], v), k
+
+
 @pytest.mark.parametrize("name", sorted(EXPECT))
 def test_corpus_file(name):
     verdict, generic, fragment = EXPECT[name]
@@ -76,6 +94,10 @@ def test_corpus_file(name):
     if verdict == "accept" and name.startswith("valid_int8"):
         assert st == lib.GRU_OK and cmsg == "", cmsg
         _check_int8_file(path)
+        return
+    if verdict == "accept" and name.startswith("valid_bf16"):
+        assert st == lib.GRU_OK and cmsg == "", cmsg
+        _check_bf16_file(path)
         return
     if verdict == "accept":
         assert st == lib.GRU_OK and cmsg == "", cmsg

@@ -349,15 +349,15 @@ def test_bf16_weights_and_errors():
         lib.GRU_ERR_UNSUPPORTED
 
 
-def test_bf16_models_have_no_file_yet(tmp_path):
-    # gru_save wrote int8 files only: a bf16 model's 2-byte rows must not go out as I8
+def test_bf16_models_save_as_bf16(tmp_path):
+    # a bf16 model's file holds BF16 weights (its 2-byte values), never I8 rows
+    # (the round trips: tests/test_qfiles.py)
     q = pygru.GRU(4, 6, seed=1).quantize("bf16")
-    path = tmp_path / "q.safetensors"
-    with pytest.raises(TypeError, match="bf16"):
-        q.save(path)
-    from pygru._core import lib
-    assert lib.gru_save(q._model.ptr, str(path).encode()) == lib.GRU_ERR_UNSUPPORTED
-    assert list(tmp_path.iterdir()) == []
+    path = q.save(tmp_path / "q.safetensors")
+    from pygru import modelfile
+    t, meta = modelfile.read_tensors(path, dtypes=("F32", "BF16"))
+    assert meta["quantization"] == "bf16" and t["weight_hh_l0"].dtype == np.uint16
+    assert np.array_equal(t["weight_hh_l0"], q.bf16_weights()["weight_hh_l0"])
 
 
 def test_bf16_cell():

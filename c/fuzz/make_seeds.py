@@ -31,12 +31,13 @@ def values(n, seed):
 
 
 def safetensors(tensors, metadata=None, pad=True):
-    """tensors: list of (name, dtype 'F32'/'F64', shape, list of values)."""
+    """tensors: list of (name, dtype 'F32'/'F64'/'I8'/'BF16', shape, list of values; BF16:
+    the bit patterns as integers)."""
     header, data = {}, b""
     if metadata is not None:
         header["__metadata__"] = metadata
     for name, dtype, shape, vals in tensors:
-        fmt = "<%d%s" % (len(vals), {"F32": "f", "F64": "d", "I8": "b"}[dtype])
+        fmt = "<%d%s" % (len(vals), {"F32": "f", "F64": "d", "I8": "b", "BF16": "H"}[dtype])
         raw = struct.pack(fmt, *vals)
         header[name] = {"dtype": dtype, "shape": list(shape),
                         "data_offsets": [len(data), len(data) + len(raw)]}
@@ -138,6 +139,7 @@ def load_seeds():
     s["bad_string_escapes"] = safetensors(
         t, {"format": "pygru\x00", "x\ud800": "\n\t\"\\", "class": "\u00e9"})
     int8_seeds(s)
+    bf16_seeds(s)
     return s
 
 
@@ -174,6 +176,48 @@ def int8_seeds(s):
     t[1][3][2] = float("nan")
     s["bad_int8_nan_scale"] = safetensors(t, dict(pygru_meta(2, 2, 1), **q))
     s["bad_int8_in_float_file"] = safetensors(int8_tensors(2, 2, 1, seed=25), pygru_meta(2, 2, 1))
+
+
+def bf16(v):
+    """The bf16 bit pattern of v (a float; float32 first, then round to nearest even)."""
+    u = struct.unpack("<I", struct.pack("<f", v))[0]
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return (u >> 16) | 0x40
+    return (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+
+
+def bf16_tensors(I, H, L, bidirectional=0, bias=1, cell=False, seed=0):
+    """A bf16 model file's tensors: each weight BF16 (bit patterns), no scales, biases F32
+    (docs/quantization.md)."""
+    return [(name, "BF16", shape, [bf16(v) for v in vals]) if len(shape) == 2
+            else (name, dtype, shape, vals)
+            for name, dtype, shape, vals in gru_tensors(I, H, L, bidirectional, bias, "F32",
+                                                        cell, seed)]
+
+
+def bf16_seeds(s):
+    """Valid bf16 files (a GRU with a NaN and an infinite weight, a bidirectional 2-layer
+    GRU without biases, a GRUCell) and a few refused ones (a scale tensor, BF16 in an
+    int8 file, a BF16 bias)."""
+    q = dict(quantization="bf16")
+    t = bf16_tensors(3, 4, 1, seed=30)
+    t[1][3][0], t[1][3][1] = 0x7FC0, 0xFF80
+    s["bf16_i3_h4_nan_inf"] = safetensors(t, dict(pygru_meta(3, 4, 1), **q))
+    s["bf16_i2_h3_l2_bidir_nobias"] = safetensors(
+        bf16_tensors(2, 3, 2, bidirectional=1, bias=0, seed=31),
+        dict(pygru_meta(2, 3, 2, bidirectional=1, bias=0, reset_after=0), **q))
+    s["bf16_gru_cell"] = safetensors(
+        bf16_tensors(2, 2, 1, cell=True, seed=32),
+        dict({k: v for k, v in pygru_meta(2, 2, 1, cls="GRUCell").items()
+              if k not in ("num_layers", "bidirectional")}, **q))
+    t = bf16_tensors(2, 2, 1, seed=33)
+    t.insert(1, ("weight_ih_l0.scale", "F32", (6,), [1.0] * 6))
+    s["bad_bf16_scale_tensor"] = safetensors(t, dict(pygru_meta(2, 2, 1), **q))
+    s["bad_bf16_in_int8_file"] = safetensors(bf16_tensors(2, 2, 1, seed=34),
+                                             dict(pygru_meta(2, 2, 1), quantization="int8"))
+    t = bf16_tensors(2, 2, 1, seed=35)
+    t[2] = (t[2][0], "BF16", t[2][2], [bf16(v) for v in t[2][3]])
+    s["bad_bf16_bias"] = safetensors(t, dict(pygru_meta(2, 2, 1), **q))
 
 
 def api_seeds():

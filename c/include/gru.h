@@ -413,7 +413,10 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  * An int8 model's file (gru_quantize; docs/quantization.md, "Model files") adds
  * "quantization": "int8" to the metadata and stores each weight as dtype I8 (values in
  * [-127, 127], same name and shape) followed by its row scales "<name>.scale" (F32,
- * shape (3H)); biases F32. ("bf16" is reserved for bfloat16 models; refused today.) */
+ * shape (3H)); biases F32. A bf16 model's file has "quantization": "bf16" and each
+ * weight as dtype BF16 (the safetensors bfloat16: 2 bytes little-endian, the high half
+ * of a float32; the model's bf16 values bit for bit, same name and shape), no scale
+ * tensors; biases F32. */
 
 /* Writes the model's configuration and parameters to path, atomically, with the rules
  * of pygru's saves (docs/RELIABILITY.md, "Files pygru writes"):
@@ -431,8 +434,9 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  *   - only regular files are replaced: a directory, device, FIFO or socket (or a loop of
  *     links) is refused with GRU_ERR_IO and nothing is written.
  * GRU_ERR_IO on any file error, GRU_ERR_NO_MEMORY if memory runs out: path is then
- * unchanged and no temporary file remains. Nothing prints. An int8 model is saved in
- * the int8 format above; gru_load gives back a model with bitwise its results. */
+ * unchanged and no temporary file remains. Nothing prints. An int8 or bf16 model is
+ * saved in the int8 or bf16 format above; gru_load gives back a model with bitwise its
+ * results. */
 GRU_API gru_status gru_save(const gru_model *model, const char *path);
 
 /* What gru_load_file says about a file beyond its model: pygru 1 when the file has
@@ -455,7 +459,7 @@ typedef struct gru_file_info {
  *  - the header is strict JSON in UTF-8 (no overlongs, lone surrogates or \u0000; no
  *    two members of an object with the same key; integers without leading zeros that
  *    fit int64; nesting at most 8 deep; arrays of at most 8 values);
- *  - every tensor: dtype F32 or F64, shape, data_offsets inside the data and matching
+ *  - every tensor: dtype F32 or F64 (I8, BF16: below), shape, data_offsets inside the data and matching
  *    the shape, no two overlapping; names as gru_param_info gives them, layer numbers
  *    as plain decimals (0|[1-9][0-9]*);
  *  - the set of names: L = max layer + 1, D = 2 if any name ends in _reverse, and every
@@ -467,13 +471,16 @@ typedef struct gru_file_info {
  *    "0" or "1"), each agreeing with the shapes; dropout, input_dropout,
  *    recurrent_dropout if present a decimal [0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)? in
  *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan);
- *  - quantization: absent (a float model) or "int8" (anything else is refused); I8
- *    only for weights and only in an int8 file, where every weight is I8 with exactly
- *    one "<name>.scale" (F32, shape (3H)) and biases are F32; no scale tensor in a
- *    float file; then, reading the data, every scale finite and >= 0, every value in
- *    [-127, 127] (-128 refused) and all values 0 in a row of scale 0. The result is an
- *    int8 model (gru_quant_format GRU_INT8), bitwise the one gru_save wrote; an input
- *    width over the int8 kernels' 65536 is GRU_ERR_UNSUPPORTED.
+ *  - quantization: absent (a float model), "int8" or "bf16" (anything else is
+ *    refused); I8 only for weights and only in an int8 file, where every weight is I8
+ *    with exactly one "<name>.scale" (F32, shape (3H)) and biases are F32; BF16 only
+ *    for weights and only in a bf16 file, where every weight is BF16, biases are F32
+ *    and there is no scale tensor; no scale tensor in a float file; then, reading the
+ *    data, every scale finite and >= 0, every int8 value in [-127, 127] (-128 refused)
+ *    and all values 0 in a row of scale 0 (bf16 values are taken as they are, NaN and
+ *    infinities included, as a float file's). The result is an int8 or bf16 model
+ *    (gru_quant_format GRU_INT8, GRU_BF16), bitwise the one gru_save wrote; an input
+ *    width over the quantized kernels' 65536 is GRU_ERR_UNSUPPORTED.
  * So the model is never larger than the file's data. Memory while loading: the model,
  * twice the header, its JSON nodes (allocated as the header needs them, at most about
  * 60 bytes per header byte: under 64 MiB for the largest header) and one tensor's
@@ -484,7 +491,7 @@ typedef struct gru_file_info {
  * message_size bytes; "" on success).
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_IO (cannot open or read; not a regular file),
  * GRU_ERR_FORMAT (anything malformed), GRU_ERR_NO_MEMORY, GRU_ERR_UNSUPPORTED (an int8
- * file too wide for the int8 kernels) or an error of gru_create. */
+ * or bf16 file too wide for their kernels) or an error of gru_create. */
 GRU_API gru_status gru_load_file(const char *path, gru_model **out, gru_file_info *info,
                                  char *message, size_t message_size);
 
@@ -533,7 +540,9 @@ typedef enum gru_qformat {
  * padded with zeros to a multiple of 32 values, in pairs j = 0, 1, ...:
  * acc = (acc + w[2j+1] x[2j+1]) + w[2j] x[2j] (each operation rounded, from acc = +0),
  * then pre = acc + b; the gate arithmetic as above. gru_param_get returns the bf16
- * weights as float32 (exact); gru_quant_weight_get is for int8 models only. bf16 sets:
+ * weights as float32 (exact: a weight's bf16 bits are the high half of its float32,
+ * the low half is 0); gru_quant_weight_get is for int8 models only; gru_save writes a
+ * bf16 model file (model files, above). bf16 sets:
  * "avx512" (float set avx512) and "avx2" (float set avx2), bitwise the scalar reference;
  * on a CPU with AVX512_BF16, float set avx512 gives "avx512bf16" (vdpbf16ps: flushes
  * denormals, so not bitwise; within the bound of docs/quantization.md) unless the

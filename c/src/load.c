@@ -9,14 +9,14 @@
  * (inside the data, no overlaps); the set of names (L = max layer + 1 layers, D
  * directions, every (kind, layer, direction) exactly once, so the number of tensors is
  * L * D * (bias ? 4 : 2)); every shape against the sizes weight_ih_l0 gives; the
- * metadata (strict integers, flags, rates) against the shapes; an int8 file's rules
- * (load_quant: I8 weights, one F32 "<name>.scale" of (3H) each, "quantization": "int8";
- * load_q8_weight: scales finite >= 0, values in [-127, 127], zero-scale rows all 0).
- * Since each tensor's
- * bytes are in the file, the model is never larger than the file's data. Memory while
- * loading: the model, the header twice (text, decoded strings), its JSON nodes (json.h)
- * and one tensor's bytes (int8: and one weight's scales); time is linear in the file's
- * size (n log n for the sorts).
+ * metadata (strict integers, flags, rates) against the shapes; a quantized file's rules
+ * (load_quant: "quantization" "int8" with I8 weights and one F32 "<name>.scale" of (3H)
+ * each, or "bf16" with BF16 weights and no scales; F32 biases; load_q8_weight: scales
+ * finite >= 0, values in [-127, 127], zero-scale rows all 0; bf16 values are taken as
+ * they are, as a float file's). Since each tensor's bytes are in the file, the model is
+ * never larger than the file's data. Memory while loading: the model, the header twice
+ * (text, decoded strings), its JSON nodes (json.h) and one tensor's bytes (int8: and one
+ * weight's scales); time is linear in the file's size (n log n for the sorts).
  * Failures return GRU_ERR_IO or GRU_ERR_FORMAT with a message; nothing prints.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -67,8 +67,9 @@ static const char *const KINDS[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_
 
 typedef struct ftensor {
     const char *name;          /* as in the file */
-    int f64;                   /* dtype F64 (else F32 or I8) */
+    int f64;                   /* dtype F64 (else F32, I8 or BF16) */
     int i8;                    /* dtype I8 (an int8 model's weight) */
+    int bf16;                  /* dtype BF16 (a bf16 model's weight) */
     int scale;                 /* "<weight>.scale": an int8 weight's row scales */
     int kind;                  /* 0..3: KINDS */
     long layer;                /* -1 for a GRUCell's names */
@@ -170,7 +171,7 @@ typedef struct loader {
     ftensor **order;           /* (nt) the same by data offset, then by slot */
     ftensor **sorder;          /* (nt) the scale tensors by their weight's slot */
     size_t nt, ns;             /* parameters; scale tensors (after them in ts) */
-    int q8;                    /* __metadata__ quantization "int8" */
+    int32_t qfmt;              /* __metadata__ quantization: GRU_INT8, GRU_BF16, 0 */
     float *sbuf;               /* (3H) one weight's scales */
     int cell, any_layer, bias; /* GRUCell names; GRU names; bias tensors */
     int64_t I, H, L, D;        /* what the names and weight_ih_l0 say */
@@ -308,7 +309,7 @@ static gru_status load_extent(loader *ld, ftensor *t, const jval *sh, const jval
     if (t->end > ld->dsize)
         return BAD("%s: tensor '%s' ends at byte %llu of the data, which has %llu (truncated?)",
                    path, t->name, (unsigned long long)t->end, (unsigned long long)ld->dsize);
-    const uint64_t es = t->i8 ? 1 : t->f64 ? 8 : 4;
+    const uint64_t es = t->i8 ? 1 : t->bf16 ? 2 : t->f64 ? 8 : 4;
     if (numel > UINT64_MAX / es || numel * es != t->end - t->begin)
         return BAD("%s: tensor '%s': its shape and dtype need %llu bytes, data_offsets give %llu",
                    path, t->name, (unsigned long long)(numel * es),
@@ -334,19 +335,21 @@ static int parse_tensor_name(ftensor *t)
     return ok;
 }
 
-/* t's dtype: F32, F64, or I8 (int8 weights); a scale tensor's F32 only. */
+/* t's dtype: F32, F64, I8 (int8 weights) or BF16 (bf16 weights); a scale tensor's F32
+ * only. */
 static gru_status load_dtype(loader *ld, ftensor *t, const jval *dt)
 {
     const char *s = dt->type == J_STR ? dt->s : "(not a string)";
     if (dt->type != J_STR || (strcmp(s, "F32") != 0 && strcmp(s, "F64") != 0 &&
-                              strcmp(s, "I8") != 0))
-        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64 (and I8: int8 weights)", ld->path,
-                   t->name, s);
+                              strcmp(s, "I8") != 0 && strcmp(s, "BF16") != 0))
+        return BAD("%s: tensor '%s' has dtype %s; libgru reads F32 and F64 (and I8, BF16: "
+                   "int8, bf16 weights)", ld->path, t->name, s);
     t->f64 = strcmp(s, "F64") == 0;
     t->i8 = strcmp(s, "I8") == 0;
-    if (t->i8 && (t->scale || t->kind >= 2))
-        return BAD("%s: tensor '%s' has dtype I8; only weights may (int8 models)", ld->path,
-                   t->name);
+    t->bf16 = strcmp(s, "BF16") == 0;
+    if ((t->i8 || t->bf16) && (t->scale || t->kind >= 2))
+        return BAD("%s: tensor '%s' has dtype %s; only weights may (%s models)", ld->path,
+                   t->name, s, t->i8 ? "int8" : "bf16");
     if (t->scale && t->f64)
         return BAD("%s: scale tensor '%s' has dtype F64; it must be F32", ld->path, t->name);
     return GRU_OK;
@@ -473,22 +476,31 @@ static gru_status load_shapes(loader *ld)
     return GRU_OK;
 }
 
-/* The quantization: __metadata__ "quantization" absent (float) or "int8" ("bf16" is
- * reserved, docs/quantization.md); in an int8 file every weight is I8 with one F32
- * scale tensor of shape (3H), biases F32; a float file has neither I8 nor scales. */
-static gru_status load_quant(loader *ld)
+/* __metadata__ "quantization": absent (a float file, 0), "int8" or "bf16" into
+ * ld->qfmt; any other value is refused, naming it. */
+static gru_status load_quant_format(loader *ld)
 {
     const char *qs = meta_str(ld->meta, "quantization");
-    if (qs && strcmp(qs, "int8") != 0)
-        return BAD("%s: __metadata__ quantization is \"%s\"; libgru reads \"int8\" (or no "
-                   "quantization: a float model)", ld->path, qs);
-    ld->q8 = qs != NULL;
+    ld->qfmt = !qs ? 0 : strcmp(qs, "int8") == 0 ? GRU_INT8 : strcmp(qs, "bf16") == 0 ? GRU_BF16 : -1;
+    if (ld->qfmt < 0)
+        return BAD("%s: __metadata__ quantization is \"%s\"; libgru reads \"int8\" and "
+                   "\"bf16\" (or no quantization: a float model)", ld->path, qs);
+    return GRU_OK;
+}
+
+/* The scale tensors: only in an int8 file, each of an existing weight, once, (3H). */
+static gru_status load_scales(loader *ld)
+{
     const size_t per = ld->bias ? 4 : 2;
     for (size_t k = ld->nt; k < ld->nt + ld->ns; k++) {
         ftensor *t = &ld->ts[k];
         const size_t slot = ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D +
                              (size_t)t->reverse) * per + (size_t)t->kind;
-        if (!ld->q8) return BAD("%s: scale tensor '%s' in a file without quantization int8", ld->path, t->name);
+        if (ld->qfmt == GRU_BF16)
+            return BAD("%s: scale tensor '%s' in a bf16 file (bf16 weights have no scales)",
+                       ld->path, t->name);
+        if (ld->qfmt != GRU_INT8)
+            return BAD("%s: scale tensor '%s' in a file without quantization int8", ld->path, t->name);
         if (slot >= ld->nt || ld->sorder[slot])
             return BAD("%s: scale tensor '%s' is there twice or has no weight", ld->path, t->name);
         if (t->shape[0] != 3 * ld->H)
@@ -496,17 +508,39 @@ static gru_status load_quant(loader *ld)
                        t->name, (long long)t->shape[0], (long long)(3 * ld->H));
         ld->sorder[slot] = t;
     }
-    for (size_t k = 0; k < ld->nt; k++) {
-        const ftensor *t = ld->order[k];
-        if (!ld->q8 && t->i8)
-            return BAD("%s: tensor '%s' has dtype I8 in a file without quantization int8", ld->path, t->name);
-        if (ld->q8 && t->kind < 2 && (!t->i8 || !ld->sorder[k]))
-            return BAD("%s: tensor '%s' of an int8 file must be I8 with a scale tensor '%s.scale'",
-                       ld->path, t->name, t->name);
-        if (ld->q8 && t->kind >= 2 && t->f64)
-            return BAD("%s: bias '%s' of an int8 file must be F32", ld->path, t->name);
-    }
     return GRU_OK;
+}
+
+/* Parameter slot k's dtype against the file's quantization: a float file has neither
+ * I8 nor BF16; an int8 file's weights are I8 with a scale tensor, a bf16 file's BF16;
+ * a quantized file's biases are F32. */
+static gru_status load_quant_dtype(loader *ld, size_t k)
+{
+    const ftensor *t = ld->order[k];
+    const char *path = ld->path, *q = ld->qfmt == GRU_BF16 ? "bf16" : "int8";
+    if (ld->qfmt != GRU_INT8 && t->i8)
+        return BAD("%s: tensor '%s' has dtype I8 in a file without quantization int8", path, t->name);
+    if (ld->qfmt != GRU_BF16 && t->bf16)
+        return BAD("%s: tensor '%s' has dtype BF16 in a file without quantization bf16", path, t->name);
+    if (ld->qfmt == GRU_INT8 && t->kind < 2 && (!t->i8 || !ld->sorder[k]))
+        return BAD("%s: tensor '%s' of an int8 file must be I8 with a scale tensor '%s.scale'",
+                   path, t->name, t->name);
+    if (ld->qfmt == GRU_BF16 && t->kind < 2 && !t->bf16)
+        return BAD("%s: tensor '%s' of a bf16 file must be BF16", path, t->name);
+    if (ld->qfmt && t->kind >= 2 && t->f64)
+        return BAD("%s: bias '%s' of %s %s file must be F32", path, t->name,
+                   ld->qfmt == GRU_BF16 ? "a" : "an", q);
+    return GRU_OK;
+}
+
+/* The quantization (docs/quantization.md, "Model files"): the metadata's format, the
+ * scale tensors, every tensor's dtype against them. */
+static gru_status load_quant(loader *ld)
+{
+    gru_status st = load_quant_format(ld);
+    if (st || (st = load_scales(ld))) return st;
+    for (size_t k = 0; k < ld->nt && !st; k++) st = load_quant_dtype(ld, k);
+    return st;
 }
 
 /* pygru metadata: the sizes and flags, each checked against the shapes'. */
@@ -643,6 +677,30 @@ static gru_status load_q8_weight(loader *ld, size_t k)
     return GRU_OK;
 }
 
+/* A bf16 weight (slot k): its values (BF16, little-endian; any bits, NaN and infinity
+ * included, as a float file's values) into the model as they are. */
+static gru_status load_bf16_weight(loader *ld, size_t k)
+{
+    const ftensor *t = ld->order[k];
+    gru_status st = load_bytes(ld, t, ld->buf);   /* the host is little-endian */
+    if (st) return st;
+    const size_t per = ld->bias ? 4 : 2;
+    gru_qmodel_set_bf16_weight(ld->m, k / per, t->kind, ld->buf);
+    return GRU_OK;
+}
+
+/* A bf16 model's tensors: the weights (load_bf16_weight), the biases (F32). */
+static gru_status load_bf16_data(loader *ld)
+{
+    for (size_t k = 0; k < ld->nt; k++) {
+        const ftensor *t = ld->order[k];
+        gru_status st = t->kind < 2 ? load_bf16_weight(ld, k) : load_bytes(ld, t, ld->buf);
+        if (st) return st;
+        if (t->kind >= 2) gru_qmodel_set_bias(ld->m, k, ld->buf);
+    }
+    return GRU_OK;
+}
+
 /* An int8 model's tensors: the weights (load_q8_weight), the biases (F32). */
 static gru_status load_q8_data(loader *ld)
 {
@@ -660,7 +718,8 @@ static gru_status load_q8_data(loader *ld)
 static gru_status load_data(loader *ld, size_t maxn)
 {
     if (!(ld->buf = malloc(maxn * 8 + 8))) return GRU_ERR_NO_MEMORY;
-    if (ld->q8) return load_q8_data(ld);
+    if (ld->qfmt == GRU_INT8) return load_q8_data(ld);
+    if (ld->qfmt == GRU_BF16) return load_bf16_data(ld);
     for (size_t k = 0; k < ld->nt; k++) {
         const ftensor *t = ld->order[k];
         const size_t numel = (size_t)(t->end - t->begin) / (t->f64 ? 8 : 4);
@@ -676,14 +735,16 @@ static gru_status load_data(loader *ld, size_t maxn)
     return GRU_OK;
 }
 
-/* The model of the file's configuration (int8: gru_qmodel_create); a configuration
- * libgru refuses is the file's fault (GRU_ERR_FORMAT). */
+/* The model of the file's configuration (int8, bf16: gru_qmodel_create); a
+ * configuration libgru refuses is the file's fault (GRU_ERR_FORMAT). */
 static gru_status load_create(loader *ld)
 {
-    gru_status st = ld->q8 ? gru_qmodel_create(&ld->cfg, &ld->m) : gru_create(&ld->cfg, &ld->m);
+    gru_status st = ld->qfmt ? gru_qmodel_create(&ld->cfg, ld->qfmt, &ld->m)
+                             : gru_create(&ld->cfg, &ld->m);
     if (st == GRU_ERR_UNSUPPORTED)
-        return fail(ld->msg, ld->msz, st, "%s: an int8 model with an input width above %d "
-                    "(libgru's int8 limit)", ld->path, (int)GRU_Q8_KMAX);
+        return fail(ld->msg, ld->msz, st, "%s: %s model with an input width above %d "
+                    "(libgru's limit for int8 and bf16 models)", ld->path,
+                    ld->qfmt == GRU_BF16 ? "a bf16" : "an int8", (int)GRU_Q8_KMAX);
     if (st)
         return fail(ld->msg, ld->msz, st == GRU_ERR_INVALID_ARG || st == GRU_ERR_OVERFLOW ?
                     GRU_ERR_FORMAT : st, "%s: creating the model failed: %s", ld->path,

@@ -106,9 +106,9 @@ typedef struct gru_qlayer {
     size_t in_w, kpi;          /* input width (I or D*H) and its padded width */
 } gru_qlayer;
 
-/* An int8 model's quantized weights and kernels. */
+/* An int8 or bf16 model's quantized weights and kernels. */
 typedef struct gru_qmodel {
-    int32_t format;            /* GRU_INT8 */
+    int32_t format;            /* GRU_INT8 or GRU_BF16 */
     const gru_qkernels *k;     /* the int8 kernel table (chosen at gru_quantize) */
     size_t kph, kpmax;         /* padded H; padded max(I, D*H) (multiples of GRU_Q8_KPAD) */
     size_t hp;                 /* rows per gate in the weights: H padded to GRU_Q8_RPAD */
@@ -125,14 +125,20 @@ static inline size_t gru_q8_kpad(size_t K)
 /* Frees an int8 model's weights (quant.c); NULL allowed. */
 void gru_qmodel_free(struct gru_qmodel *q);
 
-/* The model-file reader's int8 constructor (quant.c): a model of cfg (float32) with
- * zero int8 weights; gru_qmodel_set_weight sets layer-direction k's W_ih (hh = 0) or
- * W_hh (hh = 1) from values (3H, K) in [-127, 127] and row scales (3H) (row sums and
- * dequantized weights recomputed, as gru_quantize makes them); gru_qmodel_set_bias
- * copies tensor t's (a bias) float32 values. */
-gru_status gru_qmodel_create(const gru_config *cfg, struct gru_model **out);
+/* The model-file reader's constructor of quantized models (quant.c): a model of cfg
+ * (float32) with zero weights in format GRU_INT8 or GRU_BF16 (its kernel table chosen
+ * as gru_quantize chooses it); gru_qmodel_set_weight sets an int8 model's
+ * layer-direction k's W_ih (hh = 0) or W_hh (hh = 1) from values (3H, K) in [-127, 127]
+ * and row scales (3H) (row sums and dequantized weights recomputed, as gru_quantize
+ * makes them); gru_qmodel_set_bf16_weight sets a bf16 model's from values (3H, K), bf16
+ * bit patterns, stored as they are (the kernels' rows and the float32 parameters, as
+ * gru_quantize makes them from the rounded weights); gru_qmodel_set_bias copies tensor
+ * t's (a bias) float32 values. */
+gru_status gru_qmodel_create(const gru_config *cfg, int32_t format, struct gru_model **out);
 void gru_qmodel_set_weight(struct gru_model *m, size_t k, int hh, const int8_t *values,
                            const float *scales);
+void gru_qmodel_set_bf16_weight(struct gru_model *m, size_t k, int hh,
+                                const uint16_t *values);
 void gru_qmodel_set_bias(struct gru_model *m, size_t t, const float *values);
 
 /* The int8 inference forward (quant.c): as gru_forward_f32 with training = 0. */

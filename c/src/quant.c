@@ -370,17 +370,22 @@ static void q_store_row(gru_model *m, size_t off, size_t K, size_t Kp, size_t i,
     sum[i] = acc;
 }
 
-/* A bf16 model's weight row (K floats in row) rounded into layout row n of Q (rows of
- * Kp bytes; value k at byte gru_q8_offset(rb, Kp, n, 2k), pairs kept together); dq = its
- * float32 values, s = 1. */
+/* A bf16 model's weight value v (bf16 bits) as element k of layout row n of Q (rows of
+ * Kp bytes; value k at byte gru_q8_offset(rb, Kp, n, 2k), pairs kept together) and as
+ * dq[k], its float32 value (exact: v's bits are dq[k]'s high half, the low half 0). */
+static void q_put_bf16(const gru_qmodel *q, size_t n, size_t Kp, int8_t *Q, size_t k,
+                       uint16_t v, float *dq)
+{
+    memcpy(Q + gru_q8_offset(q->k->rb, Kp, n, 2 * k), &v, sizeof v);
+    dq[k] = gru_bf16_to_float(v);
+}
+
+/* A bf16 model's weight row (K floats in row) rounded into layout row n of Q and dq
+ * (q_put_bf16); s = 1, sum = 0 (no scales, no row sums). */
 static void q_weight_bf16(const gru_qmodel *q, size_t n, size_t K, size_t Kp, int8_t *Q,
                           const float *row, float *dq, float *s, int32_t *sum)
 {
-    for (size_t k = 0; k < K; k++) {
-        const uint16_t v = gru_bf16_round(row[k]);
-        memcpy(Q + gru_q8_offset(q->k->rb, Kp, n, 2 * k), &v, sizeof v);
-        dq[k] = gru_bf16_to_float(v);
-    }
+    for (size_t k = 0; k < K; k++) q_put_bf16(q, n, Kp, Q, k, gru_bf16_round(row[k]), dq);
     *s = 1.0f;
     *sum = 0;
 }
@@ -526,12 +531,12 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     return GRU_OK;
 }
 
-/* ---- an int8 model from stored weights (load.c) ------------------------------------- */
+/* ---- an int8 or bf16 model from stored weights (load.c) ----------------------------- */
 
-gru_status gru_qmodel_create(const gru_config *cfg, gru_model **out)
+gru_status gru_qmodel_create(const gru_config *cfg, int32_t format, gru_model **out)
 {
     gru_model *m;
-    gru_status st = q_new(cfg, GRU_INT8, &m);   /* files hold int8 models only */
+    gru_status st = q_new(cfg, format, &m);
     if (st) return st;
     if ((st = q_alloc(m, m->q))) {
         gru_destroy(m);
@@ -551,6 +556,20 @@ void gru_qmodel_set_weight(gru_model *m, size_t k, int hh, const int8_t *values,
         q_store_row(m, hh ? m->lp[k].w_hh : m->lp[k].w_ih, K, Kp, i, values + i * K,
                     scales[i], hh ? p->whh : p->wih, hh ? p->shh : p->sih,
                     hh ? p->chh : p->cih);
+}
+
+void gru_qmodel_set_bf16_weight(gru_model *m, size_t k, int hh, const uint16_t *values)
+{
+    gru_qlayer *p = &m->q->layers[k];
+    const size_t H = m->H, K = hh ? H : p->in_w, Kp = hh ? m->q->kph : p->kpi;
+    float *dq = (float *)m->params + (hh ? m->lp[k].w_hh : m->lp[k].w_ih);
+    for (size_t i = 0; i < 3 * H; i++) {
+        const size_t n = i / H * m->q->hp + i % H;   /* gate i / H's row i % H */
+        for (size_t c = 0; c < K; c++)
+            q_put_bf16(m->q, n, Kp, hh ? p->whh : p->wih, c, values[i * K + c], dq + i * K);
+        (hh ? p->shh : p->sih)[i] = 1.0f;
+        (hh ? p->chh : p->cih)[i] = 0;
+    }
 }
 
 void gru_qmodel_set_bias(gru_model *m, size_t t, const float *values)

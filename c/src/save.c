@@ -5,7 +5,9 @@
  * behind, an existing file keeps its mode, symbolic links are followed and only
  * regular files are replaced (the rules of pygru's writer, docs/RELIABILITY.md).
  * An int8 model's file has I8 weights, their F32 row scales ("<name>.scale", (3H))
- * and "quantization": "int8" in its metadata (docs/quantization.md).
+ * and "quantization": "int8" in its metadata; a bf16 model's has BF16 weights (the
+ * model's bf16 values, bit for bit), no scales, and "quantization": "bf16"; biases are
+ * F32 in both (docs/quantization.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,11 @@
 #include "model.h"
 #include "modelfile.h"
 
-/* Whether tensor t of an int8 model is a weight (stored as I8 values + F32 scales). */
-static int save_is_q8(const gru_model *m, const gru_tensor *t)
+/* How tensor t is stored: GRU_INT8 (an int8 model's weight: I8 values + F32 scales),
+ * GRU_BF16 (a bf16 model's weight: BF16 values), else 0 (as the model's floats). */
+static int32_t save_qkind(const gru_model *m, const gru_tensor *t)
 {
-    return m->q && t->ndim == 2;
+    return m->q && t->ndim == 2 ? m->q->format : 0;
 }
 
 /* Appends tensor entry name (dtype, shape, bytes at *off) to h; *off advances. */
@@ -40,17 +43,20 @@ static gru_status save_entry(char *h, size_t cap, size_t *len, const char *name,
 }
 
 /* Appends every tensor's entry (state-dict order; an int8 weight's scales right after
- * its values). */
+ * its values; a bf16 weight 2 bytes per value). */
 static gru_status save_entries(const gru_model *m, char *h, size_t cap, size_t *len)
 {
     uint64_t off = 0;
     gru_status st = GRU_OK;
     for (size_t k = 0; k < m->ntensors && !st; k++) {
         const gru_tensor *t = &m->tensors[k];
-        if (save_is_q8(m, t)) {
+        const int32_t qk = save_qkind(m, t);
+        if (qk == GRU_INT8) {
             st = save_entry(h, cap, len, t->name, "I8", t, 0, (uint64_t)t->numel, &off);
             if (!st) st = save_entry(h, cap, len, t->name, "F32", t, 1,
                                      (uint64_t)t->shape[0] * 4, &off);
+        } else if (qk == GRU_BF16) {
+            st = save_entry(h, cap, len, t->name, "BF16", t, 0, (uint64_t)t->numel * 2, &off);
         } else {
             st = save_entry(h, cap, len, t->name, m->elem == 8 ? "F64" : "F32", t, 0,
                             (uint64_t)t->numel * m->elem, &off);
@@ -59,7 +65,7 @@ static gru_status save_entries(const gru_model *m, char *h, size_t cap, size_t *
     return st;
 }
 
-/* The header: metadata (an int8 model's with "quantization": "int8"), then every
+/* The header: metadata (a quantized model's with "quantization": "int8" or "bf16"), then every
  * tensor, contiguous, padded to a multiple of 8 bytes. *h is malloc'd (the caller
  * frees it), *len its length. */
 static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
@@ -79,7 +85,8 @@ static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
                      GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
                      (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
                      (int)c->reset_after, c->dropout, (int)c->reverse, c->input_dropout,
-                     c->recurrent_dropout, m->q ? ",\"quantization\":\"int8\"" : "");
+                     c->recurrent_dropout, !m->q ? "" : m->q->format == GRU_BF16 ?
+                     ",\"quantization\":\"bf16\"" : ",\"quantization\":\"int8\"");
     len = (size_t)w;
     gru_status st = save_entries(m, h, cap, &len);
     if (st || len + 9 > cap) {
@@ -105,11 +112,28 @@ static gru_status save_q8(const gru_model *m, atomic_file *af, const gru_tensor 
     return st;
 }
 
+/* Writes a bf16 weight's values (buf: 2 * numel bytes): the high halves of its float32
+ * parameters, which hold the bf16 values exactly (quant.c, q_put_bf16), little-endian. */
+static gru_status save_bf16(const gru_model *m, atomic_file *af, const gru_tensor *t,
+                            unsigned char *buf)
+{
+    const float *w = (const float *)m->params + t->offset;   /* (rows, cols) */
+    for (size_t i = 0; i < t->numel; i++) {
+        uint32_t u;
+        memcpy(&u, &w[i], sizeof u);
+        buf[2 * i] = (unsigned char)(u >> 16);
+        buf[2 * i + 1] = (unsigned char)(u >> 24);
+    }
+    return atomic_file_write(af, buf, 2 * t->numel);
+}
+
 /* Writes one tensor's data (float: the parameters as they are). */
 static gru_status save_tensor(const gru_model *m, atomic_file *af, const gru_tensor *t,
                               unsigned char *buf)
 {
-    if (save_is_q8(m, t)) return save_q8(m, af, t, buf);
+    const int32_t qk = save_qkind(m, t);
+    if (qk == GRU_INT8) return save_q8(m, af, t, buf);
+    if (qk == GRU_BF16) return save_bf16(m, af, t, buf);
     size_t at, bytes;
     if (!gru_mul(t->offset, m->elem, &at) || !gru_mul(t->numel, m->elem, &bytes))
         return GRU_ERR_OVERFLOW;
@@ -138,7 +162,6 @@ gru_status gru_save(const gru_model *m, const char *path)
 {
     if (!m || !path) return GRU_ERR_NULL;
     if (!host_little_endian()) return GRU_ERR_UNSUPPORTED;
-    if (m->q && m->q->format != GRU_INT8) return GRU_ERR_UNSUPPORTED;   /* bf16: no file yet */
     char *h = NULL;
     size_t len = 0;
     gru_status st = save_header(m, &h, &len);

@@ -36,6 +36,9 @@ static void check_file(const char *dir, char *line, int *accepted, int *refused)
     const gru_status st = gru_load_file(path, &m, &info, msg, sizeof msg);
     if (strcmp(verdict, "accept") == 0) {
         CHECK_MSG(st == GRU_OK && m && msg[0] == '\0', "status %d, message \"%s\"", (int)st, msg);
+        const int32_t fmt = strncmp(name, "valid_int8", 10) == 0 ? GRU_INT8 :
+                            strncmp(name, "valid_bf16", 10) == 0 ? GRU_BF16 : 0;
+        if (m) CHECK_INT_EQ(gru_quant_format(m), fmt);
         (*accepted)++;
     } else {
         CHECK_MSG(st == GRU_ERR_FORMAT && !m && strstr(msg, fragment) &&

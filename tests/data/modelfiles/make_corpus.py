@@ -49,7 +49,7 @@ def header_of(tensors, metadata):
     header = {} if metadata is None else {"__metadata__": metadata}
     off, blobs = 0, []
     for name, arr in tensors.items():
-        code = {"float32": "F32", "float64": "F64", "int8": "I8"}[arr.dtype.name]
+        code = {"float32": "F32", "float64": "F64", "int8": "I8", "uint16": "BF16"}[arr.dtype.name]
         header[name] = {"dtype": code, "shape": list(arr.shape),
                         "data_offsets": [off, off + arr.nbytes]}
         off += arr.nbytes
@@ -377,8 +377,8 @@ def int8_files():
          "is no GRU parameter"),
         ("int8_orphan_scale", lambda w, m: w.__setitem__("weight_ih_l1.scale", np.ones(9, np.float32)),
          "is missing"),
-        ("int8_unknown_quantization", lambda w, m: m.__setitem__("quantization", "bf16"),
-         "quantization is \"bf16\""),
+        ("int8_unknown_quantization", lambda w, m: m.__setitem__("quantization", "fp8"),
+         "quantization is \"fp8\""),
         ("int8_quantization_empty", lambda w, m: m.__setitem__("quantization", ""),
          "quantization is \"\""),
         ("int8_i8_in_float_file", lambda w, m: [m.pop("quantization")] +
@@ -400,6 +400,71 @@ def int8_files():
     case("int8_truncated", data[:-5], "format", "y", "truncated")
 
 
+def bf16_of(arr):
+    """float32 values rounded to bf16 (nearest, ties to even), as uint16 bit patterns (the
+    corpus writes uint16 arrays as dtype BF16)."""
+    u = np.asarray(arr, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bgood(**kw):
+    """A bf16 model file's tensors (weights BF16, no scales, biases F32) and metadata
+    ("quantization": "bf16")."""
+    w, m = good(**kw)
+    out = {k: bf16_of(v) if k.startswith("weight_") else v for k, v in w.items()}
+    m["quantization"] = "bf16"
+    return out, m
+
+
+def bf16_files():
+    """Model files of bf16 models (docs/quantization.md): valid ones (NaN, infinities and
+    subnormals are values, as in a float file) and every rule the reader adds for them."""
+    for name, kw in [("valid_bf16_gru", {}), ("valid_bf16_bidirectional", dict(L=2, bidir=1)),
+                     ("valid_bf16_no_bias_reset_before", dict(bias=0, ra=0)),
+                     ("valid_bf16_gru_cell", dict(cell=True))]:
+        case(name, file_of(*bgood(**kw)), "accept", "n")
+    w, m = bgood()
+    w["weight_hh_l0"][:2] = [[0x7FC0, 0x7F81, 0xFFC1], [0x7F80, 0xFF80, 0x0001]]   # NaNs, +-inf, subnormal
+    case("valid_bf16_nan_inf", file_of(w, m), "accept", "n")
+    rules = [
+        ("bf16_weight_f32", lambda w, m: w.__setitem__("weight_hh_l0", np.ones((9, 3), np.float32)),
+         "tensor 'weight_hh_l0' of a bf16 file must be BF16"),
+        ("bf16_weight_i8", lambda w, m: w.__setitem__("weight_ih_l0", np.ones((9, 2), np.int8)),
+         "tensor 'weight_ih_l0' has dtype I8 in a file without quantization int8"),
+        ("bf16_scale_tensor", lambda w, m: w.__setitem__("weight_ih_l0.scale", np.ones(9, np.float32)),
+         "scale tensor 'weight_ih_l0.scale' in a bf16 file"),
+        ("bf16_bias_bf16", lambda w, m: w.__setitem__("bias_ih_l0", bf16_of(w["bias_ih_l0"])),
+         "tensor 'bias_ih_l0' has dtype BF16; only weights may"),
+        ("bf16_bias_f64", lambda w, m: w.__setitem__("bias_hh_l0", w["bias_hh_l0"].astype(np.float64)),
+         "bias 'bias_hh_l0' of a bf16 file must be F32"),
+        ("bf16_in_int8_file", lambda w, m: m.__setitem__("quantization", "int8"),
+         "tensor 'weight_ih_l0' has dtype BF16 in a file without quantization bf16"),
+        ("bf16_in_float_file", lambda w, m: m.pop("quantization"),
+         "tensor 'weight_ih_l0' has dtype BF16 in a file without quantization bf16"),
+        ("bf16_quantization_uppercase", lambda w, m: m.__setitem__("quantization", "BF16"),
+         "quantization is \"BF16\""),
+    ]
+    for name, fn, frag in rules:
+        w, m = bgood()
+        fn(w, m)
+        case(name, file_of(w, m), "format", "n", frag)
+    w, m = qgood()
+    w["weight_hh_l0"] = bf16_of(np.ones((9, 3), np.float32))   # one BF16 weight in an int8 file
+    case("bf16_weight_in_int8_file", file_of(w, m), "format", "n",
+         "tensor 'weight_hh_l0' has dtype BF16 in a file without quantization bf16")
+    w, m = good()
+    w["weight_hh_l0"] = bf16_of(w["weight_hh_l0"])   # one BF16 weight in a float file
+    case("bf16_weight_in_float_file", file_of(w, m), "format", "n",
+         "tensor 'weight_hh_l0' has dtype BF16 in a file without quantization bf16")
+
+    def odd_length(h, b):   # weight_ih_l0's range 1 byte short: an odd byte count
+        h["weight_ih_l0"]["data_offsets"][1] -= 1
+    case("bf16_wrong_byte_length", file_of(*bgood(), edit=odd_length), "format", "n",
+         "tensor 'weight_ih_l0': its shape and dtype need 36 bytes, data_offsets give 35")
+    data = file_of(*bgood())
+    case("bf16_truncated", data[:-5], "format", "y", "truncated")
+
+
 def main():
     valid_files()
     size_attacks()
@@ -408,6 +473,7 @@ def main():
     name_attacks()
     lies_and_truncations()
     int8_files()
+    bf16_files()
     for f in os.listdir(HERE):
         if f.endswith(".safetensors"):
             os.remove(os.path.join(HERE, f))
