@@ -34,21 +34,22 @@ static inline int bf16_load4_hw(const int8_t *p)
     return v;
 }
 
-/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding). */
-static inline __m512i bf16_dot_hw(__m512i acc, __m512i x, __m512i w)
+/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding). The
+ * vectors are float-typed throughout (no casts around the accumulators: with integer
+ * vector types GCC 12 shuffled the 16 accumulators through extra moves and spills). */
+static inline __m512 bf16_dot_hw(__m512 acc, __m512 x, __m512 w)
 {
-    return _mm512_castps_si512(_mm512_dpbf16_ps(_mm512_castsi512_ps(acc), (__m512bh)w,
-                                                (__m512bh)x));
+    return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
 }
 
 #define Q8_FLOAT_ACC 1
 #define KSFX(name) bf16_##name##_hw
-#define VI __m512i
+#define VI __m512
 #define VB 64
-#define VIZERO() _mm512_setzero_si512()
-#define VILOAD(p) _mm512_loadu_si512((const void *)(p))
-#define VISTORE(p, v) _mm512_storeu_si512((void *)(p), v)
-#define VBCAST4(p) _mm512_set1_epi32(bf16_load4_hw(p))
+#define VIZERO() _mm512_setzero_ps()
+#define VILOAD(p) _mm512_loadu_ps((const void *)(p))
+#define VISTORE(p, v) _mm512_storeu_ps((void *)(p), v)
+#define VBCAST4(p) _mm512_castsi512_ps(_mm512_set1_epi32(bf16_load4_hw(p)))
 #define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_hw(acc, x, w)
 #define XBIAS 0
@@ -59,7 +60,7 @@ static inline __m512i bf16_dot_hw(__m512i acc, __m512i x, __m512i w)
 #define VFSET1(x) _mm512_set1_ps(x)
 #define VFMUL(a, b) _mm512_mul_ps(a, b)
 #define VFADD(a, b) _mm512_add_ps(a, b)
-#define VFCVT(v) _mm512_castsi512_ps(v)
+#define VFCVT(v) (v)
 #define VCORR(acc, p) (acc)
 #define VLF 16
 #define VFLOAD(p) _mm512_loadu_ps(p)
