@@ -24,49 +24,21 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__) && defined(__FMA__)
 #include <immintrin.h>
-#include "kernels/vmath_avx512.h"
+#define Q8_FLOAT_ACC 1
+#include "kernels/q8_vec_avx512.h"
 
-/* The 4 bytes at p (one bf16 pair) as one int32 (any alignment). */
-static inline int bf16_load4_hw(const int8_t *p)
-{
-    int v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding). The
- * vectors are float-typed throughout (no casts around the accumulators: with integer
- * vector types GCC 12 shuffled the 16 accumulators through extra moves and spills). */
+/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding); the
+ * vectors are float-typed (q8_vec_avx512.h). */
 static inline __m512 bf16_dot_hw(__m512 acc, __m512 x, __m512 w)
 {
     return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
 }
 
-#define Q8_FLOAT_ACC 1
 #define KSFX(name) bf16_##name##_hw
-#define VI __m512
-#define VB 64
-#define VIZERO() _mm512_setzero_ps()
-#define VILOAD(p) _mm512_loadu_ps((const void *)(p))
-#define VISTORE(p, v) _mm512_storeu_ps((void *)(p), v)
-#define VBCAST4(p) _mm512_castsi512_ps(_mm512_set1_epi32(bf16_load4_hw(p)))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_hw(acc, x, w)
-#define XBIAS 0
 #define TR1 4
 #define TRM 4
 #define TBM 4
-#define VF __m512
-#define VFSET1(x) _mm512_set1_ps(x)
-#define VFMUL(a, b) _mm512_mul_ps(a, b)
-#define VFADD(a, b) _mm512_add_ps(a, b)
-#define VFCVT(v) (v)
-#define VCORR(acc, p) (acc)
-#define VLF 16
-#define VFLOAD(p) _mm512_loadu_ps(p)
-#define VFSTORE(p, v) _mm512_storeu_ps(p, v)
-#define VSIGMOID(v) gru_sigmoid_ps512(v)
-#define VTANH(v) gru_tanh_ps512(v)
 #include "kernels/q8_simd_impl.h"
 #include "kernels/bf16_round_avx512.h"
 

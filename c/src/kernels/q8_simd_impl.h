@@ -15,7 +15,7 @@
  *   VI, VB          integer vector type and its width in bytes (32 or 64)
  *   VIZERO()        zero vector; VILOAD(p) unaligned load; VISTORE(p, v) store of the
  *                   VB / 4 int32 lanes; VBCAST4(p) the 4 bytes at p in every lane
- *   PREPX(x)        the broadcast activations as DOT wants them
+ *   PREPX(x)        the broadcast activations as DOT wants them (default: x)
  *   DOT(acc, x, w)  acc + per lane the exact int32 sum of its 4 byte products
  *   XBIAS           what DOT adds per unit of sum_k w_k (128 for VNNI's u8 = x + 128,
  *                   0 otherwise): acc = lane - XBIAS * wsum, exact in int32 (q8.h)
@@ -25,10 +25,14 @@
  *                   (int32 -> float, rounded to nearest as C's conversion),
  *                   VSIGMOID(v), VTANH(v)   float vectors
  *   VCORR(acc, p)   acc - XBIAS * the int32 at p (lanewise)
+ * The width-specific macros (VI ... VTANH but DOT, PREPX, XBIAS, VCORR) come from
+ * q8_vec_avx2.h / q8_vec_avx512.h.
  * With Q8_FLOAT_ACC defined (the bf16 tables, bf16_avx512.c ...), the accumulator
  * lanes hold float32 sums (DOT adds a pair of bf16 products in the order bf16_scalar.c
  * defines), VFCVT reinterprets them as floats and finish is C = acc + bias (the scales
- * are 1 and the row sums unused).
+ * are 1 and the row sums unused). With Q8_BF16_EXACT also defined, DOT is defined here:
+ * the reference's order with separate multiplies and adds (bitwise bf16_scalar.c),
+ * from VBF16_ODD / VBF16_EVEN.
  * Every int32 result equals the reference's sum exactly (no saturating instruction
  * is used, see the includers); the float epilogue is the reference's q8_dequant, the
  * same two multiplies and add (never contracted: -std=c11 means -ffp-contract=off in
@@ -42,6 +46,22 @@
 #define RBK 16
 #define TMAXR (TR1 > TRM ? TR1 : TRM)
 #define TMAXB (TBM > 1 ? TBM : 1)
+#ifndef PREPX
+#define PREPX(x) (x)
+#endif
+
+#ifdef Q8_BF16_EXACT
+/* acc + w_odd x_odd, then + w_even x_even, lane by lane (float32, each rounded, never
+ * fused): a bf16 value is the high half of a float32, so the pair (w[2j], w[2j+1]) in a
+ * 32-bit lane gives w[2j+1] as the lane with its low half cleared and w[2j] as the lane
+ * shifted left by 16, both exact. */
+GRU_Q8_INLINE VI KSFX(bf16_dot)(VI acc, VI x, VI w)
+{
+    const VF a = VFADD(acc, VFMUL(VBF16_ODD(w), VBF16_ODD(x)));
+    return VFADD(a, VFMUL(VBF16_EVEN(w), VBF16_EVEN(x)));
+}
+#define DOT(acc, x, w) KSFX(bf16_dot)(acc, x, w)
+#endif
 
 /* Where a product's results go (q8.h, gemm). */
 #ifndef GRU_Q8_OUT_DEFINED
