@@ -158,21 +158,39 @@ static void KSFX(tile_any)(int nr, int nb, size_t Kp, const int8_t *X, size_t ld
     else KSFX(tile)(nr, nb, Kp, X, ldx, W, o, b, n0);
 }
 
+/* Rows b0 .. b1 - 1 of X against every row block: a group of tr row blocks (tr * 16
+ * rows of W) is loaded from memory once and serves all those rows of X from L1 / L2,
+ * tile by tile (tb rows of X each). */
+static void KSFX(gemm_rows)(size_t b0, size_t b1, size_t Kp, const int8_t *X, size_t ldx,
+                            const int8_t *W, const q8_out *o, size_t tb, size_t tr)
+{
+    const size_t nblocks = (o->N + RBK - 1) / RBK;
+    for (size_t blk = 0; blk < nblocks; blk += tr) {
+        const int nr = (int)(nblocks - blk < tr ? nblocks - blk : tr);
+        for (size_t b = b0; b < b1; b += tb) {
+            const int nb = (int)(b1 - b < tb ? b1 - b : tb);
+            KSFX(tile_any)(nr, nb, Kp, X + b * ldx, ldx, W + blk * RBK * Kp, o, b, blk * RBK);
+        }
+    }
+}
+
+/* The rows of X in slices of at most GRU_Q8_XSLICE bytes (a multiple of tb rows), each
+ * against all of W: a slice stays in L2 while W streams through once per slice. Every
+ * output is one tile's work whatever the order, so the order changes no result. */
+#define GRU_Q8_XSLICE ((size_t)256 * 1024)
 static void KSFX(gemm)(size_t M, size_t N, size_t Kp, const int8_t *X, size_t ldx,
                        const float *xs, const int8_t *W, const float *ws,
                        const int32_t *wsum, const float *bias, float *C, size_t ldc)
 {
     const q8_out o = {.N = N, .xs = xs, .ws = ws, .wsum = wsum, .bias = bias, .C = C,
                       .ldc = ldc};
-    const size_t nblocks = (N + RBK - 1) / RBK, tb = M == 1 ? 1 : TBM, tr = M == 1 ? TR1 : TRM;
-    for (size_t b = 0; b < M; b += tb) {
-        const int nb = (int)(M - b < tb ? M - b : tb);
-        for (size_t blk = 0; blk < nblocks; blk += tr) {
-            const int nr = (int)(nblocks - blk < tr ? nblocks - blk : tr);
-            KSFX(tile_any)(nr, nb, Kp, X + b * ldx, ldx, W + blk * RBK * Kp, &o, b, blk * RBK);
-        }
-    }
+    const size_t tb = M == 1 ? 1 : TBM, tr = M == 1 ? TR1 : TRM;
+    size_t slice = GRU_Q8_XSLICE / (Kp ? Kp : 1) / tb * tb;
+    if (slice < tb) slice = tb;
+    for (size_t b0 = 0; b0 < M; b0 += slice)
+        KSFX(gemm_rows)(b0, M - b0 < slice ? M : b0 + slice, Kp, X, ldx, W, &o, tb, tr);
 }
+#undef GRU_Q8_XSLICE
 
 /* v = f(v) for n floats; the tail through a zero-padded vector. */
 #define GRU_Q8_ARRAY(fname, VFUN)                                                       \
