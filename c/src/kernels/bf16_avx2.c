@@ -35,7 +35,8 @@ const gru_qkernels gru_bkernels_avx2 = {.name = "avx2", .rb = 16,
                                           .quantize = gru_bf16_ref_quantize,
                                           .gemm = bf16_gemm_avx2,
                                           .sigmoid = bf16_sigmoid_avx2,
-                                          .tanh = bf16_tanh_avx2};
+                                          .tanh = bf16_tanh_avx2,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_bkernels_avx2 = {0};
 #endif

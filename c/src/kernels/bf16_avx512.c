@@ -36,7 +36,8 @@ const gru_qkernels gru_bkernels_avx512 = {.name = "avx512", .rb = 16,
                                           .quantize = KSFX(quantize),
                                           .gemm = bf16_gemm_avx512,
                                           .sigmoid = bf16_sigmoid_avx512,
-                                          .tanh = bf16_tanh_avx512};
+                                          .tanh = bf16_tanh_avx512,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_bkernels_avx512 = {0};
 #endif

@@ -46,7 +46,8 @@ const gru_qkernels gru_bkernels_avx512bf16 = {.name = "avx512bf16", .rb = 16,
                                               .quantize = KSFX(quantize),
                                               .gemm = bf16_gemm_hw,
                                               .sigmoid = bf16_sigmoid_hw,
-                                              .tanh = bf16_tanh_hw};
+                                              .tanh = bf16_tanh_hw,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_bkernels_avx512bf16 = {0};
 #endif

@@ -38,7 +38,8 @@ static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
 const gru_qkernels gru_qkernels_avx2 = {.name = "avx2", .rb = 16,
                                         .quantize = gru_q8_ref_quantize,
                                         .gemm = q8_gemm_avx2, .sigmoid = q8_sigmoid_avx2,
-                                        .tanh = q8_tanh_avx2};
+                                        .tanh = q8_tanh_avx2,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_qkernels_avx2 = {0};
 #endif

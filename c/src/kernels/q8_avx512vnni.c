@@ -73,7 +73,8 @@ const gru_qkernels gru_qkernels_avx512vnni = {.name = "avx512vnni", .rb = 16,
                                               .quantize = q8_quantize_vnni,
                                               .gemm = q8_gemm_vnni,
                                               .sigmoid = q8_sigmoid_vnni,
-                                              .tanh = q8_tanh_vnni};
+                                              .tanh = q8_tanh_vnni,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_qkernels_avx512vnni = {0};
 #endif

@@ -1,8 +1,9 @@
 /*
  * q8_simd_impl.h - the int8 kernel bodies (q8.h) written once over a few vector
- * macros, compiled per ISA by q8_avx2.c and q8_avx512vnni.c. Defines KSFX(gemm),
- * KSFX(sigmoid), KSFX(tanh); quantization is the reference's (gru_q8_ref_quantize:
- * K lrintf per row, small beside the K x 3H products).
+ * macros, compiled per ISA by q8_avx2.c and q8_avx512vnni.c (and the bf16 tables).
+ * Defines KSFX(gemm), KSFX(sigmoid), KSFX(tanh), KSFX(gates_after); quantization is
+ * the reference's (gru_q8_ref_quantize: K lrintf per row, small beside the K x 3H
+ * products) unless the includer has its own.
  *
  * Weights are in the blocked layout (gru_q8_offset, rb = 16): a 64-byte block holds
  * 4 columns of 16 rows, VPB = 64 / VB vectors. Each step of the product broadcasts 4
@@ -207,6 +208,35 @@ static void KSFX(gemm)(size_t M, size_t N, size_t Kp, const int8_t *X, size_t ld
 GRU_Q8_ARRAY(sigmoid, VSIGMOID)
 GRU_Q8_ARRAY(tanh, VTANH)
 #undef GRU_Q8_ARRAY
+
+/* q8.h's gates_after for units 0 .. VLF - 1 of the blocks at xi, g (stride H), h, hn:
+ *   r = s(xi_r + g_r), z = s(xi_z + g_z), n = tanh(xi_n + r g_n), hn = (1 - z) n + z h */
+GRU_Q8_INLINE void KSFX(gates_after_v)(size_t H, const float *xi, const float *g,
+                                      const float *h, float *hn)
+{
+    const VF r = VSIGMOID(VFADD(VFLOAD(xi), VFLOAD(g)));
+    const VF z = VSIGMOID(VFADD(VFLOAD(xi + H), VFLOAD(g + H)));
+    const VF n = VTANH(VFADD(VFLOAD(xi + 2 * H), VFMUL(r, VFLOAD(g + 2 * H))));
+    VFSTORE(hn, VFADD(VFMUL(VFSUB(VFSET1(1.0f), z), n), VFMUL(z, VFLOAD(h))));
+}
+
+/* q8.h's gates_after: whole vectors, then the tail through zero-padded copies. */
+static void KSFX(gates_after)(size_t n, size_t H, const float *xi, float *g, const float *h,
+                              float *hn)
+{
+    size_t j = 0;
+    for (; j + VLF <= n; j += VLF) KSFX(gates_after_v)(H, xi + j, g + j, h + j, hn + j);
+    if (j == n) return;
+    float tx[3 * VLF] = {0}, tg[3 * VLF] = {0}, th[VLF] = {0}, to[VLF];
+    const size_t m = n - j;
+    for (int b = 0; b < 3; b++) {
+        memcpy(tx + b * VLF, xi + b * H + j, m * sizeof(float));
+        memcpy(tg + b * VLF, g + b * H + j, m * sizeof(float));
+    }
+    memcpy(th, h + j, m * sizeof(float));
+    KSFX(gates_after_v)(VLF, tx, tg, th, to);
+    memcpy(hn + j, to, m * sizeof(float));
+}
 #undef GRU_Q8_INLINE
 #undef GRU_Q8_PRAGMA
 #undef GRU_Q8_UNROLL
