@@ -1,12 +1,14 @@
 /*
  * bf16_avx2.c - the AVX2 bfloat16 kernel table "avx2" (q8.h's interface, bf16
- * semantics of bf16_scalar.c): a bf16 value is the high half of a float32, so a 32-bit lane holding the pair (w[2j], w[2j+1]) gives w[2j+1] exactly as
+ * semantics of bf16_scalar.c): a bf16 value is the high half of a float32, so a
+ * 32-bit lane holding the pair (w[2j], w[2j+1]) gives w[2j+1] exactly as
  * lane & 0xffff0000 and w[2j] as lane << 16. Each lane (one weight row) computes
  * acc = (acc + w[2j+1] x[2j+1]) + w[2j] x[2j] with separate multiplies and adds (never
  * fused): bitwise equal to the scalar reference. Weights in 16-row blocks of pairs
  * (gru_q8_offset with rb = 16 over bytes), the int8 tables' tiles (q8_simd_impl.h with
- * Q8_FLOAT_ACC; a 64-byte block is two 32-byte vectors, rows 0-7 and 8-15). Sigmoid /
- * tanh from vmath_avx2.h. Chosen for the float set avx2 (gru_select_bkernels).
+ * Q8_FLOAT_ACC and its Q8_BF16_EXACT dot product; a 64-byte block is two 32-byte
+ * vectors, rows 0-7 and 8-15). Vector macros from q8_vec_avx2.h, sigmoid / tanh from
+ * vmath_avx2.h. Chosen for the float set avx2 (gru_select_bkernels).
  *
  * Selects its own target with GCC's pragma, so it also builds without per-file flags;
  * elsewhere it defines an unnamed table.

@@ -6,7 +6,8 @@
  * acc = (acc + w[2j+1] x[2j+1]) + w[2j] x[2j] with separate multiplies and adds (never
  * fused): bitwise equal to the scalar reference. Weights in 16-row blocks of pairs
  * (gru_q8_offset with rb = 16 over bytes), the int8 tables' tiles (q8_simd_impl.h with
- * Q8_FLOAT_ACC). Sigmoid / tanh from vmath_avx512.h.
+ * Q8_FLOAT_ACC, whose Q8_BF16_EXACT dot product this is). Vector macros from
+ * q8_vec_avx512.h, sigmoid / tanh from vmath_avx512.h.
  *
  * Selects its own target with GCC's pragma, so it also builds without per-file flags;
  * elsewhere it defines an unnamed table.

@@ -10,7 +10,8 @@
  * rounds otherwise. The bound measured against the reference is stated and tested
  * (docs/quantization.md, c/tests/test_quant.c). Deterministic: the same bits for any
  * thread count, and step == forward. Chosen when the float set is avx512 and the CPU has
- * avx512_bf16, unless GRU_BF16_EXACT=1 (then the bitwise "avx512" table).
+ * avx512_bf16, unless GRU_BF16_EXACT=1 (then the bitwise "avx512" table). Vector
+ * macros from q8_vec_avx512.h (float-typed: see there).
  *
  * Selects its own target with GCC's pragma; elsewhere it defines an unnamed table.
  */

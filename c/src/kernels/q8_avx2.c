@@ -3,7 +3,8 @@
  * without VNNI. Products: vpmaddubsw(|x|, sign(w, x)) multiplies |x| <= 127 by
  * +-w, |w| <= 127, and adds pairs: at most 2 * 127 * 127 = 32258 < 2^15, so it never
  * saturates; vpmaddwd by ones widens the pairs to int32 exactly. Sigmoid / tanh from
- * vmath_avx2.h, the vector macros from q8_vec_avx2.h. Bitwise equal to the scalar reference (q8_scalar.c).
+ * vmath_avx2.h, the vector macros from q8_vec_avx2.h. Bitwise equal to the scalar
+ * reference (q8_scalar.c).
  *
  * Selects its own target with GCC's pragma (as avx2.c), so it also builds without
  * per-file flags; elsewhere it defines an unnamed table that is never chosen.

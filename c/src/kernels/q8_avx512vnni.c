@@ -4,8 +4,9 @@
  * activations enter as u = x + 128 (x XOR 0x80, in 1..255), so the sum is
  * sum x w + 128 sum w, and 128 * wsum (the row sums made at quantization) is
  * subtracted: exact, since |sum| <= 255 * 127 * GRU_Q8_KMAX < 2^31. Sigmoid / tanh
- * from vmath_avx512.h, the vector macros from q8_vec_avx512.h. Bitwise equal to the scalar reference (q8_scalar.c). Chosen
- * only when the CPU reports avx512vnni (gru_select_qkernels).
+ * from vmath_avx512.h, the vector macros from q8_vec_avx512.h. Bitwise equal to the
+ * scalar reference (q8_scalar.c). Chosen only when the CPU reports avx512vnni
+ * (gru_select_qkernels).
  *
  * Selects its own target with GCC's pragma, so it also builds without per-file flags
  * (the Makefile gives -mavx512vnni ...); elsewhere it defines an unnamed table.
@@ -26,7 +27,8 @@
 #define PREPX(x) _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80))
 #define DOT(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
 #define XBIAS 128
-#define VCORR(acc, p) _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(p)), 7))
+#define VCORR(acc, p) \
+    _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(p)), 7))
 #define TR1 4
 #define TRM 2
 #define TBM 4

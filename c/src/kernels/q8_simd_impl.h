@@ -170,7 +170,8 @@ static void KSFX(gemm_rows)(size_t b0, size_t b1, size_t Kp, const int8_t *X, si
         const int nr = (int)(nblocks - blk < tr ? nblocks - blk : tr);
         for (size_t b = b0; b < b1; b += tb) {
             const int nb = (int)(b1 - b < tb ? b1 - b : tb);
-            KSFX(tile_any)(nr, nb, Kp, X + b * ldx, ldx, W + blk * RBK * Kp, o, b, blk * RBK);
+            KSFX(tile_any)(nr, nb, Kp, X + b * ldx, ldx, W + blk * RBK * Kp, o, b,
+                           blk * RBK);
         }
     }
 }
