@@ -5,10 +5,12 @@
  *   make -C c
  *   cc -O2 -Ic/include bench/step_c.c c/build/libgru.a -lm -pthread \
  *      -o c/build/step_c
- *   c/build/step_c [I H [threads [steps [int8]]]]   (default 256 256 1 20000)
+ *   c/build/step_c [I H [threads [steps [int8|bf16 [layers]]]]]   (default 256 256 1 20000)
  *
- * With a fifth argument "int8", the model is quantized (gru_quantize, GRU_INT8) and the
- * int8 model is stepped (its weights: 3H(I+H) bytes).
+ * With a fifth argument "int8" or "bf16", the model is quantized (gru_quantize, GRU_INT8
+ * or GRU_BF16) and the quantized model is stepped (its weights: 3H(I+H) bytes, twice
+ * that for bf16); "f32" keeps the float model. A sixth argument stacks that many layers
+ * (I = H then; every layer gets the same weights).
  *
  * Prints the best per-step time over 15 rounds of `steps` steps and the weight bytes
  * read per second at that time.
@@ -36,6 +38,7 @@ int main(int argc, char **argv)
     gru_config_init(&cfg);
     cfg.input_size = I;
     cfg.hidden_size = H;
+    cfg.num_layers = argc > 6 ? atoll(argv[6]) : 1;
     gru_model *m;
     int st = gru_create(&cfg, &m);
     if (st == GRU_OK) st = gru_set_num_threads(m, threads);
@@ -50,14 +53,24 @@ int main(int argc, char **argv)
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
         w[i] = (float)((double)(seed >> 40) / 16777216.0 - 0.5) * 0.1f;
     }
-    gru_param_set(m, "weight_ih_l0", w, (size_t)(3 * H * I));
-    gru_param_set(m, "weight_hh_l0", w, (size_t)(3 * H * H));
+    for (int64_t l = 0; l < cfg.num_layers; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "weight_ih_l%lld", (long long)l);
+        gru_param_set(m, name, w, (size_t)(3 * H * (l ? H : I)));
+        snprintf(name, sizeof name, "weight_hh_l%lld", (long long)l);
+        gru_param_set(m, name, w, (size_t)(3 * H * H));
+    }
     float *x = calloc((size_t)I, sizeof *x), *h = calloc((size_t)H, sizeof *h);
     for (int64_t i = 0; i < I; i++) x[i] = 0.5f;
-    const int int8 = argc > 5 && strcmp(argv[5], "int8") == 0;
-    if (int8) {
+    const char *fmt = argc > 5 ? argv[5] : "f32";
+    const int int8 = strcmp(fmt, "int8") == 0, bf16 = strcmp(fmt, "bf16") == 0;
+    if (!int8 && !bf16 && strcmp(fmt, "f32") != 0) {
+        fprintf(stderr, "step_c: unknown format %s\n", fmt);
+        return 2;
+    }
+    if (int8 || bf16) {
         gru_model *q;
-        if ((st = gru_quantize(m, GRU_INT8, &q)) != GRU_OK) {
+        if ((st = gru_quantize(m, int8 ? GRU_INT8 : GRU_BF16, &q)) != GRU_OK) {
             fprintf(stderr, "step_c: %s\n", gru_strerror(st));
             return 1;
         }
@@ -67,8 +80,11 @@ int main(int argc, char **argv)
     size_t sb;
     gru_step_scratch_size(m, 1, &sb);
     void *scratch = malloc(sb);
+    free(h);
+    h = calloc((size_t)(cfg.num_layers * H), sizeof *h);   /* state (L, 1, H) */
 
-    const size_t bytes = (size_t)(3 * H * (I + H)) * (int8 ? 1 : sizeof(float));
+    const size_t bytes = (size_t)(3 * H * (I + H) + (cfg.num_layers - 1) * 6 * H * H) *
+                         (int8 ? 1 : bf16 ? 2 : sizeof(float));
     double best = 1e9;
     for (long i = 0; i < steps / 4; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
     for (int r = 0; r < 15; r++) {
@@ -77,9 +93,10 @@ int main(int argc, char **argv)
         double t = (now() - t0) / (double)steps;
         if (t < best) best = t;
     }
-    printf("I=%lld H=%lld threads=%d (%s%s%s): gru_step %.2f us per step; weights %.2f MB, "
-           "read at %.1f GB/s\n", (long long)I, (long long)H, threads, gru_isa(m),
-           int8 ? ", int8 " : "", int8 ? gru_quant_isa(m) : "",
+    printf("I=%lld H=%lld L=%lld threads=%d (%s%s%s): gru_step %.2f us per step; weights %.2f MB, "
+           "read at %.1f GB/s\n", (long long)I, (long long)H, (long long)cfg.num_layers,
+           threads, gru_isa(m), int8 ? ", int8 " : bf16 ? ", bf16 " : "",
+           int8 || bf16 ? gru_quant_isa(m) : "",
            best * 1e6, bytes / 1e6, bytes / best / 1e9);
     gru_destroy(m);
     free(w); free(x); free(h); free(scratch);

@@ -182,6 +182,22 @@ static void q_gates_n(const qthread *th, const float *xi, float *g, const float 
     }
 }
 
+/* reset_after, my units of row b (gr: its gh row; the table's fused gates_after when it
+ * has one, bitwise these loops): r = s(gi_r + gh_r), z = s(gi_z + gh_z),
+ * n = tanh(gi_n + r gh_n), h' = (1 - z) n + z h */
+static void q_gates_after(const qthread *th, const float *xi, float *gr, const float *h,
+                          float *hn)
+{
+    const size_t H = th->H, j0 = th->j0;
+    if (th->k->gates_after) {
+        th->k->gates_after(th->J, H, xi + j0, gr + j0, h + j0, hn + j0);
+        return;
+    }
+    q_gates_rz(th, xi, gr);
+    for (size_t j = j0; j < j0 + th->J; j++) gr[2 * H + j] = gr[j] * gr[2 * H + j];
+    q_gates_n(th, xi, gr, h, hn);
+}
+
 /* reset_after, my units:
  *   gh = Q(h) W_hh^T + b_hh; r = s(gi_r + gh_r), z = s(gi_z + gh_z),
  *   n = tanh(gi_n + r gh_n), h' = (1 - z) n + z h */
@@ -190,13 +206,8 @@ static void q_cell_after(const qthread *th, const qdir *v, const qstep *st)
     const size_t H = th->H, G = th->G;
     q_quantize_rows(th, st->h);
     for (size_t g = 0; g < 3; g++) q_recurrent(th, v, g);
-    for (size_t b = 0; b < th->B && th->J; b++) {
-        const float *xi = st->gi + b * G;
-        float *gr = th->c->gh + b * G;
-        q_gates_rz(th, xi, gr);
-        for (size_t j = th->j0; j < th->j0 + th->J; j++) gr[2 * H + j] = gr[j] * gr[2 * H + j];
-        q_gates_n(th, xi, gr, st->h + b * H, st->hn + b * H);
-    }
+    for (size_t b = 0; b < th->B && th->J; b++)
+        q_gates_after(th, st->gi + b * G, th->c->gh + b * G, st->h + b * H, st->hn + b * H);
 }
 
 /* reset_before, my units:

@@ -10,7 +10,8 @@
  * rounds otherwise. The bound measured against the reference is stated and tested
  * (docs/quantization.md, c/tests/test_quant.c). Deterministic: the same bits for any
  * thread count, and step == forward. Chosen when the float set is avx512 and the CPU has
- * avx512_bf16, unless GRU_BF16_EXACT=1 (then the bitwise "avx512" table).
+ * avx512_bf16, unless GRU_BF16_EXACT=1 (then the bitwise "avx512" table). Vector
+ * macros from q8_vec_avx512.h (float-typed: see there).
  *
  * Selects its own target with GCC's pragma; elsewhere it defines an unnamed table.
  */
@@ -24,48 +25,21 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__) && defined(__FMA__)
 #include <immintrin.h>
-#include "kernels/vmath_avx512.h"
-
-/* The 4 bytes at p (one bf16 pair) as one int32 (any alignment). */
-static inline int bf16_load4_hw(const int8_t *p)
-{
-    int v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding). */
-static inline __m512i bf16_dot_hw(__m512i acc, __m512i x, __m512i w)
-{
-    return _mm512_castps_si512(_mm512_dpbf16_ps(_mm512_castsi512_ps(acc), (__m512bh)w,
-                                                (__m512bh)x));
-}
-
 #define Q8_FLOAT_ACC 1
+#include "kernels/q8_vec_avx512.h"
+
+/* vdpbf16ps: acc + w_odd x_odd + w_even x_even per lane (the hardware's rounding); the
+ * vectors are float-typed (q8_vec_avx512.h). */
+static inline __m512 bf16_dot_hw(__m512 acc, __m512 x, __m512 w)
+{
+    return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
+}
+
 #define KSFX(name) bf16_##name##_hw
-#define VI __m512i
-#define VB 64
-#define VIZERO() _mm512_setzero_si512()
-#define VILOAD(p) _mm512_loadu_si512((const void *)(p))
-#define VISTORE(p, v) _mm512_storeu_si512((void *)(p), v)
-#define VBCAST4(p) _mm512_set1_epi32(bf16_load4_hw(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_hw(acc, x, w)
-#define XBIAS 0
 #define TR1 4
 #define TRM 4
 #define TBM 4
-#define VF __m512
-#define VFSET1(x) _mm512_set1_ps(x)
-#define VFMUL(a, b) _mm512_mul_ps(a, b)
-#define VFADD(a, b) _mm512_add_ps(a, b)
-#define VFCVT(v) _mm512_castsi512_ps(v)
-#define VCORR(acc, p) (acc)
-#define VLF 16
-#define VFLOAD(p) _mm512_loadu_ps(p)
-#define VFSTORE(p, v) _mm512_storeu_ps(p, v)
-#define VSIGMOID(v) gru_sigmoid_ps512(v)
-#define VTANH(v) gru_tanh_ps512(v)
 #include "kernels/q8_simd_impl.h"
 #include "kernels/bf16_round_avx512.h"
 
@@ -73,7 +47,8 @@ const gru_qkernels gru_bkernels_avx512bf16 = {.name = "avx512bf16", .rb = 16,
                                               .quantize = KSFX(quantize),
                                               .gemm = bf16_gemm_hw,
                                               .sigmoid = bf16_sigmoid_hw,
-                                              .tanh = bf16_tanh_hw};
+                                              .tanh = bf16_tanh_hw,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_bkernels_avx512bf16 = {0};
 #endif

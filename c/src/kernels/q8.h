@@ -60,6 +60,15 @@ typedef struct gru_qkernels {
     /* v[i] = sigmoid(v[i]), tanh(v[i]) for i < n, the vmath functions (VMATH.md). */
     void (*sigmoid)(size_t n, float *v);
     void (*tanh)(size_t n, float *v);
+    /* Optional; NULL (the scalar and NEON tables): the driver's loops in quant.c do the
+     * same. The reset_after gates of one row, units j < n, with xi and g (3 blocks at
+     * stride H: r, z, n) the input and recurrent pre-activations (biases included):
+     *   r = sigmoid(xi_r + g_r);  z = sigmoid(xi_z + g_z);
+     *   n = tanh(xi_n + (r * g_n));  hn = ((1 - z) * n) + (z * h)
+     * each operation rounded to float32 in this order (never fused), sigmoid / tanh the
+     * vmath functions: bitwise the driver's loops. g is scratch (may be overwritten). */
+    void (*gates_after)(size_t n, size_t H, const float *xi, float *g, const float *h,
+                        float *hn);
 } gru_qkernels;
 
 extern const gru_qkernels gru_qkernels_scalar;

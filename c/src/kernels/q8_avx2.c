@@ -3,7 +3,8 @@
  * without VNNI. Products: vpmaddubsw(|x|, sign(w, x)) multiplies |x| <= 127 by
  * +-w, |w| <= 127, and adds pairs: at most 2 * 127 * 127 = 32258 < 2^15, so it never
  * saturates; vpmaddwd by ones widens the pairs to int32 exactly. Sigmoid / tanh from
- * vmath_avx2.h. Bitwise equal to the scalar reference (q8_scalar.c).
+ * vmath_avx2.h, the vector macros from q8_vec_avx2.h. Bitwise equal to the scalar
+ * reference (q8_scalar.c).
  *
  * Selects its own target with GCC's pragma (as avx2.c), so it also builds without
  * per-file flags; elsewhere it defines an unnamed table that is never chosen.
@@ -18,7 +19,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#include "kernels/vmath_avx2.h"
+#include "kernels/q8_vec_avx2.h"
 
 static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
 {
@@ -26,44 +27,20 @@ static inline __m256i q8_dot_avx2(__m256i acc, __m256i x, __m256i w)
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-/* The 4 bytes at p as one int32 (any alignment). */
-static inline int q8_load4(const int8_t *p)
-{
-    int v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 #define KSFX(name) q8_##name##_avx2
-#define VI __m256i
-#define VB 32
-#define VIZERO() _mm256_setzero_si256()
-#define VILOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define VISTORE(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
-#define VBCAST4(p) _mm256_set1_epi32(q8_load4(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) q8_dot_avx2(acc, x, w)
 #define XBIAS 0
+#define VCORR(acc, p) (acc)
 #define TR1 2
 #define TRM 1
 #define TBM 3
-#define VF __m256
-#define VFSET1(x) _mm256_set1_ps(x)
-#define VFMUL(a, b) _mm256_mul_ps(a, b)
-#define VFADD(a, b) _mm256_add_ps(a, b)
-#define VFCVT(v) _mm256_cvtepi32_ps(v)
-#define VCORR(acc, p) (acc)
-#define VLF 8
-#define VFLOAD(p) _mm256_loadu_ps(p)
-#define VFSTORE(p, v) _mm256_storeu_ps(p, v)
-#define VSIGMOID(v) gru_sigmoid_ps256(v)
-#define VTANH(v) gru_tanh_ps256(v)
 #include "kernels/q8_simd_impl.h"
 
 const gru_qkernels gru_qkernels_avx2 = {.name = "avx2", .rb = 16,
                                         .quantize = gru_q8_ref_quantize,
                                         .gemm = q8_gemm_avx2, .sigmoid = q8_sigmoid_avx2,
-                                        .tanh = q8_tanh_avx2};
+                                        .tanh = q8_tanh_avx2,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_qkernels_avx2 = {0};
 #endif

@@ -4,8 +4,9 @@
  * activations enter as u = x + 128 (x XOR 0x80, in 1..255), so the sum is
  * sum x w + 128 sum w, and 128 * wsum (the row sums made at quantization) is
  * subtracted: exact, since |sum| <= 255 * 127 * GRU_Q8_KMAX < 2^31. Sigmoid / tanh
- * from vmath_avx512.h. Bitwise equal to the scalar reference (q8_scalar.c). Chosen
- * only when the CPU reports avx512vnni (gru_select_qkernels).
+ * from vmath_avx512.h, the vector macros from q8_vec_avx512.h. Bitwise equal to the
+ * scalar reference (q8_scalar.c). Chosen only when the CPU reports avx512vnni
+ * (gru_select_qkernels).
  *
  * Selects its own target with GCC's pragma, so it also builds without per-file flags
  * (the Makefile gives -mavx512vnni ...); elsewhere it defines an unnamed table.
@@ -20,40 +21,17 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__FMA__)
 #include <immintrin.h>
-#include "kernels/vmath_avx512.h"
-
-/* The 4 bytes at p as one int32 (any alignment). */
-static inline int q8_load4(const int8_t *p)
-{
-    int v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#include "kernels/q8_vec_avx512.h"
 
 #define KSFX(name) q8_##name##_vnni
-#define VI __m512i
-#define VB 64
-#define VIZERO() _mm512_setzero_si512()
-#define VILOAD(p) _mm512_loadu_si512((const void *)(p))
-#define VISTORE(p, v) _mm512_storeu_si512((void *)(p), v)
-#define VBCAST4(p) _mm512_set1_epi32(q8_load4(p))
 #define PREPX(x) _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80))
 #define DOT(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
 #define XBIAS 128
+#define VCORR(acc, p) \
+    _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(p)), 7))
 #define TR1 4
 #define TRM 2
 #define TBM 4
-#define VF __m512
-#define VFSET1(x) _mm512_set1_ps(x)
-#define VFMUL(a, b) _mm512_mul_ps(a, b)
-#define VFADD(a, b) _mm512_add_ps(a, b)
-#define VFCVT(v) _mm512_cvtepi32_ps(v)
-#define VCORR(acc, p) _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(p)), 7))
-#define VLF 16
-#define VFLOAD(p) _mm512_loadu_ps(p)
-#define VFSTORE(p, v) _mm512_storeu_ps(p, v)
-#define VSIGMOID(v) gru_sigmoid_ps512(v)
-#define VTANH(v) gru_tanh_ps512(v)
 #include "kernels/q8_simd_impl.h"
 
 /* The largest |A[k]|, k < K, skipping NaN (as the reference: max_ps returns its second
@@ -97,7 +75,8 @@ const gru_qkernels gru_qkernels_avx512vnni = {.name = "avx512vnni", .rb = 16,
                                               .quantize = q8_quantize_vnni,
                                               .gemm = q8_gemm_vnni,
                                               .sigmoid = q8_sigmoid_vnni,
-                                              .tanh = q8_tanh_vnni};
+                                              .tanh = q8_tanh_vnni,
+    .gates_after = KSFX(gates_after)};
 #else
 const gru_qkernels gru_qkernels_avx512vnni = {0};
 #endif
