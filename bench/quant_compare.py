@@ -48,7 +48,7 @@ import quant_contenders as Q  # noqa: E402
 import timing  # noqa: E402
 
 DEFAULT_STEPS = ["256,256", "384,384", "384,384,3", "1024,1024"]
-QUICK_SHAPES = ["100,1,256,256", "100,32,128,256", "100,64,512,512"]
+QUICK_SHAPES = ["100,1,256,256", "100,64,512,512"]
 QUICK_STEPS = ["256,256", "384,384,3", "1024,1024"]
 # (format, contender): the issue's targets, as ratios to pygru float32's time
 BATCH_TARGETS = {"pygru-int8": 0.5, "pygru-bf16": 0.6}
@@ -66,14 +66,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (< 1 min): 3 batch shapes, 3 step sizes, target 0.1 s, "
-                        "3-6 rounds, budget 0.5 s")
+                   help="smoke run (< 1 min): 2 batch shapes, 3 step sizes, 1 thread, target "
+                        "0.1 s, 3-6 rounds, budget 0.5 s, warm-up at most 0.5 s")
     p.add_argument("--shapes", nargs="*", metavar="T,B,I,H[,L][,bi]",
-                   help="batch shapes (default: compare.py's 7; quick: 3); none: no batch part")
+                   help="batch shapes (default: compare.py's 7; quick: 2); none: no batch part")
     p.add_argument("--steps", nargs="*", metavar="I,H[,L]",
                    help="step sizes (default 256,256 384,384 384,384,3 1024,1024); none: "
                         "no step part")
-    p.add_argument("--threads", default="1,2", help="comma-separated thread counts (1,2)")
+    p.add_argument("--threads", default=None,
+                   help="comma-separated thread counts (default 1,2; quick: 1)")
     p.add_argument("--contenders", default=",".join(Q.NAMES),
                    help="comma-separated subset of %s (pygru is always run: it is the "
                         "reference of the ratios)" % ",".join(Q.NAMES))
@@ -99,7 +100,8 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     for name, full, fast in (("target", 1.5, 0.1), ("min_rounds", 7, 3), ("max_rounds", 25, 6),
                              ("warmup", 0.3, 0.03), ("budget", 5.0, 0.5),
-                             ("c_step", "build", "auto"), ("c_seconds", 1.5, 0.3)):
+                             ("c_step", "build", "auto"), ("c_seconds", 1.5, 0.3),
+                             ("threads", "1,2", "1")):
         if getattr(a, name) is None:
             setattr(a, name, fast if a.quick else full)
     a.thread_list = [int(t) for t in a.threads.split(",") if t.strip()]
@@ -178,7 +180,8 @@ def gate_and_warm(name, build, args):
         entry["note"] = "one call took %.2f s > budget %.2f s" % (first, args.budget)
         return entry, None, None
     est = timing.warm_up(contender, args.warmup, prior=[first],
-                         min_calls=1 if first > args.warmup else 2)
+                         min_calls=1 if first > args.warmup else 2,
+                         max_s=0.5 if args.quick else None)
     return entry, contender, est
 
 
