@@ -7,10 +7,11 @@ PyTorch float32 and ONNX Runtime float32, in one process, alternately, on
      issue's targets apply to the compute-bound shapes, B >= 32 and H >= 512:
      int8 <= 0.5x and bf16 <= 0.6x pygru float32's time);
   2. the streaming step, B = 1, state fed back (I = H = 256, 384, a 3-layer 384 stack,
-     and I = H = 1024; targets int8 <= 0.4x, bf16 <= 0.6x), from Python, and from C
+     I = H = 1024, and I = 1, H = 1024, whose step is nearly all recurrent work as in
+     DeepBench's; targets int8 <= 0.4x, bf16 <= 0.6x), from Python, and from C
      (bench/step_c.c, one process per row timing float32, int8 and bf16 alternately:
-     best and median of 15 rounds);
-     H = 1024 beside DeepBench's GTX 1080 Ti GRU inference figure;
+     best and median of 15 rounds); the H = 1024 rows beside DeepBench's GTX 1080 Ti
+     GRU inference figure;
   3. on 1 and 2 threads (pygru.set_num_threads, torch.set_num_threads, ORT
      intra_op_num_threads).
 
@@ -47,7 +48,7 @@ import machine  # noqa: E402
 import quant_contenders as Q  # noqa: E402
 import timing  # noqa: E402
 
-DEFAULT_STEPS = ["256,256", "384,384", "384,384,3", "1024,1024"]
+DEFAULT_STEPS = ["256,256", "384,384", "384,384,3", "1024,1024", "1,1024"]
 QUICK_SHAPES = ["100,1,256,256", "100,64,512,512"]
 QUICK_STEPS = ["256,256", "384,384,3", "1024,1024"]
 # (format, contender): the issue's targets, as ratios to pygru float32's time
@@ -71,8 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--shapes", nargs="*", metavar="T,B,I,H[,L][,bi]",
                    help="batch shapes (default: compare.py's 7; quick: 2); none: no batch part")
     p.add_argument("--steps", nargs="*", metavar="I,H[,L]",
-                   help="step sizes (default 256,256 384,384 384,384,3 1024,1024); none: "
-                        "no step part")
+                   help="step sizes (default 256,256 384,384 384,384,3 1024,1024 1,1024); "
+                        "none: no step part")
     p.add_argument("--threads", default=None,
                    help="comma-separated thread counts (default 1,2; quick: 1)")
     p.add_argument("--contenders", default=",".join(Q.NAMES),
@@ -347,16 +348,17 @@ def deepbench_lines(step, c_rows):
         for name in ("pygru", "pygru-int8", "pygru-bf16", "torch-qint8", "torch", "ort"):
             e = res["contenders"].get(name, {})
             if e.get("status") == "ok":
-                out.append("  %s thr=%d, Python: %.1f us per step = %.2fx the 1080 Ti's" % (
-                    Q.LABELS[name], res["threads"], e["median"] * 1e6, e["median"] / per_step))
+                out.append("  %s: %s thr=%d, Python: %.1f us per step = %.2fx the 1080 Ti's" % (
+                    res["label"], Q.LABELS[name], res["threads"], e["median"] * 1e6,
+                    e["median"] / per_step))
     for row in c_rows:
         if row["H"] != DEEPBENCH["hidden"] or row["layers"] != 1:
             continue
         for fmt, e in row["formats"].items():
             if e.get("status") == "ok":
-                out.append("  C step %s thr=%d: %.1f us per step (median %.1f) = %.2fx the "
-                           "1080 Ti's" % (fmt, row["threads"], e["best"] * 1e6, e["median"] * 1e6,
-                                          e["best"] / per_step))
+                out.append("  %s: C step %s thr=%d: %.1f us per step (median %.1f) = %.2fx "
+                           "the 1080 Ti's" % (row["label"], fmt, row["threads"], e["best"] * 1e6,
+                                              e["median"] * 1e6, e["best"] / per_step))
     return out
 
 
