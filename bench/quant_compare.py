@@ -208,7 +208,8 @@ def run_case(build, args):
     for c in active:
         e = res["contenders"][c.name]
         e.update(status="ok", calls_per_round=t["calls_per_round"][c.name],
-                 round_medians=t["round_medians"][c.name], **timing.summarize(t["samples"][c.name]))
+                 round_medians=t["round_medians"][c.name],
+                 **timing.summarize(t["samples"][c.name]))
     ref = res["contenders"]["pygru"]
     for c in active:
         if c.name != "pygru" and ref.get("status") == "ok":
@@ -497,7 +498,8 @@ def main(argv=None):
         doc = {"machine": info, "settings": settings, "batch": batch, "step": step,
                "c_step": c_rows, "c_step_unavailable": why_no_c,
                "targets": [{"text": t, "met": m} for t, m in target_lines(batch, step)],
-               "deepbench": dict(DEEPBENCH, us_per_step=DEEPBENCH["ms"] * 1e3 / DEEPBENCH["timesteps"]),
+               "deepbench": dict(DEEPBENCH,
+                                 us_per_step=DEEPBENCH["ms"] * 1e3 / DEEPBENCH["timesteps"]),
                "wall_seconds": time.time() - started}
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1, default=compare._json_default)
