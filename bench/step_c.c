@@ -1,19 +1,23 @@
 /* bench/step_c.c - the streaming step from C: gru_step for B = 1 (caller scratch, state
  * in place, nothing allocated), and the rate at which it reads the model's weights
- * (3H(I+H) floats per step), the quantity that bounds a one-step GEMV.
+ * (3H(I+H) values per step for the first layer, 3H(2H) for each further layer), the
+ * quantity that bounds a one-step GEMV.
  *
  *   make -C c
  *   cc -O2 -Ic/include bench/step_c.c c/build/libgru.a -lm -pthread \
  *      -o c/build/step_c
- *   c/build/step_c [I H [threads [steps [int8|bf16 [layers]]]]]   (default 256 256 1 20000)
+ *   c/build/step_c [I H [threads [steps [formats [layers]]]]]
+ *                                     (default 256 256 1 20000 f32 1)
  *
- * With a fifth argument "int8" or "bf16", the model is quantized (gru_quantize, GRU_INT8
- * or GRU_BF16) and the quantized model is stepped (its weights: 3H(I+H) bytes, twice
- * that for bf16); "f32" keeps the float model. A sixth argument stacks that many layers
- * (I = H then; every layer gets the same weights).
+ * formats: one or more of "f32" (the float32 model), "int8", "bf16" (the model quantized
+ * with gru_quantize, GRU_INT8 / GRU_BF16; weights 1 or 2 bytes per value), separated by
+ * commas, e.g. f32,int8,bf16: the models are timed alternately, round by round. layers:
+ * the number of stacked layers (I -> H, then H -> H).
  *
- * Prints the best per-step time over 15 rounds of `steps` steps and the weight bytes
- * read per second at that time.
+ * Prints, per model in the order given, the best and the median per-step time over 15
+ * rounds of `steps` steps, and the weight bytes read per second at the best time. Exit
+ * status 1 (with gru_strerror's message) when the library refuses a call, 2 on bad
+ * arguments.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <gru.h>
@@ -22,6 +26,9 @@
 #include <string.h>
 #include <time.h>
 
+#define ROUNDS 15
+#define MAX_MODELS 3
+
 static double now(void)
 {
     struct timespec t;
@@ -29,76 +36,144 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-int main(int argc, char **argv)
+static int cmp_double(const void *a, const void *b)
 {
-    const int64_t I = argc > 1 ? atoll(argv[1]) : 256, H = argc > 2 ? atoll(argv[2]) : 256;
-    const int threads = argc > 3 ? atoi(argv[3]) : 1;
-    const long steps = argc > 4 ? atol(argv[4]) : 20000;
-    gru_config cfg;
-    gru_config_init(&cfg);
-    cfg.input_size = I;
-    cfg.hidden_size = H;
-    cfg.num_layers = argc > 6 ? atoll(argv[6]) : 1;
-    gru_model *m;
-    int st = gru_create(&cfg, &m);
-    if (st == GRU_OK) st = gru_set_num_threads(m, threads);
-    if (st != GRU_OK) {
-        fprintf(stderr, "step_c: %s\n", gru_strerror(st));
-        return 1;
-    }
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every weight of every layer from one deterministic pseudo-random buffer. */
+static int set_weights(gru_model *m, int64_t I, int64_t H, int layers)
+{
     const size_t nw = (size_t)(3 * H * (I > H ? I : H));
-    float *w = malloc(nw * sizeof *w);
+    float *w = malloc(nw * sizeof *w);   /* (3H, max(I, H)) */
+    if (!w) return GRU_ERR_NO_MEMORY;
     uint64_t seed = 1;
     for (size_t i = 0; i < nw; i++) {
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
         w[i] = (float)((double)(seed >> 40) / 16777216.0 - 0.5) * 0.1f;
     }
-    for (int64_t l = 0; l < cfg.num_layers; l++) {
-        char name[64];
-        snprintf(name, sizeof name, "weight_ih_l%lld", (long long)l);
-        gru_param_set(m, name, w, (size_t)(3 * H * (l ? H : I)));
-        snprintf(name, sizeof name, "weight_hh_l%lld", (long long)l);
-        gru_param_set(m, name, w, (size_t)(3 * H * H));
+    int st = GRU_OK;
+    char name[32];
+    for (int l = 0; l < layers && st == GRU_OK; l++) {
+        snprintf(name, sizeof name, "weight_ih_l%d", l);
+        st = gru_param_set(m, name, w, (size_t)(3 * H * (l == 0 ? I : H)));
+        snprintf(name, sizeof name, "weight_hh_l%d", l);
+        if (st == GRU_OK) st = gru_param_set(m, name, w, (size_t)(3 * H * H));
     }
-    float *x = calloc((size_t)I, sizeof *x), *h = calloc((size_t)H, sizeof *h);
-    for (int64_t i = 0; i < I; i++) x[i] = 0.5f;
-    const char *fmt = argc > 5 ? argv[5] : "f32";
-    const int int8 = strcmp(fmt, "int8") == 0, bf16 = strcmp(fmt, "bf16") == 0;
-    if (!int8 && !bf16 && strcmp(fmt, "f32") != 0) {
-        fprintf(stderr, "step_c: unknown format %s\n", fmt);
+    free(w);
+    return st;
+}
+
+/* The model to step: float32, or its int8 / bf16 quantization (fmt 0, 1, 2). */
+static int make_model(int64_t I, int64_t H, int layers, int threads, int fmt, gru_model **out)
+{
+    gru_config cfg;
+    gru_config_init(&cfg);
+    cfg.input_size = I;
+    cfg.hidden_size = H;
+    cfg.num_layers = layers;
+    gru_model *m;
+    int st = gru_create(&cfg, &m);
+    if (st != GRU_OK) return st;
+    st = set_weights(m, I, H, layers);
+    if (st == GRU_OK && fmt != 0) {
+        gru_model *q;
+        st = gru_quantize(m, fmt == 1 ? GRU_INT8 : GRU_BF16, &q);
+        gru_destroy(m);
+        m = st == GRU_OK ? q : NULL;
+    }
+    if (st == GRU_OK) st = gru_set_num_threads(m, threads);
+    if (st != GRU_OK) gru_destroy(m);
+    *out = st == GRU_OK ? m : NULL;
+    return st;
+}
+
+static int parse_format(const char *f, size_t n)
+{
+    if (n == 3 && strncmp(f, "f32", 3) == 0) return 0;
+    if (n == 4 && strncmp(f, "int8", 4) == 0) return 1;
+    if (n == 4 && strncmp(f, "bf16", 4) == 0) return 2;
+    return -1;
+}
+
+/* "f32,int8,bf16" -> fmts[] (0 f32, 1 int8, 2 bf16); returns the count, -1 if bad. */
+static int parse_formats(const char *list, int fmts[MAX_MODELS])
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        const int f = parse_format(p, len);
+        if (f < 0 || n == MAX_MODELS) return -1;
+        fmts[n++] = f;
+        p += len + (e ? 1 : 0);
+    }
+    return n;
+}
+
+static double time_steps(gru_model *m, long steps, const float *x, float *h, void *scratch,
+                         size_t sb)
+{
+    const double t0 = now();
+    for (long i = 0; i < steps; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
+    return (now() - t0) / (double)steps;
+}
+
+static void report(gru_model *m, int fmt, int64_t I, int64_t H, int layers, int threads,
+                   double *t)
+{
+    const size_t width = fmt == 0 ? sizeof(float) : fmt == 1 ? 1 : 2;
+    const size_t bytes = (size_t)(3 * H * (I + H) + (layers - 1) * 3 * H * 2 * H) * width;
+    qsort(t, ROUNDS, sizeof t[0], cmp_double);
+    printf("I=%lld H=%lld layers=%d threads=%d (%s%s%s%s): gru_step %.2f us per step "
+           "(median %.2f us); weights %.2f MB, read at %.1f GB/s\n", (long long)I,
+           (long long)H, layers, threads, gru_isa(m), fmt ? ", " : "",
+           fmt ? (fmt == 1 ? "int8 " : "bf16 ") : "", fmt ? gru_quant_isa(m) : "",
+           t[0] * 1e6, t[ROUNDS / 2] * 1e6, bytes / 1e6, bytes / t[0] / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+    const int64_t I = argc > 1 ? atoll(argv[1]) : 256, H = argc > 2 ? atoll(argv[2]) : 256;
+    const int threads = argc > 3 ? atoi(argv[3]) : 1;
+    const long steps = argc > 4 ? atol(argv[4]) : 20000;
+    const char *formats = argc > 5 ? argv[5] : "f32";
+    const int layers = argc > 6 ? atoi(argv[6]) : 1;
+    int fmts[MAX_MODELS];
+    const int nm = parse_formats(formats, fmts);
+    if (nm < 1 || I < 1 || H < 1 || threads < 1 || steps < 1 || layers < 1) {
+        fprintf(stderr, "usage: step_c [I H [threads [steps [f32|int8|bf16[,...] [layers]]]]] "
+                "(positive sizes, at most %d formats); got formats %s\n", MAX_MODELS, formats);
         return 2;
     }
-    if (int8 || bf16) {
-        gru_model *q;
-        if ((st = gru_quantize(m, int8 ? GRU_INT8 : GRU_BF16, &q)) != GRU_OK) {
-            fprintf(stderr, "step_c: %s\n", gru_strerror(st));
-            return 1;
-        }
-        gru_destroy(m);
-        m = q;
+    gru_model *m[MAX_MODELS] = {NULL};
+    size_t sb = 0, need;
+    int st = GRU_OK;
+    for (int k = 0; k < nm && st == GRU_OK; k++) {
+        st = make_model(I, H, layers, threads, fmts[k], &m[k]);
+        if (st == GRU_OK) st = gru_step_scratch_size(m[k], 1, &need);
+        if (st == GRU_OK && need > sb) sb = need;
     }
-    size_t sb;
-    gru_step_scratch_size(m, 1, &sb);
-    void *scratch = malloc(sb);
-    free(h);
-    h = calloc((size_t)(cfg.num_layers * H), sizeof *h);   /* state (L, 1, H) */
+    void *scratch = malloc(sb ? sb : 1);
+    float *x = calloc((size_t)I, sizeof *x);                  /* (1, I) */
+    float *h = calloc((size_t)(H * layers), sizeof *h);       /* (layers, 1, H) */
+    if (st == GRU_OK && !(scratch && x && h)) st = GRU_ERR_NO_MEMORY;
+    if (st != GRU_OK) {
+        fprintf(stderr, "step_c: %s\n", gru_strerror(st));
+        return 1;
+    }
+    for (int64_t i = 0; i < I; i++) x[i] = 0.5f;
 
-    const size_t bytes = (size_t)(3 * H * (I + H) + (cfg.num_layers - 1) * 6 * H * H) *
-                         (int8 ? 1 : bf16 ? 2 : sizeof(float));
-    double best = 1e9;
-    for (long i = 0; i < steps / 4; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
-    for (int r = 0; r < 15; r++) {
-        double t0 = now();
-        for (long i = 0; i < steps; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
-        double t = (now() - t0) / (double)steps;
-        if (t < best) best = t;
+    /* Rounds alternate between the models (a slow patch of a shared machine hits all). */
+    static double t[MAX_MODELS][ROUNDS];
+    for (int k = 0; k < nm; k++) time_steps(m[k], steps / 4 + 1, x, h, scratch, sb);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int k = 0; k < nm; k++) t[k][r] = time_steps(m[k], steps, x, h, scratch, sb);
+    for (int k = 0; k < nm; k++) {
+        report(m[k], fmts[k], I, H, layers, threads, t[k]);
+        gru_destroy(m[k]);
     }
-    printf("I=%lld H=%lld L=%lld threads=%d (%s%s%s): gru_step %.2f us per step; weights %.2f MB, "
-           "read at %.1f GB/s\n", (long long)I, (long long)H, (long long)cfg.num_layers,
-           threads, gru_isa(m), int8 ? ", int8 " : bf16 ? ", bf16 " : "",
-           int8 || bf16 ? gru_quant_isa(m) : "",
-           best * 1e6, bytes / 1e6, bytes / best / 1e9);
-    gru_destroy(m);
-    free(w); free(x); free(h); free(scratch);
+    free(x); free(h); free(scratch);
     return 0;
 }

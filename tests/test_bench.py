@@ -1,0 +1,166 @@
+"""test_bench.py - bench/quant_compare.py (the reduced-precision benchmark) runs end to
+end in its quick mode on tiny shapes and writes a complete report: every contender
+passes its correctness gate against torch float32 and is timed, the quantized ones
+really differ from float32 (their gate error is above float32 rounding), every ratio is
+there, and the C step rows come from bench/step_c.c when libgru is built. Also: a
+contender whose result is wrong is reported "FAILED check" and never timed, and bad
+arguments are refused. No timing assertions: speed is measured in bench/, not here.
+
+Needs torch, onnx and onnxruntime (bench/requirements.txt); skipped without them.
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+# runs a script outside the package (bench/) in a subprocess and builds libgru, ~20 s
+pytestmark = pytest.mark.integration
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+NAMES = ("pygru", "pygru-int8", "pygru-bf16", "torch-qint8", "torch", "ort")
+
+
+def run_script(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(BENCH, "quant_compare.py")] + list(args),
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+# The C step needs libgru built: --c-step build runs make -C c (incremental), so the
+# step_c rows are checked wherever make and a C compiler exist.
+C_STEP = "build" if shutil.which("make") and shutil.which(os.environ.get("CC", "cc")) else "off"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("quant_compare")
+    js, txt = str(d / "out.json"), str(d / "out.txt")
+    r = run_script("--quick", "--shapes", "12,4,16,24", "8,32,16,24,2,bi",
+                   "--steps", "16,24", "16,24,2", "--threads", "1,2", "--target", "0.02",
+                   "--c-step", C_STEP, "--c-seconds", "0.02",
+                   "--budget", "30", "--json", js, "--txt", txt)
+    assert r.returncode == 0, "quant_compare.py failed (%d):\n%s\n%s" % (
+        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    with open(js) as f:
+        doc = json.load(f)
+    with open(txt) as f:
+        text = f.read()
+    return doc, text, r.stdout
+
+
+def test_every_contender_is_gated_and_timed(quick_run):
+    doc, _, _ = quick_run
+    assert len(doc["batch"]) == 4 and len(doc["step"]) == 4   # 2 cases x 2 thread counts
+    for res in doc["batch"] + doc["step"]:
+        for name in NAMES:
+            e = res["contenders"][name]
+            assert e["status"] == "ok", (res["label"], name, e)
+            chk = e["check"]
+            print("%s thr=%d %s: max rel err %.3g (per tensor %s, tolerance %g)" % (
+                res["label"], res["threads"], name, chk["max_rel_err"], chk["per_tensor"],
+                chk["tolerance"]))
+            assert chk["max_rel_err"] <= chk["tolerance"]
+            assert e["n"] >= 3 and 0 < e["q1"] <= e["median"] <= e["q3"]
+            assert len(e["round_medians"]) == res["rounds"]
+        for name in NAMES[1:]:
+            r = res["ratios"][name]
+            assert r["rounds"] == res["rounds"]
+            assert math.isfinite(r["median"]) and 0 < r["q1"] <= r["median"] <= r["q3"]
+
+
+def test_quantized_contenders_are_really_quantized(quick_run):
+    # float32 agrees with torch to rounding; int8 and bf16 cannot (a model that silently
+    # stayed float32, e.g. quantize_dynamic on a bare nn.GRU, would pass as "quantized")
+    doc, _, _ = quick_run
+    for res in doc["batch"] + doc["step"]:
+        errs = {n: res["contenders"][n]["check"]["max_rel_err"] for n in NAMES}
+        assert errs["pygru"] < 1e-5 and errs["ort"] < 1e-5, errs
+        for name in ("pygru-int8", "pygru-bf16", "torch-qint8"):
+            assert errs[name] > 1e-4, (res["label"], name, errs)
+        assert errs["pygru-bf16"] < errs["pygru-int8"], errs
+
+
+def test_report(quick_run):
+    doc, text, stdout = quick_run
+    assert text.startswith("$ bench/quant_compare.py --quick")
+    assert text.split("\n", 2)[2] in stdout
+    for head in ("batch T,B,I,H", "step B=1", "pygru int8/f32", "targets (issue 13):"):
+        assert head in text
+    assert "compute-bound" in text and "FAILED" not in text
+    assert doc["machine"]["cpu_model"] and doc["machine"]["pygru_info"]["int8_isa"]
+    assert doc["deepbench"]["us_per_step"] == pytest.approx(64.3e3 / 1500)
+    assert all(not r["compute_bound"] for r in doc["batch"])   # B >= 32 but H < 512
+    # the step targets (int8 0.4x, bf16 0.6x) are evaluated for every step row
+    assert len(doc["targets"]) == 2 * len(doc["step"])
+    for t in doc["targets"]:
+        assert t["text"].endswith(": met" if t["met"] else ": MISSED")
+
+
+def test_c_step_rows(quick_run):
+    doc, text, _ = quick_run
+    if C_STEP == "off":
+        assert doc["c_step_unavailable"] == "off" and doc["c_step"] == []
+        pytest.skip("no make or C compiler: the C step is not built")
+    assert doc["c_step_unavailable"] is None
+    assert len(doc["c_step"]) == len(doc["step"])
+    for row in doc["c_step"]:
+        assert set(row["formats"]) == {"f32", "int8", "bf16"}
+        for fmt, e in row["formats"].items():
+            assert e["status"] == "ok", (row["label"], fmt, e)
+            assert 0 < e["best"] <= e["median"]
+            assert ("layers=%d" % row["layers"]) in e["line"]
+            if fmt != "f32":
+                assert fmt in e["line"]   # the model really was quantized
+    assert "C step (step_c.c)" in text
+
+
+def test_a_wrong_result_is_not_timed(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    monkeypatch.syspath_prepend(ROOT)
+    import contenders as C
+    import quant_compare
+    import quant_contenders as Q
+    args = quant_compare.parse_args(["--quick", "--contenders", "pygru,pygru-int8"])
+    wl = C.Workload(C.Shape(5, 2, 8, 8))
+    wl.reference("infer")
+    # a reference that is off by 10 % everywhere: float32 and int8 both fail their gate
+    wl._ref["infer"] = {k: v * 1.1 + 0.1 for k, v in wl._ref["infer"].items()}
+    res = quant_compare.run_case(lambda n: Q.build_batch(n, wl, 1), args)
+    for name in ("pygru", "pygru-int8"):
+        e = res["contenders"][name]
+        assert e["status"] == "FAILED check" and "median" not in e, e
+        assert e["check"]["max_rel_err"] > e["check"]["tolerance"]
+    assert res["ratios"] == {} and "rounds" not in res
+    assert res["contenders"]["torch"]["status"] == "not selected"
+
+
+def test_torch_dynamic_quantization_replaces_the_gru(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    import torch
+    import quant_contenders as Q
+    g = torch.nn.GRU(8, 16)
+    q = Q.quantize_torch(g)
+    assert type(q).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((3, 2, 8)).astype(np.float32))
+    with torch.inference_mode():
+        assert not torch.equal(q(x)[0], g(x)[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0,5"], "--steps '0,5': expected I,H[,layers]"),
+    (["--shapes", "1,2,3"], "expected T,B,I,H"),
+    (["--contenders", "pygru,tf"], "--contenders: unknown 'tf'"),
+])
+def test_bad_arguments(args, message):
+    r = run_script(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
