@@ -5,10 +5,11 @@
  *   make -C c
  *   cc -O2 -Ic/include bench/step_c.c c/build/libgru.a -lm -pthread \
  *      -o c/build/step_c
- *   c/build/step_c [I H [threads [steps [int8]]]]   (default 256 256 1 20000)
+ *   c/build/step_c [I H [threads [steps [int8|bf16]]]]   (default 256 256 1 20000)
  *
- * With a fifth argument "int8", the model is quantized (gru_quantize, GRU_INT8) and the
- * int8 model is stepped (its weights: 3H(I+H) bytes).
+ * With a fifth argument "int8" (or "bf16"), the model is quantized (gru_quantize,
+ * GRU_INT8 / GRU_BF16) and the quantized model is stepped (its weights: 3H(I+H) bytes,
+ * twice that for bf16).
  *
  * Prints the best per-step time over 15 rounds of `steps` steps and the weight bytes
  * read per second at that time.
@@ -55,9 +56,10 @@ int main(int argc, char **argv)
     float *x = calloc((size_t)I, sizeof *x), *h = calloc((size_t)H, sizeof *h);
     for (int64_t i = 0; i < I; i++) x[i] = 0.5f;
     const int int8 = argc > 5 && strcmp(argv[5], "int8") == 0;
-    if (int8) {
+    const int bf16 = argc > 5 && strcmp(argv[5], "bf16") == 0;
+    if (int8 || bf16) {
         gru_model *q;
-        if ((st = gru_quantize(m, GRU_INT8, &q)) != GRU_OK) {
+        if ((st = gru_quantize(m, bf16 ? GRU_BF16 : GRU_INT8, &q)) != GRU_OK) {
             fprintf(stderr, "step_c: %s\n", gru_strerror(st));
             return 1;
         }
@@ -68,7 +70,7 @@ int main(int argc, char **argv)
     gru_step_scratch_size(m, 1, &sb);
     void *scratch = malloc(sb);
 
-    const size_t bytes = (size_t)(3 * H * (I + H)) * (int8 ? 1 : sizeof(float));
+    const size_t bytes = (size_t)(3 * H * (I + H)) * (int8 ? 1 : bf16 ? 2 : sizeof(float));
     double best = 1e9;
     for (long i = 0; i < steps / 4; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
     for (int r = 0; r < 15; r++) {
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
     }
     printf("I=%lld H=%lld threads=%d (%s%s%s): gru_step %.2f us per step; weights %.2f MB, "
            "read at %.1f GB/s\n", (long long)I, (long long)H, threads, gru_isa(m),
-           int8 ? ", int8 " : "", int8 ? gru_quant_isa(m) : "",
+           int8 ? ", int8 " : bf16 ? ", bf16 " : "", int8 || bf16 ? gru_quant_isa(m) : "",
            best * 1e6, bytes / 1e6, bytes / best / 1e9);
     gru_destroy(m);
     free(w); free(x); free(h); free(scratch);

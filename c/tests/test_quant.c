@@ -5,7 +5,7 @@
  *    order, sigmoid / tanh from the scalar port of the vmath functions) must give the
  *    library's outputs and final states bit for bit, on every kernel set; the scalar
  *    port itself is checked against double-precision sigmoid / tanh (<= 3 ulp);
- *  - every kernel set (scalar, avx2, avx512 -> avx512vnni) and thread count 1, 2, 3
+ *  - every kernel set (scalar, avx2, avx512 -> avx512vnni, neon) and thread count 1, 2, 3
  *    gives the same bits on many shapes, both variants, lengths, bidirectional,
  *    reverse, batch-first, h0;
  *  - gru_step == gru_forward bitwise;
@@ -16,7 +16,8 @@
  *  - bfloat16 (GRU_BF16): an independent emulation (bf16 rounding through frexpf/rintf,
  *    the stated pairwise float32 summation order) gives the library's bits on every
  *    float kernel set and 1 or 3 threads; step == forward; the bf16 weights; the refused
- *    calls; accuracy against float32 over T = 1000.
+ *    calls; accuracy against float32 over T = 1000; the hardware dot product tables
+ *    (avx512bf16, neonbf16) within their bounds of the reference.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
