@@ -12,7 +12,7 @@ Guarantees:
     copies; bf16: the bf16 values, exact); int8_weights() the int8 values and row
     scales, bf16_weights() the bf16 bit patterns (uint16);
   * results are bitwise identical for every kernel set (int8: scalar, avx2,
-    avx512vnni, neon; bf16: scalar, avx2, avx512, neon; the vdpbf16ps and BFDOT sets
+    avx512vnni, neon, neonmull; bf16: scalar, avx2, avx512, neon; the vdpbf16ps and BFDOT sets
     avx512bf16 and neonbf16 within their stated bounds) and thread count;
   * save(path) writes a model file of an int8 model (I8 weights, F32 row scales
     "<name>.scale", "quantization": "int8") that pygru.load and libgru's gru_load read

@@ -522,8 +522,9 @@ typedef enum gru_qformat {
  * gru_param_set, gru_param_data, gru_params_changed and the gradient calls return
  * GRU_ERR_UNSUPPORTED; gru_save writes an int8 model file (model files, above). The kernel set (gru_quant_isa) is chosen here from the
  * float set the new model gets (GRU_ISA as for gru_create): AVX-512 VNNI when the CPU
- * has it, AVX2 (also on AVX-512 CPUs without VNNI), NEON with SDOT on an aarch64 CPU that
- * has it (float set neon), else the scalar reference.
+ * has it, AVX2 (also on AVX-512 CPUs without VNNI), on aarch64 (float set neon) NEON
+ * with SDOT when the CPU has it, else NEON's widening multiplies ("neonmull"), else the
+ * scalar reference.
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
  * GRU_ERR_UNSUPPORTED (model is already quantized, or an input width I or D*H above
  * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
@@ -546,13 +547,14 @@ GRU_API gru_status gru_quantize(const gru_model *model, int32_t format, gru_mode
 /* The model's quantization format (GRU_INT8, GRU_BF16), 0 for a float model or NULL. */
 GRU_API int32_t gru_quant_format(const gru_model *model);
 
-/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni", "neon"), or of a
- * bf16 model's ("scalar", "avx2", "avx512", "avx512bf16", "neon", "neonbf16"); static
+/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni", "neon",
+ * "neonmull"), or of a bf16 model's ("scalar", "avx2", "avx512", "avx512bf16", "neon", "neonbf16"); static
  * storage; NULL for a float model or NULL. */
 GRU_API const char *gru_quant_isa(const gru_model *model);
 
 /* Space-separated names of the int8 kernel sets this build has and this CPU runs
- * (static storage), e.g. "scalar avx2 avx512vnni" or "scalar neon". */
+ * (static storage), e.g. "scalar avx2 avx512vnni" or "scalar neon" (aarch64 lists the one
+ * NEON set the CPU gets: neon with SDOT, else neonmull). */
 GRU_API const char *gru_available_quant_isas(void);
 
 /* Space-separated names of the bf16 kernel sets this build has and this CPU runs

@@ -574,9 +574,11 @@ const char *gru_quant_isa(const gru_model *model)
 const char *gru_available_quant_isas(void)
 {
     const char *f = gru_kernels_available();
-    if (strstr(f, "neon"))
-        return gru_select_qkernels(&gru_kernels_neon) == &gru_qkernels_neon ? "scalar neon"
-                                                                            : "scalar";
+    if (strstr(f, "neon")) {   /* the one NEON table this CPU gets: SDOT or widening */
+        const gru_qkernels *n = gru_select_qkernels(&gru_kernels_neon);
+        return n == &gru_qkernels_neon       ? "scalar neon"
+               : n == &gru_qkernels_neonmull ? "scalar neonmull" : "scalar";
+    }
     const int has2 = strstr(f, "avx2") && gru_qkernels_avx2.name;
     const int has5 = strstr(f, "avx512") &&
                      gru_select_qkernels(&gru_kernels_avx512) == &gru_qkernels_avx512vnni;

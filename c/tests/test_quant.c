@@ -5,9 +5,9 @@
  *    order, sigmoid / tanh from the scalar port of the vmath functions) must give the
  *    library's outputs and final states bit for bit, on every kernel set; the scalar
  *    port itself is checked against double-precision sigmoid / tanh (<= 3 ulp);
- *  - every kernel set (scalar, avx2, avx512 -> avx512vnni, neon) and thread count 1, 2, 3
- *    gives the same bits on many shapes, both variants, lengths, bidirectional,
- *    reverse, batch-first, h0;
+ *  - every kernel set (scalar, avx2, avx512 -> avx512vnni, neon -> neon / neonmull) and
+ *    thread count 1, 2, 3 gives the same bits on many shapes, both variants, lengths,
+ *    bidirectional, reverse, batch-first, h0;
  *  - gru_step == gru_forward bitwise;
  *  - the quantized weights (gru_quant_weight_get) and the dequantized params;
  *  - accuracy against the float32 model over T = 1000 (bounds in docs/quantization.md);
@@ -355,17 +355,19 @@ static void q_random_case(rng *g, qcase *c)
 }
 
 /* The int8 set a float set gives (gru_quantize): avx512 -> avx512vnni when the CPU has
- * it, else avx2; avx2 -> avx2; neon -> neon when the CPU has SDOT, else scalar; anything
- * else -> scalar. */
+ * it, else avx2; avx2 -> avx2; neon -> neon when the CPU has SDOT, else neonmull;
+ * anything else -> scalar. */
 static const char *q_expected_isa(const char *isa)
 {
     if (q_format == GRU_BF16)   /* bf16, GRU_BF16_EXACT=1: avx512, avx2, neon as the float set */
         return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ||
                        strcmp(isa, "neon") == 0 ? isa : "scalar";
     const int vnni = strstr(gru_available_quant_isas(), "avx512vnni") != NULL;
-    const int sdot = strstr(gru_available_quant_isas(), "neon") != NULL;
+    const char *avail = gru_available_quant_isas();
     if (strcmp(isa, "avx512") == 0) return vnni ? "avx512vnni" : "avx2";
-    if (strcmp(isa, "neon") == 0) return sdot ? "neon" : "scalar";
+    if (strcmp(isa, "neon") == 0)
+        return strcmp(avail, "scalar neon") == 0       ? "neon"
+               : strcmp(avail, "scalar neonmull") == 0 ? "neonmull" : "scalar";
     return strcmp(isa, "avx2") == 0 ? "avx2" : "scalar";
 }
 

@@ -69,6 +69,7 @@ void gru_q8_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t l
 extern const gru_qkernels gru_qkernels_avx2;        /* name NULL when not built */
 extern const gru_qkernels gru_qkernels_avx512vnni;  /* name NULL when not built */
 extern const gru_qkernels gru_qkernels_neon;        /* SDOT; name NULL when not built */
+extern const gru_qkernels gru_qkernels_neonmull;    /* name NULL when not built */
 
 /* The CPU's SDOT (FEAT_DotProd) and BF16 (FEAT_BF16) instructions, as Linux reports
  * them (getauxval HWCAP_ASIMDDP, HWCAP2_BF16); 0 on other systems and architectures. */
@@ -77,7 +78,7 @@ int gru_cpu_has_bf16(void);
 
 /* The int8 table for a model whose float table is k: AVX-512 with VNNI on the CPU ->
  * avx512vnni; AVX-512 without VNNI, or AVX2 -> avx2; neon with SDOT on the CPU (Linux
- * HWCAP_ASIMDDP) -> neon; anything else -> scalar. */
+ * HWCAP_ASIMDDP) -> neon, without -> neonmull; anything else -> scalar. */
 const gru_qkernels *gru_select_qkernels(const gru_kernels *k);
 
 /* bfloat16 (bf16_scalar.c; semantics there and in docs/quantization.md): the same

@@ -115,5 +115,6 @@ const gru_qkernels *gru_select_qkernels(const gru_kernels *k)
     if ((avx512 || avx2) && gru_qkernels_avx2.name) return &gru_qkernels_avx2;
     if (k == &gru_kernels_neon && gru_qkernels_neon.name && gru_cpu_has_dotprod())
         return &gru_qkernels_neon;
+    if (k == &gru_kernels_neon && gru_qkernels_neonmull.name) return &gru_qkernels_neonmull;
     return &gru_qkernels_scalar;
 }
