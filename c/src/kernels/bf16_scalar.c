@@ -107,7 +107,8 @@ static int has_avx512bf16(void) { return 0; }
 /* neon -> neonbf16 (BFDOT, not bitwise) unless exact, else the bitwise neon table. */
 static const gru_qkernels *bf16_select_neon(int exact)
 {
-    if (!exact && gru_bkernels_neonbf16.name && gru_cpu_has_bf16()) return &gru_bkernels_neonbf16;
+    if (!exact && gru_bkernels_neonbf16.name && gru_cpu_has_bf16())
+        return &gru_bkernels_neonbf16;
     return gru_bkernels_neon.name ? &gru_bkernels_neon : &gru_bkernels_scalar;
 }
 
