@@ -12,8 +12,8 @@ Guarantees:
     copies; bf16: the bf16 values, exact); int8_weights() the int8 values and row
     scales, bf16_weights() the bf16 bit patterns (uint16);
   * results are bitwise identical for every kernel set (int8: scalar, avx2,
-    avx512vnni; bf16: scalar, avx2, avx512; the vdpbf16ps set within its stated bound)
-    and thread count;
+    avx512vnni, neon, neonmull; bf16: scalar, avx2, avx512, neon; the vdpbf16ps and BFDOT
+    sets avx512bf16 and neonbf16 within their stated bounds) and thread count;
   * save(path) writes a model file (int8: I8 weights, F32 row scales "<name>.scale",
     "quantization": "int8"; bf16: BF16 weights, "quantization": "bf16") that pygru.load
     and libgru's gru_load read back into a model with bitwise the same results;

@@ -49,4 +49,5 @@ def test_no_global_mutable_state():
                          "gru_kernels_neon", "gru_qkernels_scalar", "gru_qkernels_avx2",
                          "gru_qkernels_avx512vnni", "gru_bkernels_scalar",
                          "gru_bkernels_avx512", "gru_bkernels_avx512bf16",
-                         "gru_bkernels_avx2"}, data
+                         "gru_bkernels_avx2", "gru_qkernels_neon", "gru_qkernels_neonmull", "gru_bkernels_neon",
+                         "gru_bkernels_neonbf16"}, data

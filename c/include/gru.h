@@ -529,7 +529,9 @@ typedef enum gru_qformat {
  * gru_param_set, gru_param_data, gru_params_changed and the gradient calls return
  * GRU_ERR_UNSUPPORTED; gru_save writes an int8 model file (model files, above). The kernel set (gru_quant_isa) is chosen here from the
  * float set the new model gets (GRU_ISA as for gru_create): AVX-512 VNNI when the CPU
- * has it, AVX2 (also on AVX-512 CPUs without VNNI), else the scalar reference.
+ * has it, AVX2 (also on AVX-512 CPUs without VNNI), on aarch64 (float set neon) NEON
+ * with SDOT when the CPU has it, else NEON's widening multiplies ("neonmull"), else the
+ * scalar reference.
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
  * GRU_ERR_UNSUPPORTED (model is already quantized, or an input width I or D*H above
  * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
@@ -542,27 +544,29 @@ typedef enum gru_qformat {
  * then pre = acc + b; the gate arithmetic as above. gru_param_get returns the bf16
  * weights as float32 (exact: a weight's bf16 bits are the high half of its float32,
  * the low half is 0); gru_quant_weight_get is for int8 models only; gru_save writes a
- * bf16 model file (model files, above). bf16 sets:
- * "avx512" (float set avx512) and "avx2" (float set avx2), bitwise the scalar reference;
- * on a CPU with AVX512_BF16, float set avx512 gives "avx512bf16" (vdpbf16ps: flushes
- * denormals, so not bitwise; within the bound of docs/quantization.md) unless the
- * environment has GRU_BF16_EXACT=1 (read here). */
+ * bf16 model file (model files, above). bf16 sets: "avx512" (float set avx512), "avx2"
+ * (float set avx2) and "neon" (float set neon), bitwise the scalar reference; on a CPU
+ * with AVX512_BF16, float set avx512 gives "avx512bf16" (vdpbf16ps: flushes denormals,
+ * so not bitwise; within the bound of docs/quantization.md), and on an aarch64 CPU with
+ * BF16 float set neon gives "neonbf16" (BFDOT: rounds to odd, in another order; within
+ * its bound there), unless the environment has GRU_BF16_EXACT=1 (read here). */
 GRU_API gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out);
 
 /* The model's quantization format (GRU_INT8, GRU_BF16), 0 for a float model or NULL. */
 GRU_API int32_t gru_quant_format(const gru_model *model);
 
-/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni"), or of a bf16
- * model's ("scalar", "avx2", "avx512", "avx512bf16"); static storage; NULL for a float
- * model or NULL. */
+/* Name of an int8 model's kernel set ("scalar", "avx2", "avx512vnni", "neon",
+ * "neonmull"), or of a bf16 model's ("scalar", "avx2", "avx512", "avx512bf16", "neon", "neonbf16"); static
+ * storage; NULL for a float model or NULL. */
 GRU_API const char *gru_quant_isa(const gru_model *model);
 
 /* Space-separated names of the int8 kernel sets this build has and this CPU runs
- * (static storage), e.g. "scalar avx2 avx512vnni". */
+ * (static storage), e.g. "scalar avx2 avx512vnni" or "scalar neon" (aarch64 lists the one
+ * NEON set the CPU gets: neon with SDOT, else neonmull). */
 GRU_API const char *gru_available_quant_isas(void);
 
 /* Space-separated names of the bf16 kernel sets this build has and this CPU runs
- * (static storage), e.g. "scalar avx2 avx512 avx512bf16". */
+ * (static storage), e.g. "scalar avx2 avx512 avx512bf16" or "scalar neon neonbf16". */
 GRU_API const char *gru_available_bf16_isas(void);
 
 /* Copies an int8 model's quantized weight `name` (a weight_ih / weight_hh tensor):

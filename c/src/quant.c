@@ -604,6 +604,11 @@ const char *gru_quant_isa(const gru_model *model)
 const char *gru_available_quant_isas(void)
 {
     const char *f = gru_kernels_available();
+    if (strstr(f, "neon")) {   /* the one NEON table this CPU gets: SDOT or widening */
+        const gru_qkernels *n = gru_select_qkernels(&gru_kernels_neon);
+        return n == &gru_qkernels_neon       ? "scalar neon"
+               : n == &gru_qkernels_neonmull ? "scalar neonmull" : "scalar";
+    }
     const int has2 = strstr(f, "avx2") && gru_qkernels_avx2.name;
     const int has5 = strstr(f, "avx512") &&
                      gru_select_qkernels(&gru_kernels_avx512) == &gru_qkernels_avx512vnni;
@@ -613,6 +618,9 @@ const char *gru_available_quant_isas(void)
 const char *gru_available_bf16_isas(void)
 {
     const char *f = gru_kernels_available();
+    if (strstr(f, "neon") && gru_bkernels_neon.name)
+        return gru_select_bkernels(&gru_kernels_neon, 0) == &gru_bkernels_neonbf16
+                   ? "scalar neon neonbf16" : "scalar neon";
     const int has2 = strstr(f, "avx2") && gru_bkernels_avx2.name;
     const int has5 = strstr(f, "avx512") && gru_bkernels_avx512.name;
     const int hw = has5 && gru_select_bkernels(&gru_kernels_avx512, 0) ==

@@ -104,8 +104,17 @@ static int has_avx512bf16(void)
 static int has_avx512bf16(void) { return 0; }
 #endif
 
+/* neon -> neonbf16 (BFDOT, not bitwise) unless exact, else the bitwise neon table. */
+static const gru_qkernels *bf16_select_neon(int exact)
+{
+    if (!exact && gru_bkernels_neonbf16.name && gru_cpu_has_bf16())
+        return &gru_bkernels_neonbf16;
+    return gru_bkernels_neon.name ? &gru_bkernels_neon : &gru_bkernels_scalar;
+}
+
 const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact)
 {
+    if (k == &gru_kernels_neon) return bf16_select_neon(exact);
     if (k == &gru_kernels_avx2 && gru_bkernels_avx2.name) return &gru_bkernels_avx2;
     if (k != &gru_kernels_avx512) return &gru_bkernels_scalar;
     if (!exact && gru_bkernels_avx512bf16.name && has_avx512bf16())

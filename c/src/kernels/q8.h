@@ -40,7 +40,7 @@ static inline size_t gru_q8_offset(size_t rb, size_t Kp, size_t n, size_t k)
 }
 
 typedef struct gru_qkernels {
-    const char *name;          /* "scalar", "avx2", "avx512vnni" */
+    const char *name;          /* "scalar", "avx2", "avx512vnni", "neon", ... */
     size_t rb;                 /* rows per block of the weight layout (gru_q8_offset) */
     /* Quantizes M rows of A (M, K) at lda into Q (M, Kp) at ldq and s (M):
      *   a = max_k |A[k]|;  s = a / 127;  q_k = clamp(lrintf(A[k] * (127 / a)), -127, 127)
@@ -60,7 +60,7 @@ typedef struct gru_qkernels {
     /* v[i] = sigmoid(v[i]), tanh(v[i]) for i < n, the vmath functions (VMATH.md). */
     void (*sigmoid)(size_t n, float *v);
     void (*tanh)(size_t n, float *v);
-    /* Optional; NULL (the scalar and NEON tables): the driver's loops in quant.c do the
+    /* Optional; NULL (the scalar tables): the driver's loops in quant.c do the
      * same. The reset_after gates of one row, units j < n, with xi and g (3 blocks at
      * stride H: r, z, n) the input and recurrent pre-activations (biases included):
      *   r = sigmoid(xi_r + g_r);  z = sigmoid(xi_z + g_z);
@@ -77,9 +77,17 @@ void gru_q8_ref_quantize(size_t M, size_t K, size_t Kp, const float *A, size_t l
                          int8_t *Q, size_t ldq, float *s);
 extern const gru_qkernels gru_qkernels_avx2;        /* name NULL when not built */
 extern const gru_qkernels gru_qkernels_avx512vnni;  /* name NULL when not built */
+extern const gru_qkernels gru_qkernels_neon;        /* SDOT; name NULL when not built */
+extern const gru_qkernels gru_qkernels_neonmull;    /* name NULL when not built */
+
+/* The CPU's SDOT (FEAT_DotProd) and BF16 (FEAT_BF16) instructions, as Linux reports
+ * them (getauxval HWCAP_ASIMDDP, HWCAP2_BF16); 0 on other systems and architectures. */
+int gru_cpu_has_dotprod(void);
+int gru_cpu_has_bf16(void);
 
 /* The int8 table for a model whose float table is k: AVX-512 with VNNI on the CPU ->
- * avx512vnni; AVX-512 without VNNI, or AVX2 -> avx2; anything else -> scalar. */
+ * avx512vnni; AVX-512 without VNNI, or AVX2 -> avx2; neon with SDOT on the CPU (Linux
+ * HWCAP_ASIMDDP) -> neon, without -> neonmull; anything else -> scalar. */
 const gru_qkernels *gru_select_qkernels(const gru_kernels *k);
 
 /* bfloat16 (bf16_scalar.c; semantics there and in docs/quantization.md): the same
@@ -93,9 +101,13 @@ extern const gru_qkernels gru_bkernels_scalar;
 extern const gru_qkernels gru_bkernels_avx512;      /* name NULL when not built */
 extern const gru_qkernels gru_bkernels_avx512bf16;  /* name NULL when not built */
 extern const gru_qkernels gru_bkernels_avx2;        /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_neon;        /* name NULL when not built */
+extern const gru_qkernels gru_bkernels_neonbf16;    /* BFDOT; name NULL when not built */
 /* The bf16 table for a model whose float table is k: avx512 -> avx512bf16 when the CPU
  * has AVX512_BF16 and exact is 0 (vdpbf16ps: within a stated bound of the reference),
- * else avx512 (bitwise the reference); avx2 -> avx2 (bitwise); anything else -> scalar. */
+ * else avx512 (bitwise the reference); avx2 -> avx2 (bitwise); neon -> neonbf16 when
+ * the CPU has BF16 (Linux HWCAP2_BF16) and exact is 0 (BFDOT: within a stated bound),
+ * else neon (bitwise); anything else -> scalar. */
 const gru_qkernels *gru_select_bkernels(const gru_kernels *k, int exact);
 
 #endif /* GRU_Q8_H */

@@ -92,10 +92,29 @@ static int has_vnni(void)
 static int has_vnni(void) { return 0; }
 #endif
 
+/* AArch64 features from the kernel's hwcaps (Linux; elsewhere none is assumed). */
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1UL << 14)
+#endif
+int gru_cpu_has_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+int gru_cpu_has_bf16(void) { return (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0; }
+#else
+int gru_cpu_has_dotprod(void) { return 0; }
+int gru_cpu_has_bf16(void) { return 0; }
+#endif
+
 const gru_qkernels *gru_select_qkernels(const gru_kernels *k)
 {
     const int avx512 = k == &gru_kernels_avx512, avx2 = k == &gru_kernels_avx2;
     if (avx512 && gru_qkernels_avx512vnni.name && has_vnni()) return &gru_qkernels_avx512vnni;
     if ((avx512 || avx2) && gru_qkernels_avx2.name) return &gru_qkernels_avx2;
+    if (k == &gru_kernels_neon && gru_qkernels_neon.name && gru_cpu_has_dotprod())
+        return &gru_qkernels_neon;
+    if (k == &gru_kernels_neon && gru_qkernels_neonmull.name) return &gru_qkernels_neonmull;
     return &gru_qkernels_scalar;
 }

@@ -1,9 +1,10 @@
 /*
  * q8_simd_impl.h - the int8 kernel bodies (q8.h) written once over a few vector
- * macros, compiled per ISA by q8_avx2.c and q8_avx512vnni.c (and the bf16 tables).
- * Defines KSFX(gemm), KSFX(sigmoid), KSFX(tanh), KSFX(gates_after); quantization is
- * the reference's (gru_q8_ref_quantize: K lrintf per row, small beside the K x 3H
- * products) unless the includer has its own.
+ * macros, compiled per ISA by q8_avx2.c, q8_avx512vnni.c, q8_neon.c and the bf16
+ * tables (bf16_avx2.c, bf16_avx512*.c, bf16_neon*.c). Defines KSFX(gemm),
+ * KSFX(sigmoid), KSFX(tanh), KSFX(gates_after) (x86; the NEON tables leave
+ * gates_after NULL); quantization is the reference's (gru_q8_ref_quantize: K lrintf
+ * per row, small beside the K x 3H products) unless the includer has its own.
  *
  * Weights are in the blocked layout (gru_q8_offset, rb = 16): a 64-byte block holds
  * 4 columns of 16 rows, VPB = 64 / VB vectors. Each step of the product broadcasts 4
@@ -13,7 +14,7 @@
  *
  * The includer defines:
  *   KSFX(name)      the suffixed name
- *   VI, VB          integer vector type and its width in bytes (32 or 64)
+ *   VI, VB          integer vector type and its width in bytes (16, 32 or 64)
  *   VIZERO()        zero vector; VILOAD(p) unaligned load; VISTORE(p, v) store of the
  *                   VB / 4 int32 lanes; VBCAST4(p) the 4 bytes at p in every lane
  *   PREPX(x)        the broadcast activations as DOT wants them (default: x)
