@@ -24,15 +24,7 @@
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
-#include "kernels/vmath_neon.h"
-
-/* The 4 bytes at p (one bf16 pair) as one int32 (any alignment). */
-static inline int32_t bf16_load4_neon(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#include "kernels/q8_vec_neon.h"
 
 /* acc + w_odd x_odd, then + w_even x_even, lane by lane (float32, each rounded). */
 static inline int32x4_t bf16_dot_neon(int32x4_t acc, int32x4_t x, int32x4_t w)
@@ -51,31 +43,12 @@ static inline int32x4_t bf16_dot_neon(int32x4_t acc, int32x4_t x, int32x4_t w)
 
 #define Q8_FLOAT_ACC 1
 #define KSFX(name) bf16_##name##_neon
-#define VI int32x4_t
-#define VB 16
-#define VIZERO() vdupq_n_s32(0)
-#define VILOAD(p) vreinterpretq_s32_s8(vld1q_s8((const int8_t *)(p)))
-#define VISTORE(p, v) vst1q_s32(p, v)
-#define VBCAST4(p) vdupq_n_s32(bf16_load4_neon(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_neon(acc, x, w)
-#define XBIAS 0
 /* Each DOT needs 6 temporaries: fewer accumulators than the int8 table's tiles. */
 #define TR1 2
 #define TRM 1
 #define TBM 4
-#define VF float32x4_t
-#define VFSET1(x) vdupq_n_f32(x)
-#define VFMUL(a, b) vmulq_f32(a, b)
-#define VFADD(a, b) vaddq_f32(a, b)
-#define VFSUB(a, b) vsubq_f32(a, b)
 #define VFCVT(v) vreinterpretq_f32_s32(v)
-#define VCORR(acc, p) (acc)
-#define VLF 4
-#define VFLOAD(p) vld1q_f32(p)
-#define VFSTORE(p, v) vst1q_f32(p, v)
-#define VSIGMOID(v) gru_sigmoid_f32x4(v)
-#define VTANH(v) gru_tanh_f32x4(v)
 #include "kernels/q8_simd_impl.h"
 
 const gru_qkernels gru_bkernels_neon = {.name = "neon", .rb = 16,
@@ -83,7 +56,7 @@ const gru_qkernels gru_bkernels_neon = {.name = "neon", .rb = 16,
                                         .gemm = bf16_gemm_neon,
                                         .sigmoid = bf16_sigmoid_neon,
                                         .tanh = bf16_tanh_neon,
-    .gates_after = bf16_gates_after_neon};
+                                        .gates_after = bf16_gates_after_neon};
 #else
 const gru_qkernels gru_bkernels_neon = {0};
 #endif

@@ -30,15 +30,7 @@
 
 #if defined(__aarch64__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC)
 #include <arm_neon.h>
-#include "kernels/vmath_neon.h"
-
-/* The 4 bytes at p (one bf16 pair) as one int32 (any alignment). */
-static inline int32_t bf16_load4_bfdot(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#include "kernels/q8_vec_neon.h"
 
 /* BFDOT: acc + (w_even x_even + w_odd x_odd) per lane (the architecture's rounding). */
 static inline int32x4_t bf16_dot_bfdot(int32x4_t acc, int32x4_t x, int32x4_t w)
@@ -50,31 +42,12 @@ static inline int32x4_t bf16_dot_bfdot(int32x4_t acc, int32x4_t x, int32x4_t w)
 
 #define Q8_FLOAT_ACC 1
 #define KSFX(name) bf16_##name##_bfdot
-#define VI int32x4_t
-#define VB 16
-#define VIZERO() vdupq_n_s32(0)
-#define VILOAD(p) vreinterpretq_s32_s8(vld1q_s8((const int8_t *)(p)))
-#define VISTORE(p, v) vst1q_s32(p, v)
-#define VBCAST4(p) vdupq_n_s32(bf16_load4_bfdot(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) bf16_dot_bfdot(acc, x, w)
-#define XBIAS 0
 /* as q8_neon.c: 16 accumulators streaming, 24 for batches */
 #define TR1 4
 #define TRM 2
 #define TBM 3
-#define VF float32x4_t
-#define VFSET1(x) vdupq_n_f32(x)
-#define VFMUL(a, b) vmulq_f32(a, b)
-#define VFADD(a, b) vaddq_f32(a, b)
-#define VFSUB(a, b) vsubq_f32(a, b)
 #define VFCVT(v) vreinterpretq_f32_s32(v)
-#define VCORR(acc, p) (acc)
-#define VLF 4
-#define VFLOAD(p) vld1q_f32(p)
-#define VFSTORE(p, v) vst1q_f32(p, v)
-#define VSIGMOID(v) gru_sigmoid_f32x4(v)
-#define VTANH(v) gru_tanh_f32x4(v)
 #include "kernels/q8_simd_impl.h"
 
 const gru_qkernels gru_bkernels_neonbf16 = {.name = "neonbf16", .rb = 16,
@@ -82,7 +55,7 @@ const gru_qkernels gru_bkernels_neonbf16 = {.name = "neonbf16", .rb = 16,
                                             .gemm = bf16_gemm_bfdot,
                                             .sigmoid = bf16_sigmoid_bfdot,
                                             .tanh = bf16_tanh_bfdot,
-    .gates_after = bf16_gates_after_bfdot};
+                                            .gates_after = bf16_gates_after_bfdot};
 #else
 const gru_qkernels gru_bkernels_neonbf16 = {0};
 #endif

@@ -28,7 +28,7 @@
 
 #if defined(__aarch64__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_DOTPROD)
 #include <arm_neon.h>
-#include "kernels/vmath_neon.h"
+#include "kernels/q8_vec_neon.h"
 
 /* acc + per lane r: sum_{i < 4} w.byte[4r + i] * x.byte[4r + i] (signed, exact). */
 static inline int32x4_t q8_dot_neon(int32x4_t acc, int32x4_t x, int32x4_t w)
@@ -36,48 +36,21 @@ static inline int32x4_t q8_dot_neon(int32x4_t acc, int32x4_t x, int32x4_t w)
     return vdotq_s32(acc, vreinterpretq_s8_s32(w), vreinterpretq_s8_s32(x));
 }
 
-/* The 4 bytes at p as one int32 (any alignment). */
-static inline int32_t q8_load4_neon(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 #define KSFX(name) q8_##name##_neon
-#define VI int32x4_t
-#define VB 16
-#define VIZERO() vdupq_n_s32(0)
-#define VILOAD(p) vreinterpretq_s32_s8(vld1q_s8((const int8_t *)(p)))
-#define VISTORE(p, v) vst1q_s32(p, v)
-#define VBCAST4(p) vdupq_n_s32(q8_load4_neon(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) q8_dot_neon(acc, x, w)
-#define XBIAS 0
 /* 32 registers: streaming 4 row blocks = 16 accumulators; batches 2 blocks x 3 rows =
  * 24 accumulators + 3 broadcasts + 1 weight vector. */
 #define TR1 4
 #define TRM 2
 #define TBM 3
-#define VF float32x4_t
-#define VFSET1(x) vdupq_n_f32(x)
-#define VFMUL(a, b) vmulq_f32(a, b)
-#define VFADD(a, b) vaddq_f32(a, b)
-#define VFSUB(a, b) vsubq_f32(a, b)
 #define VFCVT(v) vcvtq_f32_s32(v)
-#define VCORR(acc, p) (acc)
-#define VLF 4
-#define VFLOAD(p) vld1q_f32(p)
-#define VFSTORE(p, v) vst1q_f32(p, v)
-#define VSIGMOID(v) gru_sigmoid_f32x4(v)
-#define VTANH(v) gru_tanh_f32x4(v)
 #include "kernels/q8_simd_impl.h"
 
 const gru_qkernels gru_qkernels_neon = {.name = "neon", .rb = 16,
                                         .quantize = gru_q8_ref_quantize,
                                         .gemm = q8_gemm_neon, .sigmoid = q8_sigmoid_neon,
                                         .tanh = q8_tanh_neon,
-    .gates_after = q8_gates_after_neon};
+                                        .gates_after = q8_gates_after_neon};
 #else
 const gru_qkernels gru_qkernels_neon = {0};
 #endif

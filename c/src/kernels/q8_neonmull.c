@@ -23,7 +23,7 @@
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
-#include "kernels/vmath_neon.h"
+#include "kernels/q8_vec_neon.h"
 
 /* acc + per lane r: sum_{i < 4} w.byte[4r + i] * x.byte[4r + i] (signed, exact). */
 static inline int32x4_t q8_dot_mull(int32x4_t acc, int32x4_t x, int32x4_t w)
@@ -34,47 +34,20 @@ static inline int32x4_t q8_dot_mull(int32x4_t acc, int32x4_t x, int32x4_t w)
     return vpadalq_s16(acc, vpaddq_s16(lo, hi));
 }
 
-/* The 4 bytes at p as one int32 (any alignment). */
-static inline int32_t q8_load4_mull(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 #define KSFX(name) q8_##name##_mull
-#define VI int32x4_t
-#define VB 16
-#define VIZERO() vdupq_n_s32(0)
-#define VILOAD(p) vreinterpretq_s32_s8(vld1q_s8((const int8_t *)(p)))
-#define VISTORE(p, v) vst1q_s32(p, v)
-#define VBCAST4(p) vdupq_n_s32(q8_load4_mull(p))
-#define PREPX(x) (x)
 #define DOT(acc, x, w) q8_dot_mull(acc, x, w)
-#define XBIAS 0
 /* Each DOT needs 3 temporaries: 8 accumulators streaming, 12 for batches. */
 #define TR1 2
 #define TRM 1
 #define TBM 3
-#define VF float32x4_t
-#define VFSET1(x) vdupq_n_f32(x)
-#define VFMUL(a, b) vmulq_f32(a, b)
-#define VFADD(a, b) vaddq_f32(a, b)
-#define VFSUB(a, b) vsubq_f32(a, b)
 #define VFCVT(v) vcvtq_f32_s32(v)
-#define VCORR(acc, p) (acc)
-#define VLF 4
-#define VFLOAD(p) vld1q_f32(p)
-#define VFSTORE(p, v) vst1q_f32(p, v)
-#define VSIGMOID(v) gru_sigmoid_f32x4(v)
-#define VTANH(v) gru_tanh_f32x4(v)
 #include "kernels/q8_simd_impl.h"
 
 const gru_qkernels gru_qkernels_neonmull = {.name = "neonmull", .rb = 16,
                                             .quantize = gru_q8_ref_quantize,
                                             .gemm = q8_gemm_mull, .sigmoid = q8_sigmoid_mull,
                                             .tanh = q8_tanh_mull,
-    .gates_after = q8_gates_after_mull};
+                                            .gates_after = q8_gates_after_mull};
 #else
 const gru_qkernels gru_qkernels_neonmull = {0};
 #endif
