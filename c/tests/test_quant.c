@@ -45,16 +45,30 @@ static void qe_quantize(size_t K, const float *v, int8_t *q, float *s)
     }
 }
 
+/* The bf16 rounding of v by another route than the library's bit trick: v's significand
+ * to 8 bits with rintf (ties to even), quantum 2^(e-8) but at least bf16's 2^-133. */
+static float be_round(float v)
+{
+    if (isnan(v) || isinf(v) || v == 0.0f) return v;
+    int e;
+    (void)frexpf(v, &e);
+    const int q = e - 8 < -133 ? -133 : e - 8;
+    return ldexpf(rintf(ldexpf(v, -q)), q);
+}
+
+/* One layer and direction of the emulated model, int8 or bf16. */
 typedef struct qe_layer {
     size_t in;
-    int8_t *wih, *whh;   /* (3H, in), (3H, H) */
-    float *sih, *shh;    /* (3H) */
+    int8_t *wih, *whh;   /* int8: (3H, in), (3H, H); NULL in a bf16 model */
+    float *sih, *shh;    /* int8: (3H) row scales */
+    float *fih, *fhh;    /* bf16: (3H, in), (3H, H) the bf16 values; NULL in an int8 model */
     float *bih, *bhh;    /* (3H) or NULL */
 } qe_layer;
 
 typedef struct qe_model {
     int64_t I, H, L, D;
     int ra, reverse;
+    int bf16;            /* 0: int8, 1: bf16 */
     qe_layer lay[4][2];
 } qe_model;
 
@@ -64,7 +78,7 @@ static int32_t q_format = GRU_INT8;   /* the format q_make quantizes to (the bf1
 static int q_bf16_hw;                 /* bf16: 1 lets q_make choose the vdpbf16ps table
                                          (avx512bf16), 0 sets GRU_BF16_EXACT=1 */
 
-/* out[n] = (float)acc * (sw[n] * xs) (+ b[n]) for the N rows of W (N, K). */
+/* int8: out[n] = (float)acc * (sw[n] * xs) (+ b[n]) for the N rows of W (N, K). */
 static void qe_linear(size_t N, size_t K, const int8_t *W, const float *sw, const int8_t *xq,
                       float xs, const float *b, float *out)
 {
@@ -78,6 +92,44 @@ static void qe_linear(size_t N, size_t K, const int8_t *W, const float *sw, cons
     }
 }
 
+/* bf16: out[n] = sum over pairs (zero-padded to a multiple of 32 values) of
+ * (acc + w[2j+1] x[2j+1]) + w[2j] x[2j], then + b[n]; x already rounded. */
+static void be_linear(size_t N, size_t K, const float *W, const float *x, const float *b,
+                      float *out)
+{
+    const size_t Kp = (K + 31) / 32 * 32;
+    for (size_t n = 0; n < N; n++) {
+        float acc = 0.0f;
+        for (size_t k = 0; k < Kp; k += 2) {
+            const float p1 = k + 1 < K ? W[n * K + k + 1] * x[k + 1] : 0.0f * 0.0f;
+            const float p0 = k < K ? W[n * K + k] * x[k] : 0.0f;
+            acc = acc + p1;
+            acc = acc + p0;
+        }
+        out[n] = b ? acc + b[n] : acc;
+    }
+}
+
+/* Rows r0 .. r0 + N of the layer's weight w (0: W_ih, 1: W_hh), times v (K), as the
+ * format does it, + b (N) when b is not NULL, into out (N): int8 quantizes v (one row,
+ * one scale) and sums exactly; bf16 rounds v and sums the pairs in the stated order. */
+static void qe_product(const qe_model *q, const qe_layer *p, int w, size_t r0, size_t N,
+                       size_t K, const float *v, const float *b, float *out)
+{
+    if (q->bf16) {
+        float *a = malloc(K * sizeof(float));
+        for (size_t k = 0; k < K; k++) a[k] = be_round(v[k]);
+        be_linear(N, K, (w ? p->fhh : p->fih) + r0 * K, a, b, out);
+        free(a);
+        return;
+    }
+    int8_t *a = malloc(K);
+    float s;
+    qe_quantize(K, v, a, &s);
+    qe_linear(N, K, (w ? p->whh : p->wih) + r0 * K, (w ? p->shh : p->sih) + r0, a, s, b, out);
+    free(a);
+}
+
 static void qe_weight(const double *src, size_t rows, size_t K, int8_t *q, float *s)
 {
     float *row = malloc(K * sizeof(float));
@@ -88,30 +140,37 @@ static void qe_weight(const double *src, size_t rows, size_t K, int8_t *q, float
     free(row);
 }
 
-static float *qe_bias(const double *src, size_t n)
+/* src (n) as float32, each value rounded to bf16 when round is set; NULL for NULL. */
+static float *qe_floats(const double *src, size_t n, int round)
 {
     if (!src) return NULL;
-    float *b = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) b[i] = (float)src[i];
-    return b;
+    float *w = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) w[i] = round ? be_round((float)src[i]) : (float)src[i];
+    return w;
 }
 
-static void qe_make(qe_model *q, const tmodel *tm)
+/* The emulation of tm quantized to int8 (bf16 = 0) or bf16 (bf16 = 1). */
+static void qe_make(qe_model *q, const tmodel *tm, int bf16)
 {
     memset(q, 0, sizeof *q);
     q->I = tm->ref.I; q->H = tm->ref.H; q->L = tm->ref.L; q->D = tm->ref.D;
-    q->ra = tm->cfg.reset_after; q->reverse = tm->cfg.reverse;
+    q->ra = tm->cfg.reset_after; q->reverse = tm->cfg.reverse; q->bf16 = bf16;
     const size_t H = (size_t)q->H, G = 3 * H;
     for (int l = 0; l < q->L; l++)
         for (int d = 0; d < q->D; d++) {
             qe_layer *p = &q->lay[l][d];
             p->in = l == 0 ? (size_t)q->I : (size_t)(q->D * q->H);
+            p->bih = qe_floats(tm->ref.p[l][d][REF_B_IH], G, 0);
+            p->bhh = qe_floats(tm->ref.p[l][d][REF_B_HH], G, 0);
+            if (bf16) {
+                p->fih = qe_floats(tm->ref.p[l][d][REF_W_IH], G * p->in, 1);
+                p->fhh = qe_floats(tm->ref.p[l][d][REF_W_HH], G * H, 1);
+                continue;
+            }
             p->wih = malloc(G * p->in); p->whh = malloc(G * H);
             p->sih = malloc(G * sizeof(float)); p->shh = malloc(G * sizeof(float));
             qe_weight(tm->ref.p[l][d][REF_W_IH], G, p->in, p->wih, p->sih);
             qe_weight(tm->ref.p[l][d][REF_W_HH], G, H, p->whh, p->shh);
-            p->bih = qe_bias(tm->ref.p[l][d][REF_B_IH], G);
-            p->bhh = qe_bias(tm->ref.p[l][d][REF_B_HH], G);
         }
 }
 
@@ -120,33 +179,29 @@ static void qe_free(qe_model *q)
     for (int l = 0; l < 4; l++)
         for (int d = 0; d < 2; d++) {
             qe_layer *p = &q->lay[l][d];
-            free(p->wih); free(p->whh); free(p->sih); free(p->shh); free(p->bih); free(p->bhh);
+            free(p->wih); free(p->whh); free(p->sih); free(p->shh);
+            free(p->fih); free(p->fhh); free(p->bih); free(p->bhh);
         }
 }
 
-/* One step of one sequence: h (H) -> hn (H) from the layer input x (in). */
+/* One step of one sequence: h (H) -> hn (H) from the layer input x (in), each product
+ * as qe_product does it in the model's format, the gates in float32 in the stated
+ * order. */
 static void qe_cell(const qe_model *q, const qe_layer *p, const float *x, const float *h,
                     float *hn)
 {
     const size_t H = (size_t)q->H, G = 3 * H;
-    const size_t kmax = p->in > H ? p->in : H;
-    int8_t *aq = malloc(kmax);
     float *gi = malloc(G * sizeof(float)), *gh = malloc(G * sizeof(float));
-    float *rh = malloc(H * sizeof(float)), xs, hs;
-    qe_quantize(p->in, x, aq, &xs);
-    qe_linear(G, p->in, p->wih, p->sih, aq, xs, p->bih, gi);
-    qe_quantize(H, h, aq, &hs);
-    qe_linear(q->ra ? G : 2 * H, H, p->whh, p->shh, aq, hs, p->bhh, gh);
+    float *rh = malloc(H * sizeof(float));
+    qe_product(q, p, 0, 0, G, p->in, x, p->bih, gi);
+    qe_product(q, p, 1, 0, q->ra ? G : 2 * H, H, h, p->bhh, gh);
     for (size_t j = 0; j < H; j++) {
         gh[j] = gru_sigmoid_f(gi[j] + gh[j]);               /* r */
         gh[H + j] = gru_sigmoid_f(gi[H + j] + gh[H + j]);   /* z */
         rh[j] = gh[j] * h[j];
     }
-    if (!q->ra) {   /* gh_n = W_hn Q(r h) + b_hn */
-        qe_quantize(H, rh, aq, &hs);
-        qe_linear(H, H, p->whh + 2 * H * H, p->shh + 2 * H, aq, hs,
-                  p->bhh ? p->bhh + 2 * H : NULL, gh + 2 * H);
-    }
+    if (!q->ra)   /* gh_n = W_hn Q(r h) + b_hn */
+        qe_product(q, p, 1, 2 * H, H, H, rh, p->bhh ? p->bhh + 2 * H : NULL, gh + 2 * H);
     for (size_t j = 0; j < H; j++) {
         const float rn = q->ra ? gh[j] * gh[2 * H + j] : gh[2 * H + j];
         const float n = gru_tanh_f(gi[2 * H + j] + rn), z = gh[H + j];
@@ -154,7 +209,7 @@ static void qe_cell(const qe_model *q, const qe_layer *p, const float *x, const 
         const float c = z * h[j];
         hn[j] = a + c;
     }
-    free(aq); free(gi); free(gh); free(rh);
+    free(gi); free(gh); free(rh);
 }
 
 /* The forward, time-major: x (T, B, I), h0 (L*D, B, H) or NULL, out (T, B, D*H),
@@ -319,7 +374,7 @@ static void test_q_emulation(void)
         qdata qd;
         if (!qdata_make(&qd, c, 1000 + i)) continue;
         qe_model qe;
-        qe_make(&qe, &qd.tm);
+        qe_make(&qe, &qd.tm, 0);
         float *oe = malloc(qd.nout * sizeof(float)), *he = malloc(qd.nh * sizeof(float));
         float *ol = malloc(qd.nout * sizeof(float)), *hl = malloc(qd.nh * sizeof(float));
         qe_overflow = 0;
@@ -466,7 +521,7 @@ static void test_q_weights(void)
     qdata qd;
     if (!qdata_make(&qd, &c, 4000)) return;
     qe_model qe;
-    qe_make(&qe, &qd.tm);
+    qe_make(&qe, &qd.tm, 0);
     gru_model *q = q_make(qd.tm.m, NULL, 1);
     const size_t G = 3 * (size_t)c.H;
     for (int l = 0; l < c.L && q; l++)
@@ -639,145 +694,6 @@ static void test_q_vmath(void)
 
 /* ---- bfloat16 (GRU_BF16) ------------------------------------------------------------ */
 
-/* The bf16 rounding of v by another route than the library's bit trick: v's significand
- * to 8 bits with rintf (ties to even), quantum 2^(e-8) but at least bf16's 2^-133. */
-static float be_round(float v)
-{
-    if (isnan(v) || isinf(v) || v == 0.0f) return v;
-    int e;
-    (void)frexpf(v, &e);
-    const int q = e - 8 < -133 ? -133 : e - 8;
-    return ldexpf(rintf(ldexpf(v, -q)), q);
-}
-
-typedef struct be_layer {
-    size_t in;
-    float *wih, *whh;    /* (3H, in), (3H, H) bf16 values */
-    float *bih, *bhh;    /* (3H) or NULL */
-} be_layer;
-
-typedef struct be_model {
-    int64_t H, L, D;
-    int ra, reverse;
-    be_layer lay[4][2];
-} be_model;
-
-/* out[n] = sum over pairs (zero-padded to a multiple of 32 values) of
- * (acc + w[2j+1] x[2j+1]) + w[2j] x[2j], then + b[n]; x already rounded. */
-static void be_linear(size_t N, size_t K, const float *W, const float *x, const float *b,
-                      float *out)
-{
-    const size_t Kp = (K + 31) / 32 * 32;
-    for (size_t n = 0; n < N; n++) {
-        float acc = 0.0f;
-        for (size_t k = 0; k < Kp; k += 2) {
-            const float p1 = k + 1 < K ? W[n * K + k + 1] * x[k + 1] : 0.0f * 0.0f;
-            const float p0 = k < K ? W[n * K + k] * x[k] : 0.0f;
-            acc = acc + p1;
-            acc = acc + p0;
-        }
-        out[n] = b ? acc + b[n] : acc;
-    }
-}
-
-static float *be_tensor(const double *src, size_t n, int round)
-{
-    if (!src) return NULL;
-    float *w = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) w[i] = round ? be_round((float)src[i]) : (float)src[i];
-    return w;
-}
-
-static void be_make(be_model *q, const tmodel *tm)
-{
-    memset(q, 0, sizeof *q);
-    q->H = tm->ref.H; q->L = tm->ref.L; q->D = tm->ref.D;
-    q->ra = tm->cfg.reset_after; q->reverse = tm->cfg.reverse;
-    const size_t H = (size_t)q->H, G = 3 * H;
-    for (int l = 0; l < q->L; l++)
-        for (int d = 0; d < q->D; d++) {
-            be_layer *p = &q->lay[l][d];
-            p->in = l == 0 ? (size_t)tm->ref.I : (size_t)(q->D * q->H);
-            p->wih = be_tensor(tm->ref.p[l][d][REF_W_IH], G * p->in, 1);
-            p->whh = be_tensor(tm->ref.p[l][d][REF_W_HH], G * H, 1);
-            p->bih = be_tensor(tm->ref.p[l][d][REF_B_IH], G, 0);
-            p->bhh = be_tensor(tm->ref.p[l][d][REF_B_HH], G, 0);
-        }
-}
-
-static void be_free(be_model *q)
-{
-    for (int l = 0; l < 4; l++)
-        for (int d = 0; d < 2; d++) {
-            be_layer *p = &q->lay[l][d];
-            free(p->wih); free(p->whh); free(p->bih); free(p->bhh);
-        }
-}
-
-/* One step of one sequence: h (H) -> hn (H) from the layer input x (in). */
-static void be_cell(const be_model *q, const be_layer *p, const float *x, const float *h,
-                    float *hn)
-{
-    const size_t H = (size_t)q->H, G = 3 * H, kmax = p->in > H ? p->in : H;
-    float *a = malloc(kmax * sizeof(float));
-    float *gi = malloc(G * sizeof(float)), *gh = malloc(G * sizeof(float));
-    float *rh = malloc(H * sizeof(float));
-    for (size_t k = 0; k < p->in; k++) a[k] = be_round(x[k]);
-    be_linear(G, p->in, p->wih, a, p->bih, gi);
-    for (size_t k = 0; k < H; k++) a[k] = be_round(h[k]);
-    be_linear(q->ra ? G : 2 * H, H, p->whh, a, p->bhh, gh);
-    for (size_t j = 0; j < H; j++) {
-        gh[j] = gru_sigmoid_f(gi[j] + gh[j]);
-        gh[H + j] = gru_sigmoid_f(gi[H + j] + gh[H + j]);
-        rh[j] = gh[j] * h[j];
-    }
-    if (!q->ra) {
-        for (size_t k = 0; k < H; k++) a[k] = be_round(rh[k]);
-        be_linear(H, H, p->whh + 2 * H * H, a, p->bhh ? p->bhh + 2 * H : NULL, gh + 2 * H);
-    }
-    for (size_t j = 0; j < H; j++) {
-        const float rn = q->ra ? gh[j] * gh[2 * H + j] : gh[2 * H + j];
-        const float n = gru_tanh_f(gi[2 * H + j] + rn), z = gh[H + j];
-        const float u = (1.0f - z) * n;
-        const float c = z * h[j];
-        hn[j] = u + c;
-    }
-    free(a); free(gi); free(gh); free(rh);
-}
-
-/* The forward, time-major (as qe_forward). */
-static void be_forward(const be_model *q, int64_t T, int64_t B, int64_t I, const float *x,
-                       const float *h0, const int32_t *len, float *out, float *h_n)
-{
-    const size_t H = (size_t)q->H, DH = (size_t)(q->D * q->H);
-    float *in = malloc((size_t)(T * B) * (DH > (size_t)I ? DH : (size_t)I) * sizeof(float));
-    float *h = malloc(H * sizeof(float)), *hn = malloc(H * sizeof(float));
-    size_t in_w = (size_t)I;
-    memcpy(in, x, (size_t)(T * B) * in_w * sizeof(float));
-    for (int l = 0; l < q->L; l++) {
-        for (int d = 0; d < q->D; d++)
-            for (int64_t b = 0; b < B; b++) {
-                const size_t k = (size_t)(l * q->D + d);
-                const int back = d == 1 || q->reverse;
-                const int64_t n = len ? len[b] : T;
-                if (h0) memcpy(h, h0 + (k * (size_t)B + (size_t)b) * H, H * sizeof(float));
-                else memset(h, 0, H * sizeof(float));
-                for (int64_t s = 0; s < T; s++) {
-                    const int64_t t = back ? (s < n ? n - 1 - s : s) : s;
-                    float *o = out + ((size_t)(t * B + b)) * DH + (size_t)d * H;
-                    if (t >= n) { memset(o, 0, H * sizeof(float)); continue; }
-                    be_cell(q, &q->lay[l][d], in + (size_t)(t * B + b) * in_w, h, hn);
-                    memcpy(h, hn, H * sizeof(float));
-                    memcpy(o, h, H * sizeof(float));
-                }
-                memcpy(h_n + (k * (size_t)B + (size_t)b) * H, h, H * sizeof(float));
-            }
-        in_w = DH;
-        memcpy(in, out, (size_t)(T * B) * DH * sizeof(float));
-    }
-    free(in); free(h); free(hn);
-}
-
 /* The rounding itself: be_round against the library's on special and random values
  * (through the dequantized weights of a 1-unit model would be indirect; the emulation
  * below covers the library; here the emulation's rounding is checked on known values). */
@@ -805,11 +721,11 @@ static void test_bf16_emulation(void)
         const qcase *c = &emu_cases[i];
         qdata qd;
         if (!qdata_make(&qd, c, 7000 + i)) continue;
-        be_model be;
-        be_make(&be, &qd.tm);
+        qe_model be;
+        qe_make(&be, &qd.tm, 1);
         float *oe = malloc(qd.nout * sizeof(float)), *he = malloc(qd.nh * sizeof(float));
         float *ol = malloc(qd.nout * sizeof(float)), *hl = malloc(qd.nh * sizeof(float));
-        be_forward(&be, c->T, c->B, c->I, qd.x, qd.h0, qd.len, oe, he);
+        qe_forward(&be, c->T, c->B, qd.x, qd.h0, qd.len, oe, he);
         char buf[256];
         snprintf(buf, sizeof buf, "%s", isas);
         for (char *sv = NULL, *isa = strtok_r(buf, " ", &sv); isa; isa = strtok_r(NULL, " ", &sv))
@@ -824,7 +740,7 @@ static void test_bf16_emulation(void)
                 gru_destroy(q);
             }
         free(oe); free(he); free(ol); free(hl);
-        be_free(&be);
+        qe_free(&be);
         qdata_free(&qd);
     }
     check_set_ctx("%s", "");
@@ -837,13 +753,13 @@ static void test_bf16_weights(void)
     const qcase c = {2, 1, 13, 21, 2, 1, 1, 0, 0, 0, 0, 1};
     qdata qd;
     if (!qdata_make(&qd, &c, 7500)) return;
-    be_model be;
-    be_make(&be, &qd.tm);
+    qe_model be;
+    qe_make(&be, &qd.tm, 1);
     gru_model *q = q_make(qd.tm.m, NULL, 1);
     const size_t G = 3 * (size_t)c.H;
     for (int l = 0; l < c.L && q; l++)
         for (int d = 0; d < 2; d++) {
-            const be_layer *p = &be.lay[l][d];
+            const qe_layer *p = &be.lay[l][d];
             char name[64];
             for (int w = 0; w < 2; w++) {
                 const size_t K = w ? (size_t)c.H : p->in;
@@ -853,7 +769,7 @@ static void test_bf16_weights(void)
                 ref_tensor_name(name, sizeof name, l, d, w ? REF_W_HH : REF_W_IH);
                 check_set_ctx("bf16 weights %s", name);
                 CHECK_OK(gru_param_get(q, name, v, G * K));
-                CHECK_SAME("bf16 weights", v, w ? p->whh : p->wih, G * K * sizeof(float));
+                CHECK_SAME("bf16 weights", v, w ? p->fhh : p->fih, G * K * sizeof(float));
                 CHECK_STATUS(gru_quant_weight_get(q, name, i8, 8, s, 8), GRU_ERR_UNSUPPORTED);
                 free(v);
             }
@@ -867,7 +783,7 @@ static void test_bf16_weights(void)
     }
     check_set_ctx("%s", "");
     gru_destroy(q);
-    be_free(&be);
+    qe_free(&be);
     qdata_free(&qd);
 }
 
