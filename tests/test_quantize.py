@@ -52,34 +52,41 @@ def test_close_to_float_and_same_interface(kw):
     assert np.array_equal(o64, oq)
 
 
-def test_bitwise_across_kernel_sets_and_threads(monkeypatch):
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
+def test_bitwise_across_kernel_sets_and_threads(monkeypatch, fmt):
+    """int8: every table; bf16: the bitwise tables (GRU_BF16_EXACT=1: scalar, avx2,
+    avx512, neon); the vdpbf16ps / BFDOT tables are within a stated bound
+    (test_bf16_hw_bound)."""
     g = pygru.GRU(21, 45, num_layers=2, bidirectional=True, seed=5).eval()
     x = _x(17, 9, 21)
     lengths = RNG.integers(1, 18, size=9)
     ref = None
     monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
+    if fmt == "bf16":
+        monkeypatch.setenv("GRU_BF16_EXACT", "1")
     before = pygru.get_num_threads()
     try:
         for isa in pygru.info()["available_isas"]:
             monkeypatch.setenv("GRU_ISA", isa)
             for n in (1, 2, 3):
                 pygru.set_num_threads(n)
-                q = g.quantize("int8")
+                q = g.quantize(fmt)
                 assert q.num_threads == n
                 out = q(x, None, lengths)
                 if ref is None:
                     ref = out
                     continue
                 assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1]), (
-                    isa, q.int8_isa, n)
+                    isa, getattr(q, fmt + "_isa"), n)
     finally:
         pygru.set_num_threads(before)
 
 
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_step_equals_forward(reset_after):
+def test_step_equals_forward(reset_after, fmt):
     g = pygru.GRU(10, 24, num_layers=2, reset_after=reset_after, seed=7)
-    q = g.quantize("int8")
+    q = g.quantize(fmt)
     x = _x(12, 4, 10)
     out, h_n = q(x)
     state = q.new_state(4)
@@ -213,9 +220,12 @@ def _bf16_linear(W, x, b):
     return acc if b is None else acc + b
 
 
-def _bf16_emulate(sd, ra, x):
+def _bf16_emulate(sd, ra, x, states=None):
     """One-layer unidirectional forward of the bf16 semantics (sigmoid / tanh in
-    float64, so the comparison allows their ulps)."""
+    float64, so the comparison allows their ulps). states (T, B, H): step t starts from
+    states[t - 1] (zeros at t = 0) instead of the emulation's own state ("teacher
+    forcing": a sigmoid ulp that flips the bf16 rounding of a state element then changes
+    one step only, instead of being carried through the recurrence)."""
     sig = lambda v: (1 / (1 + np.exp(-v.astype(np.float64)))).astype(np.float32)
     tanh = lambda v: np.tanh(v.astype(np.float64)).astype(np.float32)
     Wi, Wh, bi, bh = (sd["weight_ih_l0"], sd["weight_hh_l0"], sd.get("bias_ih_l0"),
@@ -235,6 +245,8 @@ def _bf16_emulate(sd, ra, x):
                                                   None if bh is None else bh[2 * H:]))
         h = (1 - z) * n + z * h
         outs.append(h)
+        if states is not None:
+            h = states[t]
     return np.stack(outs)
 
 
@@ -254,13 +266,26 @@ def test_bf16_info_and_interface():
 
 @pytest.mark.parametrize("ra", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
-def test_bf16_matches_emulation(ra, bias):
+def test_bf16_matches_emulation(ra, bias, monkeypatch):
+    """The reference semantics (GRU_BF16_EXACT=1: the hardware tables have their own
+    bound, test_bf16_hw_bound)."""
+    monkeypatch.setenv("GRU_BF16_EXACT", "1")
     g = pygru.GRU(37, 45, reset_after=ra, bias=bias, seed=21).eval()
     q = g.quantize("bf16")
     x = _x(20, 3, 37)
     out = q(x)[0]
-    emu = _bf16_emulate(q.state_dict(), ra, x)
-    assert np.abs(out - emu).max() < 2e-6
+    sd = q.state_dict()
+    emu = _bf16_emulate(sd, ra, x, states=out)
+    # Each step from the library's previous state: the products are the same float32
+    # operations, sigmoid / tanh differ by ulps; reset_before also rounds r * h to bf16,
+    # where an r one ulp off can flip an element by one bf16 ulp (2^-8 relative): allow
+    # two such flips in a row's W_hn product, and 1e-6 for all but 1 % of the outputs
+    # (measured over 160 random cases: max 1.8e-7 in both variants).
+    d = np.abs(out - emu)
+    tol = 1e-6
+    if not ra:
+        tol += 2 * 2.0 ** -8 * np.abs(sd["weight_hh_l0"][90:]).max() * np.abs(out).max()
+    assert d.max() <= tol and np.mean(d <= 1e-6) >= 0.99, (d.max(), np.mean(d <= 1e-6))
     assert np.abs(out - g(x)[0]).max() > 1e-4   # the rounding is really there
 
 
@@ -280,43 +305,6 @@ def test_bf16_close_to_float(kw):
     oq, hq = q(x, h0, lengths)
     assert oq.dtype == np.float32 and oq.shape == o.shape and hq.shape == h.shape
     assert np.abs(o - oq).max() < 0.01 and np.abs(h - hq).max() < 0.01
-
-
-def test_bf16_bitwise_across_kernel_sets_and_threads(monkeypatch):
-    """The bitwise tables (GRU_BF16_EXACT=1: scalar, avx2, avx512); the vdpbf16ps table
-    (avx512bf16) is within a stated bound (test_bf16_hw_bound)."""
-    g = pygru.GRU(21, 45, num_layers=2, bidirectional=True, seed=5).eval()
-    x = _x(17, 9, 21)
-    lengths = RNG.integers(1, 18, size=9)
-    ref = None
-    monkeypatch.setenv("GRU_THREAD_MIN_WORK", "0")
-    monkeypatch.setenv("GRU_BF16_EXACT", "1")
-    before = pygru.get_num_threads()
-    try:
-        for isa in pygru.info()["available_isas"]:
-            monkeypatch.setenv("GRU_ISA", isa)
-            for n in (1, 2, 3):
-                pygru.set_num_threads(n)
-                q = g.quantize("bf16")
-                out = q(x, None, lengths)
-                if ref is None:
-                    ref = out
-                    continue
-                assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1]), (
-                    isa, q.bf16_isa, n)
-    finally:
-        pygru.set_num_threads(before)
-
-
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_bf16_step_equals_forward(reset_after):
-    g = pygru.GRU(10, 24, num_layers=2, reset_after=reset_after, seed=7)
-    q = g.quantize("bf16")
-    x = _x(12, 4, 10)
-    out, h_n = q(x)
-    state = q.new_state(4)
-    steps = np.stack([q.step(x[t], state) for t in range(12)])
-    assert np.array_equal(steps, out) and np.array_equal(state, h_n)
 
 
 def test_bf16_accuracy_long_sequence():
