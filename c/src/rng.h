@@ -36,5 +36,10 @@ static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t stream, si
  * (sequence b, feature i) being index b * width + i. */
 #define GRU_STREAM_INPUT(k) ((size_t)0x40000000u + (size_t)(k))
 #define GRU_STREAM_RECURRENT(k) ((size_t)0x60000000u + (size_t)(k))
+/* Zoneout masks of layer-direction k: element (t, b, j) is index (t*B + b)*H + j
+ * (time-major whatever the layout); DropConnect mask of W_hh of layer-direction k:
+ * element (g, j) of the (3H, H) matrix is index g*H + j. */
+#define GRU_STREAM_ZONEOUT(k) ((size_t)0x80000000u + (size_t)(k))
+#define GRU_STREAM_WEIGHT(k) ((size_t)0xA0000000u + (size_t)(k))
 
 #endif /* GRU_RNG_H */

@@ -31,6 +31,8 @@ typedef struct gcase {
     double dropout;
     int extras; /* run the accumulation / NULL-argument / workspace checks */
     double in_drop, rec_drop; /* input_dropout, recurrent_dropout */
+    double zo, wd;            /* zoneout, weight_dropout */
+    int rev;                  /* reverse (D = 1) */
 } gcase;
 
 typedef struct lossctx {
@@ -52,7 +54,8 @@ static double loss_eval(const lossctx *c, const double *x, const double *h0)
 {
     int st;
     if (c->tm->cfg.dropout > 0 || c->tm->cfg.input_dropout > 0 ||
-        c->tm->cfg.recurrent_dropout > 0) {
+        c->tm->cfg.recurrent_dropout > 0 || c->tm->cfg.zoneout > 0 ||
+        c->tm->cfg.weight_dropout > 0) {
         gru_set_seed(c->tm->m, c->seed);
         st = gru_forward(c->tm->m, 1, c->T, c->B, c->batch_first, x, h0, c->lengths, c->out,
                          c->hn, c->ws, c->wsb);
@@ -122,6 +125,20 @@ static void fd_vector(const lossctx *c, double *v, size_t n, double *fd, double 
     }
 }
 
+/* The largest finite-difference errors (relative, as CHECK_CLOSE) of the cases with
+ * zoneout or weight_dropout, printed at the end of the section. */
+static double fd_err_reg;
+
+/* CHECK_CLOSE of a gradient vs finite differences, noting the error of zoneout /
+ * weight_dropout cases. */
+static void fd_check(const gcase *c, const char *what, const double *fd, const double *got,
+                     size_t n)
+{
+    double e = 0;
+    check_close_impl(what, fd, got, n, FD_TOL, &e, __FILE__, __LINE__);
+    if ((c->zo > 0 || c->wd > 0) && e > fd_err_reg) fd_err_reg = e;
+}
+
 static void grad_case(const char *isa, const gcase *c, rng *g)
 {
     const int64_t T = c->T, B = c->B, H = c->H, D = c->D, L = c->L;
@@ -132,16 +149,20 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
     snprintf(ctxbase, sizeof ctxbase,
              "backward isa=%s f64 I=%lld H=%lld L=%lld bidir=%d bias=%d reset_after=%d "
              "batch_first=%d h0=%d lengths=%s T=%lld B=%lld dropout=%g input_dropout=%g "
-             "recurrent_dropout=%g",
+             "recurrent_dropout=%g zoneout=%g weight_dropout=%g reverse=%d",
              isa, (long long)c->I, (long long)H, (long long)L, c->D - 1, c->bias,
              c->reset_after, c->batch_first, c->use_h0, c->mixed_lengths ? "mixed" : "NULL",
-             (long long)T, (long long)B, c->dropout, c->in_drop, c->rec_drop);
+             (long long)T, (long long)B, c->dropout, c->in_drop, c->rec_drop, c->zo, c->wd,
+             c->rev);
     check_set_ctx("%s", ctxbase);
 
     gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, GRU_FLOAT64);
     cfg.dropout = c->dropout;
     cfg.input_dropout = c->in_drop;
     cfg.recurrent_dropout = c->rec_drop;
+    cfg.zoneout = c->zo;
+    cfg.weight_dropout = c->wd;
+    cfg.reverse = c->rev;
     cfg.seed = seed;
     tmodel tm;
     if (!tmodel_create(&tm, &cfg, g, 0.8))
@@ -264,9 +285,9 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
 
     /* finite differences: x, h0 */
     fd_vector(&lc, x, nx, fd, x, h0);
-    CHECK_CLOSE("grad_x vs finite differences", fd, gx, nx, FD_TOL);
+    fd_check(c, "grad_x vs finite differences", fd, gx, nx);
     fd_vector(&lc, h0, nh, fd, x, h0);
-    CHECK_CLOSE("grad_h0 vs finite differences", fd, gh0, nh, FD_TOL);
+    fd_check(c, "grad_h0 vs finite differences", fd, gh0, nh);
 
     /* finite differences: every parameter tensor */
     {
@@ -296,7 +317,7 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
                     ref_tensor_name(name, sizeof name, l, d, k);
                     snprintf(what, sizeof what, "grad %s vs finite differences", name);
                     if (check_require(ok, __FILE__, __LINE__, "gru_param_set failed"))
-                        CHECK_CLOSE(what, fdp, ga + off, m, FD_TOL);
+                        fd_check(c, what, fdp, ga + off, m);
                     free(fdp);
                     off += m;
                 }
@@ -434,30 +455,42 @@ void test_backward(const char *isa)
     rng g = {777};
     static const gcase cases[] = {
         /* I  H  L  D bias ra bf h0 mixed T  B  dropout extras in_drop rec_drop */
-        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0},
-        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0},
-        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0},
-        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0, 0.0, 0.0},
-        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0},
-        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0},
-        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0, 0.0, 0.0},
-        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0},
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
         /* dropout between layers, masks fixed by gru_set_seed */
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1, 0.0, 0.0},
-        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0, 0.0, 0.0},
-        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0, 0.0, 0.0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0, 0.0, 0.0, 0.0, 0.0, 0},
         /* Keras-style input and recurrent dropout (masks per sequence, fixed in time),
          * both variants, with and without inter-layer dropout */
-        {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.4},
-        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.3, 0.4},
-        {3, 4, 1, 1, 0, 0, 0, 0, 1, 5, 3, 0.0, 0, 0.3, 0.4},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.5, 0.5},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3},
-        {4, 3, 3, 1, 1, 1, 1, 0, 1, 4, 2, 0.2, 0, 0.4, 0.2},
+        {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.4, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.3, 0.4, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 0, 0, 0, 0, 1, 5, 3, 0.0, 0, 0.3, 0.4, 0.0, 0.0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.5, 0.5, 0.0, 0.0, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3, 0.0, 0.0, 0},
+        {4, 3, 3, 1, 1, 1, 1, 0, 1, 4, 2, 0.2, 0, 0.4, 0.2, 0.0, 0.0, 0},
+        /* zoneout and weight_dropout (masks fixed by gru_set_seed): both variants,
+         * layers, bidirectional, reverse, lengths, batch_first, with the other dropouts */
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 5, 3, 0.0, 1, 0.0, 0.0, 0.4, 0.0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.4, 0.0, 0},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.4, 0},
+        {3, 4, 1, 1, 1, 0, 0, 1, 0, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.4, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0},
+        {3, 4, 2, 1, 0, 1, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.5, 0.2, 1},
+        {3, 4, 3, 1, 1, 0, 0, 0, 1, 4, 2, 0.3, 0, 0.0, 0.3, 0.3, 0.3, 1},
+        {3, 4, 2, 2, 1, 1, 1, 1, 1, 4, 3, 0.2, 0, 0.3, 0.3, 0.25, 0.35, 0},
+        {2, 5, 2, 2, 0, 0, 0, 1, 1, 4, 3, 0.0, 0, 0.3, 0.4, 0.35, 0.25, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         grad_case(isa, &cases[i], &g);
@@ -472,10 +505,14 @@ void test_backward(const char *isa)
                    (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2),
                    (int64_t)(1 + rng_next(&g) % 5), (int64_t)(1 + rng_next(&g) % 3),
                    rng_next(&g) % 3 == 0 ? 0.3 : 0.0, (int)(rng_next(&g) % 4 == 0),
-                   rng_next(&g) % 3 == 0 ? 0.35 : 0.0, rng_next(&g) % 3 == 0 ? 0.45 : 0.0};
+                   rng_next(&g) % 3 == 0 ? 0.35 : 0.0, rng_next(&g) % 3 == 0 ? 0.45 : 0.0,
+                   0.0, 0.0, 0};
         grad_case(isa, &c, &g);
         if (c.dropout == 0.0 && c.in_drop == 0.0 && c.rec_drop == 0.0)
             grad_f32_case(isa, &c, &g);
     }
+    printf("  backward [%s]: zoneout / weight_dropout cases: max rel err vs finite "
+           "differences %.2g\n", isa, fd_err_reg);
+    fd_err_reg = 0;
     check_set_ctx("%s", "");
 }

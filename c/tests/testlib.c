@@ -261,7 +261,14 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
 {
     const int64_t H = r->H, DH = r->D * H;
     const double *Wih = r->p[l][d][REF_W_IH]; /* (3H, in) */
-    const double *Whh = r->p[l][d][REF_W_HH]; /* (3H, H) */
+    const double *Whh0 = r->p[l][d][REF_W_HH]; /* (3H, H) */
+    const double *wm = r->wmask[l][d];         /* (3H, H) DropConnect mask or NULL */
+    const double *zm = r->zmask[l][d];         /* (T, B, H) zoneout mask or NULL */
+    double *Whhm = malloc((size_t)(3 * H * H) * sizeof *Whhm);
+    /* W~_hh = M * W_hh (DropConnect), else W_hh */
+    for (int64_t i = 0; i < 3 * H * H; i++)
+        Whhm[i] = Whh0[i] * (wm ? wm[i] : 1.0);
+    const double *Whh = Whhm;
     const double *bih = r->p[l][d][REF_B_IH]; /* (3H) or NULL */
     const double *bhh = r->p[l][d][REF_B_HH]; /* (3H) or NULL */
     double *h = calloc((size_t)H, sizeof *h), *hnew = calloc((size_t)H, sizeof *h);
@@ -275,7 +282,7 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
             h[j] = h0 ? h0[b * H + j] : 0.0;
         int64_t len = lengths ? lengths[b] : T;
         for (int64_t s = 0; s < len; s++) {
-            int64_t t = d == 0 ? s : len - 1 - s;
+            int64_t t = d == 0 && !r->reverse ? s : len - 1 - s;
             const double *xt = xm;
             /* input and recurrent dropout: m_x x, m_h h */
             for (int64_t k = 0; k < in; k++)
@@ -323,6 +330,14 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                 /* h' = (1 - z) * n + z * h */
                 hnew[j] = (1.0 - zg[j]) * n + zg[j] * h[j];
             }
+            /* zoneout: h_t = m h_{t-1} + (1 - m) h~_t (training, m from zmask), else
+             * h_t = p h_{t-1} + (1 - p) h~_t (inference) */
+            for (int64_t j = 0; j < H; j++) {
+                if (zm)
+                    hnew[j] = zm[(t * B + b) * H + j] != 0.0 ? h[j] : hnew[j];
+                else if (r->zoneout > 0)
+                    hnew[j] = r->zoneout * h[j] + (1.0 - r->zoneout) * hnew[j];
+            }
             memcpy(h, hnew, (size_t)H * sizeof *h);
             for (int64_t j = 0; j < H; j++)
                 out[(t * B + b) * DH + d * H + j] = h[j];
@@ -336,6 +351,7 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
     free(zg);
     free(xm);
     free(hm);
+    free(Whhm);
 }
 
 void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const double *x,
@@ -443,6 +459,8 @@ static int tmodel_init(tmodel *tm, const gru_config *cfg)
     tm->ref.D = cfg->bidirectional ? 2 : 1;
     tm->ref.bias = cfg->bias;
     tm->ref.reset_after = cfg->reset_after;
+    tm->ref.reverse = cfg->reverse;
+    tm->ref.zoneout = cfg->zoneout;
     if (!check_require(cfg->num_layers >= 1 && cfg->num_layers <= 8, __FILE__, __LINE__,
                        "test model needs 1..8 layers"))
         return 0;
