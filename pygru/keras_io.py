@@ -81,6 +81,15 @@ def to_keras(gru: GRU) -> Any:
         raise ValueError("to_keras: a Keras GRU layer is one layer, one direction; this model "
                          "has num_layers=%d, bidirectional=%s (convert layer by layer, with "
                          "keras.layers.Bidirectional)" % (cfg["num_layers"], cfg["bidirectional"]))
+    if cfg.get("zoneout"):
+        raise ValueError("to_keras: zoneout=%r has no keras.layers.GRU equivalent (its "
+                         "inference blends the previous and the new state: not a plain GRU)"
+                         % cfg["zoneout"])
+    if cfg.get("weight_dropout"):
+        import warnings
+        warnings.warn("to_keras: weight_dropout=%r (DropConnect on weight_hh) is training-only "
+                      "and is not carried; the Keras layer computes the same inference "
+                      "function" % cfg["weight_dropout"], UserWarning, stacklevel=2)
     H, I = cfg["hidden_size"], cfg["input_size"]
     sd = gru.state_dict()
     dt = "float64" if cfg["dtype"] == np.float64 else "float32"

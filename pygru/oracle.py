@@ -13,7 +13,10 @@ Guarantees: float64 results for forward (output, h_n) and, given grad_output and
 grad_h_n, for every gradient (input, h0, each parameter by its PyTorch name); PyTorch's
 semantics for multi-layer, bidirectional, batch_first and lengths (packed sequences);
 Keras-style input and recurrent dropout with given masks (the masks are symbols of the
-cell, so SymPy's derivatives include them); no inter-layer dropout. Imports nothing
+cell, so SymPy's derivatives include them); zoneout (Krueger et al.) with given masks
+m, h_t = m h_{t-1} + (1 - m) h~_t, or its inference blend (m = p everywhere); DropConnect
+on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); no
+inter-layer dropout. Imports nothing
 else from pygru, so it runs without the C library.
 Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
 """
@@ -29,7 +32,8 @@ __all__ = ["reference", "cell_reference", "cell_functions", "cell_forward",
 
 
 @functools.lru_cache(maxsize=None)
-def cell_functions(input_size, hidden_size, reset_after, masked=False):
+def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_masked=False,
+                   zoneout=False):
     """Lambdified float64 functions for one GRU step, built once per shape and variant.
 
     Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
@@ -39,6 +43,9 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False):
     meets W_hh (not in the blend) -- and returns the tuple
     (h1 (H,), J_x (H, I), J_h (H, H), J_w_ih (H, 3H*I), J_w_hh (H, 3H*H),
      J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument.
+    weight_masked=True appends the argument m_w (3H*H,): the DropConnect mask, the cell
+    reads m_w * w_hh wherever it reads w_hh. zoneout=True appends m_z (H,): the new
+    state is m_z * h + (1 - m_z) * h~ (m_z in {0, 1} in training, p in inference).
     """
     start = time.perf_counter()
     I, H = int(input_size), int(hidden_size)
@@ -55,6 +62,13 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False):
         xd, hd = x.multiply_elementwise(m_x), h.multiply_elementwise(m_h)   # what W meets
     else:
         xd, hd = x, h
+    if weight_masked:   # DropConnect: the cell meets M * W_hh
+        m_w = sp.Matrix(3 * H, H, sp.symbols(f"mw0:{3 * H * H}", real=True))  # (3H, H)
+        w_hhd = w_hh.multiply_elementwise(m_w)
+    else:
+        w_hhd = w_hh
+    if zoneout:
+        m_z = sp.Matrix(sp.symbols(f"mz0:{H}", real=True))                    # (H, 1)
 
     def sigmoid(a):
         # = 1 / (1 + exp(-a)), written through tanh so that neither it nor its
@@ -67,19 +81,22 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False):
     # ---- the GRU cell: the only place the equations appear ---------------------------
     # (with dropout masks, x and h read m_x * x and m_h * h inside the products)
     # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
-    r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hh, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
+    r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hhd, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
     # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-    z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hh, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
+    z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hhd, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
     if reset_after:
         # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-             + r.multiply_elementwise(rows(w_hh, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
+             + r.multiply_elementwise(rows(w_hhd, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
     else:
         # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
         n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-             + rows(w_hh, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
+             + rows(w_hhd, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
     # h' = (1 - z) * n + z * h   (the unmasked h)
     h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
+    if zoneout:
+        # zoneout: h_t = m * h_{t-1} + (1 - m) * h~_t
+        h1 = m_z.multiply_elementwise(h) + (sp.ones(H, 1) - m_z).multiply_elementwise(h1)
     # -----------------------------------------------------------------------------------
 
     def jacobian(f, v):  # = f.jacobian(v), skipping symbols an entry does not contain
@@ -92,6 +109,10 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False):
     args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
     if masked:
         args += [list(m_x), list(m_h)]
+    if weight_masked:
+        args += [list(m_w)]
+    if zoneout:
+        args += [list(m_z)]
     fn = sp.lambdify(args, [h1] + jacobians, modules="numpy", cse=True)
 
     def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *masks):
@@ -102,25 +123,33 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False):
     return step, time.perf_counter() - start
 
 
-def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None):
+def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
+                 weight_mask=None, zoneout_mask=None):
     """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
 
     params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
     bias_ih{suffix}, bias_hh{suffix} (3H,). masks: None, or (m_x (B, I), m_h (B, H))
-    dropout masks. Used by the GRUCell check and by reference().
+    dropout masks. weight_mask: None or the DropConnect mask (3H, H) of W_hh.
+    zoneout_mask: None or (B, H) (1 = keep the previous state; p for the inference
+    blend). Used by the GRUCell check and by reference().
     """
     w_ih = np.asarray(params["weight_ih" + suffix], dtype=np.float64)
     w_hh = np.asarray(params["weight_hh" + suffix], dtype=np.float64)
     H, I = w_hh.shape[1], w_ih.shape[1]
     b_ih = np.asarray(params.get("bias_ih" + suffix, np.zeros(3 * H)), dtype=np.float64)
     b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
-    step, _ = cell_functions(I, H, bool(reset_after), masks is not None)
+    step, _ = cell_functions(I, H, bool(reset_after), masks is not None,
+                             weight_mask is not None, zoneout_mask is not None)
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     out = np.empty_like(h)
     jacs = []
     for b in range(x.shape[0]):
         extra = () if masks is None else (masks[0][b], masks[1][b])
+        if weight_mask is not None:
+            extra += (np.asarray(weight_mask, dtype=np.float64).ravel(),)
+        if zoneout_mask is not None:
+            extra += (np.asarray(zoneout_mask, dtype=np.float64)[b],)
         res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra)
         out[b] = res[0]
         jacs.append(res[1:])
@@ -190,7 +219,8 @@ def _as_float64(name, value, shape):
 
 def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
               bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
-              grad_output=None, grad_h_n=None, masks=None):
+              grad_output=None, grad_h_n=None, masks=None, weight_masks=None,
+              zoneout_masks=None, zoneout=0.0):
     """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
 
     params: dict of PyTorch-named arrays (no bias keys when bias=False).
@@ -200,6 +230,11 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     masks: None, or {(layer, direction): (m_x (B, in), m_h (B, H))} for every
     layer-direction (in = I for layer 0, D*H above): Keras-style input and recurrent
     dropout masks, fixed across time (pygru's GRU.dropout_masks() gives them).
+    weight_masks: None, or {(layer, direction): M (3H, H)}: DropConnect masks of W_hh
+    (pygru's GRU.weight_dropout_masks()). zoneout_masks: None, or {(layer, direction):
+    m (T, B, H) time-major}: training zoneout (1 = keep the previous state; pygru's
+    GRU.zoneout_masks()); without them, zoneout > 0 gives the inference blend
+    h_t = p h_{t-1} + (1 - p) h~_t.
     Returns a dict of float64 arrays: 'output' (T, B, D*H) (or (B, T, D*H)), 'h_n'
     (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H) and
     'grad_<name>' for every parameter name in params.
@@ -228,6 +263,16 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                                       (B, I if l == 0 else D * H)),
                           _as_float64(f"masks[{l}, {d}][1]", masks[(l, d)][1], (B, H)))
                  for l in range(L) for d in range(D)}
+    if weight_masks is not None:
+        weight_masks = {(l, d): _as_float64(f"weight_masks[{l}, {d}]", weight_masks[(l, d)],
+                                            (3 * H, H)) for l in range(L) for d in range(D)}
+    if zoneout_masks is not None:
+        zoneout_masks = {(l, d): _as_float64(f"zoneout_masks[{l}, {d}]",
+                                             zoneout_masks[(l, d)], (T, B, H))
+                         for l in range(L) for d in range(D)}
+    elif zoneout:
+        p_z = float(zoneout)
+        zoneout_masks = {(l, d): np.full((T, B, H), p_z) for l in range(L) for d in range(D)}
 
     # ---- forward, keeping every step's Jacobians -------------------------------------
     layer_in = x                                  # (T, B, in)
@@ -246,8 +291,12 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                         continue                  # padding: output 0, state unchanged
                     mk = None if masks is None else tuple(
                         m[b:b + 1] for m in masks[(layer, d)])
+                    wm = None if weight_masks is None else weight_masks[(layer, d)]
+                    zm = (None if zoneout_masks is None
+                          else zoneout_masks[(layer, d)][t, b:b + 1])
                     h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
-                                            reset_after=reset_after, suffix=suffix, masks=mk)
+                                            reset_after=reset_after, suffix=suffix, masks=mk,
+                                            weight_mask=wm, zoneout_mask=zm)
                     h[b] = h1[0]
                     out[t, b, d * H:(d + 1) * H] = h[b]
                     jac[(t, b)] = j

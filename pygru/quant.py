@@ -60,6 +60,10 @@ class QuantizedGRU:
 
     def __init__(self, gru, fmt: str = "int8") -> None:
         code = _format_code(fmt)
+        if gru._cfg.get("zoneout"):
+            raise ValueError("quantize: zoneout=%r is not supported by the int8 and bf16 "
+                             "models (their paths have no zoneout blend); weight_dropout "
+                             "models can be quantized" % gru._cfg["zoneout"])
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))
