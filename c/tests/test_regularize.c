@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/rng.h"   /* the documented generator, to recompute the masks */
+
 typedef struct rcase {
     int64_t I, H, L;
     int D, reverse, reset_after, batch_first, use_h0, lengths, dtype;
@@ -431,6 +433,17 @@ static void api_checks(rng *g)
     CHECK_OK(gru_forward(tm.m, 1, T, B, 0, x, NULL, NULL, out, NULL, ws, wsb));
     CHECK_OK(gru_zoneout_masks(tm.m, ws, wsb, 1, 0, zmask, nz));
     CHECK_OK(gru_weight_dropout_mask(tm.m, ws, wsb, 1, 0, wmask, nw));
+    {
+        /* the documented rule: seed 0, the first training forward (draw 0), layer 1's
+         * streams; zoneout index (t B + b) H + j, DropConnect index g H + j */
+        long wrong = 0;
+        for (size_t i = 0; i < nz; i++)
+            wrong += zmask[i] != (gru_uniform(0, 0, 0x80000000u + 1, i) < 0.25 ? 1.0f : 0.0f);
+        for (size_t i = 0; i < nw; i++)
+            wrong += wmask[i] != (gru_uniform(0, 0, 0xA0000000u + 1, i) < 0.125
+                                      ? 0.0f : (float)(1.0 / 0.875));
+        CHECK_MSG(wrong == 0, "%ld mask entries differ from the documented generator", wrong);
+    }
     CHECK_STATUS(gru_zoneout_masks(NULL, ws, wsb, 0, 0, zmask, nz), GRU_ERR_NULL);
     CHECK_STATUS(gru_zoneout_masks(tm.m, NULL, wsb, 0, 0, zmask, nz), GRU_ERR_NULL);
     CHECK_STATUS(gru_zoneout_masks(tm.m, ws, wsb, 0, 0, NULL, nz), GRU_ERR_NULL);

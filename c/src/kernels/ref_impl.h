@@ -277,11 +277,12 @@ void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
 void KSFX(zoneout_mask)(size_t q0, size_t q1, size_t N, size_t T, size_t B, int batch_first,
                         double p, uint64_t seed, uint64_t draw, size_t stream, R *mask)
 {
+    const uint64_t key = gru_stream_key(seed, draw, stream);
     for (size_t i = q0; i < q1; i++) {
         const size_t t = batch_first ? i % T : i / B, b = batch_first ? i / T : i % B;
         const size_t first = (t * B + b) * N;   /* time-major index of (t, b, 0) */
         for (size_t j = 0; j < N; j++)
-            mask[i * N + j] = gru_uniform(seed, draw, stream, first + j) < p ? (R)1 : (R)0;
+            mask[i * N + j] = gru_uniform_at(key, first + j) < p ? (R)1 : (R)0;
     }
 }
 
@@ -320,8 +321,9 @@ void KSFX(weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p, uin
                        uint64_t draw, size_t stream, R *mask, R *wt)
 {
     const R scale = (R)(1.0 / (1.0 - p));
+    const uint64_t key = gru_stream_key(seed, draw, stream);
     for (size_t i = r0 * N; i < r1 * N; i++) {
-        mask[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
+        mask[i] = gru_uniform_at(key, i) < p ? (R)0 : scale;
         wt[i] = w[i] * mask[i];
     }
 }
