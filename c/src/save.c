@@ -86,8 +86,9 @@ static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
                      GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
                      (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
                      (int)c->reset_after, c->dropout, (int)c->reverse, c->input_dropout,
-                     c->recurrent_dropout, c->zoneout, c->weight_dropout, !m->q ? "" : m->q->format == GRU_BF16 ?
-                     ",\"quantization\":\"bf16\"" : ",\"quantization\":\"int8\"");
+                     c->recurrent_dropout, c->zoneout, c->weight_dropout,
+                     !m->q ? "" : m->q->format == GRU_BF16 ? ",\"quantization\":\"bf16\""
+                                                           : ",\"quantization\":\"int8\"");
     len = (size_t)w;
     gru_status st = save_entries(m, h, cap, &len);
     if (st || len + 9 > cap) {

@@ -3,9 +3,9 @@
  * buffer a forward keeps, each 64-byte aligned, every size overflow-checked. Training:
  * the header, the lengths, per layer-direction blocks (gates, [W_hn h + b_hn], states),
  * the layer outputs, the dropout masks and masked inputs, the zoneout masks (in the
- * blocks) and the DropConnect masks with the masked recurrent weights packed; inference: a chunk of input
- * projections and one layer buffer for stacked bidirectional layers; both: the step
- * scratch.
+ * blocks) and the DropConnect masks with the masked recurrent weights packed;
+ * inference: a chunk of input projections and one layer buffer for stacked
+ * bidirectional layers; both: the step scratch.
  */
 #include <string.h>
 #include "model.h"

@@ -225,7 +225,8 @@ static void forward_case(const char *isa, const rcase *c, rng *g)
     transpose_tb(x, xt, T, B, I, !c->batch_first);   /* x in the other layout */
     xtd = to_dtype(xt, nx, dt);
     CHECK_OK(gru_set_seed(tm.m, 31));
-    CHECK_OK(gru_forward(tm.m, 1, T, B, !c->batch_first, xtd, h0dp, lens, out2, NULL, ws2, wsb));
+    CHECK_OK(gru_forward(tm.m, 1, T, B, !c->batch_first, xtd, h0dp, lens, out2, NULL, ws2,
+                         wsb));
     if (read_masks(&tm, c, ws2, wsb, zm2, wm2, mx2, mh2))
         for (int l = 0; l < L; l++)
             for (int d = 0; d < D; d++) {
@@ -294,7 +295,8 @@ static void forward_case(const char *isa, const rcase *c, rng *g)
             memcpy(xs, (char *)(c->batch_first ? xtd : xd) + (size_t)(t * B * I) * es,
                    (size_t)(B * I) * es);
             CHECK_OK(gru_step(tm.m, B, xs, state, so, scr, sb));
-            same &= memcmp(so, (char *)out2 + (size_t)(t * B * H) * es, (size_t)(B * H) * es) == 0;
+            same &= memcmp(so, (char *)out2 + (size_t)(t * B * H) * es,
+                           (size_t)(B * H) * es) == 0;
         }
         CHECK_MSG(same, "gru_step differs from the inference forward (bitwise)");
         free(state); free(so); free(xs); free(scr);
