@@ -107,6 +107,11 @@ typedef struct ref_gru {
      * mask_in (B, in) multiplies the layer input where it meets W_ih, mask_rec (B, H)
      * the state where it meets W_hh (not in h' = (1 - z) n + z h). */
     const double *mask_in[8][2], *mask_rec[8][2];
+    /* AUGRU (gru_config.augru): the attention, (T, B) or (B, T) as x's layout in
+     * ref_forward, or NULL for the plain GRU (not owned). DIEN's form: with u = 1 - z,
+     * u' = a u and h' = (1 - u') h + u' n, the same a in every layer and direction. */
+    const double *att;
+    int reverse;   /* gru_config.reverse: every layer runs right to left (D = 1) */
 } ref_gru;
 
 /* Element count of tensor kind of layer l (0 if it does not exist). */
@@ -160,6 +165,8 @@ void test_align(void);               /* GRU_ERR_MISALIGNED for every buffer argu
 void test_qfile(void);               /* int8 model files: gru_save / gru_load_file */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
 void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
+void test_augru(const char *isa);    /* AUGRU: forward vs reference, finite differences,
+                                        step, threads, files, errors */
 
 /* Sets or clears GRU_ISA (NULL clears). */
 void set_isa_env(const char *isa);

@@ -565,6 +565,41 @@ static void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, 
 #undef LD
 #undef ST
 
+/* ---- AUGRU (kernels.h): the scalar reference's entries of this element type. The
+ * forward blend and the row sums are the reference's exact roundings on every ISA. */
+#define GRU_REF_OF(name) _Generic((R)0, float: gru_ref_##name##_f32, double: gru_ref_##name##_f64)
+
+static void KSFX(cell_att_fwd)(size_t B, size_t H, size_t J, const R *gates, size_t ldg,
+                               const R *a, size_t lda, const R *h, R *h_new)
+{
+    GRU_REF_OF(cell_att_fwd)(B, H, J, gates, ldg, a, lda, h, h_new);
+}
+
+static void KSFX(cell_bwd_after_att)(size_t B, size_t H, size_t J, const R *dh,
+                                     const R *gates, size_t ldg, const R *ghn, size_t ldn,
+                                     const R *h, size_t ldh, const R *a, size_t lda, R *dgi,
+                                     R *dgh, size_t lddg, R *dh_prev, R *da, size_t ldda)
+{
+    GRU_REF_OF(cell_bwd_after_att)(B, H, J, dh, gates, ldg, ghn, ldn, h, ldh, a, lda, dgi,
+                                   dgh, lddg, dh_prev, da, ldda);
+}
+
+static void KSFX(cell_bwd_before_zn_att)(size_t B, size_t H, size_t J, const R *dh,
+                                         const R *gates, size_t ldg, const R *h, size_t ldh,
+                                         const R *a, size_t lda, R *dgi, R *dgh,
+                                         size_t lddg, R *dh_prev, R *da, size_t ldda)
+{
+    GRU_REF_OF(cell_bwd_before_zn_att)(B, H, J, dh, gates, ldg, h, ldh, a, lda, dgi, dgh,
+                                       lddg, dh_prev, da, ldda);
+}
+
+static void KSFX(rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R *out)
+{
+    GRU_REF_OF(rowsum)(M, N, A, lda, beta, out);
+}
+#undef GRU_REF_OF
+
+
 /* the per-type vocabulary, ready for the next include */
 #undef R
 #undef KSFX
