@@ -32,6 +32,20 @@
 #define FD_EPS 1e-6
 #define FD_TOL 1e-6
 
+/* The largest relative error per tensor over a section's cases, printed at its end. */
+enum { E_OUT64, E_HN64, E_OUT32, E_HN32, E_A1, E_GX, E_GH0, E_GA, E_GP, E_GA32, E_N };
+static const char *const ename[E_N] = {"output f64", "h_n f64", "output f32", "h_n f32",
+                                       "a=1 vs plain", "FD grad_x", "FD grad_h0",
+                                       "FD grad_attention", "FD params",
+                                       "f32 grad_attention"};
+static double emax[E_N];
+#define CLOSE_T(slot, what, ref, got, n, tol)                                          \
+    do {                                                                               \
+        double e_ = 0;                                                                 \
+        check_close_impl(what, ref, got, n, tol, &e_, __FILE__, __LINE__);            \
+        if (!(e_ <= emax[slot])) emax[slot] = e_;                                      \
+    } while (0)
+
 typedef struct acase {
     int64_t I, H, L;
     int D, reset_after, reverse, batch_first, lengths;
@@ -142,9 +156,10 @@ static void forward_case(const char *isa, int dt, const acase *c, rng *g)
     REQUIRE_OK(gru_forward_att(tm.m, 0, T, B, c->batch_first, xd, ad, h0d, lengths, od, hd,
                                NULL, 0), goto done);
     from_dtype(got, od, nout, dt);
-    CHECK_CLOSE("output vs reference", ref_out, got, nout, tol);
+    CLOSE_T(dt == GRU_FLOAT64 ? E_OUT64 : E_OUT32, "output vs reference", ref_out, got, nout,
+            tol);
     from_dtype(got, hd, nh, dt);
-    CHECK_CLOSE("h_n vs reference", ref_hn, got, nh, tol);
+    CLOSE_T(dt == GRU_FLOAT64 ? E_HN64 : E_HN32, "h_n vs reference", ref_hn, got, nh, tol);
 
     /* a training forward (no dropout) computes the same bits */
     if (c->dropout == 0 && c->in_drop == 0 && c->rec_drop == 0) {
@@ -168,7 +183,7 @@ static void forward_case(const char *isa, int dt, const acase *c, rng *g)
                                NULL, 0), goto a1_done);
         from_dtype(g1, o1, nout, dt);
         from_dtype(r1, od2, nout, dt);
-        CHECK_CLOSE("a = 1 output vs plain GRU", r1, g1, nout, 1e-14);
+        CLOSE_T(E_A1, "a = 1 output vs plain GRU", r1, g1, nout, 1e-14);
     a1_done:
         free(o1); free(h1); free(r1); free(g1);
     }
@@ -353,14 +368,14 @@ static void backward_case(const char *isa, const acase *c, rng *g)
         free(ga2);
     }
     fd_of(&l, x, nx, fd, x, att, h0);
-    CHECK_CLOSE("grad_x vs FD", fd, gx, nx, FD_TOL);
+    CLOSE_T(E_GX, "grad_x vs FD", fd, gx, nx, FD_TOL);
     fd_of(&l, h0, nh, fd, x, att, h0);
-    CHECK_CLOSE("grad_h0 vs FD", fd, gh0, nh, FD_TOL);
+    CLOSE_T(E_GH0, "grad_h0 vs FD", fd, gh0, nh, FD_TOL);
     fd_of(&l, att, na, fd, x, att, h0);
-    CHECK_CLOSE("grad_attention vs FD", fd, ga, na, FD_TOL);
+    CLOSE_T(E_GA, "grad_attention vs FD", fd, ga, na, FD_TOL);
     fdp = malloc(np * sizeof(double));
     fd_params(&l, fdp, x, att, h0);
-    CHECK_CLOSE("parameter gradients vs FD", fdp, gp, np, FD_TOL);
+    CLOSE_T(E_GP, "parameter gradients vs FD", fdp, gp, np, FD_TOL);
     if (l.lengths) {
         int zero = 1;
         for (int64_t b = 0; b < B; b++)
@@ -401,7 +416,7 @@ static void backward_case(const char *isa, const acase *c, rng *g)
             CHECK_OK(gru_backward_att(t32.m, T, B, c->batch_first, xf, wf, wsf, Gf, Ghf, NULL,
                                       NULL, gaf))) {
             from_dtype(ga32, gaf, na, GRU_FLOAT32);
-            CHECK_CLOSE("float32 grad_attention vs float64", ga64, ga32, na, 1e-4);
+            CLOSE_T(E_GA32, "float32 grad_attention vs float64", ga64, ga32, na, 1e-4);
         }
         free(xr); free(ar); free(hr); free(xf); free(af); free(hf); free(Gf); free(Ghf);
         free(of); free(hnf); free(gaf); free(ga64); free(ga32); free(wf);
@@ -656,6 +671,7 @@ void test_augru(const char *isa)
 {
     rng g = {0xA06A0ull};
     static int once = 0;
+    for (int i = 0; i < E_N; i++) emax[i] = 0;
     if (!once) {
         once = 1;
         files_and_errors(&g);
@@ -700,4 +716,7 @@ void test_augru(const char *isa)
         threads_case(isa, GRU_FLOAT64, &thr[i], &g);
     }
     check_set_ctx("%s", "");
+    printf("  augru [%s] max rel. errors:", isa);
+    for (int i = 0; i < E_N; i++) printf("%s %s %.2g", i ? "," : "", ename[i], emax[i]);
+    printf("\n");
 }
