@@ -75,8 +75,11 @@ def to_keras(gru: GRU) -> Any:
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so
     bias_ih + bias_hh is stored (the same function, rounded once more)."""
-    import keras
     cfg = gru._config()
+    if cfg.get("augru"):
+        raise ValueError("to_keras: augru=True (DIEN's attentional update gate) has no "
+                         "keras.layers.GRU equivalent")
+    import keras
     if cfg["num_layers"] != 1 or cfg["bidirectional"]:
         raise ValueError("to_keras: a Keras GRU layer is one layer, one direction; this model "
                          "has num_layers=%d, bidirectional=%s (convert layer by layer, with "
