@@ -297,3 +297,40 @@ def test_argument_errors():
     g.train()
     out, _ = g(x[:, 0], attention=np.full(5, 0.5))
     assert g.backward(np.ones_like(out))[2].shape == (5,)
+
+
+def test_target_attention_and_dien_chain_finite_differences():
+    """nn.TargetAttention alone, then GRU -> TargetAttention -> AUGRU end to end,
+    against central differences in float64 (x, target and the attention weight)."""
+    from pygru import nn
+    rng = np.random.default_rng(10)
+    T, B, I, H, E = 4, 3, 3, 4, 2
+    gru1 = nn.GRU(I, H, dtype=np.float64, seed=1).train()
+    att = nn.TargetAttention(H, E, dtype=np.float64, seed=2).train()
+    augru = nn.GRU(H, H, augru=True, dtype=np.float64, seed=3).train()
+    x, target = rng.standard_normal((T, B, I)), rng.standard_normal((B, E))
+    lengths = [4, 2, 3]
+    G, Gh = rng.standard_normal((T, B, H)), rng.standard_normal((1, B, H))
+
+    def loss():
+        h1, _ = gru1(x, lengths=lengths)
+        a = att(h1, target, lengths)
+        out, hn = augru(h1, lengths=lengths, attention=a)
+        return np.sum(out * G) + np.sum(hn * Gh), a
+    _, a = loss()
+    assert np.allclose(a.sum(0), 1) and a[2:, 1].tolist() == [0, 0]
+    for m in (gru1, att, augru):
+        m.zero_grad()
+    dh1, _, da = augru.backward(G, Gh)
+    dh1_att, dtarget = att.backward(da)
+    dx, _ = gru1.backward(dh1 + dh1_att)
+    f = lambda: loss()[0]  # noqa: E731
+    errs = {"x": rel_err(dx, numeric_grad(f, x)),
+            "target": rel_err(dtarget, numeric_grad(f, target))}
+    w_grad = att.weight.grad.copy()
+    errs["attention weight"] = rel_err(w_grad, numeric_grad(f, att.weight.data))
+    assert all(e <= 1e-7 for e in errs.values()), errs
+    with pytest.raises(ValueError, match=r"target must have shape \(3, 2\)"):
+        att(np.zeros((T, B, H)), np.zeros((B, 3)))
+    with pytest.raises(ValueError, match="states must have shape"):
+        att(np.zeros((T, B, H + 1)), target)
