@@ -60,6 +60,9 @@ class QuantizedGRU:
 
     def __init__(self, gru, fmt: str = "int8") -> None:
         code = _format_code(fmt)
+        if gru._cfg.get("augru"):
+            raise ValueError("quantize: augru=True models cannot be quantized (the int8 and "
+                             "bf16 kernels have no attentional update gate)")
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))

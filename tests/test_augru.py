@@ -258,6 +258,8 @@ def test_files_pickle_and_refusals(tmp_path):
         g.quantize("int8")
     with pytest.raises(ValueError, match="augru"):
         cell.quantize("bf16")
+    with pytest.raises(ValueError, match="augru"):
+        pygru.quantize_module(pygru.Sequential(g), "int8")
     from pygru import onnx_io, torch_io, keras_io
     with pytest.raises(ValueError, match="augru"):
         torch_io.to_torch(g)
