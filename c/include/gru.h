@@ -31,8 +31,9 @@
  *     run concurrently from any number of threads; so may the calls that
  *     only read (gru_get_config, gru_param_info, gru_param_get, gru_workspace_size, ...);
  *   - calls that write the model (a training gru_forward or gru_forward_att: the dropout
- *     generator; gru_backward, gru_backward_att and gru_zero_grad: the gradients; gru_param_set, writes through
- *     gru_param_data, gru_params_changed, gru_set_seed) run one thread at a time, with
+ *     generator; gru_backward, gru_backward_att and gru_zero_grad: the gradients;
+ *     gru_param_set, writes through gru_param_data, gru_params_changed, gru_set_seed)
+ *     run one thread at a time, with
  *     no other call on the model meanwhile: the caller serialises them;
  *   - gru_set_num_threads may be called at any time, while other threads run any calls
  *     on the model: it finishes in bounded time (it never waits for them) and either
