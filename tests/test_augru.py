@@ -336,3 +336,25 @@ def test_target_attention_and_dien_chain_finite_differences():
         att(np.zeros((T, B, H)), np.zeros((B, 3)))
     with pytest.raises(ValueError, match="states must have shape"):
         att(np.zeros((T, B, H + 1)), target)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_padding_values_change_nothing(reset_after):
+    """NaN / Inf attention and input at padded steps (t >= lengths[b]) give bitwise the
+    outputs and every gradient of zeros there (backward reads the kept copy of the
+    attention, padded entries included)."""
+    p = _problem(12, I=3, H=5, L=2, bidirectional=True, T=5, B=3)
+    lengths = [5, 2, 3]
+    results = []
+    for fill in (0.0, np.nan, np.inf):
+        g = pygru.GRU(3, 5, num_layers=2, bidirectional=True, reset_after=reset_after,
+                      augru=True, dtype=np.float64, seed=5).train()
+        x, a = p["x"].copy(), p["attention"].copy()
+        for b, n in enumerate(lengths):
+            x[n:, b], a[n:, b] = fill, fill
+        out, hn = g(x, p["h0"], lengths, attention=a)
+        grads = g.backward(p["grad_output"], p["grad_h_n"])
+        results.append([out, hn, *grads] + [v.grad.copy() for v in g.parameters()])
+    for fill, r in zip(("nan", "inf"), results[1:]):
+        for k, (u, v) in enumerate(zip(results[0], r)):
+            assert np.array_equal(u, v), "padding %s: tensor %d differs" % (fill, k)
