@@ -291,8 +291,9 @@ class CModel:
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0,
                  reverse=False, input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0,
-                 weight_dropout=0.0):
+                 weight_dropout=0.0, augru=False):
         self.dtype = np.dtype(dtype)
+        self.augru = bool(augru)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
         self._precheck_memory(bias)
@@ -308,6 +309,7 @@ class CModel:
         cfg.recurrent_dropout = float(recurrent_dropout)
         cfg.zoneout = float(zoneout)
         cfg.weight_dropout = float(weight_dropout)
+        cfg.augru = int(augru)
         pp = ffi.new("gru_model **")
         status = lib.gru_create(cfg, pp)
         if status == lib.GRU_ERR_ISA_UNAVAILABLE:
@@ -328,6 +330,7 @@ class CModel:
         self.dtype = np.dtype(np.float32)
         self.input_size, self.hidden_size = src.input_size, src.hidden_size
         self.num_layers, self.directions = src.num_layers, src.directions
+        self.augru = False
         self._adopt(pp[0])
         return self
 
@@ -342,6 +345,7 @@ class CModel:
         self.input_size, self.hidden_size = int(c.input_size), int(c.hidden_size)
         self.num_layers = int(c.num_layers)
         self.directions = 2 if c.bidirectional else 1
+        self.augru = False   # gru_load refuses augru in a quantized file
         self._adopt(raw)
         return self
 
@@ -497,10 +501,12 @@ class CModel:
               "sizing the workspace")
         return int(n[0])
 
-    def forward(self, training, seq_len, batch, batch_first, x, h0, lengths, reuse=None):
+    def forward(self, training, seq_len, batch, batch_first, x, h0, lengths, reuse=None,
+                attention=None):
         """x: (T, B, I) or (B, T, I) if batch_first; h0: (L*D, B, H) or None;
         lengths: (B,) int32 or None; reuse: a workspace of an earlier training forward
-        that nothing needs any more, or None. Returns (output (T, B, D*H) or
+        that nothing needs any more, or None; attention: an augru model's (T, B) or
+        (B, T) scores (gru_forward_att), else None. Returns (output (T, B, D*H) or
         (B, T, D*H), h_n (L*D, B, H), workspace uint8 or None)."""
         T, B, H, LD = seq_len, batch, self.hidden_size, self.num_layers * self.directions
         out_shape = (B, T, self.directions * H) if batch_first else (T, B, self.directions * H)
@@ -508,15 +514,20 @@ class CModel:
         h_n = np.empty((LD, B, H), dtype=self.dtype)      # (L*D, B, H)
         h0_p = ffi.NULL if h0 is None else _ptr(h0)
         len_p = ffi.NULL if lengths is None else ffi.from_buffer("int32_t[]", lengths)
+        if attention is not None:   # gru_forward_att: the same arguments after x, attention
+            att_p = _ptr(attention)
+            call = lambda *a: lib.gru_forward_att(*a[:6], att_p, *a[6:])  # noqa: E731
+        else:
+            call = lib.gru_forward
         if training:
             nbytes = self.workspace_bytes(T, B, True)
             # A fresh buffer costs page faults on every call: take the caller's previous
             # workspace when it fits (the caller has given up the forward it held).
             ws = reuse if reuse is not None and reuse.nbytes == nbytes else aligned_empty(nbytes)
             with self.lock, self.rw.read():
-                status = lib.gru_forward(self.ptr, 1, T, B, int(batch_first), _ptr(x), h0_p,
-                                         len_p, _ptr(out, True), _ptr(h_n, True),
-                                         _ptr(ws, True), nbytes)
+                status = call(self.ptr, 1, T, B, int(batch_first), _ptr(x), h0_p,
+                              len_p, _ptr(out, True), _ptr(h_n, True),
+                              _ptr(ws, True), nbytes)
         else:
             ws = None
             # One cached inference scratch per model (fresh pages on every call cost
@@ -532,9 +543,9 @@ class CModel:
                 else:
                     ws_p, ws_n = ffi.NULL, 0
                 with self.rw.read():
-                    status = lib.gru_forward(self.ptr, 0, T, B, int(batch_first), _ptr(x),
-                                             h0_p, len_p, _ptr(out, True), _ptr(h_n, True),
-                                             ws_p, ws_n)
+                    status = call(self.ptr, 0, T, B, int(batch_first), _ptr(x),
+                                  h0_p, len_p, _ptr(out, True), _ptr(h_n, True),
+                                  ws_p, ws_n)
             finally:
                 if cached:
                     self._scratch_lock.release()
@@ -547,10 +558,11 @@ class CModel:
         check(lib.gru_step_scratch_size(self.ptr, batch, n), "sizing the step scratch")
         return int(n[0])
 
-    def step(self, batch, x, state, out):
+    def step(self, batch, x, state, out, attention=None):
         """One inference step of ``batch`` streams, state updated in place (the lean
         path: arguments already checked). x (B, I), state (L, B, H) writable, out
-        (B, H) writable or None; all C-contiguous arrays of the model dtype. Steps of
+        (B, H) writable or None; attention (B,) for an augru model (gru_step_att), else
+        None; all C-contiguous arrays of the model dtype. Steps of
         one model run one at a time (its lock); the scratch is cached per batch size,
         so a step allocates nothing."""
         with self._step_lock:   # also excludes weight writes (see RWLock's exclusive)
@@ -561,9 +573,14 @@ class CModel:
                 self._step_scratch = (batch, buf, ptr)
             # (state and out were checked writable by the caller: from_buffer's own
             # check costs more than the rest of the call's Python work)
-            status = lib.gru_step(self.ptr, batch, ffi.from_buffer(x), ffi.from_buffer(state),
-                                  ffi.NULL if out is None else ffi.from_buffer(out),
-                                  ptr, buf.nbytes)
+            out_p = ffi.NULL if out is None else ffi.from_buffer(out)
+            if attention is None:
+                status = lib.gru_step(self.ptr, batch, ffi.from_buffer(x),
+                                      ffi.from_buffer(state), out_p, ptr, buf.nbytes)
+            else:
+                status = lib.gru_step_att(self.ptr, batch, ffi.from_buffer(x),
+                                          ffi.from_buffer(attention), ffi.from_buffer(state),
+                                          out_p, ptr, buf.nbytes)
         if status:
             check(status, "GRU step")
 
@@ -574,16 +591,27 @@ class CModel:
     def backward(self, seq_len, batch, batch_first, x, ws, grad_output, grad_h_n):
         """x and ws as returned/used by the training forward; grad_output: the shape of
         that output or None; grad_h_n: (L*D, B, H) or None. Returns (grad_x shaped like
-        x, grad_h0 (L*D, B, H)); parameter gradients accumulate in the model."""
+        x, grad_h0 (L*D, B, H)), and for an augru model (gru_backward_att) a third,
+        grad_attention (T, B) or (B, T) as batch_first; parameter gradients accumulate
+        in the model."""
         grad_x = np.empty(x.shape, dtype=self.dtype)
         grad_h0 = np.empty((self.num_layers * self.directions, batch, self.hidden_size),
                            dtype=self.dtype)
         go_p = ffi.NULL if grad_output is None else _ptr(grad_output)
         ghn_p = ffi.NULL if grad_h_n is None else _ptr(grad_h_n)
+        grad_att = None
         with self.lock, self.rw.read():
-            status = lib.gru_backward(self.ptr, seq_len, batch, int(batch_first), _ptr(x),
-                                      _ptr(ws), ws.nbytes, go_p, ghn_p,
-                                      _ptr(grad_x, True), _ptr(grad_h0, True))
+            if self.augru:
+                grad_att = np.empty((batch, seq_len) if batch_first else (seq_len, batch),
+                                    dtype=self.dtype)
+                status = lib.gru_backward_att(self.ptr, seq_len, batch, int(batch_first),
+                                              _ptr(x), _ptr(ws), ws.nbytes, go_p, ghn_p,
+                                              _ptr(grad_x, True), _ptr(grad_h0, True),
+                                              _ptr(grad_att, True))
+            else:
+                status = lib.gru_backward(self.ptr, seq_len, batch, int(batch_first), _ptr(x),
+                                          _ptr(ws), ws.nbytes, go_p, ghn_p,
+                                          _ptr(grad_x, True), _ptr(grad_h0, True))
         if status == lib.GRU_ERR_WORKSPACE:
             exc = GRUError("backward() needs a forward() in training mode first, with the "
                            "current parameters: a parameter was written since the last "
@@ -591,4 +619,6 @@ class CModel:
             exc.status = status
             raise exc
         check(status, "GRU backward")
+        if self.augru:
+            return grad_x, grad_h0, grad_att
         return grad_x, grad_h0

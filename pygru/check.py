@@ -3,7 +3,7 @@
 Runs a fixed set of small seeded problems (both variants; 1 and 2 layers; uni- and
 bidirectional; lengths; batch_first; initial states; with and without bias; Keras-style
 dropout, zoneout and DropConnect with the library's masks; zoneout's inference blend;
-GRUCell) in
+GRUCell; AUGRU, whose attention gradient is compared too) in
 float64 and float32 through pygru and through pygru.oracle, compares every tensor
 (output, h_n, grad_input, grad_h0 and every parameter gradient) by its error relative
 to the oracle tensor's max magnitude, and prints one row per case (the tensor nearest
@@ -44,6 +44,7 @@ class Case:
     zoneout: float = 0.0           # GRU only: zoneout and DropConnect on W_hh, the
     weight_dropout: float = 0.0    # oracle given the library's masks
     eval: bool = False             # GRU only: an inference forward (zoneout's blend)
+    augru: bool = False            # AUGRU: random attention scores in [0, 1]
 
     @property
     def name(self):
@@ -63,6 +64,8 @@ class Case:
             parts.append(f"wd={self.weight_dropout:g}")
         if self.eval:
             parts.append("eval")
+        if self.augru:
+            parts.append("augru")
         return " ".join(parts)
 
 
@@ -95,8 +98,19 @@ CASES = [
     Case("GRUCell", 3, 4, h0=True),
     Case("GRUCell", 3, 4, reset_after=False, h0=True, batch=2),
     Case("GRUCell", 3, 4, bias=False, batch=1),
+    Case("GRU", 3, 4, h0=True, augru=True),
+    Case("GRU", 2, 3, num_layers=2, bidirectional=True, reset_after=False, batch_first=True,
+         h0=True, lengths=(4, 1, 3), augru=True),
+    Case("GRU", 2, 3, num_layers=2, bidirectional=True, lengths=(4, 2, 1),
+         input_dropout=0.3, recurrent_dropout=0.4, augru=True),
+    Case("GRUCell", 3, 4, reset_after=False, h0=True, augru=True),
+    # the features together: AUGRU with zoneout and DropConnect, training and inference
+    Case("GRU", 2, 3, num_layers=2, h0=True, lengths=(4, 2, 3), zoneout=0.3,
+         weight_dropout=0.3, augru=True),
+    Case("GRU", 2, 3, reset_after=False, bidirectional=True, h0=True, zoneout=0.3,
+         weight_dropout=0.3, augru=True, eval=True),
 ]
-QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 13, 17)]
+QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 13, 17, 20, 23)]
 
 
 def _tensor_kind(name):
@@ -144,6 +158,8 @@ def _problem(case, dtype, seed):
         prob["x"] = rand(case.batch, I)
         prob["h0"] = rand(case.batch, H) if case.h0 else None
         prob["grad_h1"] = rand(case.batch, H)
+        if case.augru:
+            prob["attention"] = rng.uniform(0, 1, case.batch).astype(dtype).astype(np.float64)
         return prob
     from . import oracle
     for name in oracle.param_names(case.num_layers, case.bidirectional, case.bias):
@@ -158,6 +174,8 @@ def _problem(case, dtype, seed):
     prob["h0"] = rand(case.num_layers * D, B, H) if case.h0 else None
     prob["grad_output"] = rand(*lead, D * H)
     prob["grad_h_n"] = rand(case.num_layers * D, B, H)
+    if case.augru:
+        prob["attention"] = rng.uniform(0, 1, lead).astype(dtype).astype(np.float64)
     return prob
 
 
@@ -171,15 +189,19 @@ def run_case(case, dtype, seed=0):
     cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
     if case.kind == "GRUCell":
         cell = pygru.GRUCell(case.input_size, case.hidden_size, bias=case.bias,
-                             reset_after=case.reset_after, dtype=dtype, seed=0)
+                             reset_after=case.reset_after, dtype=dtype, seed=0,
+                             augru=case.augru)
         cell.load_state_dict({k: cast(v) for k, v in prob["params"].items()})
-        h1 = cell(cast(prob["x"]), cast(prob["h0"]))
-        dx, dh = cell.backward(cast(prob["grad_h1"]))
-        got = {"h1": h1, "grad_input": dx, "grad_hx": dh}
+        h1 = cell(cast(prob["x"]), cast(prob["h0"]), cast(prob.get("attention")))
+        grads = cell.backward(cast(prob["grad_h1"]))
+        got = {"h1": h1, "grad_input": grads[0], "grad_hx": grads[1]}
+        if case.augru:
+            got["grad_attention"] = grads[2]
         got.update({"grad_" + k: v for k, v in cell.grads.items()})
         expected = oracle.cell_reference(prob["params"], x=prob["x"], h=prob["h0"],
                                          reset_after=case.reset_after,
-                                         grad_h1=prob["grad_h1"])
+                                         grad_h1=prob["grad_h1"],
+                                         attention=prob.get("attention"))
         return got, expected
     cfg = dict(input_size=case.input_size, hidden_size=case.hidden_size,
                num_layers=case.num_layers, bidirectional=case.bidirectional,
@@ -187,19 +209,24 @@ def run_case(case, dtype, seed=0):
     gru = pygru.GRU(reset_after=case.reset_after, dtype=dtype, seed=0,
                     input_dropout=case.input_dropout,
                     recurrent_dropout=case.recurrent_dropout, zoneout=case.zoneout,
-                    weight_dropout=case.weight_dropout, **cfg)
+                    weight_dropout=case.weight_dropout, augru=case.augru, **cfg)
     gru.load_state_dict({k: cast(v) for k, v in prob["params"].items()})
     lengths = None if case.lengths is None else np.array(case.lengths, dtype=np.int64)
     if case.eval:   # inference: zoneout's expectation, W_hh unmasked, no dropout
         gru.eval()
-        out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths)
+        out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths,
+                       attention=cast(prob.get("attention")))
         expected = oracle.reference(prob["params"], reset_after=case.reset_after,
                                     x=prob["x"], h0=prob["h0"], lengths=lengths,
-                                    zoneout=case.zoneout, **cfg)
+                                    zoneout=case.zoneout, attention=prob.get("attention"),
+                                    **cfg)
         return {"output": out, "h_n": h_n}, expected
-    out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths)
-    dx, dh0 = gru.backward(cast(prob["grad_output"]), cast(prob["grad_h_n"]))
-    got = {"output": out, "h_n": h_n, "grad_input": dx, "grad_h0": dh0}
+    out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths,
+                   attention=cast(prob.get("attention")))
+    grads = gru.backward(cast(prob["grad_output"]), cast(prob["grad_h_n"]))
+    got = {"output": out, "h_n": h_n, "grad_input": grads[0], "grad_h0": grads[1]}
+    if case.augru:
+        got["grad_attention"] = grads[2]
     got.update({"grad_" + k: v for k, v in gru.grads.items()})
     masks = None
     if case.input_dropout or case.recurrent_dropout:
@@ -214,7 +241,8 @@ def run_case(case, dtype, seed=0):
                                 h0=prob["h0"], lengths=lengths,
                                 grad_output=prob["grad_output"],
                                 grad_h_n=prob["grad_h_n"], masks=masks,
-                                weight_masks=wmasks, zoneout_masks=zmasks, **cfg)
+                                weight_masks=wmasks, zoneout_masks=zmasks,
+                                attention=prob.get("attention"), **cfg)
     return got, expected
 
 

@@ -215,6 +215,16 @@ class GRU(_Recurrent):
                          every step with M * weight_hh. Eval mode uses weight_hh as it is.
                          weight_dropout_masks() gives the masks of the last training
                          forward.
+    augru=True: AUGRU, the GRU with an attentional update gate (Zhou et al. 2019, DIEN).
+    forward(x, h0, lengths, attention) then requires ``attention``, one score a per step
+    and sequence: (T, B), (B, T) with batch_first, (T,) unbatched, usually in [0, 1]
+    (e.g. a softmax over the steps). It scales DIEN's update gate u = 1 - z in every
+    layer and direction: u' = a u, computed as z' = 1 - a (1 - z) and
+    h' = (1 - z') n + z' h (a = 1: the plain GRU, a = 0: the state is kept).
+    backward() then returns (grad_x, grad_h0, grad_attention), grad_attention shaped
+    like attention (0 at padded steps); step(x, state, attention=...) takes (B,)
+    (docs/equations.md, "AUGRU"). An augru GRU cannot be quantized or exported to
+    torch, ONNX or Keras (they have no such layer).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -223,7 +233,7 @@ class GRU(_Recurrent):
                  dtype: DTypeLike = np.float32, seed: Optional[int] = None,
                  reverse: bool = False, input_dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, zoneout: float = 0.0,
-                 weight_dropout: float = 0.0) -> None:
+                 weight_dropout: float = 0.0, augru: bool = False) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         num_layers = _validate.check_size(num_layers, "num_layers")
@@ -232,6 +242,7 @@ class GRU(_Recurrent):
         bidirectional = _validate.check_flag(bidirectional, "bidirectional")
         reset_after = _validate.check_flag(reset_after, "reset_after")
         reverse = _validate.check_flag(reverse, "reverse")
+        augru = _validate.check_flag(augru, "augru")
         if reverse and bidirectional:
             raise ValueError("reverse=True runs a single direction right to left; it cannot "
                              "be combined with bidirectional=True")
@@ -251,13 +262,13 @@ class GRU(_Recurrent):
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
                              reset_after, dtype, dropout, c_seed, reverse, input_dropout,
-                             recurrent_dropout, zoneout, weight_dropout)
+                             recurrent_dropout, zoneout, weight_dropout, augru)
         self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
             bidirectional=bidirectional, reset_after=reset_after, reverse=reverse,
             input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout, weight_dropout=weight_dropout))
+            zoneout=zoneout, weight_dropout=weight_dropout, augru=augru))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -272,6 +283,7 @@ class GRU(_Recurrent):
     recurrent_dropout = property(lambda self: self._cfg["recurrent_dropout"])
     zoneout = property(lambda self: self._cfg.get("zoneout", 0.0))
     weight_dropout = property(lambda self: self._cfg.get("weight_dropout", 0.0))
+    augru = property(lambda self: self._cfg["augru"])
 
     def __repr__(self):
         c = self._cfg
@@ -293,6 +305,8 @@ class GRU(_Recurrent):
         for k in ("input_dropout", "recurrent_dropout", "zoneout", "weight_dropout"):
             if c.get(k, 0) != 0:
                 s += ", %s=%r" % (k, c[k])
+        if c["augru"]:
+            s += ", augru=True"
         if self.dtype != np.float32:
             s += ", dtype=%s" % self.dtype
         return "GRU(%s)" % s
@@ -328,8 +342,10 @@ class GRU(_Recurrent):
                 for l in range(self._cfg["num_layers"]) for d in range(D)}
 
     def forward(self, x: ArrayLike, h0: Optional[ArrayLike] = None,
-                lengths: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """See the class docstring. Returns (output, h_n), new arrays."""
+                lengths: Optional[ArrayLike] = None,
+                attention: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """See the class docstring. Returns (output, h_n), new arrays. attention: the
+        AUGRU scores, required for augru=True and refused otherwise."""
         c = self._cfg
         I, H = c["input_size"], c["hidden_size"]
         D = 2 if c["bidirectional"] else 1
@@ -373,8 +389,15 @@ class GRU(_Recurrent):
         else:
             h0a = None
         lens = None if lengths is None else _validate.as_lengths(lengths, B, T)
+        att = _attention(attention, c["augru"], self.dtype,
+                         (T,) if unbatched else (B, T) if layout_first else (T, B),
+                         "(seq_len) [unbatched]" if unbatched else
+                         "(batch, seq_len) [batch_first]" if layout_first else "(seq_len, batch)")
+        if att is not None and unbatched:
+            att = att.reshape(T, 1)
         reuse = self._give_up_kept() if training else None
-        out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens, reuse)
+        out, h_n, ws = self._model.forward(training, T, B, layout_first, xa, h0a, lens, reuse,
+                                           att)
         if training:
             self._keep(x=xa, ws=ws, T=T, B=B, batch_first=layout_first, unbatched=unbatched,
                        out_shape=out.shape)
@@ -386,7 +409,11 @@ class GRU(_Recurrent):
         """A new inference-only int8 or bf16 copy of this GRU (pygru.quant.QuantizedGRU).
         "int8": weights quantized per row, activations per row at every step, int32
         dot products, float32 gates; "bf16": weights and activations rounded to
-        bfloat16, float32 sums and gates (docs/quantization.md)."""
+        bfloat16, float32 sums and gates (docs/quantization.md). Not for augru=True
+        (ValueError: the quantized kernels have no attentional update gate)."""
+        if self._cfg["augru"]:
+            raise ValueError("quantize: augru=True models cannot be quantized (the int8 and "
+                             "bf16 kernels have no attentional update gate)")
         from .quant import QuantizedGRU
         return QuantizedGRU(self, format)
 
@@ -416,7 +443,8 @@ class GRU(_Recurrent):
         return np.zeros((self._cfg["num_layers"], batch, self._cfg["hidden_size"]), self.dtype)
 
     def step(self, x: ArrayLike, state: np.ndarray,
-             out: Optional[np.ndarray] = None) -> np.ndarray:
+             out: Optional[np.ndarray] = None,
+             attention: Optional[ArrayLike] = None) -> np.ndarray:
         """Streaming inference: advances ``batch`` independent streams by one time step.
 
         x      (B, I) this step's input frames (or (I,) for one stream)
@@ -428,7 +456,9 @@ class GRU(_Recurrent):
         Returns the last layer's new state (B, H) (out when given, else a new array).
         A step is always an inference step (no dropout, nothing kept for backward) and
         allocates nothing in libgru; stepping a sequence frame by frame gives bitwise
-        the outputs of forward() over the whole sequence. Unidirectional GRUs only."""
+        the outputs of forward() over the whole sequence. Unidirectional GRUs only.
+        attention  augru=True only (required): this step's score per stream, (B,) (for
+               (I,) frames: (1,) or a number)."""
         c = self._cfg
         dt = self._model.dtype
         L, I, H = c["num_layers"], c["input_size"], c["hidden_size"]
@@ -458,7 +488,11 @@ class GRU(_Recurrent):
             _validate.check_buffer(out, "out", out_shape, dt, "(batch, hidden_size)")
             _validate.check_disjoint(out, "out", state, "state")
             _validate.check_disjoint(out, "out", x, "x")
-        self._model.step(B, x, state, out)
+        att = None
+        if attention is not None or c["augru"]:
+            att = _attention(attention, c["augru"], dt, (B,), "(batch) [this step's scores]",
+                             allow_scalar=x.ndim == 1)
+        self._model.step(B, x, state, out, att)
         return out
 
     def reset_state(self, state: np.ndarray, index: int) -> None:
@@ -475,13 +509,14 @@ class GRU(_Recurrent):
         self._model.step_reset(B, state, index)
 
     def backward(self, grad_output: Optional[ArrayLike],
-                 grad_h_n: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
+                 grad_h_n: Optional[ArrayLike] = None) -> Tuple[np.ndarray, ...]:
         """Backpropagation through time for the last training forward.
 
         grad_output: dLoss/d output, the shape of output (None: zeros);
         grad_h_n: dLoss/d h_n, the shape of h_n (None: zeros).
         Returns (grad_x shaped like x, grad_h0 shaped like h0; grad_h0 is returned
-        even when h0 was None: it is the gradient for the zero initial state); the
+        even when h0 was None: it is the gradient for the zero initial state), and for
+        augru=True a third array, grad_attention shaped like attention; the
         parameter gradients are ADDED to self.grads. May be called more than once.
         Only the most recent training forward is kept."""
         s = self._kept()
@@ -503,10 +538,33 @@ class GRU(_Recurrent):
             check_shape(ghn, "grad_h_n", (LD, H) if s["unbatched"] else (LD, B, H),
                         "(the shape of h_n)")
             ghn = ghn.reshape(LD, B, H)
-        dx, dh0 = self._model.backward(T, B, s["batch_first"], s["x"], s["ws"], go, ghn)
+        grads = self._model.backward(T, B, s["batch_first"], s["x"], s["ws"], go, ghn)
+        dx, dh0 = grads[0], grads[1]
         if s["unbatched"]:
-            return dx.reshape(T, c["input_size"]), dh0.reshape(LD, H)
+            dx, dh0 = dx.reshape(T, c["input_size"]), dh0.reshape(LD, H)
+        if c["augru"]:
+            return dx, dh0, grads[2].reshape(T) if s["unbatched"] else grads[2]
         return dx, dh0
+
+
+def _attention(value, augru, dtype, shape, meaning, allow_scalar=False):
+    """The AUGRU attention scores as a C-contiguous array of the model dtype and
+    ``shape`` (None for a plain model); ValueError when an augru model gets none or a
+    plain one gets some, naming attention, the expected and the actual shape."""
+    if not augru:
+        if value is not None:
+            raise ValueError("attention is only for an AUGRU (augru=True); this model has "
+                             "augru=False: pass attention=None")
+        return None
+    if value is None:
+        raise ValueError("attention is required for an AUGRU (augru=True): expected shape "
+                         "%s %s, dtype %s; got None" % (fmt_shape(shape), meaning,
+                                                        np.dtype(dtype).name))
+    arr = as_real_array(value, "attention", dtype)
+    if allow_scalar and arr.shape in ((), (1,)):
+        return arr.reshape(1)
+    check_shape(arr, "attention", shape, meaning)
+    return arr
 
 
 _CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -519,29 +577,34 @@ class GRUCell(_Recurrent):
       x   (B, I) or unbatched (I,);  h  (B, H) or unbatched (H,), None means zeros;
       h1  (B, H) or (H,).
     Parameters weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H).
+    augru=True: an AUGRU cell (see GRU); cell(x, h, attention) with attention (B,) (or
+    a number / (1,) for an unbatched x) required, and backward returns (grad_x, grad_h,
+    grad_attention (B,), or () unbatched).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  reset_after: bool = True, dtype: DTypeLike = np.float32,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, augru: bool = False) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         bias = _validate.check_flag(bias, "bias")
         reset_after = _validate.check_flag(reset_after, "reset_after")
+        augru = _validate.check_flag(augru, "augru")
         dtype = _validate.model_dtype(dtype)
         seed = _validate.check_seed(seed)
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, 1, False, bias, reset_after, dtype,
-                             0.0, c_seed)
+                             0.0, c_seed, augru=augru)
         names = {n: n + "_l0" for n in _CELL_NAMES if n + "_l0" in model.shapes}
         self._setup(model, names, rng, dict(
             input_size=input_size, hidden_size=hidden_size, bias=bias,
-            reset_after=reset_after))
+            reset_after=reset_after, augru=augru))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
     bias = property(lambda self: self._cfg["bias"])
     reset_after = property(lambda self: self._cfg["reset_after"])
+    augru = property(lambda self: self._cfg["augru"])
 
     def __repr__(self):
         c = self._cfg
@@ -550,12 +613,16 @@ class GRUCell(_Recurrent):
             s += ", bias=False"
         if not c["reset_after"]:
             s += ", reset_after=False"
+        if c["augru"]:
+            s += ", augru=True"
         if self.dtype != np.float32:
             s += ", dtype=%s" % self.dtype
         return "GRUCell(%s)" % s
 
-    def forward(self, x: ArrayLike, h: Optional[ArrayLike] = None) -> np.ndarray:
-        """Returns h1, a new array: (B, H), or (H,) for an unbatched x of shape (I,)."""
+    def forward(self, x: ArrayLike, h: Optional[ArrayLike] = None,
+                attention: Optional[ArrayLike] = None) -> np.ndarray:
+        """Returns h1, a new array: (B, H), or (H,) for an unbatched x of shape (I,).
+        attention: (B,) AUGRU scores (augru=True only, then required)."""
         I, H = self._cfg["input_size"], self._cfg["hidden_size"]
         training = self.training
         xa = as_real_array(x, "x", self.dtype, own=training)   # kept for backward: a snapshot
@@ -578,16 +645,20 @@ class GRUCell(_Recurrent):
             ha = as_real_array(h, "h", self.dtype)
             check_shape(ha, "h", (H,) if unbatched else (B, H),
                         "(hidden_size) [unbatched]" if unbatched else "(batch, hidden_size)")
+        att = _attention(attention, self._cfg["augru"], self.dtype, (B,),
+                         "(batch) [one score per sequence]", allow_scalar=unbatched)
         if not training:   # one streaming step (libgru's gru_step), state = a fresh h1
             h1 = ha.copy() if ha is not None else np.zeros((H,) if unbatched else (B, H),
                                                            self.dtype)
-            self._model.step(B, xa, h1, None)
+            self._model.step(B, xa, h1, None, att)
             return h1
         xa = xa.reshape(1, B, I)
         if ha is not None:
             ha = ha.reshape(1, B, H)
+        if att is not None:
+            att = att.reshape(1, B)
         reuse = self._give_up_kept() if training else None
-        _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None, reuse)
+        _, h_n, ws = self._model.forward(training, 1, B, False, xa, ha, None, reuse, att)
         if training:
             self._keep(x=xa, ws=ws, B=B, unbatched=unbatched)
         return h_n.reshape(H) if unbatched else h_n.reshape(B, H)
@@ -595,13 +666,17 @@ class GRUCell(_Recurrent):
     def quantize(self, format: str = "int8"):
         """A new inference-only int8 or bf16 copy of this cell
         (pygru.quant.QuantizedGRUCell), as GRU.quantize (docs/quantization.md).
-        format: "int8" or "bf16"."""
+        format: "int8" or "bf16". Not for augru=True (ValueError)."""
+        if self._cfg["augru"]:
+            raise ValueError("quantize: augru=True cells cannot be quantized (the int8 and "
+                             "bf16 kernels have no attentional update gate)")
         from .quant import QuantizedGRUCell
         return QuantizedGRUCell(self, format)
 
-    def backward(self, grad_h1: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+    def backward(self, grad_h1: ArrayLike) -> Tuple[np.ndarray, ...]:
         """grad_h1: dLoss/d h1, the shape of h1. Returns (grad_x shaped like x, grad_h
-        shaped like h); parameter gradients are ADDED to self.grads.
+        shaped like h), plus grad_attention ((B,), () unbatched) for augru=True;
+        parameter gradients are ADDED to self.grads.
 
         Only the most recent training forward is kept: to backpropagate through many
         steps, run them as one GRU over the sequence (same parameter values, names
@@ -611,18 +686,23 @@ class GRUCell(_Recurrent):
         g = as_real_array(grad_h1, "grad_h1", self.dtype)
         check_shape(g, "grad_h1", (H,) if s["unbatched"] else (B, H), "(the shape of h1)")
         # h1 is both output[0] and h_n: feed the gradient once, through h_n.
-        dx, dh = self._model.backward(1, B, False, s["x"], s["ws"], None, g.reshape(1, B, H))
+        grads = self._model.backward(1, B, False, s["x"], s["ws"], None, g.reshape(1, B, H))
+        dx, dh = grads[0], grads[1]
         if s["unbatched"]:
-            return dx.reshape(I), dh.reshape(H)
-        return dx.reshape(B, I), dh.reshape(B, H)
+            dx, dh = dx.reshape(I), dh.reshape(H)
+        else:
+            dx, dh = dx.reshape(B, I), dh.reshape(B, H)
+        if self._cfg["augru"]:
+            return dx, dh, grads[2].reshape(() if s["unbatched"] else (B,))
+        return dx, dh
 
 
 # ---- building from weights, loading model files -------------------------------------
 
 _GRU_ARGS = ("input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
              "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout, zoneout, "
-             "weight_dropout")
-_CELL_ARGS = "input_size, hidden_size, bias, reset_after, dtype, seed"
+             "weight_dropout, augru")
+_CELL_ARGS = "input_size, hidden_size, bias, reset_after, dtype, seed, augru"
 
 
 def build(class_name, config, state_dict, overrides, dtype, who="from_torch"):
@@ -687,6 +767,8 @@ def _config_of_file(cm, info):
         cfg.update(num_layers=int(c.num_layers), bidirectional=bool(c.bidirectional))
     if info.pygru:
         cfg["reset_after"] = bool(c.reset_after)
+        if c.augru:   # absent from files without it (a plain GRU): the default
+            cfg["augru"] = True
         if not info.cell:
             cfg.update(dropout=float(c.dropout), reverse=bool(c.reverse),
                        input_dropout=float(c.input_dropout),

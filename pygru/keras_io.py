@@ -74,10 +74,14 @@ def to_keras(gru: GRU) -> Any:
     """A built keras.layers.GRU (return_sequences=True, return_state=True) computing
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so
-    bias_ih + bias_hh is stored (the same function, rounded once more). zoneout raises
-    ValueError (its inference is not a plain GRU); weight_dropout is training-only and
-    not carried (a warning; the layer computes the same inference function)."""
+    bias_ih + bias_hh is stored (the same function, rounded once more). zoneout and augru
+    raise ValueError (zoneout's inference is not a plain GRU; Keras has no AUGRU);
+    weight_dropout is training-only and not carried (a warning; the layer computes the
+    same inference function)."""
     cfg = gru._config()
+    if cfg.get("augru"):
+        raise ValueError("to_keras: augru=True (DIEN's attentional update gate) has no "
+                         "keras.layers.GRU equivalent")
     if cfg.get("zoneout"):
         raise ValueError("to_keras: zoneout=%r has no keras.layers.GRU equivalent (its "
                          "inference blends the previous and the new state: not a plain GRU)"

@@ -15,8 +15,9 @@ semantics for multi-layer, bidirectional, batch_first and lengths (packed sequen
 Keras-style input and recurrent dropout with given masks (the masks are symbols of the
 cell, so SymPy's derivatives include them); zoneout (Krueger et al.) with given masks
 m, h_t = m h_{t-1} + (1 - m) h~_t, or its inference blend (m = p everywhere); DropConnect
-on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); no
-inter-layer dropout. Imports nothing
+on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); AUGRU
+(DIEN's attentional update gate: an attention score a per step and sequence, a symbol of
+the cell, so SymPy also gives dh'/da); no inter-layer dropout. Imports nothing
 else from pygru, so it runs without the C library.
 Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
 """
@@ -33,19 +34,21 @@ __all__ = ["reference", "cell_reference", "cell_functions", "cell_forward",
 
 @functools.lru_cache(maxsize=None)
 def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_masked=False,
-                   zoneout=False):
+                   zoneout=False, augru=False):
     """Lambdified float64 functions for one GRU step, built once per shape and variant.
 
     Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
     x (I,), h (H,), w_ih (3H*I,), w_hh (3H*H,), b_ih (3H,), b_hh (3H,) (weights
     flattened row-major) -- masked=True: step(x, h, w_ih, w_hh, b_ih, b_hh, m_x, m_h)
     with dropout masks m_x (I,) on x where it meets W_ih and m_h (H,) on h where it
-    meets W_hh (not in the blend) -- and returns the tuple
+    meets W_hh (not in the blend); augru=True: a last argument a (the step's attention
+    score, a float) -- and returns the tuple
     (h1 (H,), J_x (H, I), J_h (H, H), J_w_ih (H, 3H*I), J_w_hh (H, 3H*H),
-     J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument.
+     J_b_ih (H, 3H), J_b_hh (H, 3H)[, J_a (H, 1)]), each J = d h1 / d argument.
     weight_masked=True appends the argument m_w (3H*H,): the DropConnect mask, the cell
     reads m_w * w_hh wherever it reads w_hh. zoneout=True appends m_z (H,): the new
     state is m_z * h + (1 - m_z) * h~ (m_z in {0, 1} in training, p in inference).
+    The extra arguments come in this order: m_x, m_h, m_w, m_z, a.
     """
     start = time.perf_counter()
     I, H = int(input_size), int(hidden_size)
@@ -92,8 +95,15 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
         # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
         n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
              + rows(w_hhd, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
-    # h' = (1 - z) * n + z * h   (the unmasked h)
-    h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
+    if augru:
+        # AUGRU (DIEN, Zhou et al. 2019): update gate u = 1 - z scaled by the attention a,
+        # u' = a u, h' = (1 - u') * h + u' * n   (the unmasked h)
+        a = sp.Symbol("a", real=True)
+        u = a * (sp.ones(H, 1) - z)
+        h1 = (sp.ones(H, 1) - u).multiply_elementwise(h) + u.multiply_elementwise(n)
+    else:
+        # h' = (1 - z) * n + z * h   (the unmasked h)
+        h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
     if zoneout:
         # zoneout: h_t = m * h_{t-1} + (1 - m) * h~_t
         h1 = m_z.multiply_elementwise(h) + (sp.ones(H, 1) - m_z).multiply_elementwise(h1)
@@ -105,6 +115,8 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
                          lambda k, i: f[k].diff(v[i]) if v[i] in free[k] else 0)
 
     wrt = [x, h, w_ih.reshape(3 * H * I, 1), w_hh.reshape(3 * H * H, 1), b_ih, b_hh]
+    if augru:
+        wrt.append(sp.Matrix([a]))
     jacobians = [jacobian(h1, v) for v in wrt]
     args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
     if masked:
@@ -113,10 +125,12 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
         args += [list(m_w)]
     if zoneout:
         args += [list(m_z)]
+    if augru:
+        args.append(a)
     fn = sp.lambdify(args, [h1] + jacobians, modules="numpy", cse=True)
 
-    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *masks):
-        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *masks)
+    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra):
+        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra)
         h1_ = np.asarray(res[0], dtype=np.float64).reshape(H)
         return (h1_,) + tuple(np.asarray(j, dtype=np.float64) for j in res[1:])
 
@@ -124,14 +138,15 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
 
 
 def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
-                 weight_mask=None, zoneout_mask=None):
+                 weight_mask=None, zoneout_mask=None, attention=None):
     """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
 
     params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
     bias_ih{suffix}, bias_hh{suffix} (3H,). masks: None, or (m_x (B, I), m_h (B, H))
     dropout masks. weight_mask: None or the DropConnect mask (3H, H) of W_hh.
     zoneout_mask: None or (B, H) (1 = keep the previous state; p for the inference
-    blend). Used by the GRUCell check and by reference().
+    blend). attention: None (a GRU), or (B,) AUGRU attention scores (the jacobians then
+    end with J_a (H, 1)). Used by the GRUCell check and by reference().
     """
     w_ih = np.asarray(params["weight_ih" + suffix], dtype=np.float64)
     w_hh = np.asarray(params["weight_hh" + suffix], dtype=np.float64)
@@ -139,7 +154,8 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
     b_ih = np.asarray(params.get("bias_ih" + suffix, np.zeros(3 * H)), dtype=np.float64)
     b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
     step, _ = cell_functions(I, H, bool(reset_after), masks is not None,
-                             weight_mask is not None, zoneout_mask is not None)
+                             weight_mask is not None, zoneout_mask is not None,
+                             attention is not None)
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     out = np.empty_like(h)
@@ -150,19 +166,23 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
             extra += (np.asarray(weight_mask, dtype=np.float64).ravel(),)
         if zoneout_mask is not None:
             extra += (np.asarray(zoneout_mask, dtype=np.float64)[b],)
+        if attention is not None:
+            extra += (float(attention[b]),)
         res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra)
         out[b] = res[0]
         jacs.append(res[1:])
     return out, jacs
 
 
-def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None):
+def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None, attention=None):
     """One GRUCell step in float64 (PyTorch's GRUCell names, no layer suffix).
 
     params: weight_ih (3H, I), weight_hh (3H, H) and, with bias, bias_ih, bias_hh (3H,).
-    x (B, I); h (B, H) or None for zeros; grad_h1 (B, H) or None.
-    Returns {'h1' (B, H)} and, given grad_h1, 'grad_input' (B, I), 'grad_hx' (B, H) and
-    'grad_<name>' for every parameter in params.
+    x (B, I); h (B, H) or None for zeros; grad_h1 (B, H) or None; attention (B,) AUGRU
+    scores or None (a GRU cell).
+    Returns {'h1' (B, H)} and, given grad_h1, 'grad_input' (B, I), 'grad_hx' (B, H),
+    'grad_<name>' for every parameter in params and, with attention, 'grad_attention'
+    (B,).
     """
     keys = sorted(params)
     if keys not in (["weight_hh", "weight_ih"], ["bias_hh", "bias_ih", "weight_hh", "weight_ih"]):
@@ -178,7 +198,9 @@ def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None):
         raise ValueError(f"x: expected shape (batch, {I}), got {x.shape}")
     B = x.shape[0]
     h = np.zeros((B, H)) if h is None else _as_float64("h", h, (B, H))
-    h1, jacs = cell_forward(params, x, h, reset_after=reset_after)
+    if attention is not None:
+        attention = _as_float64("attention", attention, (B,))
+    h1, jacs = cell_forward(params, x, h, reset_after=reset_after, attention=attention)
     result = {"h1": h1}
     if grad_h1 is None:
         return result
@@ -190,6 +212,8 @@ def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None):
             shape = np.shape(params[name])
             result["grad_" + name] = sum(j[2 + k].T @ g[b] for b, j in enumerate(jacs)
                                          ).reshape(shape)
+    if attention is not None:
+        result["grad_attention"] = np.array([(j[6].T @ g[b])[0] for b, j in enumerate(jacs)])
     return result
 
 
@@ -220,7 +244,7 @@ def _as_float64(name, value, shape):
 def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
               bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
               grad_output=None, grad_h_n=None, masks=None, weight_masks=None,
-              zoneout_masks=None, zoneout=0.0):
+              zoneout_masks=None, zoneout=0.0, attention=None):
     """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
 
     params: dict of PyTorch-named arrays (no bias keys when bias=False).
@@ -235,9 +259,12 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     m (T, B, H) time-major}: training zoneout (1 = keep the previous state; pygru's
     GRU.zoneout_masks()); without them, zoneout > 0 gives the inference blend
     h_t = p h_{t-1} + (1 - p) h~_t.
+    attention: None (a GRU), or the AUGRU attention scores (T, B) ((B, T) if
+    batch_first), the same in every layer and direction.
     Returns a dict of float64 arrays: 'output' (T, B, D*H) (or (B, T, D*H)), 'h_n'
-    (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H) and
-    'grad_<name>' for every parameter name in params.
+    (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H),
+    'grad_<name>' for every parameter name in params and, with attention,
+    'grad_attention' (the shape of attention; 0 at padded steps).
     """
     I, H, L = int(input_size), int(hidden_size), int(num_layers)
     D = 2 if bidirectional else 1
@@ -258,6 +285,10 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     lengths = np.asarray(lengths).astype(np.int64)
     if lengths.shape != (B,) or lengths.min() < 1 or lengths.max() > T:
         raise ValueError(f"lengths: expected ({B},) values in 1..{T}, got {lengths!r}")
+    if attention is not None:
+        attention = _as_float64("attention", attention, (B, T) if batch_first else (T, B))
+        if batch_first:
+            attention = attention.T                 # (T, B)
     if masks is not None:
         masks = {(l, d): (_as_float64(f"masks[{l}, {d}][0]", masks[(l, d)][0],
                                       (B, I if l == 0 else D * H)),
@@ -294,9 +325,10 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                     wm = None if weight_masks is None else weight_masks[(layer, d)]
                     zm = (None if zoneout_masks is None
                           else zoneout_masks[(layer, d)][t, b:b + 1])
+                    at = None if attention is None else attention[t, b:b + 1]
                     h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
                                             reset_after=reset_after, suffix=suffix, masks=mk,
-                                            weight_mask=wm, zoneout_mask=zm)
+                                            weight_mask=wm, zoneout_mask=zm, attention=at)
                     h[b] = h1[0]
                     out[t, b, d * H:(d + 1) * H] = h[b]
                     jac[(t, b)] = j
@@ -318,6 +350,7 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
              else _as_float64("grad_h_n", grad_h_n, (L * D, B, H)))
     grads = {n: np.zeros_like(p[n]) for n in names}
     grad_h0 = np.zeros((L * D, B, H))
+    grad_att = None if attention is None else np.zeros((T, B))
     for layer in range(L - 1, -1, -1):
         in_size = I if layer == 0 else D * H
         g_in = np.zeros((T, B, in_size))          # dLoss / d(input of this layer)
@@ -328,8 +361,10 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                 for b in range(B):
                     if t >= lengths[b]:
                         continue
-                    j_x, j_h, j_wih, j_whh, j_bih, j_bhh = tape[layer][d][(t, b)]
+                    j_x, j_h, j_wih, j_whh, j_bih, j_bhh = tape[layer][d][(t, b)][:6]
                     dh1 = dh[b] + g_out[t, b, d * H:(d + 1) * H]   # (H,)
+                    if grad_att is not None:                       # J_a (H, 1)
+                        grad_att[t, b] += (tape[layer][d][(t, b)][6].T @ dh1)[0]
                     g_in[t, b] += j_x.T @ dh1
                     grads["weight_ih" + suffix] += (j_wih.T @ dh1).reshape(3 * H, in_size)
                     grads["weight_hh" + suffix] += (j_whh.T @ dh1).reshape(3 * H, H)
@@ -341,5 +376,7 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
         g_out = g_in
     result["grad_input"] = g_out.transpose(1, 0, 2).copy() if batch_first else g_out
     result["grad_h0"] = grad_h0
+    if grad_att is not None:
+        result["grad_attention"] = grad_att.T.copy() if batch_first else grad_att
     result.update({"grad_" + n: g for n, g in grads.items()})
     return result

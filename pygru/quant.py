@@ -64,6 +64,9 @@ class QuantizedGRU:
             raise ValueError("quantize: zoneout=%r is not supported by the int8 and bf16 "
                              "models (their paths have no zoneout blend); weight_dropout "
                              "models can be quantized" % gru._cfg["zoneout"])
+        if gru._cfg.get("augru"):
+            raise ValueError("quantize: augru=True models cannot be quantized (the int8 and "
+                             "bf16 kernels have no attentional update gate)")
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))

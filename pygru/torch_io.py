@@ -83,10 +83,13 @@ def from_torch(module_or_state_dict: Any, **config: Any) -> Union[GRU, GRUCell]:
 def to_torch(model: Union[GRU, GRUCell]) -> Any:
     """A torch.nn.GRU / torch.nn.GRUCell with the model's configuration, dtype, weights
     and train/eval mode."""
-    import torch
     if hasattr(model, "dequantize"):   # a QuantizedGRU: its dequantized float32 GRU
         model = model.dequantize()
     cfg = model._config()
+    if cfg.get("augru"):
+        raise ValueError("to_torch: augru=True (DIEN's attentional update gate) has no "
+                         "torch.nn.GRU / GRUCell equivalent")
+    import torch
     if not cfg["reset_after"]:
         raise ValueError("to_torch: reset_after=False (n = tanh(W_in x + b_in + W_hn (r h) + "
                          "b_hn)) cannot be expressed by torch.nn.GRU, which always applies r "

@@ -26,12 +26,14 @@
  *
  * Threads. Calls on different models never interfere (no state is shared; creating and
  * destroying models never waits for another model). On one model:
- *   - inference calls (gru_forward with training = 0, gru_step), each with its own
- *     buffers, may run concurrently from any number of threads; so may the calls that
+ *   - inference calls (gru_forward with training = 0, gru_step; for an augru model
+ *     gru_forward_att with training = 0, gru_step_att), each with its own buffers, may
+ *     run concurrently from any number of threads; so may the calls that
  *     only read (gru_get_config, gru_param_info, gru_param_get, gru_workspace_size, ...);
- *   - calls that write the model (a training gru_forward: the dropout generator;
- *     gru_backward and gru_zero_grad: the gradients; gru_param_set, writes through
- *     gru_param_data, gru_params_changed, gru_set_seed) run one thread at a time, with
+ *   - calls that write the model (a training gru_forward or gru_forward_att: the dropout
+ *     generator; gru_backward, gru_backward_att and gru_zero_grad: the gradients;
+ *     gru_param_set, writes through gru_param_data, gru_params_changed, gru_set_seed)
+ *     run one thread at a time, with
  *     no other call on the model meanwhile: the caller serialises them;
  *   - gru_set_num_threads may be called at any time, while other threads run any calls
  *     on the model: it finishes in bounded time (it never waits for them) and either
@@ -177,6 +179,18 @@ typedef struct gru_config {
                                gru_step use W_hh unmasked (its expectation under the
                                inverted scaling). The masked weights live in the
                                training workspace, never in the model. */
+    int32_t augru;          /* 0 or 1: AUGRU, the GRU with an attentional update gate
+                               (Zhou et al. 2019, DIEN). Each step t of sequence b has
+                               an attention score a = a_{t,b} (one real number, the same
+                               for every layer and direction) that scales DIEN's update
+                               gate u = 1 - z: u' = a u, in the form computed (each
+                               operation rounded, never fused):
+                                 z' = 1 - a * (1 - z),  h' = (1 - z') * n + z' * h.
+                               a = 1 is the plain GRU (up to rounding), a = 0 keeps
+                               the state. An augru model runs only through
+                               gru_forward_att, gru_backward_att and gru_step_att
+                               (gru_forward, gru_backward, gru_step: GRU_ERR_UNSUPPORTED)
+                               and cannot be quantized. docs/equations.md, "AUGRU". */
 } gru_config;
 
 typedef struct gru_model gru_model;   /* opaque */
@@ -193,7 +207,7 @@ GRU_API const char *gru_strerror(int status);
 
 /* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
  * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0, input_dropout 0, recurrent_dropout 0,
- * zoneout 0, weight_dropout 0;
+ * zoneout 0, weight_dropout 0, augru 0;
  * input_size and hidden_size 0 (must be set).
  * Does nothing if cfg is NULL. */
 GRU_API void gru_config_init(gru_config *cfg);
@@ -386,7 +400,8 @@ GRU_API gru_status gru_workspace_size(const gru_model *model, int64_t seq_len,
  * before any buffer is read or written.
  * Threads: inference forwards may run concurrently on one model; a training forward
  * runs alone (it advances the dropout stream), see "Threads" above.
- * Buffers must not overlap, except that the caller owns them all before and after. */
+ * Buffers must not overlap, except that the caller owns them all before and after.
+ * An augru model returns GRU_ERR_UNSUPPORTED: it runs through gru_forward_att. */
 GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
                                int64_t batch, int batch_first, const void *x,
                                const void *h0, const int32_t *lengths, void *output,
@@ -409,11 +424,44 @@ GRU_API gru_status gru_forward(gru_model *model, int training, int64_t seq_len,
  * Alignment: x, grad_output, grad_h_n, grad_x and grad_h0 to the element size,
  * workspace to GRU_WORKSPACE_ALIGN; else GRU_ERR_MISALIGNED, before anything is read.
  * Threads: one backward at a time per model, no training forward meanwhile (it adds into
- * the gradients and reuses the model's scratch). */
+ * the gradients and reuses the model's scratch). An augru model: GRU_ERR_UNSUPPORTED
+ * (gru_backward_att). */
 GRU_API gru_status gru_backward(gru_model *model, int64_t seq_len, int64_t batch,
                                 int batch_first, const void *x, const void *workspace,
                                 size_t workspace_bytes, const void *grad_output,
                                 const void *grad_h_n, void *grad_x, void *grad_h0);
+
+/* AUGRU (gru_config.augru = 1): gru_forward with the attention scores.
+ *   attention    (T, B) time-major, or (B, T) when batch_first: x's layout without the
+ *                feature axis; a_{t,b} scales step t of sequence b in every layer and
+ *                direction (gru_config.augru). Model dtype, contiguous, read only;
+ *                aligned to the element size (else GRU_ERR_MISALIGNED). Values are
+ *                taken as they are (NaN and infinities included, as x's); steps t >=
+ *                lengths[b] do not read theirs.
+ * Every other argument as gru_forward. A training forward keeps a copy of attention in
+ * the workspace for gru_backward_att (gru_workspace_size counts it: T*B elements).
+ * Returns GRU_ERR_UNSUPPORTED for a model without augru, GRU_ERR_NULL for a NULL
+ * attention, otherwise as gru_forward. */
+GRU_API gru_status gru_forward_att(gru_model *model, int training, int64_t seq_len,
+                                   int64_t batch, int batch_first, const void *x,
+                                   const void *attention, const void *h0,
+                                   const int32_t *lengths, void *output, void *h_n,
+                                   void *workspace, size_t workspace_bytes);
+
+/* gru_backward for a training gru_forward_att, plus
+ *   grad_attention  written (overwritten) with dLoss/da in attention's layout ((T, B),
+ *                   or (B, T) when batch_first), or NULL to skip. It is the sum over
+ *                   layers, directions and hidden units of dLoss/dh'_j * dh'_j/da, with
+ *                   dh'_j/da = (n_j - h_j) (1 - z_j); per layer-direction the H units
+ *                   are added in increasing j, then the layer-directions in the order
+ *                   (L-1, 0), (L-1, 1), ..., (0, 0), (0, 1): bitwise the same for any
+ *                   thread count. 0 at steps t >= lengths[b].
+ * Returns GRU_ERR_UNSUPPORTED for a model without augru; otherwise as gru_backward. */
+GRU_API gru_status gru_backward_att(gru_model *model, int64_t seq_len, int64_t batch,
+                                    int batch_first, const void *x, const void *workspace,
+                                    size_t workspace_bytes, const void *grad_output,
+                                    const void *grad_h_n, void *grad_x, void *grad_h0,
+                                    void *grad_attention);
 
 /* ---- streaming: one time step at a time ------------------------------------------ */
 
@@ -438,9 +486,18 @@ GRU_API gru_status gru_step_scratch_size(const gru_model *model, int64_t batch,
  * The model is only read: steps of different stream sets may run concurrently on one
  * model from several threads, each with its own state and scratch.
  * Returns GRU_ERR_UNSUPPORTED for a bidirectional or reverse model (a right-to-left
- * pass needs the whole sequence), GRU_ERR_WORKSPACE if scratch_bytes is too small. */
+ * pass needs the whole sequence), GRU_ERR_WORKSPACE if scratch_bytes is too small; also
+ * for an augru model (gru_step_att). */
 GRU_API gru_status gru_step(gru_model *model, int64_t batch, const void *x, void *state,
                             void *output, void *scratch, size_t scratch_bytes);
+
+/* gru_step for an augru model: attention (B) this step's score of each stream (model
+ * dtype, aligned to the element size, read only; NULL: GRU_ERR_NULL). Bitwise the
+ * results of gru_forward_att over the whole sequence. GRU_ERR_UNSUPPORTED for a model
+ * without augru; otherwise as gru_step. */
+GRU_API gru_status gru_step_att(gru_model *model, int64_t batch, const void *x,
+                                const void *attention, void *state, void *output,
+                                void *scratch, size_t scratch_bytes);
 
 /* Resets stream `index` (0 <= index < batch) of a (L, B, H) state to zeros, every
  * layer, leaving the other streams alone (state: any alignment, it is cleared
@@ -457,7 +514,8 @@ GRU_API gru_status gru_step_reset(const gru_model *model, int64_t batch, void *s
  * format "pygru", format_version "1", class "GRU" (or "GRUCell": tensors weight_ih,
  * weight_hh, bias_ih, bias_hh, loaded as one layer), input_size, hidden_size,
  * num_layers, bias, bidirectional, reset_after, batch_first (pygru's; libgru takes the
- * layout per call), dropout.
+ * layout per call), dropout, augru ("0" or "1"; gru_save writes it, a file without it
+ * is a plain GRU).
  * An int8 model's file (gru_quantize; docs/quantization.md, "Model files") adds
  * "quantization": "int8" to the metadata and stores each weight as dtype I8 (values in
  * [-127, 127], same name and shape) followed by its row scales "<name>.scale" (F32,
@@ -515,8 +573,9 @@ typedef struct gru_file_info {
  *    for a GRUCell), bias all-or-nothing; every shape as weight_ih_l0's sizes imply;
  *  - pygru metadata: format_version "1", class GRU or GRUCell (as the names say),
  *    input_size, hidden_size, num_layers (decimal, no sign, spaces or leading zeros),
- *    bias, bidirectional, reset_after, and if present reverse and batch_first (exactly
- *    "0" or "1"), each agreeing with the shapes; dropout, input_dropout,
+ *    bias, bidirectional, reset_after, and if present reverse, batch_first and augru
+ *    (exactly "0" or "1"; augru "1" refused in a quantized file), each agreeing with
+ *    the shapes; dropout, input_dropout,
  *    recurrent_dropout if present a decimal [0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)? in
  *    [0, 1) (as Python's repr(float) writes them; no hex, inf or nan);
  *  - quantization: absent (a float model), "int8" or "bf16" (anything else is
@@ -581,7 +640,7 @@ typedef enum gru_qformat {
  * with SDOT when the CPU has it, else NEON's widening multiplies ("neonmull"), else the
  * scalar reference.
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
- * GRU_ERR_UNSUPPORTED (model is already quantized, or an input width I or D*H above
+ * GRU_ERR_UNSUPPORTED (model is already quantized or augru, or an input width I or D*H above
  * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
  * an error of gru_create (GRU_ERR_ISA_UNAVAILABLE).
  * GRU_BF16: the same calls and limits, with every weight rounded to bfloat16 (round to

@@ -6,7 +6,7 @@
  * Every entry point validates its arguments and returns a status; sizes are checked
  * for overflow, and buffer addresses for alignment, before anything is allocated, read
  * or written; nothing here exits, aborts or prints. The calls that use the thread pool
- * (gru_forward, gru_step, gru_backward) run inside the model's gate (pool.h), entered and
+ * (gru_forward, gru_step, gru_backward and their _att forms) run inside the model's gate (pool.h), entered and
  * left by their public wrappers on every path, so gru_set_num_threads can swap the pool
  * without waiting and without freeing one in use.
  */
@@ -105,7 +105,8 @@ static gru_status check_config(const gru_config *cfg)
         !(cfg->recurrent_dropout >= 0.0 && cfg->recurrent_dropout < 1.0) ||
         !(cfg->zoneout >= 0.0 && cfg->zoneout < 1.0) ||
         !(cfg->weight_dropout >= 0.0 && cfg->weight_dropout < 1.0) ||
-        !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional))
+        !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional) ||
+        !is_flag(cfg->augru))
         return GRU_ERR_INVALID_ARG;
     if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
         !fits_size(cfg->num_layers))
@@ -479,26 +480,29 @@ gru_status gru_workspace_size(const gru_model *m, int64_t T, int64_t B, int trai
 
 /* The driver of m's kind: int8 (inference only), float32 or float64. */
 static gru_status run_forward(gru_model *m, int training, const gru_ws_layout *w, int bf,
-                              const void *x, const void *h0, const int32_t *lengths,
-                              void *out, void *h_n, unsigned char *work)
+                              const void *x, const void *att, const void *h0,
+                              const int32_t *lengths, void *out, void *h_n,
+                              unsigned char *work)
 {
     if (m->q) return gru_forward_q8(m, w, bf, x, h0, lengths, out, h_n, work);
     gru_ensure_packed(m);
     return m->cfg.dtype == GRU_FLOAT32
-               ? gru_forward_f32(m, training, w, bf, x, h0, lengths, out, h_n, work)
-               : gru_forward_f64(m, training, w, bf, x, h0, lengths, out, h_n, work);
+               ? gru_forward_f32(m, training, w, bf, x, att, h0, lengths, out, h_n, work)
+               : gru_forward_f64(m, training, w, bf, x, att, h0, lengths, out, h_n, work);
 }
 
-/* gru_forward inside the gate. */
+/* gru_forward / gru_forward_att inside the gate (att: NULL from gru_forward; the
+ * caller checked that it matches the model's kind). */
 static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
-                               int batch_first, const void *x, const void *h0,
-                               const int32_t *lengths, void *output, void *h_n,
-                               void *workspace, size_t workspace_bytes)
+                               int batch_first, const void *x, const void *att,
+                               const void *h0, const int32_t *lengths, void *output,
+                               void *h_n, void *workspace, size_t workspace_bytes)
 {
     if (!x || !output) return GRU_ERR_NULL;
     if (training && !workspace) return GRU_ERR_NULL;
     if (training && m->q) return GRU_ERR_UNSUPPORTED;   /* int8: inference only */
-    if (misaligned(x, m->elem) || misaligned(h0, m->elem) || misaligned(output, m->elem) ||
+    if (misaligned(x, m->elem) || misaligned(att, m->elem) || misaligned(h0, m->elem) ||
+        misaligned(output, m->elem) ||
         misaligned(h_n, m->elem) || misaligned(lengths, sizeof(int32_t)) ||
         misaligned(workspace, GRU_WORKSPACE_ALIGN))
         return GRU_ERR_MISALIGNED;
@@ -515,8 +519,8 @@ static gru_status forward_call(gru_model *m, int training, int64_t T, int64_t B,
     if (work && workspace_bytes < w.total) return GRU_ERR_WORKSPACE;
     if (!work && !(work = malloc(w.total))) return GRU_ERR_NO_MEMORY;
 
-    st = run_forward(m, training != 0, &w, batch_first != 0, x, h0, lengths, output, h_n,
-                     work);
+    st = run_forward(m, training != 0, &w, batch_first != 0, x, att, h0, lengths, output,
+                     h_n, work);
     gru_ws_header *hdr = (gru_ws_header *)work;
     hdr->magic = GRU_WS_MAGIC ^ (uint64_t)(training == 0);   /* inference: not usable */
     if (work != workspace) free(work);
@@ -528,9 +532,25 @@ gru_status gru_forward(gru_model *m, int training, int64_t T, int64_t B, int bat
                        void *h_n, void *workspace, size_t workspace_bytes)
 {
     if (!m) return GRU_ERR_NULL;
+    if (m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_forward_att */
     gru_gate_enter(&m->gate);
-    const gru_status st = forward_call(m, training, T, B, batch_first, x, h0, lengths,
+    const gru_status st = forward_call(m, training, T, B, batch_first, x, NULL, h0, lengths,
                                        output, h_n, workspace, workspace_bytes);
+    gru_gate_leave(&m->gate);
+    return st;
+}
+
+gru_status gru_forward_att(gru_model *m, int training, int64_t T, int64_t B,
+                           int batch_first, const void *x, const void *attention,
+                           const void *h0, const int32_t *lengths, void *output, void *h_n,
+                           void *workspace, size_t workspace_bytes)
+{
+    if (!m) return GRU_ERR_NULL;
+    if (!m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_forward */
+    if (!attention) return GRU_ERR_NULL;
+    gru_gate_enter(&m->gate);
+    const gru_status st = forward_call(m, training, T, B, batch_first, x, attention, h0,
+                                       lengths, output, h_n, workspace, workspace_bytes);
     gru_gate_leave(&m->gate);
     return st;
 }
@@ -565,17 +585,19 @@ static gru_status check_workspace(const gru_model *m, const void *workspace,
     return GRU_OK;
 }
 
-/* gru_backward inside the gate. */
+/* gru_backward / gru_backward_att inside the gate (grad_att: NULL from gru_backward). */
 static gru_status backward_call(gru_model *m, int64_t T, int64_t B, int batch_first,
                                 const void *x, const void *workspace,
                                 size_t workspace_bytes, const void *grad_output,
-                                const void *grad_h_n, void *grad_x, void *grad_h0)
+                                const void *grad_h_n, void *grad_x, void *grad_h0,
+                                void *grad_att)
 {
     if (m->q) return GRU_ERR_UNSUPPORTED;   /* int8: inference only */
     if (!x || !workspace) return GRU_ERR_NULL;
     if (misaligned(x, m->elem) || misaligned(grad_output, m->elem) ||
         misaligned(grad_h_n, m->elem) || misaligned(grad_x, m->elem) ||
-        misaligned(grad_h0, m->elem) || misaligned(workspace, GRU_WORKSPACE_ALIGN))
+        misaligned(grad_h0, m->elem) || misaligned(grad_att, m->elem) ||
+        misaligned(workspace, GRU_WORKSPACE_ALIGN))
         return GRU_ERR_MISALIGNED;
     gru_status st = check_sizes(T, B);
     if (st) return st;
@@ -585,9 +607,9 @@ static gru_status backward_call(gru_model *m, int64_t T, int64_t B, int batch_fi
     gru_ensure_packed(m);
     return m->cfg.dtype == GRU_FLOAT32
                ? gru_backward_f32(m, &w, batch_first != 0, x, workspace, grad_output,
-                                  grad_h_n, grad_x, grad_h0)
+                                  grad_h_n, grad_x, grad_h0, grad_att)
                : gru_backward_f64(m, &w, batch_first != 0, x, workspace, grad_output,
-                                  grad_h_n, grad_x, grad_h0);
+                                  grad_h_n, grad_x, grad_h0, grad_att);
 }
 
 gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, const void *x,
@@ -596,9 +618,25 @@ gru_status gru_backward(gru_model *m, int64_t T, int64_t B, int batch_first, con
                         void *grad_h0)
 {
     if (!m) return GRU_ERR_NULL;
+    if (m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_backward_att */
     gru_gate_enter(&m->gate);
     const gru_status st = backward_call(m, T, B, batch_first, x, workspace, workspace_bytes,
-                                        grad_output, grad_h_n, grad_x, grad_h0);
+                                        grad_output, grad_h_n, grad_x, grad_h0, NULL);
+    gru_gate_leave(&m->gate);
+    return st;
+}
+
+gru_status gru_backward_att(gru_model *m, int64_t T, int64_t B, int batch_first,
+                            const void *x, const void *workspace, size_t workspace_bytes,
+                            const void *grad_output, const void *grad_h_n, void *grad_x,
+                            void *grad_h0, void *grad_attention)
+{
+    if (!m) return GRU_ERR_NULL;
+    if (!m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_backward */
+    gru_gate_enter(&m->gate);
+    const gru_status st = backward_call(m, T, B, batch_first, x, workspace, workspace_bytes,
+                                        grad_output, grad_h_n, grad_x, grad_h0,
+                                        grad_attention);
     gru_gate_leave(&m->gate);
     return st;
 }
@@ -723,13 +761,13 @@ gru_status gru_step_scratch_size(const gru_model *m, int64_t B, size_t *bytes)
     return step_layout(m, B, &w, &out_off, bytes);
 }
 
-/* gru_step inside the gate. */
-static gru_status step_call(gru_model *m, int64_t B, const void *x, void *state,
-                            void *output, void *scratch, size_t scratch_bytes)
+/* gru_step / gru_step_att inside the gate (att: NULL from gru_step). */
+static gru_status step_call(gru_model *m, int64_t B, const void *x, const void *att,
+                            void *state, void *output, void *scratch, size_t scratch_bytes)
 {
     if (!x || !state) return GRU_ERR_NULL;
-    if (misaligned(x, m->elem) || misaligned(state, m->elem) || misaligned(output, m->elem) ||
-        misaligned(scratch, GRU_WORKSPACE_ALIGN))
+    if (misaligned(x, m->elem) || misaligned(att, m->elem) || misaligned(state, m->elem) ||
+        misaligned(output, m->elem) || misaligned(scratch, GRU_WORKSPACE_ALIGN))
         return GRU_ERR_MISALIGNED;
     gru_ws_layout w;
     size_t out_off, total;
@@ -742,7 +780,7 @@ static gru_status step_call(gru_model *m, int64_t B, const void *x, void *state,
     /* A one-step inference forward whose initial and final states are the same buffer:
      * each thread reads its units of state[l] before layer l's step and writes the same
      * units after it, so the in-place update is safe. */
-    st = run_forward(m, 0, &w, 0, x, state, NULL, out, state, work);
+    st = run_forward(m, 0, &w, 0, x, att, state, NULL, out, state, work);
     ((gru_ws_header *)work)->magic = GRU_WS_MAGIC ^ 1;   /* not a training workspace */
     if (work != scratch) free(work);
     return st;
@@ -752,8 +790,22 @@ gru_status gru_step(gru_model *m, int64_t B, const void *x, void *state, void *o
                     void *scratch, size_t scratch_bytes)
 {
     if (!m) return GRU_ERR_NULL;
+    if (m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_step_att */
     gru_gate_enter(&m->gate);
-    const gru_status st = step_call(m, B, x, state, output, scratch, scratch_bytes);
+    const gru_status st = step_call(m, B, x, NULL, state, output, scratch, scratch_bytes);
+    gru_gate_leave(&m->gate);
+    return st;
+}
+
+gru_status gru_step_att(gru_model *m, int64_t B, const void *x, const void *attention,
+                        void *state, void *output, void *scratch, size_t scratch_bytes)
+{
+    if (!m) return GRU_ERR_NULL;
+    if (!m->cfg.augru) return GRU_ERR_UNSUPPORTED;   /* gru_step */
+    if (!attention) return GRU_ERR_NULL;
+    gru_gate_enter(&m->gate);
+    const gru_status st = step_call(m, B, x, attention, state, output, scratch,
+                                    scratch_bytes);
     gru_gate_leave(&m->gate);
     return st;
 }

@@ -74,6 +74,8 @@ typedef struct FN(call) {
     R *hm0, *hm1;              /* (B, H) m_h h, double-buffered (recurrent dropout) */
     R *xmf;                    /* (rows, in_max) m_x in (input dropout) */
     R zp, zq;                  /* inference zoneout: (R)p, (R)(1 - p) */
+    const R *att;              /* (rows) AUGRU attention a_{t,b} at row(t, b), or NULL
+                                  (a plain GRU) */
     /* backward */
     const R *grad_out, *grad_hn;   /* (rows, D*H) or NULL, (L*D, B, H) or NULL */
     R *grad_x, *grad_h0;           /* (rows, I) or NULL, (L*D, B, H) or NULL */
@@ -89,6 +91,9 @@ typedef struct FN(call) {
                                   through the kept units */
     R *wtmp;                   /* (3H, H) weight_dropout: dgh^T h before the mask */
     R *dy, *din;               /* (rows, D*H) between layers */
+    R *gatt;                   /* (rows) dLoss/da (augru; NULL: not wanted) */
+    R *datt;                   /* (rows, H) augru: each unit's share of dLoss/da of the
+                                  layer-direction being taken back */
     R *kscratch;               /* (threads, gemm_scratch) */
 } FN(call);
 
@@ -308,6 +313,29 @@ static void FN(dh_recurrent)(const FN(thread) *th, const FN(dir) *v, const FN(bs
     k->mul_add(B, J, v->mh + j0, H, th->c->dm + j0, H, st->dhp + j0, H);
 }
 
+/* AUGRU, my units, after a cell saved r, z, n in gi: the blend again with the
+ * attentional update gate (cell_att_fwd), z' = 1 - a (1 - z), h' = (1 - z') n + z' h,
+ * a = a_{t,b} of this step's rows (the unmasked h, as the plain blend). */
+static void FN(att_blend)(const FN(thread) *th, const FN(fstep) *st)
+{
+    const FN(call) *c = th->c;
+    if (!c->att) return;
+    th->k->cell_att_fwd(th->B, th->H, th->J, st->gi + th->j0, st->gld, c->att + st->r0,
+                        th->rs, st->h + th->j0, st->hn + th->j0);
+}
+
+/* AUGRU: zeroes my units of this step's dLoss/da shares for the sequences finished at
+ * step t (their state passed through unchanged: no gradient reaches a there; the saved
+ * gates of a padded step may be anything, NaN included). */
+static void FN(att_finished)(const FN(thread) *th, const FN(bstep) *st)
+{
+    const FN(call) *c = th->c;
+    if (!c->len) return;
+    for (size_t b = 0; b < th->B; b++)
+        if (st->t >= (size_t)c->len[b])
+            memset(c->datt + (st->r0 + b * th->rs) * th->H + th->j0, 0, th->J * sizeof(R));
+}
+
 /* reset_after, my units:
  *   gh = (m_h) h W_hh^T + b_hh
  *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r gh_n), h' = (1-z) n + z h
@@ -324,7 +352,8 @@ static void FN(cell_forward_after)(const FN(thread) *th, const FN(dir) *v, const
         k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0, v->bhh ? v->bhh + g * H + j0 : NULL,
                    gh + g * H + j0, G);
     k->cell_fwd_after(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->hn + j0,
-                      th->c->training ? st->gi + j0 : NULL, st->gld);
+                      th->c->training || th->c->att ? st->gi + j0 : NULL, st->gld);
+    FN(att_blend)(th, st);
     if (v->ghn)
         FN(copy_units)(B, J, gh + 2 * H + j0, G, v->ghn + st->r0 * H + j0, th->rs * H);
 }
@@ -360,9 +389,18 @@ static void FN(cell_backward_after)(const FN(thread) *th, const FN(dir) *v,
     if (J) {
         FN(dout_add)(th, v, st, dyl);
         const R *dnew = FN(zoneout_split)(th, v, st);   /* dLoss/d(the cell's h') */
-        th->k->cell_bwd_after(th->B, H, J, dnew + j0, st->g, rs * G,
-                              v->ghn + st->r0 * H + j0, rs * H, st->hp, rs * H,
-                              st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        if (th->c->att) {   /* AUGRU: z' = 1 - a (1 - z) in the blend; a's shares */
+            th->k->cell_bwd_after_att(th->B, H, J, dnew + j0, st->g, rs * G,
+                                      v->ghn + st->r0 * H + j0, rs * H, st->hp, rs * H,
+                                      th->c->att + st->r0, rs, st->dgi + j0, st->dgh + j0,
+                                      rs * G, st->dhp + j0, th->c->datt + st->r0 * H + j0,
+                                      rs * H);
+            FN(att_finished)(th, st);
+        } else {
+            th->k->cell_bwd_after(th->B, H, J, dnew + j0, st->g, rs * G,
+                                  v->ghn + st->r0 * H + j0, rs * H, st->hp, rs * H,
+                                  st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        }
         FN(zoneout_keep)(th, v, st);
         FN(finished_grads)(th, st, 0, 3);
     }
@@ -394,7 +432,8 @@ static void FN(cell_forward_before)(const FN(thread) *th, const FN(dir) *v,
     k->gemm_pb(B, J, 0, H, rh, H, v->PhhT[2], H, 0, v->bhh ? v->bhh + 2 * H + j0 : NULL,
                gh + 2 * H + j0, G);
     k->cell_fwd_before_n(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->gi + j0,
-                         st->gld, th->c->training, st->hn + j0);
+                         st->gld, th->c->training || th->c->att, st->hn + j0);
+    FN(att_blend)(th, st);
 }
 
 /* reset_before backward, part 2, my units: d(r h) = da_n W_hn, then the r gate's
@@ -431,8 +470,17 @@ static void FN(cell_backward_before)(const FN(thread) *th, const FN(dir) *v,
     if (J) {
         FN(dout_add)(th, v, st, dyl);
         const R *dnew = FN(zoneout_split)(th, v, st);   /* dLoss/d(the cell's h') */
-        th->k->cell_bwd_before_zn(th->B, H, J, dnew + j0, st->g, rs * G, st->hp, rs * H,
-                                  st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        if (th->c->att) {   /* AUGRU: z' = 1 - a (1 - z) in the blend; a's shares */
+            th->k->cell_bwd_before_zn_att(th->B, H, J, dnew + j0, st->g, rs * G, st->hp,
+                                          rs * H, th->c->att + st->r0, rs, st->dgi + j0,
+                                          st->dgh + j0, rs * G, st->dhp + j0,
+                                          th->c->datt + st->r0 * H + j0, rs * H);
+            FN(att_finished)(th, st);
+        } else {
+            th->k->cell_bwd_before_zn(th->B, H, J, dnew + j0, st->g, rs * G, st->hp,
+                                      rs * H, st->dgi + j0, st->dgh + j0, rs * G,
+                                      st->dhp + j0);
+        }
         FN(zoneout_keep)(th, v, st);
         FN(finished_grads)(th, st, 0, 3);
     }
@@ -641,6 +689,17 @@ static void FN(input_grad)(const FN(thread) *th, const FN(dir) *v, R *dinl)
     th->k->mask_rows(q0, th->q1, in_w, th->T, th->B, c->bf, c->dxm, v->mx, v->d > 0, dinl);
 }
 
+/* AUGRU: dLoss/da of my rows (+)= the sum of each row's H unit shares in increasing j
+ * (one thread per row: the same additions for any thread count); the last layer's
+ * forward direction writes, the others add, in backward's order of layer-directions. */
+static void FN(att_grad)(const FN(thread) *th, const FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    if (!c->gatt || !th->nq) return;
+    const int first = v->l == th->L - 1 && v->d == 0;
+    th->k->rowsum(th->nq, th->H, c->datt + th->q0 * th->H, th->H, !first, c->gatt + th->q0);
+}
+
 /* One direction of a layer backward: dh from grad_h_n, the cells in the reverse of the
  * forward's order, dh into grad_h0; then its weight gradients and its share of
  * dLoss/d input (dinl (rows, in_w) or NULL). dyl: dLoss/d layer output or NULL. */
@@ -664,10 +723,12 @@ static void FN(direction_backward)(const FN(thread) *th, const FN(dir) *v, const
     }
     FN(state_out)(th, c->grad_h0, v->k, st.dh);
     FN(weight_inputs)(th, v);
-    gru_team_barrier(th->team);   /* dgi, dgh (and r h) of every step are complete */
+    gru_team_barrier(th->team);   /* dgi, dgh (and r h, a's shares) of every step are
+                                     complete */
     FN(weight_grads)(th, v);
     FN(input_grad)(th, v, dinl);
-    gru_team_barrier(th->team);   /* before dgi, dgh are used again */
+    FN(att_grad)(th, v);
+    gru_team_barrier(th->team);   /* before dgi, dgh (and a's shares) are used again */
 }
 
 /* ---- one layer: forward and backward ----------------------------------------------- */
@@ -823,12 +884,12 @@ static void FN(draw_masks)(const FN(call) *c)
 /* A forward call (see gru_forward in gru.h): the call's buffers, the header and the
  * dropout masks of a training forward, then the job on the model's pool. */
 gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layout *ws,
-                           int bf, const void *x, const void *h0, const int32_t *len,
-                           void *out, void *h_n, unsigned char *work)
+                           int bf, const void *x, const void *att, const void *h0,
+                           const int32_t *len, void *out, void *h_n, unsigned char *work)
 {
     FN(call) c = {.m = m, .ws = ws, .training = training, .bf = bf, .len = len,
                   .work = work, .seed = m->cfg.seed, .x = x, .h0 = h0, .out = out,
-                  .h_n = h_n};
+                  .h_n = h_n, .att = att};
     c.hb0 = (R *)(work + ws->off_h);
     c.hb1 = (R *)(work + ws->off_hnew);
     c.gh = (R *)(work + ws->off_gh);
@@ -843,6 +904,10 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
         c.draw = m->dropout_draws++;
         FN(write_header)(&c, bf, len);
         FN(draw_masks)(&c);
+        if (att) {   /* backward's copy of the attention (rows) */
+            memcpy(work + ws->off_att, att, ws->rows * sizeof(R));
+            c.att = (const R *)(work + ws->off_att);
+        }
     }
     gru_pool_run(gru_pool_for(m, ws->B), FN(forward_job), &c);
     return GRU_OK;
@@ -852,11 +917,11 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
  * (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H)
  * between layers; hpm, dm (B, H) and hpa (rows, H) for recurrent dropout; xm, dxm
  * (rows, in_max) for input dropout (xm alone, (rows, I), with lengths); zt, zk (B, H)
- * for zoneout; wtmp (3H, H) for weight_dropout; each thread's gemm scratch. (Sizes fit: the
- * forward's workspace held each of them.) */
+ * for zoneout; wtmp (3H, H) for weight_dropout; datt (rows, H) for augru; each thread's
+ * gemm scratch. (Sizes fit: the forward's workspace held each of them.) */
 enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN(SC_DY),
        FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_ZT),
-       FN(SC_ZK), FN(SC_WT), FN(SC_KS), FN(SC_N) };
+       FN(SC_ZK), FN(SC_WT), FN(SC_DATT), FN(SC_KS), FN(SC_N) };
 
 /* Carves the scratch above out of the model's backward scratch into c. */
 static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, FN(call) *c)
@@ -871,7 +936,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
                           m->cfg.reset_after ? 0 : rows * H, io, io, drec ? B * H : 0,
                           drec ? B * H : 0, drec ? rows * H : 0, nxm,
                           dinp ? rows * in_max : 0, zo ? B * H : 0, zo ? B * H : 0,
-                          wd ? G * H : 0, 0};
+                          wd ? G * H : 0, m->cfg.augru ? rows * H : 0, 0};
     size_t total = 0, bytes;
     if (!gru_mul(m->kernels->S.gemm_scratch, (size_t)m->nthreads, &n[FN(SC_KS)]))
         return GRU_ERR_OVERFLOW;
@@ -890,6 +955,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     c->hpm = at[FN(SC_HPM)]; c->dm = at[FN(SC_DM)]; c->hpa = at[FN(SC_HPA)];
     c->xm = at[FN(SC_XM)]; c->dxm = at[FN(SC_DXM)];
     c->zt = at[FN(SC_ZT)]; c->zk = at[FN(SC_ZK)]; c->wtmp = at[FN(SC_WT)];
+    c->datt = at[FN(SC_DATT)];
     c->kscratch = n[FN(SC_KS)] ? at[FN(SC_KS)] : NULL;
     return GRU_OK;
 }
@@ -897,14 +963,16 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
 /* A backward call (see gru_backward in gru.h) of a checked training workspace. */
 gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf,
                             const void *xv, const unsigned char *work,
-                            const void *gov, const void *ghnv, void *gxv, void *gh0v)
+                            const void *gov, const void *ghnv, void *gxv, void *gh0v,
+                            void *gattv)
 {
     const gru_ws_header *hdr = (const gru_ws_header *)work;
     FN(call) c = {.m = m, .ws = ws, .training = 1, .bf = bf,
                   .len = hdr->has_lengths ? (const int32_t *)(work + ws->off_lengths) : NULL,
                   .work = (unsigned char *)work,   /* only read by backward */
                   .seed = hdr->seed, .draw = hdr->draw, .x = xv, .grad_out = gov,
-                  .grad_hn = ghnv, .grad_x = gxv, .grad_h0 = gh0v};
+                  .grad_hn = ghnv, .grad_x = gxv, .grad_h0 = gh0v, .gatt = gattv,
+                  .att = m->cfg.augru ? (const R *)(work + ws->off_att) : NULL};
     gru_status st = FN(bwd_scratch)(m, ws, &c);
     if (st) return st;
     gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c);

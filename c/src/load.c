@@ -566,19 +566,19 @@ static gru_status load_meta_sizes(loader *ld)
     return GRU_OK;
 }
 
-/* pygru metadata: reverse and batch_first (flags) and the five rates (dropout,
+/* pygru metadata: reverse, batch_first and augru (flags) and the five rates (dropout,
  * input_dropout, recurrent_dropout, zoneout, weight_dropout), each optional (0 when
  * absent; batch_first -1). */
 static gru_status load_meta_options(loader *ld)
 {
-    static const char *const flags[2] = {"reverse", "batch_first"};
+    static const char *const flags[3] = {"reverse", "batch_first", "augru"};
     static const char *const rates[5] = {"dropout", "input_dropout", "recurrent_dropout",
                                          "zoneout", "weight_dropout"};
-    int32_t *const flag_of[2] = {&ld->cfg.reverse, &ld->info.batch_first};
+    int32_t *const flag_of[3] = {&ld->cfg.reverse, &ld->info.batch_first, &ld->cfg.augru};
     double *const rate_of[5] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
                                 &ld->cfg.recurrent_dropout, &ld->cfg.zoneout,
                                 &ld->cfg.weight_dropout};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         const char *s = meta_str(ld->meta, flags[k]);
         if (s && strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
             return BAD("%s: __metadata__ '%s' is \"%s\", expected \"0\" or \"1\"", ld->path,
@@ -625,6 +625,9 @@ static gru_status load_config(loader *ld)
     if (st || (st = load_meta_options(ld))) return st;
     if (cfg->reverse && cfg->bidirectional)
         return BAD("%s: __metadata__ says reverse=1 for a bidirectional GRU", ld->path);
+    if (cfg->augru && ld->qfmt)
+        return BAD("%s: __metadata__ says augru=1 for a quantized model (AUGRU has no "
+                   "quantized kernels)", ld->path);
     return GRU_OK;
 }
 

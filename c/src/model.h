@@ -172,16 +172,18 @@ static inline gru_pool *gru_pool_for(const struct gru_model *m, size_t B)
     return 3.0 * (double)B * (double)m->H * (double)m->H >= m->thread_min_work ? m->pool : NULL;
 }
 
-/* The dtype-specific drivers (gru_impl.h). Arguments are validated by gru.c. */
+/* The dtype-specific drivers (gru_impl.h). Arguments are validated by gru.c. att:
+ * (rows) an augru model's attention (NULL for a plain model); grad_att: (rows) its
+ * gradient, written, or NULL. */
 #define GRU_DRIVER_DECL(S)                                                              \
     gru_status gru_forward_##S(struct gru_model *m, int training, const gru_ws_layout *ws, \
-                               int bf, const void *x, const void *h0,                  \
+                               int bf, const void *x, const void *att, const void *h0, \
                                const int32_t *lengths, void *out, void *h_n,            \
                                unsigned char *work);                                    \
     gru_status gru_backward_##S(struct gru_model *m, const gru_ws_layout *ws, int bf,  \
                                 const void *x, const unsigned char *work,               \
                                 const void *grad_out, const void *grad_hn,              \
-                                void *grad_x, void *grad_h0);
+                                void *grad_x, void *grad_h0, void *grad_att);
 GRU_DRIVER_DECL(f32)
 GRU_DRIVER_DECL(f64)
 

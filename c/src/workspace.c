@@ -2,8 +2,9 @@
  * workspace.c - the workspace layout planner (workspace.h): the byte offset of every
  * buffer a forward keeps, each 64-byte aligned, every size overflow-checked. Training:
  * the header, the lengths, per layer-direction blocks (gates, [W_hn h + b_hn], states),
- * the layer outputs, the dropout masks and masked inputs, the zoneout masks (in the
- * blocks) and the DropConnect masks with the masked recurrent weights packed;
+ * the layer outputs, an augru model's attention, the dropout masks and masked inputs,
+ * the zoneout masks (in the blocks) and the DropConnect masks with the masked recurrent
+ * weights packed;
  * inference: a chunk of input projections and one layer buffer for stacked
  * bidirectional layers; both: the step scratch.
  */
@@ -25,12 +26,12 @@ int gru_ws_elems(const gru_model *m, size_t a, size_t b, size_t *bytes)
     return gru_mul(a, b, &n) && gru_mul(n, m->elem, bytes);
 }
 
-/* Training: the lengths, the blocks (gates, [ghn], hprev per layer-direction) and the
- * outputs of every layer but the last. */
+/* Training: the lengths, the blocks (gates, [ghn], hprev per layer-direction), the
+ * outputs of every layer but the last, and an augru model's attention (rows). */
 static int ws_training(const gru_model *m, gru_ws_layout *w, size_t *off)
 {
-    size_t gates, hrow, lens, blocks, outs, b = 0;
-    if (!gru_ws_elems(m, w->rows, 3 * m->H, &gates) ||
+    size_t gates, hrow, lens, blocks, outs, att, b = 0;
+    if (!gru_ws_elems(m, w->rows, 1, &att) || !gru_ws_elems(m, w->rows, 3 * m->H, &gates) ||
         !gru_ws_elems(m, w->rows, m->H, &hrow) || !gru_mul(w->B, sizeof(int32_t), &lens))
         return 0;
     if (!gru_ws_take(&b, gates, &w->off_gates) ||
@@ -41,7 +42,8 @@ static int ws_training(const gru_model *m, gru_ws_layout *w, size_t *off)
     w->block_bytes = b;
     return gru_ws_take(off, lens, &w->off_lengths) && gru_mul(b, m->L * m->D, &blocks) &&
            gru_ws_take(off, blocks, &w->off_blocks) &&
-           gru_mul(w->out_bytes, m->L - 1, &outs) && gru_ws_take(off, outs, &w->off_outs);
+           gru_mul(w->out_bytes, m->L - 1, &outs) && gru_ws_take(off, outs, &w->off_outs) &&
+           (!m->cfg.augru || gru_ws_take(off, att, &w->off_att));
 }
 
 /* Training with input / recurrent dropout: the masks per layer-direction, the masked

@@ -43,6 +43,8 @@ typedef struct gru_ws_layout {
                                   1/(1-p) (input_dropout / recurrent_dropout) */
     size_t mask_bytes, mask_rec;
     size_t off_xm;             /* (rows, in_max) the masked layer input (input dropout) */
+    size_t off_att;            /* augru, training: (rows) a copy of the attention, in the
+                                  caller's row layout (backward reads it) */
     size_t off_hm, off_hmnew;  /* (B, H) x 2: m_h * h, double-buffered (recurrent) */
     /* training with zoneout (0 when off): */
     size_t off_zmask;          /* within a block: (rows, H) the zoneout masks, 1 = kept

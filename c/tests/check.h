@@ -115,6 +115,10 @@ typedef struct ref_gru {
     const double *zmask[8][2];
     /* DropConnect: wmask[l][d] (3H, H) multiplies W_hh (not owned), or NULL. */
     const double *wmask[8][2];
+    /* AUGRU (gru_config.augru): the attention, (T, B) or (B, T) as x's layout in
+     * ref_forward, or NULL for the plain GRU (not owned). DIEN's form: with u = 1 - z,
+     * u' = a u and h' = (1 - u') h + u' n, the same a in every layer and direction. */
+    const double *att;
 } ref_gru;
 
 /* Element count of tensor kind of layer l (0 if it does not exist). */
@@ -169,6 +173,8 @@ void test_qfile(void);               /* int8 model files: gru_save / gru_load_fi
 void test_regularize(const char *isa); /* zoneout and weight_dropout (DropConnect) */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
 void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
+void test_augru(const char *isa);    /* AUGRU: forward vs reference, finite differences,
+                                        step, threads, files, errors */
 
 /* Sets or clears GRU_ISA (NULL clears). */
 void set_isa_env(const char *isa);

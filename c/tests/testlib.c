@@ -253,11 +253,12 @@ void ref_tensor_name(char *buf, size_t len, int l, int d, int kind)
 static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
 
 /* One layer, one direction.
- * xin: (T, B, in) time-major layer input; h0: (B, H) or NULL; out: (T, B, D*H), this
+ * xin: (T, B, in) time-major layer input; att: (T, B) time-major AUGRU attention or
+ * NULL; h0: (B, H) or NULL; out: (T, B, D*H), this
  * direction's columns d*H..d*H+H-1 written at valid steps only; hn: (B, H). */
 static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, int64_t in,
-                          const double *xin, const double *h0, const int32_t *lengths,
-                          double *out, double *hn)
+                          const double *xin, const double *att, const double *h0,
+                          const int32_t *lengths, double *out, double *hn)
 {
     const int64_t H = r->H, DH = r->D * H;
     const double *Wih = r->p[l][d][REF_W_IH]; /* (3H, in) */
@@ -327,8 +328,14 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                         hh += bhh[2 * H + j];
                 }
                 double n = tanh(xi + hh);
-                /* h' = (1 - z) * n + z * h */
-                hnew[j] = (1.0 - zg[j]) * n + zg[j] * h[j];
+                if (att) {
+                    /* AUGRU (DIEN): u = 1 - z, u' = a u, h' = (1 - u') h + u' n */
+                    const double u = att[t * B + b] * (1.0 - zg[j]);
+                    hnew[j] = (1.0 - u) * h[j] + u * n;
+                } else {
+                    /* h' = (1 - z) * n + z * h */
+                    hnew[j] = (1.0 - zg[j]) * n + zg[j] * h[j];
+                }
             }
             /* zoneout: h_t = m h_{t-1} + (1 - m) h~_t (training, m from zmask), else
              * h_t = p h_{t-1} + (1 - p) h~_t (inference) */
@@ -362,7 +369,13 @@ void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const 
     /* layer input, time-major (T, B, in) */
     double *xin = malloc((size_t)(T * B * (in > DH ? in : DH)) * sizeof(double));
     double *hn_all = malloc((size_t)(r->L * D * B * H) * sizeof(double)); /* (L*D, B, H) */
-    double *out = NULL;
+    double *out = NULL, *att = NULL;   /* att: (T, B) time-major */
+    if (r->att) {
+        att = malloc((size_t)(T * B) * sizeof(double));
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < B; b++)
+                att[t * B + b] = batch_first ? r->att[b * T + t] : r->att[t * B + b];
+    }
     for (int64_t t = 0; t < T; t++)
         for (int64_t b = 0; b < B; b++)
             for (int64_t k = 0; k < in; k++)
@@ -372,8 +385,8 @@ void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const 
         out = calloc((size_t)(T * B * DH), sizeof(double)); /* (T, B, D*H), zero padding */
         for (int d = 0; d < D; d++) {
             int64_t s = (int64_t)l * D + d;
-            ref_layer_dir(r, l, d, T, B, in, xin, h0 ? h0 + s * B * H : NULL, lengths, out,
-                          hn_all + s * B * H);
+            ref_layer_dir(r, l, d, T, B, in, xin, att, h0 ? h0 + s * B * H : NULL, lengths,
+                          out, hn_all + s * B * H);
         }
         memcpy(xin, out, (size_t)(T * B * DH) * sizeof(double));
         in = DH;
@@ -394,6 +407,7 @@ void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const 
     free(out);
     free(xin);
     free(hn_all);
+    free(att);
 }
 
 /* ---- tmodel ---------------------------------------------------------------------------- */

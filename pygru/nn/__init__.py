@@ -28,11 +28,13 @@ backward, for training models with NumPy and libgru alone (no autograd framework
 
 Names and state dicts follow torch.nn (pygru/module.py states the rules once). GRU and
 GRUCell are pygru.GRU and pygru.GRUCell themselves: one class, whose Parameters are
-views of libgru's storage.
+views of libgru's storage. TargetAttention scores a sequence against a target vector for
+an AUGRU (pygru.GRU(augru=True), docs/python.md "AUGRU").
 """
 from ..gru import GRU, GRUCell
 from ..module import Module, Parameter, Sequential
 from .layers import BatchNorm1d, Dropout, Embedding, LayerNorm, Linear
+from .attention import TargetAttention
 from .recurrent import (FinalStates, LastValid, final_states, final_states_backward,
                         last_valid, last_valid_backward)
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -40,4 +42,4 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 __all__ = ["Parameter", "Module", "Sequential", "Embedding", "Linear", "Dropout",
            "BatchNorm1d", "LayerNorm", "GRU", "GRUCell", "LastValid", "FinalStates", "last_valid",
            "last_valid_backward", "final_states", "final_states_backward",
-           "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss"]
+           "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "TargetAttention"]

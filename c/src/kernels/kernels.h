@@ -94,6 +94,32 @@
     void (*cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R *gates,        \
                               size_t ldg, const R *h, size_t ldh, R *dgi, R *dgh,      \
                               size_t lddg, R *dh_prev);                                \
+    /* AUGRU (gru_config.augru; docs/equations.md): the attention a of a row scales the  \
+     * update gate, z' = 1 - a (1 - z), then the plain blend h' = (1 - z') n + z' h,     \
+     * each operation rounded, never fused (every table gives the reference's bits from \
+     * the same z, n, h, a). Forward, after a cell kernel saved r, z, n: h_new (B, H)    \
+     * contiguous is rewritten from z, n in gates (B, 3H) at ldg, h (B, H) contiguous    \
+     * and a[b * lda] (row b's attention). */                                            \
+    void (*cell_att_fwd)(size_t B, size_t H, size_t J, const R *gates, size_t ldg,      \
+                         const R *a, size_t lda, const R *h, R *h_new);                 \
+    /* AUGRU backward, reset_after: cell_bwd_after with z' in the blend:                \
+     *   z' = 1 - a (1 - z); dn = dh (1 - z'); dz' = dh (h - n); dz = dz' a;             \
+     *   da_n = dn (1 - n^2); da_z = dz z (1 - z); dh_prev = dh z' (direct path);        \
+     *   da (B, H) at ldda = dz' (z - 1), the unit's share of dLoss/da (the caller sums  \
+     *   a row over the H units). dr, dgi, dgh otherwise as cell_bwd_after. */           \
+    void (*cell_bwd_after_att)(size_t B, size_t H, size_t J, const R *dh,              \
+                               const R *gates, size_t ldg, const R *ghn, size_t ldn,   \
+                               const R *h, size_t ldh, const R *a, size_t lda, R *dgi, \
+                               R *dgh, size_t lddg, R *dh_prev, R *da, size_t ldda);   \
+    /* AUGRU backward, reset_before part 1: cell_bwd_before_zn with z' (formulas of     \
+     * cell_bwd_after_att); part 2 is cell_bwd_before_r unchanged. */                    \
+    void (*cell_bwd_before_zn_att)(size_t B, size_t H, size_t J, const R *dh,          \
+                                   const R *gates, size_t ldg, const R *h, size_t ldh, \
+                                   const R *a, size_t lda, R *dgi, R *dgh, size_t lddg, \
+                                   R *dh_prev, R *da, size_t ldda);                     \
+    /* out[m] = (beta ? out[m] : 0) + s_m, s_m = ((0 + A[m, 0]) + A[m, 1]) + ... +      \
+     * A[m, N-1] (in increasing n, one rounding per add): row sums in a fixed order. */ \
+    void (*rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R *out);       \
     /* Elementwise kernels of the drivers (masks, dropout, gradient sums). Each is the  \
      * plain loop of its reference: one IEEE multiply, then (where stated) one add,     \
      * never fused, so every ISA gives the reference's bits.                            \
@@ -184,6 +210,17 @@ extern const gru_kernels gru_kernels_neon;
                                         const R *, size_t, R *, R *, size_t, R *);     \
     void gru_ref_cell_bwd_before_r_##S(size_t, size_t, size_t, const R *, const R *, size_t,   \
                                        const R *, size_t, R *, R *, size_t, R *);      \
+    void gru_ref_cell_att_fwd_##S(size_t, size_t, size_t, const R *, size_t, const R *, \
+                                  size_t, const R *, R *);                             \
+    void gru_ref_cell_bwd_after_att_##S(size_t, size_t, size_t, const R *, const R *,  \
+                                        size_t, const R *, size_t, const R *, size_t,  \
+                                        const R *, size_t, R *, R *, size_t, R *, R *, \
+                                        size_t);                                       \
+    void gru_ref_cell_bwd_before_zn_att_##S(size_t, size_t, size_t, const R *,         \
+                                            const R *, size_t, const R *, size_t,      \
+                                            const R *, size_t, R *, R *, size_t, R *,  \
+                                            R *, size_t);                              \
+    void gru_ref_rowsum_##S(size_t, size_t, const R *, size_t, int, R *);              \
     void gru_ref_mul_##S(size_t, size_t, const R *, size_t, const R *, size_t, R *,    \
                          size_t);                                                      \
     void gru_ref_mul_add_##S(size_t, size_t, const R *, size_t, const R *, size_t, R *, \
@@ -216,7 +253,10 @@ GRU_REF_DECLS(double, f64)
      .cell_fwd_before_rz = NAME(cell_fwd_before_rz),                                   \
      .cell_fwd_before_n = NAME(cell_fwd_before_n), .cell_bwd_after = NAME(cell_bwd_after), \
      .cell_bwd_before_zn = NAME(cell_bwd_before_zn),                                   \
-     .cell_bwd_before_r = NAME(cell_bwd_before_r), .mul = NAME(mul),                   \
+     .cell_bwd_before_r = NAME(cell_bwd_before_r), .cell_att_fwd = NAME(cell_att_fwd), \
+     .cell_bwd_after_att = NAME(cell_bwd_after_att),                                   \
+     .cell_bwd_before_zn_att = NAME(cell_bwd_before_zn_att), .rowsum = NAME(rowsum),   \
+     .mul = NAME(mul),                                                                  \
      .mul_add = NAME(mul_add), .add = NAME(add), .mask_rows = NAME(mask_rows),         \
      .dropout = NAME(dropout), .dropout_mask = NAME(dropout_mask),                   \
      .zoneout_mask = NAME(zoneout_mask), .zoneout_select = NAME(zoneout_select),       \

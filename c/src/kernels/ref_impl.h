@@ -222,6 +222,99 @@ void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, const R
     }
 }
 
+/* ---- AUGRU: the attentional update gate (kernels.h) ---------------------------------
+ * Every product and sum its own statement, so no compiler fuses them (and -std=c11
+ * turns contraction off): the documented roundings on every ISA. */
+
+void KSFX(cell_att_fwd)(size_t B, size_t H, size_t J, const R *gates, size_t ldg,
+                        const R *a, size_t lda, const R *h, R *h_new)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * H;
+        const R ab = a[b * lda];
+        R *hn = h_new + b * H;
+        for (size_t j = 0; j < J; j++) {
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h */
+            const R u = ab * ((R)1 - g[H + j]);
+            const R zp = (R)1 - u;
+            const R p = ((R)1 - zp) * g[2 * H + j];
+            const R q = zp * hp[j];
+            hn[j] = p + q;
+        }
+    }
+}
+
+void KSFX(cell_bwd_after_att)(size_t B, size_t H, size_t J, const R *dh, const R *gates,
+                              size_t ldg, const R *ghn, size_t ldn, const R *h, size_t ldh,
+                              const R *a, size_t lda, R *dgi, R *dgh, size_t lddg,
+                              R *dh_prev, R *da, size_t ldda)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
+        const R *d = dh + b * H;
+        const R ab = a[b * lda];
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        R *dA = da + b * ldda;
+        for (size_t j = 0; j < J; j++) {
+            const R r = g[j], z = g[H + j], n = g[2 * H + j];
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h */
+            const R u = ab * ((R)1 - z);
+            const R zp = (R)1 - u;
+            const R dn = d[j] * ((R)1 - zp);
+            const R dzp = d[j] * (hp[j] - n);
+            /* dz'/dz = a, dz'/da = z - 1 */
+            const R dz = dzp * ab;
+            dA[j] = dzp * (z - (R)1);
+            /* n = tanh(a_n), a_n = gi_n + r gh_n */
+            const R dan = dn * ((R)1 - n * n);
+            const R dr = dan * gn[j];
+            /* r = s(a_r), z = s(a_z) */
+            const R dar = dr * r * ((R)1 - r);
+            const R daz = dz * z * ((R)1 - z);
+            di[j] = dar; di[H + j] = daz; di[2 * H + j] = dan;
+            dg[j] = dar; dg[H + j] = daz; dg[2 * H + j] = dan * r;
+            dp[j] = d[j] * zp;
+        }
+    }
+}
+
+void KSFX(cell_bwd_before_zn_att)(size_t B, size_t H, size_t J, const R *dh,
+                                  const R *gates, size_t ldg, const R *h, size_t ldh,
+                                  const R *a, size_t lda, R *dgi, R *dgh, size_t lddg,
+                                  R *dh_prev, R *da, size_t ldda)
+{
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
+        const R ab = a[b * lda];
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H;
+        R *dA = da + b * ldda;
+        for (size_t j = 0; j < J; j++) {
+            const R z = g[H + j], n = g[2 * H + j];
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h; n = tanh(a_n); z = s(a_z) */
+            const R u = ab * ((R)1 - z);
+            const R zp = (R)1 - u;
+            const R dzp = d[j] * (hp[j] - n);
+            const R dz = dzp * ab;
+            dA[j] = dzp * (z - (R)1);
+            const R dan = d[j] * ((R)1 - zp) * ((R)1 - n * n);
+            const R daz = dz * z * ((R)1 - z);
+            di[H + j] = daz; di[2 * H + j] = dan;
+            dg[H + j] = daz; dg[2 * H + j] = dan;
+            dp[j] = d[j] * zp;
+        }
+    }
+}
+
+void KSFX(rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R *out)
+{
+    for (size_t m = 0; m < M; m++) {
+        const R *row = A + m * lda;
+        R s = 0;
+        for (size_t n = 0; n < N; n++) s += row[n];
+        out[m] = beta ? out[m] + s : s;
+    }
+}
+
 /* ---- elementwise kernels of the drivers ------------------------------------------- */
 
 void KSFX(mul)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb, R *C,

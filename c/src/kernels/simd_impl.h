@@ -627,8 +627,98 @@ static void KSFX(cell_bwd_before_r)(size_t B, size_t H, size_t J, const R *drh, 
     }
 }
 
+/* ---- AUGRU (kernels.h). The cells: the reference's operations in its order, one
+ * VMUL / VSUB / VADD each, never VFMA, so every element gets the reference's roundings
+ * (bitwise the reference). The row sums: the reference's entry (a sequential sum per
+ * row is the documented order; vectorising it would change the bits). */
+
+static void KSFX(cell_att_fwd)(size_t B, size_t H, size_t J, const R *gates, size_t ldg,
+                               const R *a, size_t lda, const R *h, R *h_new)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * H;
+        const V av = VSET1(a[b * lda]);
+        R *hn = h_new + b * H;
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
+            const V z = LD(g + H + j), n = LD(g + 2 * H + j), hv = LD(hp + j);
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h */
+            const V zp = VSUB(one, VMUL(av, VSUB(one, z)));
+            ST(hn + j, VADD(VMUL(VSUB(one, zp), n), VMUL(zp, hv)));
+        }
+    }
+}
+
+static void KSFX(cell_bwd_after_att)(size_t B, size_t H, size_t J, const R *dh,
+                                     const R *gates, size_t ldg, const R *ghn, size_t ldn,
+                                     const R *h, size_t ldh, const R *a, size_t lda, R *dgi,
+                                     R *dgh, size_t lddg, R *dh_prev, R *da, size_t ldda)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *gn = ghn + b * ldn, *hp = h + b * ldh;
+        const R *d = dh + b * H;
+        const V av = VSET1(a[b * lda]);
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H, *dA = da + b * ldda;
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
+            const V r = LD(g + j), z = LD(g + H + j), n = LD(g + 2 * H + j);
+            const V dv = LD(d + j), hv = LD(hp + j), ghv = LD(gn + j);
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h */
+            const V zp = VSUB(one, VMUL(av, VSUB(one, z)));
+            const V dn = VMUL(dv, VSUB(one, zp));
+            const V dzp = VMUL(dv, VSUB(hv, n));
+            const V dz = VMUL(dzp, av);
+            ST(dA + j, VMUL(dzp, VSUB(z, one)));
+            /* n = tanh(a_n), a_n = gi_n + r gh_n; r = s(a_r), z = s(a_z) */
+            const V dan = VMUL(dn, VSUB(one, VMUL(n, n)));
+            const V dar = VMUL(VMUL(VMUL(dan, ghv), r), VSUB(one, r));
+            const V daz = VMUL(VMUL(dz, z), VSUB(one, z));
+            ST(di + j, dar); ST(di + H + j, daz); ST(di + 2 * H + j, dan);
+            ST(dg + j, dar); ST(dg + H + j, daz); ST(dg + 2 * H + j, VMUL(dan, r));
+            ST(dp + j, VMUL(dv, zp));
+        }
+    }
+}
+
+static void KSFX(cell_bwd_before_zn_att)(size_t B, size_t H, size_t J, const R *dh,
+                                         const R *gates, size_t ldg, const R *h, size_t ldh,
+                                         const R *a, size_t lda, R *dgi, R *dgh,
+                                         size_t lddg, R *dh_prev, R *da, size_t ldda)
+{
+    const V one = VSET1((R)1);
+    for (size_t b = 0; b < B; b++) {
+        const R *g = gates + b * ldg, *hp = h + b * ldh, *d = dh + b * H;
+        const V av = VSET1(a[b * lda]);
+        R *di = dgi + b * lddg, *dg = dgh + b * lddg, *dp = dh_prev + b * H, *dA = da + b * ldda;
+        for (size_t j = 0; j < J; j += VL) {
+            const size_t nl = GRU_MIN((size_t)VL, J - j);
+            const V z = LD(g + H + j), n = LD(g + 2 * H + j), dv = LD(d + j), hv = LD(hp + j);
+            /* z' = 1 - a (1 - z); h' = (1 - z') n + z' h; n = tanh(a_n); z = s(a_z) */
+            const V zp = VSUB(one, VMUL(av, VSUB(one, z)));
+            const V dzp = VMUL(dv, VSUB(hv, n));
+            const V dz = VMUL(dzp, av);
+            ST(dA + j, VMUL(dzp, VSUB(z, one)));
+            const V dan = VMUL(VMUL(dv, VSUB(one, zp)), VSUB(one, VMUL(n, n)));
+            const V daz = VMUL(VMUL(dz, z), VSUB(one, z));
+            ST(di + H + j, daz); ST(di + 2 * H + j, dan);
+            ST(dg + H + j, daz); ST(dg + 2 * H + j, dan);
+            ST(dp + j, VMUL(dv, zp));
+        }
+    }
+}
+
+static void KSFX(rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R *out)
+{
+    _Generic((R)0, float: gru_ref_rowsum_f32, double: gru_ref_rowsum_f64)(M, N, A, lda, beta,
+                                                                          out);
+}
+
 #undef LD
 #undef ST
+
+
 
 /* the per-type vocabulary, ready for the next include */
 #undef R

@@ -32,6 +32,7 @@ pub struct GruConfig {
     pub recurrent_dropout: f64,
     pub zoneout: f64,
     pub weight_dropout: f64,
+    pub augru: i32,
 }
 
 extern "C" {
