@@ -527,6 +527,7 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     if (!model) return GRU_ERR_NULL;
     if (format != GRU_INT8 && format != GRU_BF16) return GRU_ERR_INVALID_ARG;
     if (model->q) return GRU_ERR_UNSUPPORTED;
+    if (model->cfg.layer_norm) return GRU_ERR_UNSUPPORTED;   /* no quantized LN kernels */
     gru_model *m;
     gru_status st = q_new(&model->cfg, format, &m);
     if (st) return st;

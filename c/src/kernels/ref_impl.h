@@ -271,3 +271,72 @@ void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
     const R scale = (R)(1.0 / (1.0 - p));
     for (size_t i = 0; i < n; i++) v[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
 }
+
+/* ---- layer normalisation (gru_config.layer_norm) ---------------------------------- */
+
+void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a, size_t lda,
+                  const R *gamma, const R *beta, const R *bias, R *y, size_t ldy, R *xhat,
+                  size_t ldx, R *rstd, size_t ldr)
+{
+    const size_t nb = N / H;
+    for (size_t m = 0; m < M; m++) {
+        const R *am = a + m * lda;
+        R *ym = y + m * ldy, *xm = xhat ? xhat + m * ldx : NULL;
+        /* mu = sum a / N; var = sum (a - mu)^2 / N; rs = 1 / sqrt(var + eps) */
+        R s = 0;
+        for (size_t i = 0; i < N; i++) s += am[i];
+        const R mu = s / (R)N;
+        R q = 0;
+        for (size_t i = 0; i < N; i++) {
+            const R dv = am[i] - mu;
+            q += dv * dv;
+        }
+        const R rs = (R)1 / SQRT(q / (R)N + (R)GRU_LN_EPS);
+        if (rstd) rstd[m * ldr] = rs;
+        /* y = gamma ah + beta [+ bias], ah = (a - mu) rs */
+        for (size_t g = 0; g < nb; g++)
+            for (size_t j = j0; j < j0 + J; j++) {
+                const size_t c = g * H + j;
+                const R ah = (am[c] - mu) * rs;
+                R v = gamma[c] * ah + beta[c];
+                if (bias) v += bias[c];
+                if (xm) xm[c] = ah;
+                ym[c] = v;
+            }
+    }
+}
+
+void KSFX(ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy, size_t ldy,
+                  const R *xhat, size_t ldx, const R *rstd, size_t ldr, const R *gamma, R *da,
+                  size_t ldd)
+{
+    const size_t nb = N / H;
+    for (size_t m = 0; m < M; m++) {
+        const R *d = dy + m * ldy, *xm = xhat + m * ldx;
+        R *o = da + m * ldd;
+        /* dah = dy gamma; s1 = sum dah, s2 = sum dah ah */
+        R s1 = 0, s2 = 0;
+        for (size_t i = 0; i < N; i++) {
+            const R dh = d[i] * gamma[i];
+            s1 += dh;
+            s2 += dh * xm[i];
+        }
+        const R m1 = s1 / (R)N, m2 = s2 / (R)N, rs = rstd[m * ldr];
+        /* da = rs (dah - mean(dah) - ah mean(dah ah)) */
+        for (size_t g = 0; g < nb; g++)
+            for (size_t j = j0; j < j0 + J; j++) {
+                const size_t c = g * H + j;
+                o[c] = rs * ((d[c] * gamma[c] - m1) - xm[c] * m2);
+            }
+    }
+}
+
+void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb,
+                          R *out)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const R p = A[m * lda + n] * Bm[m * ldb + n];   /* never fused with the add */
+            out[n] += p;
+        }
+}
