@@ -153,6 +153,7 @@ void test_forward(const char *isa);  /* forward vs reference, workspaces */
 void test_backward(const char *isa); /* finite differences, accumulation */
 void test_dropout(const char *isa);  /* dropout semantics and determinism */
 void test_step(const char *isa);     /* streaming steps == whole-sequence forward */
+void test_layer_norm(const char *isa); /* layer_norm: tensors, step, threads bitwise */
 void test_modelfile(void);           /* gru_save / gru_load */
 void test_load_corpus(void);         /* the crafted files of tests/data/modelfiles */
 void test_save(void);               /* gru_save: killed saves, modes, links, odd targets */
