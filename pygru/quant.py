@@ -60,6 +60,9 @@ class QuantizedGRU:
 
     def __init__(self, gru, fmt: str = "int8") -> None:
         code = _format_code(fmt)
+        if gru._cfg.get("layer_norm"):
+            raise ValueError("quantize: a layer_norm=True GRU cannot be quantized (libgru "
+                             "has no %s kernels for the layer normalisations)" % fmt)
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))

@@ -5,6 +5,7 @@
  *  - the tensors: 4 more per layer-direction, named and shaped as gru.h says, the gains
  *    created as 1 and the LN biases as 0; layer_norm = 2 is GRU_ERR_INVALID_ARG;
  *    gru_quantize refuses a layer_norm model (GRU_ERR_UNSUPPORTED);
+ *  - gru_save / gru_load_file keep the layer_norm tensors and flag (bitwise);
  *  - gru_step over a sequence gives bitwise gru_forward's outputs and final state;
  *  - 1, 2 and 3 threads (every call threaded: GRU_THREAD_MIN_WORK=0) give bitwise the
  *    same training forward, grad_x, grad_h0 and parameter gradients, both variants, with
@@ -14,8 +15,10 @@
 #include "check.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The tensor names, shapes and initial values of a new layer_norm model. */
 static void ln_tensors(void)
@@ -61,6 +64,69 @@ static void ln_tensors(void)
     CHECK_STATUS(gru_quantize(m, GRU_BF16, &q), GRU_ERR_UNSUPPORTED);
     CHECK_MSG(q == NULL, "gru_quantize left a model");
     gru_destroy(m);
+}
+
+/* gru_save / gru_load_file carry the layer_norm tensors and flag: every tensor back
+ * bitwise, the loaded model's forward bitwise the saved one's. */
+static void ln_file_case(int dtype, int bias, int D, rng *g)
+{
+    check_set_ctx("layer_norm file %s bias=%d bidir=%d", dtype == GRU_FLOAT64 ? "f64" : "f32",
+                  bias, D - 1);
+    gru_config cfg = make_config(3, 5, 2, D == 2, bias, bias, dtype);
+    cfg.layer_norm = 1;
+    tmodel tm;
+    if (!tmodel_create(&tm, &cfg, g, 0.7))
+        return;
+    char path[] = "/tmp/pygru_ln_XXXXXX";
+    int fd = mkstemp(path);
+    if (!CHECK_MSG(fd >= 0, "mkstemp failed")) {
+        tmodel_free(&tm);
+        return;
+    }
+    close(fd);
+    gru_model *back = NULL;
+    gru_file_info info;
+    char msg[256];
+    if (CHECK_OK(gru_save(tm.m, path)) &&
+        CHECK_OK(gru_load_file(path, &back, &info, msg, sizeof msg))) {
+        gru_config c2;
+        gru_get_config(back, &c2);
+        CHECK_MSG(c2.layer_norm == 1 && info.pygru == 1, "loaded layer_norm %d pygru %d",
+                  c2.layer_norm, info.pygru);
+        size_t n1 = 0, n2 = 0;
+        gru_param_count(tm.m, &n1);
+        gru_param_count(back, &n2);
+        CHECK_MSG(n1 == n2, "tensor count %zu after loading, %zu saved", n2, n1);
+        for (size_t i = 0; i < n1 && n1 == n2; i++) {
+            const char *name;
+            int ndim;
+            int64_t shape[2];
+            gru_param_info(tm.m, i, &name, &ndim, shape);
+            const size_t n = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
+            const size_t bytes = n * dtype_size(dtype);
+            void *a = malloc(bytes), *b = malloc(bytes);
+            CHECK_OK(gru_param_get(tm.m, name, a, n));
+            CHECK_OK(gru_param_get(back, name, b, n));
+            CHECK_SAME(name, b, a, bytes);
+            free(a);
+            free(b);
+        }
+        const int64_t T = 4, B = 2;
+        const size_t nx = (size_t)(T * B * 3), nout = (size_t)(T * B * D * 5);
+        double *x = malloc(nx * sizeof(double));
+        rng_fill(g, x, nx, -1, 1);
+        void *xd = to_dtype(x, nx, dtype), *o1 = nan_dtype(nout, dtype), *o2 = nan_dtype(nout, dtype);
+        CHECK_OK(gru_forward(tm.m, 0, T, B, 0, xd, NULL, NULL, o1, NULL, NULL, 0));
+        CHECK_OK(gru_forward(back, 0, T, B, 0, xd, NULL, NULL, o2, NULL, NULL, 0));
+        CHECK_SAME("forward of the loaded model == saved model's", o2, o1, nout * dtype_size(dtype));
+        free(x);
+        free(xd);
+        free(o1);
+        free(o2);
+    }
+    gru_destroy(back);
+    remove(path);
+    tmodel_free(&tm);
 }
 
 /* gru_step over T steps == gru_forward over the sequence, bitwise. */
@@ -205,6 +271,9 @@ void test_layer_norm(const char *isa)
 {
     rng g = {2024};
     ln_tensors();
+    for (int dt = GRU_FLOAT32; dt <= GRU_FLOAT64; dt++)
+        for (int bias = 0; bias <= 1; bias++)
+            ln_file_case(dt, bias, 2 - bias, &g);
     for (int dt = GRU_FLOAT32; dt <= GRU_FLOAT64; dt++)
         for (int ra = 0; ra <= 1; ra++) {
             ln_step_case(isa, dt, ra, 1, 4, 1, &g);
