@@ -75,6 +75,10 @@ def to_keras(gru: GRU) -> Any:
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so
     bias_ih + bias_hh is stored (the same function, rounded once more)."""
+    if getattr(gru, "_cfg", {}).get("layer_norm"):
+        raise ValueError("to_keras: layer_norm=True (layer-normalised projections) has no "
+                         "keras.layers.GRU equivalent (pygru.haste_io.to_haste exports a "
+                         "one-layer reset_after model to Haste's LayerNormGRU)")
     import keras
     cfg = gru._config()
     if cfg["num_layers"] != 1 or cfg["bidirectional"]:

@@ -143,6 +143,9 @@ def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = 
     its dequantized float32 weights, with a warning: ONNX's GRU has no quantized form,
     so ONNX Runtime runs it in float32 and its results differ from the quantized
     model's. Returns the path."""
+    if getattr(gru, "_cfg", {}).get("layer_norm"):
+        raise ValueError("to_onnx: layer_norm=True (layer-normalised projections) has no "
+                         "equivalent in ONNX's GRU operator")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     fmt = getattr(gru, "format", None)
