@@ -215,17 +215,21 @@ static gru_status read_env(gru_model *m)
     return GRU_OK;
 }
 
+/* n elements of m's parameters from element off on = 1. */
+static void params_one(gru_model *m, size_t off, size_t n)
+{
+    for (size_t i = off; i < off + n; i++) {
+        if (m->elem == sizeof(float)) ((float *)m->params)[i] = 1.0f;
+        else ((double *)m->params)[i] = 1.0;
+    }
+}
+
 /* A layer_norm model's gains start at 1 (every other parameter at 0). */
 static void ln_gains_one(gru_model *m)
 {
-    const size_t G = 3 * m->H;
     for (size_t ld = 0; ld < m->L * m->D; ld++) {
-        const size_t at[2] = {m->lp[ld].ln_ih_w, m->lp[ld].ln_hh_w};
-        for (int q = 0; q < 2; q++)
-            for (size_t i = 0; i < G; i++) {
-                if (m->elem == sizeof(float)) ((float *)m->params)[at[q] + i] = 1.0f;
-                else ((double *)m->params)[at[q] + i] = 1.0;
-            }
+        params_one(m, m->lp[ld].ln_ih_w, 3 * m->H);
+        params_one(m, m->lp[ld].ln_hh_w, 3 * m->H);
     }
 }
 

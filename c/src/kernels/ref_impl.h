@@ -274,35 +274,43 @@ void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
 
 /* ---- layer normalisation (gru_config.layer_norm) ---------------------------------- */
 
+/* One row of ln_fwd: mu and rs over its N entries, in increasing i. */
+static void KSFX(ln_stats)(size_t N, const R *a, R *mu, R *rs)
+{
+    /* mu = sum a / N; var = sum (a - mu)^2 / N; rs = 1 / sqrt(var + eps) */
+    R s = 0, q = 0;
+    for (size_t i = 0; i < N; i++) s += a[i];
+    *mu = s / (R)N;
+    for (size_t i = 0; i < N; i++) {
+        const R dv = a[i] - *mu;
+        q += dv * dv;
+    }
+    *rs = (R)1 / SQRT(q / (R)N + (R)GRU_LN_EPS);
+}
+
+/* One row of ln_fwd at its columns: y = gamma ah + beta [+ bias], ah = (a - mu) rs. */
+static void KSFX(ln_apply)(size_t N, size_t H, size_t j0, size_t J, const R *a, R mu, R rs,
+                           const R *gamma, const R *beta, const R *bias, R *y, R *xhat)
+{
+    for (size_t g = 0; g < N / H; g++)
+        for (size_t c = g * H + j0; c < g * H + j0 + J; c++) {
+            const R ah = (a[c] - mu) * rs;
+            const R v = gamma[c] * ah + beta[c];
+            y[c] = bias ? v + bias[c] : v;
+            if (xhat) xhat[c] = ah;
+        }
+}
+
 void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a, size_t lda,
                   const R *gamma, const R *beta, const R *bias, R *y, size_t ldy, R *xhat,
                   size_t ldx, R *rstd, size_t ldr)
 {
-    const size_t nb = N / H;
     for (size_t m = 0; m < M; m++) {
-        const R *am = a + m * lda;
-        R *ym = y + m * ldy, *xm = xhat ? xhat + m * ldx : NULL;
-        /* mu = sum a / N; var = sum (a - mu)^2 / N; rs = 1 / sqrt(var + eps) */
-        R s = 0;
-        for (size_t i = 0; i < N; i++) s += am[i];
-        const R mu = s / (R)N;
-        R q = 0;
-        for (size_t i = 0; i < N; i++) {
-            const R dv = am[i] - mu;
-            q += dv * dv;
-        }
-        const R rs = (R)1 / SQRT(q / (R)N + (R)GRU_LN_EPS);
+        R mu, rs;
+        KSFX(ln_stats)(N, a + m * lda, &mu, &rs);
         if (rstd) rstd[m * ldr] = rs;
-        /* y = gamma ah + beta [+ bias], ah = (a - mu) rs */
-        for (size_t g = 0; g < nb; g++)
-            for (size_t j = j0; j < j0 + J; j++) {
-                const size_t c = g * H + j;
-                const R ah = (am[c] - mu) * rs;
-                R v = gamma[c] * ah + beta[c];
-                if (bias) v += bias[c];
-                if (xm) xm[c] = ah;
-                ym[c] = v;
-            }
+        KSFX(ln_apply)(N, H, j0, J, a + m * lda, mu, rs, gamma, beta, bias, y + m * ldy,
+                       xhat ? xhat + m * ldx : NULL);
     }
 }
 
