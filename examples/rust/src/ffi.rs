@@ -1,12 +1,12 @@
 //! ffi.rs - hand-written declarations of the part of gru.h this crate uses. The layout
-//! of `GruConfig` must match `gru_config` field for field (gru.h's GRU_ABI_VERSION 4);
+//! of `GruConfig` must match `gru_config` field for field (gru.h's GRU_ABI_VERSION 5);
 //! `Model::load` checks the ABI version of the library it was linked with.
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const GRU_OK: c_int = 0;
 pub const GRU_FLOAT32: i32 = 1;
 pub const GRU_FLOAT64: i32 = 2;
-pub const GRU_ABI_VERSION: c_int = 4;
+pub const GRU_ABI_VERSION: c_int = 5;
 
 /// `gru_model`, opaque.
 #[repr(C)]
@@ -30,6 +30,7 @@ pub struct GruConfig {
     pub reverse: i32,
     pub input_dropout: f64,
     pub recurrent_dropout: f64,
+    pub layer_norm: i32,
 }
 
 extern "C" {
