@@ -325,3 +325,30 @@ def test_haste_refusals():
     del bad["gamma"]
     with pytest.raises(ValueError, match="gamma"):
         haste_io.from_haste(bad)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_nan_in_the_padding_changes_nothing(reset_after):
+    """Steps at or after a sequence's length are never read as input: NaN there gives
+    bitwise the outputs and gradients of zeros (the normalisations of padded rows are
+    kept out of the gain gradients)."""
+    rng = np.random.default_rng(5)
+    g = pygru.GRU(3, 4, num_layers=2, bidirectional=True, reset_after=reset_after,
+                  layer_norm=True, dtype=np.float64, seed=3, input_dropout=0.2,
+                  recurrent_dropout=0.2)
+    x = rng.standard_normal((5, 3, 3))
+    lengths = np.array([5, 2, 3])
+    G = rng.standard_normal((5, 3, 8))
+    results = []
+    for fill in (0.0, np.nan):
+        xf = x.copy()
+        for b, n in enumerate(lengths):
+            xf[n:, b] = fill
+        g.zero_grad()
+        g.set_seed(1)
+        out, h_n = g(xf, lengths=lengths)
+        dx, dh0 = g.backward(G)
+        dx = np.where(np.arange(5)[:, None, None] < lengths[None, :, None], dx, 0.0)
+        results.append([out, h_n, dx, dh0] + [v.copy() for v in g.grads.values()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
