@@ -290,7 +290,8 @@ class CModel:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0,
-                 reverse=False, input_dropout=0.0, recurrent_dropout=0.0, layer_norm=False):
+                 reverse=False, input_dropout=0.0, recurrent_dropout=0.0, layer_norm=False,
+                 zoneout=0.0, weight_dropout=0.0):
         self.dtype = np.dtype(dtype)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
@@ -306,6 +307,8 @@ class CModel:
         cfg.input_dropout = float(input_dropout)
         cfg.recurrent_dropout = float(recurrent_dropout)
         cfg.layer_norm = int(layer_norm)
+        cfg.zoneout = float(zoneout)
+        cfg.weight_dropout = float(weight_dropout)
         pp = ffi.new("gru_model **")
         status = lib.gru_create(cfg, pp)
         if status == lib.GRU_ERR_ISA_UNAVAILABLE:
@@ -469,6 +472,24 @@ class CModel:
                                     _ptr(mx, True), mx.size, _ptr(mh, True), mh.size),
               "reading the dropout masks")
         return mx, mh
+
+    def zoneout_masks(self, ws, layer, direction, seq_len, batch):
+        """(T, B, H) time-major zoneout masks the training forward that filled ws
+        applied in (layer, direction): 1 = kept the previous state; zeros when off."""
+        m = np.empty((seq_len, batch, self.hidden_size), dtype=self.dtype)
+        check(lib.gru_zoneout_masks(self.ptr, _ptr(ws), ws.nbytes, layer, direction,
+                                    _ptr(m, True), m.size), "reading the zoneout masks")
+        return m
+
+    def weight_dropout_mask(self, ws, layer, direction):
+        """(3H, H) DropConnect mask of weight_hh that the training forward that filled
+        ws applied in (layer, direction): entries 0 or 1/(1-p), ones when off."""
+        H = self.hidden_size
+        m = np.empty((3 * H, H), dtype=self.dtype)
+        check(lib.gru_weight_dropout_mask(self.ptr, _ptr(ws), ws.nbytes, layer, direction,
+                                          _ptr(m, True), m.size),
+              "reading the weight_dropout mask")
+        return m
 
     # -- forward and backward --
     def workspace_bytes(self, seq_len, batch, training):

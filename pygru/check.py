@@ -1,7 +1,8 @@
 """pygru.check - `python -m pygru check`: the built library against the SymPy oracle.
 
 Runs a fixed set of small seeded problems (both variants; 1 and 2 layers; uni- and
-bidirectional; lengths; batch_first; initial states; with and without bias; dropouts;
+bidirectional; lengths; batch_first; initial states; with and without bias; Keras-style
+dropout, zoneout and DropConnect with the library's masks; zoneout's inference blend;
 layer_norm; GRUCell) in
 float64 and float32 through pygru and through pygru.oracle, compares every tensor
 (output, h_n, grad_input, grad_h0 and every parameter gradient) by its error relative
@@ -41,6 +42,9 @@ class Case:
     input_dropout: float = 0.0     # GRU only: Keras-style dropout; the oracle is given
     recurrent_dropout: float = 0.0  # the masks the library's training forward drew
     layer_norm: bool = False       # GRU only: the layer-normalised GRU
+    zoneout: float = 0.0           # GRU only: zoneout and DropConnect on W_hh, the
+    weight_dropout: float = 0.0    # oracle given the library's masks
+    eval: bool = False             # GRU only: an inference forward (zoneout's blend)
 
     @property
     def name(self):
@@ -56,6 +60,12 @@ class Case:
             parts.append(f"drop={self.input_dropout:g}/{self.recurrent_dropout:g}")
         if self.layer_norm:
             parts.append("ln")
+        if self.zoneout:
+            parts.append(f"zo={self.zoneout:g}")
+        if self.weight_dropout:
+            parts.append(f"wd={self.weight_dropout:g}")
+        if self.eval:
+            parts.append("eval")
         return " ".join(parts)
 
 
@@ -76,6 +86,15 @@ CASES = [
          input_dropout=0.3, recurrent_dropout=0.4),
     Case("GRU", 2, 3, reset_after=False, batch_first=True, lengths=(2, 4, 3),
          input_dropout=0.5, recurrent_dropout=0.5),
+    Case("GRU", 2, 3, h0=True, zoneout=0.4),
+    Case("GRU", 3, 2, reset_after=False, batch_first=True, h0=True, lengths=(4, 1, 3),
+         weight_dropout=0.4),
+    Case("GRU", 2, 2, num_layers=2, bidirectional=True, h0=True, lengths=(3, 4, 1),
+         zoneout=0.3, weight_dropout=0.3),
+    Case("GRU", 2, 3, reset_after=False, batch_first=True, lengths=(2, 4, 3),
+         input_dropout=0.3, recurrent_dropout=0.3, zoneout=0.3, weight_dropout=0.3),
+    Case("GRU", 2, 3, num_layers=2, h0=True, lengths=(4, 2, 3), zoneout=0.35,
+         weight_dropout=0.3, eval=True),
     Case("GRU", 2, 3, bidirectional=True, h0=True, lengths=(4, 1, 2), layer_norm=True),
     Case("GRU", 2, 2, num_layers=2, reset_after=False, batch_first=True, bias=False, h0=True,
          lengths=(2, 4, 3), input_dropout=0.3, recurrent_dropout=0.4, layer_norm=True),
@@ -83,7 +102,7 @@ CASES = [
     Case("GRUCell", 3, 4, reset_after=False, h0=True, batch=2),
     Case("GRUCell", 3, 4, bias=False, batch=1),
 ]
-QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 12, 14)]
+QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 13, 17, 19)]
 
 
 def _tensor_kind(name):
@@ -175,9 +194,17 @@ def run_case(case, dtype, seed=0):
                bias=case.bias, batch_first=case.batch_first)
     gru = pygru.GRU(reset_after=case.reset_after, dtype=dtype, seed=0,
                     input_dropout=case.input_dropout,
-                    recurrent_dropout=case.recurrent_dropout, layer_norm=case.layer_norm, **cfg)
+                    recurrent_dropout=case.recurrent_dropout, zoneout=case.zoneout,
+                    weight_dropout=case.weight_dropout, layer_norm=case.layer_norm, **cfg)
     gru.load_state_dict({k: cast(v) for k, v in prob["params"].items()})
     lengths = None if case.lengths is None else np.array(case.lengths, dtype=np.int64)
+    if case.eval:   # inference: zoneout's expectation, W_hh unmasked, no dropout
+        gru.eval()
+        out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths)
+        expected = oracle.reference(prob["params"], reset_after=case.reset_after,
+                                    x=prob["x"], h0=prob["h0"], lengths=lengths,
+                                    zoneout=case.zoneout, layer_norm=case.layer_norm, **cfg)
+        return {"output": out, "h_n": h_n}, expected
     out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths)
     dx, dh0 = gru.backward(cast(prob["grad_output"]), cast(prob["grad_h_n"]))
     got = {"output": out, "h_n": h_n, "grad_input": dx, "grad_h0": dh0}
@@ -186,10 +213,16 @@ def run_case(case, dtype, seed=0):
     if case.input_dropout or case.recurrent_dropout:
         masks = {k: tuple(m.astype(np.float64) for m in v)
                  for k, v in gru.dropout_masks().items()}
+    wmasks = zmasks = None
+    if case.weight_dropout:
+        wmasks = {k: v.astype(np.float64) for k, v in gru.weight_dropout_masks().items()}
+    if case.zoneout:
+        zmasks = {k: v.astype(np.float64) for k, v in gru.zoneout_masks().items()}
     expected = oracle.reference(prob["params"], reset_after=case.reset_after, x=prob["x"],
                                 h0=prob["h0"], lengths=lengths,
                                 grad_output=prob["grad_output"],
                                 grad_h_n=prob["grad_h_n"], masks=masks,
+                                weight_masks=wmasks, zoneout_masks=zmasks,
                                 layer_norm=case.layer_norm, **cfg)
     return got, expected
 

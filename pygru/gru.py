@@ -207,6 +207,21 @@ class GRU(_Recurrent):
                          recurrent_dropout is set: the same rule, other draws).
     dropout_masks() returns the masks the last training forward used.
 
+    Regularisers of the recurrence (training mode only), rates in [0, 1):
+      zoneout            Krueger et al. (2016): at every step each unit keeps its previous
+                         state with probability p: h_t = m h_{t-1} + (1 - m) h~_t, m in
+                         {0, 1} per layer, direction, step, sequence and unit (h~_t the
+                         cell's new state; the output is h_t). In eval mode (and step())
+                         the expectation h_t = p h_{t-1} + (1 - p) h~_t. Haste's zoneout
+                         mask is 1 - m. zoneout_masks() gives the masks of the last
+                         training forward.
+      weight_dropout     DropConnect on W_hh (Wan et al. 2013; AWD-LSTM's weight drop;
+                         Haste's ``dropout``): each training forward draws one mask M
+                         (3H, H) per layer and direction, entries 0 or 1/(1-p), and runs
+                         every step with M * weight_hh. Eval mode uses weight_hh as it is.
+                         weight_dropout_masks() gives the masks of the last training
+                         forward.
+
     layer_norm=True: the layer-normalised GRU (Ba, Kiros & Hinton 2016, as Haste's
     LayerNormGRU): the input projection W_ih x and the recurrent projection W_hh h are
     each normalised over their row (mean 0, variance 1, eps 1e-5) with their own gain
@@ -222,7 +237,8 @@ class GRU(_Recurrent):
                  bidirectional: bool = False, reset_after: bool = True,
                  dtype: DTypeLike = np.float32, seed: Optional[int] = None,
                  reverse: bool = False, input_dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, layer_norm: bool = False) -> None:
+                 recurrent_dropout: float = 0.0, layer_norm: bool = False,
+                 zoneout: float = 0.0, weight_dropout: float = 0.0) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         num_layers = _validate.check_size(num_layers, "num_layers")
@@ -238,6 +254,8 @@ class GRU(_Recurrent):
         dropout = _validate.check_rate(dropout, "dropout")
         input_dropout = _validate.check_rate(input_dropout, "input_dropout")
         recurrent_dropout = _validate.check_rate(recurrent_dropout, "recurrent_dropout")
+        zoneout = _validate.check_rate(zoneout, "zoneout")
+        weight_dropout = _validate.check_rate(weight_dropout, "weight_dropout")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so "
@@ -249,13 +267,13 @@ class GRU(_Recurrent):
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
                              reset_after, dtype, dropout, c_seed, reverse, input_dropout,
-                             recurrent_dropout, layer_norm)
+                             recurrent_dropout, layer_norm, zoneout, weight_dropout)
         self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
             bidirectional=bidirectional, reset_after=reset_after, reverse=reverse,
             input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-            layer_norm=layer_norm))
+            layer_norm=layer_norm, zoneout=zoneout, weight_dropout=weight_dropout))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -268,7 +286,9 @@ class GRU(_Recurrent):
     reverse = property(lambda self: self._cfg["reverse"])
     input_dropout = property(lambda self: self._cfg["input_dropout"])
     recurrent_dropout = property(lambda self: self._cfg["recurrent_dropout"])
-    layer_norm = property(lambda self: self._cfg["layer_norm"])
+    layer_norm = property(lambda self: self._cfg.get("layer_norm", False))
+    zoneout = property(lambda self: self._cfg.get("zoneout", 0.0))
+    weight_dropout = property(lambda self: self._cfg.get("weight_dropout", 0.0))
 
     def __repr__(self):
         c = self._cfg
@@ -287,8 +307,8 @@ class GRU(_Recurrent):
             s += ", reset_after=False"
         if c["reverse"]:
             s += ", reverse=True"
-        for k in ("input_dropout", "recurrent_dropout"):
-            if c[k] != 0:
+        for k in ("input_dropout", "recurrent_dropout", "zoneout", "weight_dropout"):
+            if c.get(k, 0) != 0:
                 s += ", %s=%r" % (k, c[k])
         if c.get("layer_norm"):
             s += ", layer_norm=True"
@@ -304,6 +324,26 @@ class GRU(_Recurrent):
         s = self._kept()
         D = 2 if self._cfg["bidirectional"] else 1
         return {(l, d): self._model.dropout_masks(s["ws"], l, d, s["B"])
+                for l in range(self._cfg["num_layers"]) for d in range(D)}
+
+    def zoneout_masks(self) -> Dict[Tuple[int, int], np.ndarray]:
+        """The zoneout masks of the last training forward (the one backward would use):
+        {(layer, direction): m (T, B, H)}, time-major whatever batch_first is, m[t, b, j]
+        = 1 where unit j of sequence b kept its previous state at step t (h_t = h_{t-1}),
+        0 where it took the cell's new state (all 0 for zoneout=0). Haste's mask is 1 - m.
+        Unbatched forwards give B = 1."""
+        s = self._kept()
+        D = 2 if self._cfg["bidirectional"] else 1
+        return {(l, d): self._model.zoneout_masks(s["ws"], l, d, s["T"], s["B"])
+                for l in range(self._cfg["num_layers"]) for d in range(D)}
+
+    def weight_dropout_masks(self) -> Dict[Tuple[int, int], np.ndarray]:
+        """The DropConnect masks of the last training forward: {(layer, direction):
+        M (3H, H)}, row-major as weight_hh, entries 0 or 1/(1-p) (all 1 for
+        weight_dropout=0); that forward (and its backward) used M * weight_hh."""
+        s = self._kept()
+        D = 2 if self._cfg["bidirectional"] else 1
+        return {(l, d): self._model.weight_dropout_mask(s["ws"], l, d)
                 for l in range(self._cfg["num_layers"]) for d in range(D)}
 
     def forward(self, x: ArrayLike, h0: Optional[ArrayLike] = None,
@@ -599,7 +639,8 @@ class GRUCell(_Recurrent):
 # ---- building from weights, loading model files -------------------------------------
 
 _GRU_ARGS = ("input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
-             "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout, layer_norm")
+             "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout, layer_norm, "
+             "zoneout, weight_dropout")
 _CELL_ARGS = "input_size, hidden_size, bias, reset_after, dtype, seed"
 
 
@@ -670,7 +711,8 @@ def _config_of_file(cm, info):
         if not info.cell:
             cfg.update(dropout=float(c.dropout), reverse=bool(c.reverse),
                        input_dropout=float(c.input_dropout),
-                       recurrent_dropout=float(c.recurrent_dropout))
+                       recurrent_dropout=float(c.recurrent_dropout),
+                       zoneout=float(c.zoneout), weight_dropout=float(c.weight_dropout))
             if info.batch_first >= 0:
                 cfg["batch_first"] = bool(info.batch_first)
     dtype = np.float64 if c.dtype == lib.GRU_FLOAT64 else np.float32

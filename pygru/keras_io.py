@@ -74,17 +74,28 @@ def to_keras(gru: GRU) -> Any:
     """A built keras.layers.GRU (return_sequences=True, return_state=True) computing
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so
-    bias_ih + bias_hh is stored (the same function, rounded once more)."""
+    bias_ih + bias_hh is stored (the same function, rounded once more). zoneout raises
+    ValueError (its inference is not a plain GRU); weight_dropout is training-only and
+    not carried (a warning; the layer computes the same inference function)."""
     if getattr(gru, "_cfg", {}).get("layer_norm"):
         raise ValueError("to_keras: layer_norm=True (layer-normalised projections) has no "
                          "keras.layers.GRU equivalent (pygru.haste_io.to_haste exports a "
                          "one-layer reset_after model to Haste's LayerNormGRU)")
-    import keras
     cfg = gru._config()
+    if cfg.get("zoneout"):
+        raise ValueError("to_keras: zoneout=%r has no keras.layers.GRU equivalent (its "
+                         "inference blends the previous and the new state: not a plain GRU)"
+                         % cfg["zoneout"])
+    import keras
     if cfg["num_layers"] != 1 or cfg["bidirectional"]:
         raise ValueError("to_keras: a Keras GRU layer is one layer, one direction; this model "
                          "has num_layers=%d, bidirectional=%s (convert layer by layer, with "
                          "keras.layers.Bidirectional)" % (cfg["num_layers"], cfg["bidirectional"]))
+    if cfg.get("weight_dropout"):
+        import warnings
+        warnings.warn("to_keras: weight_dropout=%r (DropConnect on weight_hh) is training-only "
+                      "and is not carried; the Keras layer computes the same inference "
+                      "function" % cfg["weight_dropout"], UserWarning, stacklevel=2)
     H, I = cfg["hidden_size"], cfg["input_size"]
     sd = gru.state_dict()
     dt = "float64" if cfg["dtype"] == np.float64 else "float32"

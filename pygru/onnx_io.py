@@ -142,7 +142,9 @@ def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = 
     Runtime 1.32 has no double GRU kernel). An int8 or bf16 model (gru.quantize) exports
     its dequantized float32 weights, with a warning: ONNX's GRU has no quantized form,
     so ONNX Runtime runs it in float32 and its results differ from the quantized
-    model's. Returns the path."""
+    model's. zoneout raises ValueError (its inference is not a plain GRU); weight_dropout
+    is training-only and not carried (the exported model is the same inference function).
+    Returns the path."""
     if getattr(gru, "_cfg", {}).get("layer_norm"):
         raise ValueError("to_onnx: layer_norm=True (layer-normalised projections) has no "
                          "equivalent in ONNX's GRU operator")
@@ -155,6 +157,12 @@ def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = 
                       "weights (ONNX's GRU has no %s form); ONNX Runtime runs it in float32"
                       % (fmt, fmt), UserWarning, stacklevel=2)
     cfg = gru._config()
+    if cfg.get("zoneout"):
+        raise ValueError("to_onnx: zoneout=%r has no ONNX GRU equivalent (its inference "
+                         "blends the previous and the new state: not a plain GRU)"
+                         % cfg["zoneout"])
+    # weight_dropout (DropConnect) is training-only: the inference exported is the plain
+    # GRU with weight_hh as it is
     L, H, I = cfg["num_layers"], cfg["hidden_size"], cfg["input_size"]
     D = 2 if cfg["bidirectional"] else 1
     bf = cfg["batch_first"]

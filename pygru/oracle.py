@@ -13,10 +13,12 @@ Guarantees: float64 results for forward (output, h_n) and, given grad_output and
 grad_h_n, for every gradient (input, h0, each parameter by its PyTorch name); PyTorch's
 semantics for multi-layer, bidirectional, batch_first and lengths (packed sequences);
 Keras-style input and recurrent dropout with given masks (the masks are symbols of the
-cell, so SymPy's derivatives include them); no inter-layer dropout; the layer-normalised
-cell (layer_norm=True: symbolic means and variances over each normalised row, the
-equations of docs/equations.md, with its four gain and bias tensors per layer and
-direction). Imports nothing
+cell, so SymPy's derivatives include them); zoneout (Krueger et al.) with given masks
+m, h_t = m h_{t-1} + (1 - m) h~_t, or its inference blend (m = p everywhere); DropConnect
+on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); the
+layer-normalised cell (layer_norm=True: symbolic means and variances over each normalised
+row, the equations of docs/equations.md, with its four gain and bias tensors per layer
+and direction); no inter-layer dropout. Imports nothing
 else from pygru, so it runs without the C library.
 Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
 """
@@ -36,7 +38,8 @@ LN_EPS = 1e-5
 
 
 @functools.lru_cache(maxsize=None)
-def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_norm=False):
+def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_masked=False,
+                   zoneout=False, layer_norm=False):
     """Lambdified float64 functions for one GRU step, built once per shape and variant.
 
     Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
@@ -45,9 +48,12 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
     with dropout masks m_x (I,) on x where it meets W_ih and m_h (H,) on h where it
     meets W_hh (not in the blend) -- and returns the tuple
     (h1 (H,), J_x (H, I), J_h (H, H), J_w_ih (H, 3H*I), J_w_hh (H, 3H*H),
-     J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument. layer_norm=True:
-    step(..., ln=(g_ih, c_ih, g_hh, c_hh)) with the normalisations' gains and biases
-    (3H,) each, and four more Jacobians (H, 3H) after J_b_hh, one per tensor.
+     J_b_ih (H, 3H), J_b_hh (H, 3H)), each J = d h1 / d argument.
+    weight_masked=True appends the argument m_w (3H*H,): the DropConnect mask, the cell
+    reads m_w * w_hh wherever it reads w_hh. zoneout=True appends m_z (H,): the new
+    state is m_z * h + (1 - m_z) * h~ (m_z in {0, 1} in training, p in inference).
+    layer_norm=True: step(..., ln=(g_ih, c_ih, g_hh, c_hh)) with the normalisations' gains
+    and biases (3H,) each, and four more Jacobians (H, 3H) after J_b_hh, one per tensor.
     """
     start = time.perf_counter()
     I, H = int(input_size), int(hidden_size)
@@ -64,6 +70,13 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
         xd, hd = x.multiply_elementwise(m_x), h.multiply_elementwise(m_h)   # what W meets
     else:
         xd, hd = x, h
+    if weight_masked:   # DropConnect: the cell meets M * W_hh
+        m_w = sp.Matrix(3 * H, H, sp.symbols(f"mw0:{3 * H * H}", real=True))  # (3H, H)
+        w_hhd = w_hh.multiply_elementwise(m_w)
+    else:
+        w_hhd = w_hh
+    if zoneout:
+        m_z = sp.Matrix(sp.symbols(f"mz0:{H}", real=True))                    # (H, 1)
 
     def sigmoid(a):
         # = 1 / (1 + exp(-a)), written through tanh so that neither it nor its
@@ -102,8 +115,9 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
         nrz = 3 * H if reset_after else 2 * H      # rows of W_hh that meet h directly
         a_i = sp.Matrix(sp.symbols(f"ai0:{3 * H}", real=True))                # (3H, 1)
         a_h = sp.Matrix(sp.symbols(f"ah0:{nrz}", real=True))                  # (nrz, 1)
-        # a_i = W_ih x,  a_h = W_hh h (reset_after=False: [W_hr h, W_hz h])
-        defs += [(a_i, w_ih * xd), (a_h, w_hh[0:nrz, :] * hd)]
+        # a_i = W_ih x,  a_h = W_hh h (reset_after=False: [W_hr h, W_hz h]); W_hh read as
+        # m_w * W_hh with DropConnect
+        defs += [(a_i, w_ih * xd), (a_h, w_hhd[0:nrz, :] * hd)]
         # gi = LN_{g_ih, c_ih}(a_i) + b_ih                            (over 3H)
         gi = layer_norm_of(a_i, g_ih, c_ih, "yi") + b_ih
         # gh = LN_{g_hh, c_hh}(a_h) + b_hh (over 3H); reset_after=False:
@@ -118,26 +132,29 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
         else:
             a_n = sp.Matrix(sp.symbols(f"an0:{H}", real=True))                # (H, 1)
             # a_n = W_hn (r * h)
-            defs.append((a_n, rows(w_hh, 2) * r.multiply_elementwise(hd)))
+            defs.append((a_n, rows(w_hhd, 2) * r.multiply_elementwise(hd)))
             # gh_n = LN_{g_hh[2H:3H], c_hh[2H:3H]}(a_n) + b_hn          (over H)
             gh_n = layer_norm_of(a_n, rows(g_hh, 2), rows(c_hh, 2), "yn") + rows(b_hh, 2)
             # n = tanh(gi_n + gh_n)
             n = (rows(gi, 2) + gh_n).applyfunc(sp.tanh)
     else:
         # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
-        r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hh, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
+        r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hhd, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
         # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-        z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hh, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
+        z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hhd, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
         if reset_after:
             # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
             n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-                 + r.multiply_elementwise(rows(w_hh, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
+                 + r.multiply_elementwise(rows(w_hhd, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
         else:
             # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
             n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-                 + rows(w_hh, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
+                 + rows(w_hhd, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
     # h' = (1 - z) * n + z * h   (the unmasked h)
     h1 = (sp.ones(H, 1) - z).multiply_elementwise(n) + z.multiply_elementwise(h)
+    if zoneout:
+        # zoneout: h_t = m * h_{t-1} + (1 - m) * h~_t
+        h1 = m_z.multiply_elementwise(h) + (sp.ones(H, 1) - m_z).multiply_elementwise(h1)
     # -----------------------------------------------------------------------------------
 
     def jacobian(f, v):  # = f.jacobian(v), skipping symbols an entry does not contain
@@ -171,6 +188,10 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
     args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
     if masked:
         args += [list(m_x), list(m_h)]
+    if weight_masked:
+        args += [list(m_w)]
+    if zoneout:
+        args += [list(m_z)]
     if layer_norm:
         args += [list(g_ih), list(c_ih), list(g_hh), list(c_hh)]
     # the intermediates, in order (a_n needs a_i and a_h), then h1 and the Jacobians
@@ -190,12 +211,15 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, layer_nor
     return step, time.perf_counter() - start
 
 
-def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None, layer_norm=False):
+def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
+                 weight_mask=None, zoneout_mask=None, layer_norm=False):
     """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
 
     params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
     bias_ih{suffix}, bias_hh{suffix} (3H,). masks: None, or (m_x (B, I), m_h (B, H))
-    dropout masks. layer_norm: the layer-normalised cell, params then also holding
+    dropout masks. weight_mask: None or the DropConnect mask (3H, H) of W_hh.
+    zoneout_mask: None or (B, H) (1 = keep the previous state; p for the inference
+    blend). layer_norm: the layer-normalised cell, params then also holding
     layer_norm_ih_weight{suffix}, layer_norm_ih_bias{suffix}, layer_norm_hh_weight{suffix},
     layer_norm_hh_bias{suffix} (3H,). Used by the GRUCell check and by reference().
     """
@@ -204,7 +228,9 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None, layer
     H, I = w_hh.shape[1], w_ih.shape[1]
     b_ih = np.asarray(params.get("bias_ih" + suffix, np.zeros(3 * H)), dtype=np.float64)
     b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
-    step, _ = cell_functions(I, H, bool(reset_after), masks is not None, bool(layer_norm))
+    step, _ = cell_functions(I, H, bool(reset_after), masks is not None,
+                             weight_mask is not None, zoneout_mask is not None,
+                             bool(layer_norm))
     ln = () if not layer_norm else tuple(
         np.asarray(params[f"layer_norm_{k}{suffix}"], dtype=np.float64)
         for k in ("ih_weight", "ih_bias", "hh_weight", "hh_bias"))
@@ -214,6 +240,10 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None, layer
     jacs = []
     for b in range(x.shape[0]):
         extra = () if masks is None else (masks[0][b], masks[1][b])
+        if weight_mask is not None:
+            extra += (np.asarray(weight_mask, dtype=np.float64).ravel(),)
+        if zoneout_mask is not None:
+            extra += (np.asarray(zoneout_mask, dtype=np.float64)[b],)
         res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra, ln=ln)
         out[b] = res[0]
         jacs.append(res[1:])
@@ -289,7 +319,8 @@ def _as_float64(name, value, shape):
 
 def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
               bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
-              grad_output=None, grad_h_n=None, masks=None, layer_norm=False):
+              grad_output=None, grad_h_n=None, masks=None, weight_masks=None,
+              zoneout_masks=None, zoneout=0.0, layer_norm=False):
     """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
 
     params: dict of PyTorch-named arrays (no bias keys when bias=False).
@@ -301,6 +332,11 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     dropout masks, fixed across time (pygru's GRU.dropout_masks() gives them).
     layer_norm: the layer-normalised GRU (params with its four tensors per layer and
     direction, param_names(..., layer_norm=True)).
+    weight_masks: None, or {(layer, direction): M (3H, H)}: DropConnect masks of W_hh
+    (pygru's GRU.weight_dropout_masks()). zoneout_masks: None, or {(layer, direction):
+    m (T, B, H) time-major}: training zoneout (1 = keep the previous state; pygru's
+    GRU.zoneout_masks()); without them, zoneout > 0 gives the inference blend
+    h_t = p h_{t-1} + (1 - p) h~_t.
     Returns a dict of float64 arrays: 'output' (T, B, D*H) (or (B, T, D*H)), 'h_n'
     (L*D, B, H), and with gradients 'grad_input' (shape of x), 'grad_h0' (L*D, B, H) and
     'grad_<name>' for every parameter name in params.
@@ -329,6 +365,16 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                                       (B, I if l == 0 else D * H)),
                           _as_float64(f"masks[{l}, {d}][1]", masks[(l, d)][1], (B, H)))
                  for l in range(L) for d in range(D)}
+    if weight_masks is not None:
+        weight_masks = {(l, d): _as_float64(f"weight_masks[{l}, {d}]", weight_masks[(l, d)],
+                                            (3 * H, H)) for l in range(L) for d in range(D)}
+    if zoneout_masks is not None:
+        zoneout_masks = {(l, d): _as_float64(f"zoneout_masks[{l}, {d}]",
+                                             zoneout_masks[(l, d)], (T, B, H))
+                         for l in range(L) for d in range(D)}
+    elif zoneout:
+        p_z = float(zoneout)
+        zoneout_masks = {(l, d): np.full((T, B, H), p_z) for l in range(L) for d in range(D)}
 
     # ---- forward, keeping every step's Jacobians -------------------------------------
     layer_in = x                                  # (T, B, in)
@@ -347,8 +393,12 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                         continue                  # padding: output 0, state unchanged
                     mk = None if masks is None else tuple(
                         m[b:b + 1] for m in masks[(layer, d)])
+                    wm = None if weight_masks is None else weight_masks[(layer, d)]
+                    zm = (None if zoneout_masks is None
+                          else zoneout_masks[(layer, d)][t, b:b + 1])
                     h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
                                             reset_after=reset_after, suffix=suffix, masks=mk,
+                                            weight_mask=wm, zoneout_mask=zm,
                                             layer_norm=layer_norm)
                     h[b] = h1[0]
                     out[t, b, d * H:(d + 1) * H] = h[b]

@@ -63,6 +63,10 @@ class QuantizedGRU:
         if gru._cfg.get("layer_norm"):
             raise ValueError("quantize: a layer_norm=True GRU cannot be quantized (libgru "
                              "has no %s kernels for the layer normalisations)" % fmt)
+        if gru._cfg.get("zoneout"):
+            raise ValueError("quantize: zoneout=%r is not supported by the int8 and bf16 "
+                             "models (their paths have no zoneout blend); weight_dropout "
+                             "models can be quantized" % gru._cfg["zoneout"])
         model = _core.CModel.quantized(gru._model, code)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_cfg", dict(gru._cfg))

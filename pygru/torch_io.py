@@ -9,7 +9,10 @@ Guarantees:
     (batch_first, dropout, dtype, seed); a keyword that contradicts the weights raises
     ValueError naming it;
   * what the other side cannot express raises ValueError: torch modules of another
-    dtype than float32/float64 (pygru), reset_after=False (torch).
+    dtype than float32/float64 (pygru), reset_after=False (torch), zoneout (torch: its
+    inference is not a plain GRU);
+  * weight_dropout (DropConnect on weight_hh) is training-only: to_torch exports the
+    same inference function (weight_hh as it is) and warns that it is not carried.
 """
 import collections.abc
 import warnings
@@ -94,6 +97,14 @@ def to_torch(model: Union[GRU, GRUCell]) -> Any:
     if cfg.get("reverse"):
         raise ValueError("to_torch: reverse=True (a single right-to-left direction) has no "
                          "torch.nn.GRU equivalent")
+    if cfg.get("zoneout"):
+        raise ValueError("to_torch: zoneout=%r has no torch.nn.GRU equivalent (its inference "
+                         "blends the previous and the new state: not a plain GRU)"
+                         % cfg["zoneout"])
+    if cfg.get("weight_dropout"):
+        warnings.warn("to_torch: weight_dropout=%r (DropConnect on weight_hh) is training-only "
+                      "and is not carried; the torch module computes the same inference "
+                      "function" % cfg["weight_dropout"], UserWarning, stacklevel=3)
     if cfg.get("input_dropout") or cfg.get("recurrent_dropout"):
         warnings.warn("to_torch: torch.nn.GRU has no input or recurrent dropout; the torch "
                       "module computes the same function but trains without them "

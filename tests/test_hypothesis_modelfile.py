@@ -143,6 +143,6 @@ def test_metadata_values_agree(which, data):
     meta[key] = data.draw(st.one_of(st.text(max_size=8), st.sampled_from(
         ["0", "1", "2", "0.5", "1e-05", "0.0", "5e-324", "0.99999999999999989"])), label="value")
     loaded = check_outcome(frame(json.dumps(header), body))
-    if loaded and key in ("dropout", "input_dropout", "recurrent_dropout") and \
-            isinstance(MODELS[which], pygru.GRU):
+    rates = ("dropout", "input_dropout", "recurrent_dropout", "zoneout", "weight_dropout")
+    if loaded and key in rates and isinstance(MODELS[which], pygru.GRU):
         assert getattr(pygru.load(PATH), key) == float(meta[key])

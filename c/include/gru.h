@@ -176,6 +176,34 @@ typedef struct gru_config {
                                others (names below); gru_create sets the gains to 1 and
                                the LN biases to 0. The LN bias c is redundant with the
                                following b (both kept, both trained). */
+    double zoneout;         /* 0 <= p < 1: zoneout (Krueger et al. 2016) on every layer's
+                               state. Training: per layer-direction k, step t, sequence
+                               b and unit j a mask m in {0, 1}, m = 1 ("keep the
+                               previous state") when uniform number (t*B + b)*H + j
+                               (time-major whatever the layout) of stream
+                               GRU_STREAM_ZONEOUT(k) (rng.h) of the call's draw is < p;
+                               h_t = m ? h_{t-1} : h~_t (an exact select), with h~_t the
+                               cell's new state (the blend above); the output at t is
+                               h_t. Inference (training = 0, gru_step): the expectation
+                               h_t = (p_R * h_{t-1}) + (q_R * h~_t) with p_R = (R)p and
+                               q_R = (R)(1 - p) (1 - p in double, both rounded to the
+                               model dtype R), each product rounded to R, then the sum
+                               (never fused): the same bits on every kernel set and
+                               thread count. Finished sequences (lengths) keep their
+                               state whatever m. Haste's zoneout mask is 1 - m. */
+    double weight_dropout;  /* 0 <= p < 1: DropConnect on the recurrent weights (Wan et
+                               al. 2013; AWD-LSTM's weight-dropped recurrence; Haste's
+                               `dropout`). Each training forward draws per
+                               layer-direction k one mask M_k (3H, H), entries 0 when
+                               uniform number g*H + j (row g, column j of W_hh) of stream
+                               GRU_STREAM_WEIGHT(k) is < p, else (R)(1/(1-p)), and runs
+                               every step with W~_hh = M_k * W_hh (all three gates, both
+                               reset variants, with recurrent dropout too). Backward:
+                               dLoss/dh_prev through W~_hh; dW_hh += M_k * (dgh^T h)
+                               (the product rounded, then masked). Inference and
+                               gru_step use W_hh unmasked (its expectation under the
+                               inverted scaling). The masked weights live in the
+                               training workspace, never in the model. */
 } gru_config;
 
 typedef struct gru_model gru_model;   /* opaque */
@@ -192,7 +220,7 @@ GRU_API const char *gru_strerror(int status);
 
 /* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
  * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0, input_dropout 0, recurrent_dropout 0,
- * layer_norm 0;
+ * layer_norm 0, zoneout 0, weight_dropout 0;
  * input_size and hidden_size 0 (must be set).
  * Does nothing if cfg is NULL. */
 GRU_API void gru_config_init(gru_config *cfg);
@@ -305,6 +333,23 @@ GRU_API gru_status gru_dropout_masks(const gru_model *model, const void *workspa
                                      size_t input_count, void *recurrent_mask,
                                      size_t recurrent_count);
 
+/* Copies the zoneout masks that the training forward which filled `workspace` applied
+ * in layer `layer` (0..L-1), direction `direction` (0..D-1): mask (T, B, H) time-major
+ * whatever that forward's layout, model dtype, entries 1 ("kept the previous state")
+ * or 0 (took the cell's new state), count = T*B*H (else GRU_ERR_SIZE_MISMATCH); all 0
+ * when zoneout is 0. Errors and alignment as gru_dropout_masks. */
+GRU_API gru_status gru_zoneout_masks(const gru_model *model, const void *workspace,
+                                     size_t workspace_bytes, int64_t layer,
+                                     int64_t direction, void *mask, size_t count);
+
+/* Copies the DropConnect mask M (3H, H) of W_hh that the training forward which filled
+ * `workspace` applied in layer `layer`, direction `direction`: model dtype, row-major as
+ * weight_hh, entries 0 or 1/(1-p), count = 3H*H (else GRU_ERR_SIZE_MISMATCH); all 1 when
+ * weight_dropout is 0. Errors and alignment as gru_dropout_masks. */
+GRU_API gru_status gru_weight_dropout_mask(const gru_model *model, const void *workspace,
+                                           size_t workspace_bytes, int64_t layer,
+                                           int64_t direction, void *mask, size_t count);
+
 /* ---- threads -------------------------------------------------------------------- */
 
 /* Sets how many threads the model's forward and backward use: its own pool of n - 1
@@ -339,7 +384,9 @@ GRU_API int gru_get_num_threads(const gru_model *model);
  *   gates r, z, n (3H), W_hn h + b_hn (H, reset_after only) and the previous state
  *   (H), plus every layer's output but the last's (D*H); a 128-byte header; with
  *   input or recurrent dropout, the masks (per layer-direction (B, in) and (B, H)),
- *   and for input dropout one (T, B, in) buffer of masked inputs.
+ *   and for input dropout one (T, B, in) buffer of masked inputs; with zoneout the
+ *   masks (T, B, H) per layer-direction; with weight_dropout per layer-direction the
+ *   mask (3H, H) and the masked W_hh in the kernels' packed forms, plus one (3H, H).
  * training = 0: scratch for inference, independent of T: a chunk of input projections
  *   (about 128 rows of 3H, at least 8 steps of B rows) and the step state (O(B*H));
  *   bidirectional models of 2+ layers also need one (T, B, 2H) layer buffer (the next

@@ -103,6 +103,8 @@ static gru_status check_config(const gru_config *cfg)
         !(cfg->dropout >= 0.0 && cfg->dropout < 1.0) ||   /* also rejects NaN */
         !(cfg->input_dropout >= 0.0 && cfg->input_dropout < 1.0) ||
         !(cfg->recurrent_dropout >= 0.0 && cfg->recurrent_dropout < 1.0) ||
+        !(cfg->zoneout >= 0.0 && cfg->zoneout < 1.0) ||
+        !(cfg->weight_dropout >= 0.0 && cfg->weight_dropout < 1.0) ||
         !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional) ||
         !is_flag(cfg->layer_norm))
         return GRU_ERR_INVALID_ARG;
@@ -665,6 +667,61 @@ gru_status gru_dropout_masks(const gru_model *m, const void *workspace,
     if (recurrent_mask)
         copy_mask(m, m->cfg.recurrent_dropout > 0 ? rec + w.mask_rec : NULL, B * H,
                   recurrent_mask);
+    return GRU_OK;
+}
+
+/* The common checks of the mask getters: the model, the layer and direction, the
+ * workspace (a training forward of this model; its layout into *w). */
+static gru_status mask_getter(const gru_model *m, const void *workspace,
+                              size_t workspace_bytes, int64_t layer, int64_t direction,
+                              const void *mask, gru_ws_layout *w)
+{
+    if (!m || !workspace || !mask) return GRU_ERR_NULL;
+    if (m->q) return GRU_ERR_UNSUPPORTED;
+    if (misaligned(mask, m->elem)) return GRU_ERR_MISALIGNED;
+    if (layer < 0 || (uint64_t)layer >= m->L || direction < 0 || (uint64_t)direction >= m->D)
+        return GRU_ERR_INVALID_ARG;
+    return check_workspace(m, workspace, workspace_bytes, -1, 0, 0, 0, w);
+}
+
+gru_status gru_zoneout_masks(const gru_model *m, const void *workspace,
+                             size_t workspace_bytes, int64_t layer, int64_t direction,
+                             void *mask, size_t count)
+{
+    gru_ws_layout w;
+    gru_status st = mask_getter(m, workspace, workspace_bytes, layer, direction, mask, &w);
+    if (st) return st;
+    const size_t T = w.T, B = w.B, H = m->H;
+    if (count != w.rows * H) return GRU_ERR_SIZE_MISMATCH;   /* rows = T * B: no overflow */
+    if (!(m->cfg.zoneout > 0)) {   /* nothing kept: all 0 */
+        memset(mask, 0, count * m->elem);
+        return GRU_OK;
+    }
+    const gru_ws_header *hdr = workspace;
+    const size_t k = (size_t)layer * m->D + (size_t)direction;
+    const unsigned char *src = (const unsigned char *)workspace + w.off_blocks +
+                               k * w.block_bytes + w.off_zmask;
+    const size_t row = H * m->elem;
+    for (size_t t = 0; t < T; t++)   /* the forward's layout -> time-major */
+        for (size_t b = 0; b < B; b++) {
+            const size_t i = hdr->batch_first ? b * T + t : t * B + b;
+            memcpy((unsigned char *)mask + (t * B + b) * row, src + i * row, row);
+        }
+    return GRU_OK;
+}
+
+gru_status gru_weight_dropout_mask(const gru_model *m, const void *workspace,
+                                   size_t workspace_bytes, int64_t layer, int64_t direction,
+                                   void *mask, size_t count)
+{
+    gru_ws_layout w;
+    gru_status st = mask_getter(m, workspace, workspace_bytes, layer, direction, mask, &w);
+    if (st) return st;
+    if (count != 3 * m->H * m->H) return GRU_ERR_SIZE_MISMATCH;   /* weight_hh's size */
+    const size_t k = (size_t)layer * m->D + (size_t)direction;
+    copy_mask(m, m->cfg.weight_dropout > 0
+                     ? (const unsigned char *)workspace + w.off_wd + k * w.wd_bytes : NULL,
+              count, mask);
     return GRU_OK;
 }
 

@@ -76,6 +76,7 @@ typedef struct FN(call) {
     R *rh;                     /* (B, H) r h of a step (reset_before) */
     R *hm0, *hm1;              /* (B, H) m_h h, double-buffered (recurrent dropout) */
     R *xmf;                    /* (rows, in_max) m_x in (input dropout) */
+    R zp, zq;                  /* inference zoneout: (R)p, (R)(1 - p) */
     /* backward */
     const R *grad_out, *grad_hn;   /* (rows, D*H) or NULL, (L*D, B, H) or NULL */
     R *grad_x, *grad_h0;           /* (rows, I) or NULL, (L*D, B, H) or NULL */
@@ -90,6 +91,9 @@ typedef struct FN(call) {
     R *hpa;                    /* (rows, H) m_h h_prev of every step (recurrent dropout) */
     R *xm, *dxm;               /* (rows, in_max) input dropout: m_x in, d(m_x in) */
     R *rhs;                    /* (rows, H) r h of every step, reset_before */
+    R *zt, *zk;                /* (B, H) zoneout: dLoss/d(cell's new state), dLoss/dh_prev
+                                  through the kept units */
+    R *wtmp;                   /* (3H, H) weight_dropout: dgh^T h before the mask */
     R *dy, *din;               /* (rows, D*H) between layers */
     R *kscratch;               /* (threads, gemm_scratch) */
 } FN(call);
@@ -141,6 +145,10 @@ typedef struct FN(dir) {
     const R *Phh;              /* my panels of W_hh (3H, H) packed (backward) */
     const R *bih, *bhh;        /* (3H) or NULL */
     const R *mx, *mh;          /* (B, in_w), (B, H) dropout masks (training) or NULL */
+    R *zm;                     /* (rows, H) zoneout masks (training) or NULL */
+    R *wm;                     /* (3H, H) DropConnect mask of W_hh (training) or NULL;
+                                  then PhhT and Phh are the masked W~_hh's forms in the
+                                  workspace */
     R *gates;                  /* training: (rows, 3H) r, z, n of every step;
                                   inference: (Tc, B, 3H) input projections of a chunk */
     R *ghn;                    /* (rows, H) W_hn h + b_hn (training, reset_after) or NULL */
@@ -175,6 +183,7 @@ static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, 
     v->mh = c->training ? FN(mask_rec)(m, ws, c->work, v->k) : NULL;
     v->gates = (R *)(c->work + ws->off_gi);
     v->ghn = v->hprev = NULL;
+    v->zm = v->wm = NULL;
     v->lgi = FN(at)(m->params, v->p->ln_ih_w);
     v->lbi = FN(at)(m->params, v->p->ln_ih_b);
     v->lgh = FN(at)(m->params, v->p->ln_hh_w);
@@ -185,6 +194,7 @@ static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, 
         v->gates = (R *)(blk + ws->off_gates);
         v->ghn = th->ra ? (R *)(blk + ws->off_ghn) : NULL;
         v->hprev = (R *)(blk + ws->off_hprev);
+        if (m->cfg.zoneout > 0) v->zm = (R *)(blk + ws->off_zmask);
         if (v->lgi) {
             v->xhi = (R *)(blk + ws->off_lnxi);
             v->xhh = (R *)(blk + ws->off_lnxh);
@@ -192,6 +202,12 @@ static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, 
             v->rsh = (R *)(blk + ws->off_lnrh);
             v->rsn = th->ra ? NULL : (R *)(blk + ws->off_lnrn);
         }
+    }
+    if (c->training && m->cfg.weight_dropout > 0) {   /* W~_hh = M W_hh: the workspace's */
+        unsigned char *rec = c->work + ws->off_wd + v->k * ws->wd_bytes;
+        v->wm = (R *)rec;
+        for (int g = 0; g < 3; g++) v->PhhT[g] = (R *)(rec + ws->wd_pT[g]) + th->j0 * th->H;
+        v->Phh = (R *)(rec + ws->wd_p) + th->j0 * th->G;
     }
 }
 
@@ -374,8 +390,29 @@ static void FN(cell_forward_after)(const FN(thread) *th, const FN(dir) *v, const
         FN(copy_units)(B, J, gh + 2 * H + j0, G, v->ghn + st->r0 * H + j0, th->rs * H);
 }
 
+/* Zoneout backward, my units: h' = m h + (1 - m) h~ gives dLoss/dh~ = (1 - m) dh (into
+ * zt, returned: what the cell takes back) and the direct part m dh of dLoss/dh_prev
+ * (into zk, added to dh_prev by zoneout_keep). Without zoneout: dh itself. */
+static const R *FN(zoneout_split)(const FN(thread) *th, const FN(dir) *v,
+                                  const FN(bstep) *st)
+{
+    const FN(call) *c = th->c;
+    const size_t H = th->H, j0 = th->j0;
+    if (!v->zm) return st->dh;
+    th->k->zoneout_split(th->B, th->J, v->zm + st->r0 * H + j0, th->rs * H, st->dh + j0, H,
+                         c->zt + j0, H, c->zk + j0, H);
+    return c->zt;
+}
+
+/* dh_prev += m dh (zoneout), my units, after the cell wrote dh_prev = dh~ z. */
+static void FN(zoneout_keep)(const FN(thread) *th, const FN(dir) *v, const FN(bstep) *st)
+{
+    if (v->zm) th->k->add(th->B, th->J, th->c->zk + th->j0, th->H, st->dhp + th->j0, th->H);
+}
+
 /* reset_after backward, my units (formulas at cell_bwd_after in kernels.h):
- *   [dgi, dgh] from dh and the saved r, z, n, gh_n, h; dh_prev = dh z  | barrier |
+ *   zoneout: dh~ = (1 - m) dh, else dh~ = dh;
+ *   [dgi, dgh] from dh~ and the saved r, z, n, gh_n, h; dh_prev = dh~ z (+ m dh)  | barrier |
  *   [layer_norm: dah = rs (dgh g - mean(dgh g) - ah mean(dgh g ah))  | barrier |]
  *   dh_prev += dah W_hh (dah = dgh without layer_norm; through m_h with recurrent
  *   dropout). */
@@ -385,9 +422,11 @@ static void FN(cell_backward_after)(const FN(thread) *th, const FN(dir) *v,
     const size_t H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
     if (J) {
         FN(dout_add)(th, v, st, dyl);
-        th->k->cell_bwd_after(th->B, H, J, st->dh + j0, st->g, rs * G,
+        const R *dnew = FN(zoneout_split)(th, v, st);   /* dLoss/d(the cell's h') */
+        th->k->cell_bwd_after(th->B, H, J, dnew + j0, st->g, rs * G,
                               v->ghn + st->r0 * H + j0, rs * H, st->hp, rs * H,
                               st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        FN(zoneout_keep)(th, v, st);
         FN(finished_grads)(th, st, 0, 3);
     }
     gru_team_barrier(th->team);   /* this step's dgh is complete */
@@ -478,8 +517,10 @@ static void FN(cell_backward_before)(const FN(thread) *th, const FN(dir) *v,
     const size_t H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
     if (J) {
         FN(dout_add)(th, v, st, dyl);
-        th->k->cell_bwd_before_zn(th->B, H, J, st->dh + j0, st->g, rs * G, st->hp, rs * H,
+        const R *dnew = FN(zoneout_split)(th, v, st);   /* dLoss/d(the cell's h') */
+        th->k->cell_bwd_before_zn(th->B, H, J, dnew + j0, st->g, rs * G, st->hp, rs * H,
                                   st->dgi + j0, st->dgh + j0, rs * G, st->dhp + j0);
+        FN(zoneout_keep)(th, v, st);
         FN(finished_grads)(th, st, 0, 3);
     }
     gru_team_barrier(th->team);   /* this step's dgh is complete */
@@ -571,15 +612,22 @@ static size_t FN(project_chunk)(const FN(thread) *th, const FN(dir) *v, size_t s
     return ta;
 }
 
-/* After a step: a finished sequence (t >= its length) keeps its state and outputs 0,
- * the others output their new state (my units of lout's direction-d columns); then
- * m_h h' for the next step (recurrent dropout). */
+/* After a step: zoneout's choice or blend of the previous and the cell's new state;
+ * a finished sequence (t >= its length) keeps its state and outputs 0, the others
+ * output their new state (my units of lout's direction-d columns); then m_h h' for the
+ * next step (recurrent dropout). */
 static void FN(step_outputs)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st,
                              R *lout)
 {
     const size_t H = th->H, J = th->J, j0 = th->j0;
     const int32_t *len = th->c->len;
     if (!J) return;
+    /* zoneout: h' = m ? h : h~ (training), (p h) + ((1 - p) h~) (inference) */
+    if (v->zm)
+        th->k->zoneout_select(th->B, J, v->zm + st->r0 * H + j0, th->rs * H, st->h + j0, H,
+                              st->hn + j0, H);
+    else if (!th->c->training && th->m->cfg.zoneout > 0)
+        th->k->zoneout_blend(th->B, J, th->c->zp, th->c->zq, st->h + j0, H, st->hn + j0, H);
     for (size_t b = 0; b < th->B; b++) {
         R *o = lout + (st->r0 + b * th->rs) * th->DH + v->d * H + j0;
         if (len && st->t >= (size_t)len[b]) {
@@ -676,7 +724,8 @@ static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
 
 /* Parameter gradients over all steps at once, my gate rows g0..g1 (finished
  * sequences' rows are zero):
- *   dW_ih += dgi^T (m_x) in;  dW_hh += dgh^T (m_h) h (reset_before's n rows: r h);
+ *   dW_ih += dgi^T (m_x) in;  dW_hh += dgh^T (m_h) h (reset_before's n rows: r h),
+ *   with weight_dropout dW_hh += M * (dgh^T (m_h) h) (the product, then the mask);
  *   db_ih += sum dgi;  db_hh += sum dgh
  * layer_norm: dW_ih, dW_hh from dai, dah (before the normalisations), and
  *   dg_ih += sum dgi ah_i, dc_ih += sum dgi, dg_hh += sum dgh ah_h, dc_hh += sum dgh */
@@ -698,12 +747,15 @@ static void FN(weight_grads)(const FN(thread) *th, const FN(dir) *v)
     R *gWhh = FN(at)(m->grads, v->p->w_hh);
     const size_t split = th->ra ? G : 2 * H;
     const size_t a1 = g1 < split ? g1 : split, b0 = g0 > split ? g0 : split;
+    R *dst = v->wm ? c->wtmp : gWhh;   /* (3H, H) the product's rows */
     if (a1 > g0)
-        k->gemm(1, 0, a1 - g0, H, th->rows, dwh + g0, G, whp, H, 1, gWhh + g0 * H, H,
+        k->gemm(1, 0, a1 - g0, H, th->rows, dwh + g0, G, whp, H, !v->wm, dst + g0 * H, H,
                 th->kscratch);
     if (g1 > b0)
-        k->gemm(1, 0, g1 - b0, H, th->rows, dwh + b0, G, c->rhs, H, 1, gWhh + b0 * H, H,
-                th->kscratch);
+        k->gemm(1, 0, g1 - b0, H, th->rows, dwh + b0, G, c->rhs, H, !v->wm, dst + b0 * H,
+                H, th->kscratch);
+    if (v->wm)
+        k->mul_add(g1 - g0, H, c->wtmp + g0 * H, H, v->wm + g0 * H, H, gWhh + g0 * H, H);
     if (gbih) k->colsum_add(th->rows, g1 - g0, c->dgi + g0, G, gbih + g0);
     if (gbhh) k->colsum_add(th->rows, g1 - g0, c->dgh + g0, G, gbhh + g0);
     if (v->lgi) {
@@ -767,6 +819,28 @@ static void FN(direction_backward)(const FN(thread) *th, const FN(dir) *v, const
 
 /* ---- one layer: forward and backward ----------------------------------------------- */
 
+/* Training with weight_dropout, layer-direction v: the rows of my units (every gate)
+ * of M and W~ = M * W_hh (into the workspace's unpacked (3H, H))  | barrier |  my
+ * panels of W~'s packed forms, W~_hg^T per gate and W~_hh (a thread reads only its own
+ * panels in forward and backward; the barriers of the steps order the next
+ * direction's writes of W~ after these reads). */
+static void FN(drop_weights)(const FN(thread) *th, const FN(dir) *v)
+{
+    const FN(call) *c = th->c;
+    const KT *k = th->k;
+    const size_t H = th->H, G = th->G, j0 = th->j0, J = th->J;
+    R *wt = (R *)(c->work + c->ws->off_wt);
+    const R *w = FN(at)(th->m->params, v->p->w_hh);   /* (3H, H) */
+    for (size_t g = 0; g < 3 && J; g++)
+        k->weight_drop(g * H + j0, g * H + j0 + J, H, w, th->m->cfg.weight_dropout, c->seed,
+                       c->draw, GRU_STREAM_WEIGHT(v->k), v->wm, wt);
+    gru_team_barrier(th->team);   /* every row of W~ is known */
+    if (!J) return;
+    for (size_t g = 0; g < 3; g++)
+        k->pack_b(1, H, J, wt + (g * H + j0) * H, H, (R *)v->PhhT[g]);
+    k->pack_b(0, G, J, wt + j0, H, (R *)v->Phh);
+}
+
 /* Layer l: each direction over all steps into lout (rows, D*H), then (training, all
  * but the last layer) the inter-layer dropout of my rows of its output. */
 static void FN(layer_forward)(const FN(thread) *th, size_t l, const R *in, size_t in_w,
@@ -776,7 +850,14 @@ static void FN(layer_forward)(const FN(thread) *th, size_t l, const R *in, size_
     for (size_t d = 0; d < th->D; d++) {
         FN(dir) v;
         FN(dir_init)(th, l, d, in, in_w, &v);
-        if (c->training) FN(project_all)(th, &v);
+        if (c->training) {
+            if (v.wm) FN(drop_weights)(th, &v);
+            if (v.zm)   /* my rows; direction_forward's first barrier publishes them */
+                th->k->zoneout_mask(th->q0, th->q1, th->H, th->T, th->B, c->bf,
+                                    th->m->cfg.zoneout, c->seed, c->draw,
+                                    GRU_STREAM_ZONEOUT(v.k), v.zm);
+            FN(project_all)(th, &v);
+        }
         FN(direction_forward)(th, &v, lout);
     }
     if (c->training && th->m->cfg.dropout > 0 && l < th->L - 1) {
@@ -903,6 +984,8 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
     c.hm0 = (R *)(work + ws->off_hm);
     c.hm1 = (R *)(work + ws->off_hmnew);
     c.xmf = (R *)(work + ws->off_xm);
+    c.zp = (R)m->cfg.zoneout;            /* p and 1 - p (in double), rounded to R */
+    c.zq = (R)(1.0 - m->cfg.zoneout);
     memset(work, 0, sizeof(gru_ws_header));
     if (training) {
         c.draw = m->dropout_draws++;
@@ -916,18 +999,19 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
 /* Backward's scratch (the model's, reused between calls), in this order: dgi, dgh
  * (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H)
  * between layers; hpm, dm (B, H) and hpa (rows, H) for recurrent dropout; xm, dxm
- * (rows, in_max) for input dropout (xm alone, (rows, I), with lengths); dai, dah
- * (rows, 3H) for layer_norm; each thread's gemm scratch. (Sizes fit: the
- * forward's workspace held each of them.) */
+ * (rows, in_max) for input dropout (xm alone, (rows, I), with lengths); zt, zk (B, H)
+ * for zoneout; wtmp (3H, H) for weight_dropout; dai, dah (rows, 3H) for layer_norm;
+ * each thread's gemm scratch. (Sizes fit: the forward's workspace held each of them.) */
 enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN(SC_DY),
-       FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_DAI),
-       FN(SC_DAH), FN(SC_KS), FN(SC_N) };
+       FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_ZT),
+       FN(SC_ZK), FN(SC_WT), FN(SC_DAI), FN(SC_DAH), FN(SC_KS), FN(SC_N) };
 
 /* Carves the scratch above out of the model's backward scratch into c. */
 static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, FN(call) *c)
 {
     const size_t rows = ws->rows, B = ws->B, H = m->H, G = 3 * H, DH = m->D * H;
     const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
+    const int zo = m->cfg.zoneout > 0, wd = m->cfg.weight_dropout > 0;
     const int lnorm = m->cfg.layer_norm != 0;
     const size_t in_max = m->I > DH ? m->I : DH, io = m->L > 1 ? rows * DH : 0;
     /* xm also holds layer 0's input with its padded rows zeroed (lengths) */
@@ -935,8 +1019,8 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     size_t n[FN(SC_N)] = {rows * G, rows * G, B * H, B * H, B * H,
                           m->cfg.reset_after ? 0 : rows * H, io, io, drec ? B * H : 0,
                           drec ? B * H : 0, drec ? rows * H : 0, nxm,
-                          dinp ? rows * in_max : 0, lnorm ? rows * G : 0,
-                          lnorm ? rows * G : 0, 0};
+                          dinp ? rows * in_max : 0, zo ? B * H : 0, zo ? B * H : 0,
+                          wd ? G * H : 0, lnorm ? rows * G : 0, lnorm ? rows * G : 0, 0};
     size_t total = 0, bytes;
     if (!gru_mul(m->kernels->S.gemm_scratch, (size_t)m->nthreads, &n[FN(SC_KS)]))
         return GRU_ERR_OVERFLOW;
@@ -954,6 +1038,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     c->rhs = at[FN(SC_RHS)]; c->dy = at[FN(SC_DY)]; c->din = at[FN(SC_DIN)];
     c->hpm = at[FN(SC_HPM)]; c->dm = at[FN(SC_DM)]; c->hpa = at[FN(SC_HPA)];
     c->xm = at[FN(SC_XM)]; c->dxm = at[FN(SC_DXM)];
+    c->zt = at[FN(SC_ZT)]; c->zk = at[FN(SC_ZK)]; c->wtmp = at[FN(SC_WT)];
     c->dai = lnorm ? at[FN(SC_DAI)] : NULL; c->dah = lnorm ? at[FN(SC_DAH)] : NULL;
     c->kscratch = n[FN(SC_KS)] ? at[FN(SC_KS)] : NULL;
     return GRU_OK;

@@ -591,15 +591,18 @@ static gru_status load_meta_sizes(loader *ld)
     return GRU_OK;
 }
 
-/* pygru metadata: reverse and batch_first (flags) and the three dropout rates, each
- * optional (0 when absent; batch_first -1). */
+/* pygru metadata: reverse and batch_first (flags) and the five rates (dropout,
+ * input_dropout, recurrent_dropout, zoneout, weight_dropout), each optional (0 when
+ * absent; batch_first -1). */
 static gru_status load_meta_options(loader *ld)
 {
     static const char *const flags[2] = {"reverse", "batch_first"};
-    static const char *const rates[3] = {"dropout", "input_dropout", "recurrent_dropout"};
+    static const char *const rates[5] = {"dropout", "input_dropout", "recurrent_dropout",
+                                         "zoneout", "weight_dropout"};
     int32_t *const flag_of[2] = {&ld->cfg.reverse, &ld->info.batch_first};
-    double *const rate_of[3] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
-                                &ld->cfg.recurrent_dropout};
+    double *const rate_of[5] = {&ld->cfg.dropout, &ld->cfg.input_dropout,
+                                &ld->cfg.recurrent_dropout, &ld->cfg.zoneout,
+                                &ld->cfg.weight_dropout};
     for (int k = 0; k < 2; k++) {
         const char *s = meta_str(ld->meta, flags[k]);
         if (s && strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
@@ -607,7 +610,7 @@ static gru_status load_meta_options(loader *ld)
                        flags[k], s);
         if (s) *flag_of[k] = s[0] == '1';
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 5; k++) {
         const char *s = meta_str(ld->meta, rates[k]);
         if (s && !strict_rate(s, rate_of[k]))
             return BAD("%s: __metadata__ '%s' is \"%s\", expected a decimal number in [0, 1)",
@@ -773,6 +776,10 @@ static gru_status load_data(loader *ld, size_t maxn)
  * configuration libgru refuses is the file's fault (GRU_ERR_FORMAT). */
 static gru_status load_create(loader *ld)
 {
+    if (ld->qfmt && ld->cfg.zoneout > 0)   /* gru_quantize refuses zoneout: never written */
+        return BAD("%s: __metadata__ zoneout is %.17g in %s model (quantized models have "
+                   "no zoneout)", ld->path, ld->cfg.zoneout,
+                   ld->qfmt == GRU_BF16 ? "a bf16" : "an int8");
     gru_status st = ld->qfmt ? gru_qmodel_create(&ld->cfg, ld->qfmt, &ld->m)
                              : gru_create(&ld->cfg, &ld->m);
     if (st == GRU_ERR_UNSUPPORTED)

@@ -498,6 +498,9 @@ static gru_status q_new(const gru_config *config, int32_t format, gru_model **ou
     gru_config cfg = *config;
     cfg.dtype = GRU_FLOAT32;
     gru_model *m;
+    /* zoneout's inference blend is not in the quantized paths (weight_dropout's
+     * inference is the plain GRU: quantized as it is) */
+    if (cfg.zoneout > 0) return GRU_ERR_UNSUPPORTED;
     gru_status st = gru_create(&cfg, &m);
     if (st) return st;
     if (m->I > GRU_Q8_KMAX || m->D * m->H > GRU_Q8_KMAX) st = GRU_ERR_UNSUPPORTED;

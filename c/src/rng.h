@@ -31,10 +31,31 @@ static inline double gru_uniform(uint64_t seed, uint64_t draw, size_t stream, si
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* gru_uniform in two parts, for long runs of one stream: the key of (seed, draw,
+ * stream) once, then gru_uniform_at(key, idx) == gru_uniform(seed, draw, stream, idx)
+ * bit for bit (the same mixing, its first three rounds hoisted). */
+static inline uint64_t gru_stream_key(uint64_t seed, uint64_t draw, size_t stream)
+{
+    uint64_t x = gru_mix64(seed + 0x9e3779b97f4a7c15ULL);
+    x = gru_mix64(x ^ (draw * 0xd1b54a32d192ed03ULL + 1));
+    return gru_mix64(x ^ ((uint64_t)stream * 0x8cb92ba72f3d8dd7ULL + 2));
+}
+
+static inline double gru_uniform_at(uint64_t key, size_t idx)
+{
+    const uint64_t x = gru_mix64(key ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
 /* Streams: inter-layer dropout of layer l's output uses stream l (0 .. L-2); the input
  * and recurrent dropout masks of layer-direction k use these, their element of
  * (sequence b, feature i) being index b * width + i. */
 #define GRU_STREAM_INPUT(k) ((size_t)0x40000000u + (size_t)(k))
 #define GRU_STREAM_RECURRENT(k) ((size_t)0x60000000u + (size_t)(k))
+/* Zoneout masks of layer-direction k: element (t, b, j) is index (t*B + b)*H + j
+ * (time-major whatever the layout); DropConnect mask of W_hh of layer-direction k:
+ * element (g, j) of the (3H, H) matrix is index g*H + j. */
+#define GRU_STREAM_ZONEOUT(k) ((size_t)0x80000000u + (size_t)(k))
+#define GRU_STREAM_WEIGHT(k) ((size_t)0xA0000000u + (size_t)(k))
 
 #endif /* GRU_RNG_H */

@@ -2,10 +2,10 @@
  * workspace.c - the workspace layout planner (workspace.h): the byte offset of every
  * buffer a forward keeps, each 64-byte aligned, every size overflow-checked. Training:
  * the header, the lengths, per layer-direction blocks (gates, [W_hn h + b_hn], states,
- * [layer_norm's saved normalisations]),
- * the layer outputs, the dropout masks and masked inputs; inference: a chunk of input
- * projections and one layer buffer for stacked bidirectional layers; both: the step
- * scratch.
+ * [layer_norm's saved normalisations]), the layer outputs, the dropout masks and masked
+ * inputs, the zoneout masks (in the blocks) and the DropConnect masks with the masked
+ * recurrent weights packed; inference: a chunk of input projections and one layer buffer
+ * for stacked bidirectional layers; both: the step scratch.
  */
 #include <string.h>
 #include "model.h"
@@ -35,7 +35,8 @@ static int ws_training(const gru_model *m, gru_ws_layout *w, size_t *off)
         return 0;
     if (!gru_ws_take(&b, gates, &w->off_gates) ||
         (m->cfg.reset_after && !gru_ws_take(&b, hrow, &w->off_ghn)) ||
-        !gru_ws_take(&b, hrow, &w->off_hprev))
+        !gru_ws_take(&b, hrow, &w->off_hprev) ||
+        (m->cfg.zoneout > 0 && !gru_ws_take(&b, hrow, &w->off_zmask)))
         return 0;
     if (m->cfg.layer_norm) {
         size_t rrow;   /* (rows) one value per row */
@@ -69,6 +70,37 @@ static int ws_dropout(const gru_model *m, gru_ws_layout *w, size_t *off)
     if (din && (!gru_ws_elems(m, w->rows, in_max, &xm) || !gru_ws_take(off, xm, &w->off_xm)))
         return 0;
     return !drec || (gru_ws_take(off, bh, &w->off_hm) && gru_ws_take(off, bh, &w->off_hmnew));
+}
+
+/* Elements of the packed form of a (K, N) matrix in m's kernel table, checked as
+ * gru.c's reserve_pack: the table computes ceil(N / nr) * nr * K, bounded by
+ * (N + 64) * K first. 0 on overflow. */
+static int packed_elems(const gru_model *m, size_t K, size_t N, size_t *n)
+{
+    size_t bound;
+    if (!gru_add(N, 64, &bound) || !gru_mul(bound, K, &bound)) return 0;
+    *n = m->elem == sizeof(float) ? m->kernels->f32.packed_size(K, N)
+                                  : m->kernels->f64.packed_size(K, N);
+    return 1;
+}
+
+/* Training with weight_dropout: per layer-direction the mask (3H, H) and the masked
+ * W_hh's packed forms; one (3H, H) unpacked masked W_hh. */
+static int ws_weight_dropout(const gru_model *m, gru_ws_layout *w, size_t *off)
+{
+    if (!(m->cfg.weight_dropout > 0)) return 1;
+    size_t G, mask, pT, p, pTb, pb, rec = 0, at0, recs;
+    if (!gru_mul(3, m->H, &G) || !gru_ws_elems(m, G, m->H, &mask) ||
+        !packed_elems(m, m->H, m->H, &pT) || !packed_elems(m, G, m->H, &p) ||
+        !gru_ws_elems(m, pT, 1, &pTb) || !gru_ws_elems(m, p, 1, &pb) ||
+        !gru_ws_take(&rec, mask, &at0))
+        return 0;
+    for (int g = 0; g < 3; g++)
+        if (!gru_ws_take(&rec, pTb, &w->wd_pT[g])) return 0;
+    if (!gru_ws_take(&rec, pb, &w->wd_p)) return 0;
+    w->wd_bytes = rec;
+    return gru_mul(rec, m->L * m->D, &recs) && gru_ws_take(off, recs, &w->off_wd) &&
+           gru_ws_take(off, mask, &w->off_wt);
 }
 
 /* Inference: a chunk of input projections (sized for the batch-first layout, whose
@@ -111,7 +143,8 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
         return GRU_ERR_OVERFLOW;
     w->rows = rows;
     w->out_bytes &= ~(size_t)63;   /* one layer output (rows, D*H), rounded to 64 */
-    if (training ? !ws_training(m, w, &off) || !ws_dropout(m, w, &off)
+    if (training ? !ws_training(m, w, &off) || !ws_dropout(m, w, &off) ||
+                       !ws_weight_dropout(m, w, &off)
                  : !ws_inference(m, w, &off))
         return GRU_ERR_OVERFLOW;
     if (!gru_ws_take(&off, bh, &w->off_h) || !gru_ws_take(&off, bh, &w->off_hnew) ||

@@ -52,6 +52,16 @@ typedef struct gru_ws_layout {
     size_t mask_bytes, mask_rec;
     size_t off_xm;             /* (rows, in_max) the masked layer input (input dropout) */
     size_t off_hm, off_hmnew;  /* (B, H) x 2: m_h * h, double-buffered (recurrent) */
+    /* training with zoneout (0 when off): */
+    size_t off_zmask;          /* within a block: (rows, H) the zoneout masks, 1 = kept
+                                  the previous state, rows in the call's layout */
+    /* training with weight_dropout (0 when off): */
+    size_t off_wd;             /* L * D records of wd_bytes, index l * D + d: the
+                                  DropConnect mask M (3H, H) at 0, then M * W_hh packed
+                                  as the model packs W_hh: per gate W~_hg^T (H, H) at
+                                  wd_pT[g], W~_hh (3H, H) at wd_p */
+    size_t wd_bytes, wd_pT[3], wd_p;
+    size_t off_wt;             /* (3H, H) M * W_hh unpacked, the packing's source */
     size_t total;
 } gru_ws_layout;
 

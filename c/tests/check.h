@@ -110,6 +110,14 @@ typedef struct ref_gru {
      * mask_in (B, in) multiplies the layer input where it meets W_ih, mask_rec (B, H)
      * the state where it meets W_hh (not in h' = (1 - z) n + z h). */
     const double *mask_in[8][2], *mask_rec[8][2];
+    /* reverse: every layer runs right to left (cfg.reverse; D = 1). */
+    int reverse;
+    /* Zoneout: zmask[l][d] (T, B, H) time-major, 1 = keep the previous state (training,
+     * not owned); NULL with zoneout > 0: the inference blend p h + (1 - p) h~. */
+    double zoneout;
+    const double *zmask[8][2];
+    /* DropConnect: wmask[l][d] (3H, H) multiplies W_hh (not owned), or NULL. */
+    const double *wmask[8][2];
 } ref_gru;
 
 /* Element count of tensor kind of layer l (0 if it does not exist). */
@@ -162,6 +170,7 @@ void bitwise_record(const char *isa); /* prints the table of GRU_ISA's kernel se
 void test_views(const char *isa);    /* gru_param_data / gru_grad_data / gru_params_changed */
 void test_align(void);               /* GRU_ERR_MISALIGNED for every buffer argument */
 void test_qfile(void);               /* int8 model files: gru_save / gru_load_file */
+void test_regularize(const char *isa); /* zoneout and weight_dropout (DropConnect) */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
 void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
 

@@ -100,6 +100,8 @@ int main(int argc, char **argv)
             run_isa("backward", isa, test_backward);
         if (want(argc, argv, "dropout"))
             run_isa("dropout", isa, test_dropout);
+        if (want(argc, argv, "regularize"))
+            run_isa("regularize", isa, test_regularize);
         if (want(argc, argv, "step"))
             run_isa("step", isa, test_step);
         if (want(argc, argv, "layernorm"))

@@ -274,14 +274,15 @@ static void ref_layer_norm(double *a, int64_t n, const double *gain, const doubl
 
 /* One step of the layer-normalised cell for one sequence (gru_config.layer_norm):
  * xt (in) and hm (H) the input and state as the weights see them (masks applied), h
- * (H) the state, hnew (H) the new state.
+ * (H) the state, hnew (H) the new state; Whh (3H, H) the recurrent weights as they
+ * are used (DropConnect's masked ones).
  *   gi = LN_ih(W_ih x) + b_ih (3H)
  *   reset_after:  gh = LN_hh(W_hh h) + b_hh (3H); n = tanh(gi_n + r gh_n)
  *   reset_before: gh_rz = LN_hh[0:2H](W_h{r,z} h) + b_h{r,z} (2H);
  *                 gh_n = LN_hh[2H:3H](W_hn (r h)) + b_hn (H); n = tanh(gi_n + gh_n)
  *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), h' = (1 - z) n + z h */
-static void ref_ln_step(const ref_gru *r, int l, int d, int64_t in, const double *xt,
-                        const double *hm, const double *h, double *hnew)
+static void ref_ln_step(const ref_gru *r, int l, int d, int64_t in, const double *Whh,
+                        const double *xt, const double *hm, const double *h, double *hnew)
 {
     const int64_t H = r->H;
     const double *const *p = (const double *const *)r->p[l][d];
@@ -295,7 +296,7 @@ static void ref_ln_step(const ref_gru *r, int l, int d, int64_t in, const double
     const int64_t nrz = r->reset_after ? 3 * H : 2 * H; /* rows of W_hh meeting h */
     for (int64_t q = 0; q < nrz; q++)
         for (int64_t k = 0; k < H; k++)
-            gh[q] += p[REF_W_HH][q * H + k] * hm[k];
+            gh[q] += Whh[q * H + k] * hm[k];
     ref_layer_norm(gh, nrz, p[REF_LN_HH_W], p[REF_LN_HH_B], p[REF_B_HH]);
     for (int64_t j = 0; j < H; j++) {
         const double rg = sigmoid(gi[j] + gh[j]);
@@ -305,7 +306,7 @@ static void ref_ln_step(const ref_gru *r, int l, int d, int64_t in, const double
     if (!r->reset_after) {
         for (int64_t j = 0; j < H; j++)
             for (int64_t k = 0; k < H; k++)
-                gh[2 * H + j] += p[REF_W_HH][(2 * H + j) * H + k] * rh[k];
+                gh[2 * H + j] += Whh[(2 * H + j) * H + k] * rh[k];
         ref_layer_norm(gh + 2 * H, H, p[REF_LN_HH_W] + 2 * H, p[REF_LN_HH_B] + 2 * H,
                        p[REF_B_HH] ? p[REF_B_HH] + 2 * H : NULL);
     }
@@ -329,7 +330,14 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
 {
     const int64_t H = r->H, DH = r->D * H;
     const double *Wih = r->p[l][d][REF_W_IH]; /* (3H, in) */
-    const double *Whh = r->p[l][d][REF_W_HH]; /* (3H, H) */
+    const double *Whh0 = r->p[l][d][REF_W_HH]; /* (3H, H) */
+    const double *wm = r->wmask[l][d];         /* (3H, H) DropConnect mask or NULL */
+    const double *zm = r->zmask[l][d];         /* (T, B, H) zoneout mask or NULL */
+    double *Whhm = malloc((size_t)(3 * H * H) * sizeof *Whhm);
+    /* W~_hh = M * W_hh (DropConnect), else W_hh */
+    for (int64_t i = 0; i < 3 * H * H; i++)
+        Whhm[i] = Whh0[i] * (wm ? wm[i] : 1.0);
+    const double *Whh = Whhm;
     const double *bih = r->p[l][d][REF_B_IH]; /* (3H) or NULL */
     const double *bhh = r->p[l][d][REF_B_HH]; /* (3H) or NULL */
     double *h = calloc((size_t)H, sizeof *h), *hnew = calloc((size_t)H, sizeof *h);
@@ -343,7 +351,7 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
             h[j] = h0 ? h0[b * H + j] : 0.0;
         int64_t len = lengths ? lengths[b] : T;
         for (int64_t s = 0; s < len; s++) {
-            int64_t t = d == 0 ? s : len - 1 - s;
+            int64_t t = d == 0 && !r->reverse ? s : len - 1 - s;
             const double *xt = xm;
             /* input and recurrent dropout: m_x x, m_h h */
             for (int64_t k = 0; k < in; k++)
@@ -351,8 +359,8 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
             for (int64_t k = 0; k < H; k++)
                 hm[k] = h[k] * (mh ? mh[b * H + k] : 1.0);
             if (r->layer_norm) {
-                ref_ln_step(r, l, d, in, xt, hm, h, hnew);
-                goto next;
+                ref_ln_step(r, l, d, in, Whh, xt, hm, h, hnew);
+                goto zoneout;
             }
             /* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise with rows H..2H-1 */
             for (int64_t j = 0; j < H; j++) {
@@ -395,7 +403,15 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                 /* h' = (1 - z) * n + z * h */
                 hnew[j] = (1.0 - zg[j]) * n + zg[j] * h[j];
             }
-        next:
+        zoneout:
+            /* zoneout: h_t = m h_{t-1} + (1 - m) h~_t (training, m from zmask), else
+             * h_t = p h_{t-1} + (1 - p) h~_t (inference) */
+            for (int64_t j = 0; j < H; j++) {
+                if (zm)
+                    hnew[j] = zm[(t * B + b) * H + j] != 0.0 ? h[j] : hnew[j];
+                else if (r->zoneout > 0)
+                    hnew[j] = r->zoneout * h[j] + (1.0 - r->zoneout) * hnew[j];
+            }
             memcpy(h, hnew, (size_t)H * sizeof *h);
             for (int64_t j = 0; j < H; j++)
                 out[(t * B + b) * DH + d * H + j] = h[j];
@@ -409,6 +425,7 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
     free(zg);
     free(xm);
     free(hm);
+    free(Whhm);
 }
 
 void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const double *x,
@@ -517,6 +534,8 @@ static int tmodel_init(tmodel *tm, const gru_config *cfg)
     tm->ref.D = cfg->bidirectional ? 2 : 1;
     tm->ref.bias = cfg->bias;
     tm->ref.reset_after = cfg->reset_after;
+    tm->ref.reverse = cfg->reverse;
+    tm->ref.zoneout = cfg->zoneout;
     tm->ref.layer_norm = cfg->layer_norm;
     if (!check_require(cfg->num_layers >= 1 && cfg->num_layers <= 8, __FILE__, __LINE__,
                        "test model needs 1..8 layers"))

@@ -124,6 +124,29 @@
      * (R)(1 / (1 - p)). */                                                            \
     void (*dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,       \
                          size_t stream);                                               \
+    /* Zoneout masks, rows q0..q1 of a (rows, N) tensor of T steps of B sequences in   \
+     * the layout (row i is (t, b) = (i % T, i / T) batch_first, (i / B, i % B) else):  \
+     * mask[i, j] = 1 when uniform number (t B + b) N + j of the stream (time-major,    \
+     * whatever the layout) is < p, else 0. */                                         \
+    void (*zoneout_mask)(size_t q0, size_t q1, size_t N, size_t T, size_t B,           \
+                         int batch_first, double p, uint64_t seed, uint64_t draw,      \
+                         size_t stream, R *mask);                                      \
+    /* Zoneout in training: hn (M, N) = mask != 0 ? h : hn (an exact select). */       \
+    void (*zoneout_select)(size_t M, size_t N, const R *mask, size_t ldm, const R *h,  \
+                           size_t ldh, R *hn, size_t ldn);                             \
+    /* Zoneout in inference: hn (M, N) = (p h) + (q hn), each product rounded, then    \
+     * the add (never fused). */                                                       \
+    void (*zoneout_blend)(size_t M, size_t N, R p, R q, const R *h, size_t ldh, R *hn, \
+                          size_t ldn);                                                 \
+    /* Zoneout backward: dnew (M, N) = mask != 0 ? 0 : dh (the gradient reaching the    \
+     * cell's new state), keep = mask != 0 ? dh : 0 (reaching h_prev directly). */     \
+    void (*zoneout_split)(size_t M, size_t N, const R *mask, size_t ldm, const R *dh,  \
+                          size_t ldd, R *dnew, size_t ldn, R *keep, size_t ldk);       \
+    /* DropConnect, rows r0..r1 of a (rows, N) weight w: mask[i, j] = 0 when uniform    \
+     * number i N + j of the stream is < p, else (R)(1 / (1 - p)); wt = w * mask (one   \
+     * multiply). w, mask, wt: (rows, N) contiguous. */                                \
+    void (*weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p,          \
+                        uint64_t seed, uint64_t draw, size_t stream, R *mask, R *wt);  \
     /* Layer normalisation, forward, of M rows a (M, N) at lda: per row                 \
      *   mu = (sum a_i) / N, var = (sum (a_i - mu)^2) / N  (sums in increasing i),      \
      *   rs = 1 / sqrt(var + GRU_LN_EPS), ah = (a - mu) * rs,                            \
@@ -198,7 +221,17 @@ extern const gru_kernels gru_kernels_neon;
     void gru_ref_mask_rows_##S(size_t, size_t, size_t, size_t, size_t, int, const R *, \
                                const R *, int, R *);                                   \
     void gru_ref_dropout_##S(size_t, R *, size_t, double, uint64_t, uint64_t, size_t); \
-    void gru_ref_dropout_mask_##S(size_t, R *, double, uint64_t, uint64_t, size_t);  \
+    void gru_ref_dropout_mask_##S(size_t, R *, double, uint64_t, uint64_t, size_t);   \
+    void gru_ref_zoneout_mask_##S(size_t, size_t, size_t, size_t, size_t, int, double, \
+                                  uint64_t, uint64_t, size_t, R *);                    \
+    void gru_ref_zoneout_select_##S(size_t, size_t, const R *, size_t, const R *,      \
+                                    size_t, R *, size_t);                              \
+    void gru_ref_zoneout_blend_##S(size_t, size_t, R, R, const R *, size_t, R *,       \
+                                   size_t);                                            \
+    void gru_ref_zoneout_split_##S(size_t, size_t, const R *, size_t, const R *,       \
+                                   size_t, R *, size_t, R *, size_t);                  \
+    void gru_ref_weight_drop_##S(size_t, size_t, size_t, const R *, double, uint64_t,  \
+                                 uint64_t, size_t, R *, R *);                          \
     void gru_ref_ln_fwd_##S(size_t, size_t, size_t, size_t, size_t, const R *, size_t, \
                             const R *, const R *, const R *, R *, size_t, R *, size_t, \
                             R *, size_t);                                              \
@@ -222,7 +255,10 @@ GRU_REF_DECLS(double, f64)
      .cell_bwd_before_zn = NAME(cell_bwd_before_zn),                                   \
      .cell_bwd_before_r = NAME(cell_bwd_before_r), .mul = NAME(mul),                   \
      .mul_add = NAME(mul_add), .add = NAME(add), .mask_rows = NAME(mask_rows),         \
-     .dropout = NAME(dropout), .dropout_mask = NAME(dropout_mask),                     \
+     .dropout = NAME(dropout), .dropout_mask = NAME(dropout_mask),                   \
+     .zoneout_mask = NAME(zoneout_mask), .zoneout_select = NAME(zoneout_select),       \
+     .zoneout_blend = NAME(zoneout_blend), .zoneout_split = NAME(zoneout_split),       \
+     .weight_drop = NAME(weight_drop),                                                 \
      .ln_fwd = NAME(ln_fwd), .ln_bwd = NAME(ln_bwd),                                   \
      .colsum_mul_add = NAME(colsum_mul_add)}
 

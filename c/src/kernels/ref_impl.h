@@ -272,6 +272,62 @@ void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
     for (size_t i = 0; i < n; i++) v[i] = gru_uniform(seed, draw, stream, i) < p ? (R)0 : scale;
 }
 
+/* ---- zoneout and DropConnect ------------------------------------------------------- */
+
+void KSFX(zoneout_mask)(size_t q0, size_t q1, size_t N, size_t T, size_t B, int batch_first,
+                        double p, uint64_t seed, uint64_t draw, size_t stream, R *mask)
+{
+    const uint64_t key = gru_stream_key(seed, draw, stream);
+    for (size_t i = q0; i < q1; i++) {
+        const size_t t = batch_first ? i % T : i / B, b = batch_first ? i / T : i % B;
+        const size_t first = (t * B + b) * N;   /* time-major index of (t, b, 0) */
+        for (size_t j = 0; j < N; j++)
+            mask[i * N + j] = gru_uniform_at(key, first + j) < p ? (R)1 : (R)0;
+    }
+}
+
+void KSFX(zoneout_select)(size_t M, size_t N, const R *mask, size_t ldm, const R *h,
+                          size_t ldh, R *hn, size_t ldn)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++)
+            if (mask[m * ldm + n] != (R)0) hn[m * ldn + n] = h[m * ldh + n];
+}
+
+void KSFX(zoneout_blend)(size_t M, size_t N, R p, R q, const R *h, size_t ldh, R *hn,
+                         size_t ldn)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const R a = p * h[m * ldh + n];    /* rounded to R */
+            const R b = q * hn[m * ldn + n];   /* rounded to R */
+            hn[m * ldn + n] = a + b;
+        }
+}
+
+void KSFX(zoneout_split)(size_t M, size_t N, const R *mask, size_t ldm, const R *dh,
+                         size_t ldd, R *dnew, size_t ldn, R *keep, size_t ldk)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const int kept = mask[m * ldm + n] != (R)0;
+            const R d = dh[m * ldd + n];
+            dnew[m * ldn + n] = kept ? (R)0 : d;
+            keep[m * ldk + n] = kept ? d : (R)0;
+        }
+}
+
+void KSFX(weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p, uint64_t seed,
+                       uint64_t draw, size_t stream, R *mask, R *wt)
+{
+    const R scale = (R)(1.0 / (1.0 - p));
+    const uint64_t key = gru_stream_key(seed, draw, stream);
+    for (size_t i = r0 * N; i < r1 * N; i++) {
+        mask[i] = gru_uniform_at(key, i) < p ? (R)0 : scale;
+        wt[i] = w[i] * mask[i];
+    }
+}
+
 /* ---- layer normalisation (gru_config.layer_norm) ---------------------------------- */
 
 /* One row of ln_fwd: mu and rs over its N entries, in increasing i. */

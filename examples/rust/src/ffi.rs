@@ -31,6 +31,8 @@ pub struct GruConfig {
     pub input_dropout: f64,
     pub recurrent_dropout: f64,
     pub layer_norm: i32,
+    pub zoneout: f64,
+    pub weight_dropout: f64,
 }
 
 extern "C" {
