@@ -352,3 +352,15 @@ def test_nan_in_the_padding_changes_nothing(reset_after):
         results.append([out, h_n, dx, dh0] + [v.copy() for v in g.grads.values()])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_layer_norm_with_zoneout_and_weight_dropout_matches_oracle(reset_after):
+    """layer_norm composed with helper reg's regularisers: the normalisation sees the
+    DropConnect-masked W_hh, zoneout acts on the cell's new state (float64 <= 1e-10)."""
+    case = check.Case("GRU", 2, 2, reset_after=reset_after, h0=True, lengths=(4, 2, 3),
+                      zoneout=0.3, weight_dropout=0.3, layer_norm=True)
+    got, expected = check.run_case(case, "float64", seed=21)
+    rows = check.compare(got, expected, "float64")
+    assert any(r[0] == "grad_layer_norm_hh_weight_l0" for r in rows)
+    assert all(r[3] for r in rows), ", ".join(f"{n} {e:.1e}" for n, e, _, _ in rows)
