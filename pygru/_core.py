@@ -290,13 +290,13 @@ class CModel:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  bias=True, reset_after=True, dtype=np.float32, dropout=0.0, seed=0,
-                 reverse=False, input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0,
-                 weight_dropout=0.0, augru=False):
+                 reverse=False, input_dropout=0.0, recurrent_dropout=0.0, layer_norm=False,
+                 zoneout=0.0, weight_dropout=0.0, augru=False):
         self.dtype = np.dtype(dtype)
         self.augru = bool(augru)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
-        self._precheck_memory(bias)
+        self._precheck_memory(bias, layer_norm)
         cfg = ffi.new("gru_config *")
         lib.gru_config_init(cfg)
         cfg.input_size, cfg.hidden_size, cfg.num_layers = input_size, hidden_size, num_layers
@@ -307,6 +307,7 @@ class CModel:
         cfg.reverse = int(reverse)
         cfg.input_dropout = float(input_dropout)
         cfg.recurrent_dropout = float(recurrent_dropout)
+        cfg.layer_norm = int(layer_norm)
         cfg.zoneout = float(zoneout)
         cfg.weight_dropout = float(weight_dropout)
         cfg.augru = int(augru)
@@ -384,13 +385,13 @@ class CModel:
         if _num_threads is not None:
             self.apply_thread_setting()
 
-    def _precheck_memory(self, bias):
+    def _precheck_memory(self, bias, layer_norm=False):
         """Refuses, before the C library allocates, a model whose parameters and
         gradients alone exceed the machine's physical memory (guards against
         overcommitting kernels, where the allocation would succeed and the first
         write would summon the OOM killer). Sizes that overflow are left to C."""
         I, H, L, D = self.input_size, self.hidden_size, self.num_layers, self.directions
-        per_dir = lambda inp: 3 * H * inp + 3 * H * H + 6 * H
+        per_dir = lambda inp: 3 * H * inp + 3 * H * H + (18 if layer_norm else 6) * H
         elems = D * per_dir(I) + (L - 1) * D * per_dir(D * H)
         nbytes = 2 * elems * self.dtype.itemsize
         phys = _physical_memory()

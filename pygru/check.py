@@ -3,7 +3,7 @@
 Runs a fixed set of small seeded problems (both variants; 1 and 2 layers; uni- and
 bidirectional; lengths; batch_first; initial states; with and without bias; Keras-style
 dropout, zoneout and DropConnect with the library's masks; zoneout's inference blend;
-GRUCell; AUGRU, whose attention gradient is compared too) in
+layer_norm; GRUCell; AUGRU, whose attention gradient is compared too; the four together) in
 float64 and float32 through pygru and through pygru.oracle, compares every tensor
 (output, h_n, grad_input, grad_h0 and every parameter gradient) by its error relative
 to the oracle tensor's max magnitude, and prints one row per case (the tensor nearest
@@ -41,6 +41,7 @@ class Case:
     lengths: tuple = None          # GRU only: (batch,) values in 1..seq_len
     input_dropout: float = 0.0     # GRU only: Keras-style dropout; the oracle is given
     recurrent_dropout: float = 0.0  # the masks the library's training forward drew
+    layer_norm: bool = False       # GRU only: the layer-normalised GRU
     zoneout: float = 0.0           # GRU only: zoneout and DropConnect on W_hh, the
     weight_dropout: float = 0.0    # oracle given the library's masks
     eval: bool = False             # GRU only: an inference forward (zoneout's blend)
@@ -58,6 +59,8 @@ class Case:
                                         ("h0", self.h0), ("len", self.lengths)) if on]
         if self.input_dropout or self.recurrent_dropout:
             parts.append(f"drop={self.input_dropout:g}/{self.recurrent_dropout:g}")
+        if self.layer_norm:
+            parts.append("ln")
         if self.zoneout:
             parts.append(f"zo={self.zoneout:g}")
         if self.weight_dropout:
@@ -95,6 +98,9 @@ CASES = [
          input_dropout=0.3, recurrent_dropout=0.3, zoneout=0.3, weight_dropout=0.3),
     Case("GRU", 2, 3, num_layers=2, h0=True, lengths=(4, 2, 3), zoneout=0.35,
          weight_dropout=0.3, eval=True),
+    Case("GRU", 2, 3, bidirectional=True, h0=True, lengths=(4, 1, 2), layer_norm=True),
+    Case("GRU", 2, 2, num_layers=2, reset_after=False, batch_first=True, bias=False, h0=True,
+         lengths=(2, 4, 3), input_dropout=0.3, recurrent_dropout=0.4, layer_norm=True),
     Case("GRUCell", 3, 4, h0=True),
     Case("GRUCell", 3, 4, reset_after=False, h0=True, batch=2),
     Case("GRUCell", 3, 4, bias=False, batch=1),
@@ -109,8 +115,13 @@ CASES = [
          weight_dropout=0.3, augru=True),
     Case("GRU", 2, 3, reset_after=False, bidirectional=True, h0=True, zoneout=0.3,
          weight_dropout=0.3, augru=True, eval=True),
+    # all four: the layer-normalised AUGRU with zoneout and DropConnect
+    Case("GRU", 2, 2, num_layers=2, reset_after=False, h0=True, lengths=(3, 4, 1),
+         layer_norm=True, zoneout=0.3, weight_dropout=0.3, augru=True),
+    Case("GRU", 2, 2, bidirectional=True, h0=True, layer_norm=True, zoneout=0.3,
+         weight_dropout=0.3, augru=True, eval=True),
 ]
-QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 13, 17, 20, 23)]
+QUICK_CASES = [CASES[i] for i in (1, 2, 5, 6, 10, 13, 16, 19, 22, 25, 27)]
 
 
 def _tensor_kind(name):
@@ -144,8 +155,8 @@ def _problem(case, dtype, seed):
     """Random parameters and inputs, rounded to dtype, as float64 arrays."""
     rng = np.random.default_rng(seed)
 
-    def rand(*shape, scale=1.0):
-        return (scale * rng.standard_normal(shape)).astype(dtype).astype(np.float64)
+    def rand(*shape, scale=1.0, offset=0.0):
+        return (offset + scale * rng.standard_normal(shape)).astype(dtype).astype(np.float64)
 
     H, I = case.hidden_size, case.input_size
     D = 2 if case.bidirectional else 1
@@ -162,12 +173,14 @@ def _problem(case, dtype, seed):
             prob["attention"] = rng.uniform(0, 1, case.batch).astype(dtype).astype(np.float64)
         return prob
     from . import oracle
-    for name in oracle.param_names(case.num_layers, case.bidirectional, case.bias):
-        layer = int(name.split("_l")[1].split("_")[0])
+    for name in oracle.param_names(case.num_layers, case.bidirectional, case.bias,
+                                   case.layer_norm):
+        layer = int(name.split("_l")[-1].split("_")[0])
         in_size = I if layer == 0 else D * H
-        shape = {"weight_ih": (3 * H, in_size),
-                 "weight_hh": (3 * H, H)}.get(name.split("_l")[0], (3 * H,))
-        prob["params"][name] = rand(*shape, scale=0.5)
+        kind = name.rsplit("_l", 1)[0]
+        shape = {"weight_ih": (3 * H, in_size), "weight_hh": (3 * H, H)}.get(kind, (3 * H,))
+        # layer_norm gains around 1 (their use), everything else around 0
+        prob["params"][name] = rand(*shape, scale=0.5, offset=float(kind.endswith("_weight")))
     T, B = case.seq_len, case.batch
     lead = (B, T) if case.batch_first else (T, B)
     prob["x"] = rand(*lead, I)
@@ -209,7 +222,8 @@ def run_case(case, dtype, seed=0):
     gru = pygru.GRU(reset_after=case.reset_after, dtype=dtype, seed=0,
                     input_dropout=case.input_dropout,
                     recurrent_dropout=case.recurrent_dropout, zoneout=case.zoneout,
-                    weight_dropout=case.weight_dropout, augru=case.augru, **cfg)
+                    weight_dropout=case.weight_dropout, layer_norm=case.layer_norm,
+                    augru=case.augru, **cfg)
     gru.load_state_dict({k: cast(v) for k, v in prob["params"].items()})
     lengths = None if case.lengths is None else np.array(case.lengths, dtype=np.int64)
     if case.eval:   # inference: zoneout's expectation, W_hh unmasked, no dropout
@@ -219,7 +233,7 @@ def run_case(case, dtype, seed=0):
         expected = oracle.reference(prob["params"], reset_after=case.reset_after,
                                     x=prob["x"], h0=prob["h0"], lengths=lengths,
                                     zoneout=case.zoneout, attention=prob.get("attention"),
-                                    **cfg)
+                                    layer_norm=case.layer_norm, **cfg)
         return {"output": out, "h_n": h_n}, expected
     out, h_n = gru(cast(prob["x"]), h0=cast(prob["h0"]), lengths=lengths,
                    attention=cast(prob.get("attention")))
@@ -242,7 +256,8 @@ def run_case(case, dtype, seed=0):
                                 grad_output=prob["grad_output"],
                                 grad_h_n=prob["grad_h_n"], masks=masks,
                                 weight_masks=wmasks, zoneout_masks=zmasks,
-                                attention=prob.get("attention"), **cfg)
+                                attention=prob.get("attention"), layer_norm=case.layer_norm,
+                                **cfg)
     return got, expected
 
 

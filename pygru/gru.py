@@ -78,13 +78,19 @@ class _Recurrent(Module):
     # -- parameters --
     def reset_parameters(self, rng: Optional[np.random.Generator] = None) -> None:
         """Draws every parameter from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's rule), in
-        state-dict order. rng: a numpy Generator, or None for fresh entropy."""
+        state-dict order; the layer normalisations' (layer_norm=True) are set instead:
+        gains layer_norm_*_weight_* to 1, biases layer_norm_*_bias_* to 0 (no draws,
+        so the other parameters get the values of the same seed without layer_norm).
+        rng: a numpy Generator, or None for fresh entropy."""
         if rng is None:
             rng = np.random.default_rng()
         k = 1.0 / np.sqrt(self._model.hidden_size)
         with self._model.rw.write():   # concurrent forwards see all-old or all-new weights
             for name, p in self.named_parameters():
-                p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
+                if name.startswith("layer_norm_"):
+                    p.data[...] = 1.0 if "_weight" in name else 0.0
+                else:
+                    p.data[...] = rng.uniform(-k, k, size=p.shape).astype(self.dtype)
 
     def _write_lock(self):
         # Module.load_state_dict writes under it, also when called on a parent module:
@@ -215,6 +221,15 @@ class GRU(_Recurrent):
                          every step with M * weight_hh. Eval mode uses weight_hh as it is.
                          weight_dropout_masks() gives the masks of the last training
                          forward.
+
+    layer_norm=True: the layer-normalised GRU (Ba, Kiros & Hinton 2016, as Haste's
+    LayerNormGRU): the input projection W_ih x and the recurrent projection W_hh h are
+    each normalised over their row (mean 0, variance 1, eps 1e-5) with their own gain
+    and bias before the GRU's biases (reset_after=False: the r, z part of W_hh h over
+    2H and W_hn (r * h) over H; equations in docs/equations.md). Four more Parameters
+    per layer and direction: layer_norm_ih_weight_l{l}, layer_norm_ih_bias_l{l},
+    layer_norm_hh_weight_l{l}, layer_norm_hh_bias_l{l} (3H each, suffix _reverse for
+    the backward direction), initialised to 1 (weights) and 0 (biases).
     augru=True: AUGRU, the GRU with an attentional update gate (Zhou et al. 2019, DIEN).
     forward(x, h0, lengths, attention) then requires ``attention``, one score a per step
     and sequence: (T, B), (B, T) with batch_first, (T,) unbatched, usually in [0, 1]
@@ -232,8 +247,9 @@ class GRU(_Recurrent):
                  bidirectional: bool = False, reset_after: bool = True,
                  dtype: DTypeLike = np.float32, seed: Optional[int] = None,
                  reverse: bool = False, input_dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, zoneout: float = 0.0,
-                 weight_dropout: float = 0.0, augru: bool = False) -> None:
+                 recurrent_dropout: float = 0.0, layer_norm: bool = False,
+                 zoneout: float = 0.0, weight_dropout: float = 0.0,
+                 augru: bool = False) -> None:
         input_size = _validate.check_size(input_size, "input_size")
         hidden_size = _validate.check_size(hidden_size, "hidden_size")
         num_layers = _validate.check_size(num_layers, "num_layers")
@@ -243,6 +259,7 @@ class GRU(_Recurrent):
         reset_after = _validate.check_flag(reset_after, "reset_after")
         reverse = _validate.check_flag(reverse, "reverse")
         augru = _validate.check_flag(augru, "augru")
+        layer_norm = _validate.check_flag(layer_norm, "layer_norm")
         if reverse and bidirectional:
             raise ValueError("reverse=True runs a single direction right to left; it cannot "
                              "be combined with bidirectional=True")
@@ -262,13 +279,14 @@ class GRU(_Recurrent):
         rng, c_seed = _seeds(seed)
         model = _core.CModel(input_size, hidden_size, num_layers, bidirectional, bias,
                              reset_after, dtype, dropout, c_seed, reverse, input_dropout,
-                             recurrent_dropout, zoneout, weight_dropout, augru)
+                             recurrent_dropout, layer_norm, zoneout, weight_dropout, augru)
         self._setup(model, {n: n for n in model.shapes}, rng, dict(
             input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
             bias=bias, batch_first=batch_first, dropout=dropout,
             bidirectional=bidirectional, reset_after=reset_after, reverse=reverse,
             input_dropout=input_dropout, recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout, weight_dropout=weight_dropout, augru=augru))
+            layer_norm=layer_norm, zoneout=zoneout, weight_dropout=weight_dropout,
+            augru=augru))
 
     input_size = property(lambda self: self._cfg["input_size"])
     hidden_size = property(lambda self: self._cfg["hidden_size"])
@@ -281,6 +299,7 @@ class GRU(_Recurrent):
     reverse = property(lambda self: self._cfg["reverse"])
     input_dropout = property(lambda self: self._cfg["input_dropout"])
     recurrent_dropout = property(lambda self: self._cfg["recurrent_dropout"])
+    layer_norm = property(lambda self: self._cfg.get("layer_norm", False))
     zoneout = property(lambda self: self._cfg.get("zoneout", 0.0))
     weight_dropout = property(lambda self: self._cfg.get("weight_dropout", 0.0))
     augru = property(lambda self: self._cfg["augru"])
@@ -305,6 +324,8 @@ class GRU(_Recurrent):
         for k in ("input_dropout", "recurrent_dropout", "zoneout", "weight_dropout"):
             if c.get(k, 0) != 0:
                 s += ", %s=%r" % (k, c[k])
+        if c.get("layer_norm"):
+            s += ", layer_norm=True"
         if c["augru"]:
             s += ", augru=True"
         if self.dtype != np.float32:
@@ -700,8 +721,8 @@ class GRUCell(_Recurrent):
 # ---- building from weights, loading model files -------------------------------------
 
 _GRU_ARGS = ("input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, "
-             "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout, zoneout, "
-             "weight_dropout, augru")
+             "reset_after, dtype, seed, reverse, input_dropout, recurrent_dropout, layer_norm, "
+             "zoneout, weight_dropout, augru")
 _CELL_ARGS = "input_size, hidden_size, bias, reset_after, dtype, seed, augru"
 
 
@@ -765,6 +786,8 @@ def _config_of_file(cm, info):
     cfg = dict(input_size=int(c.input_size), hidden_size=int(c.hidden_size), bias=bool(c.bias))
     if not info.cell:
         cfg.update(num_layers=int(c.num_layers), bidirectional=bool(c.bidirectional))
+        if c.layer_norm:   # the tensor names say it, with or without pygru metadata
+            cfg["layer_norm"] = True
     if info.pygru:
         cfg["reset_after"] = bool(c.reset_after)
         if c.augru:   # absent from files without it (a plain GRU): the default

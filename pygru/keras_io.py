@@ -74,10 +74,14 @@ def to_keras(gru: GRU) -> Any:
     """A built keras.layers.GRU (return_sequences=True, return_state=True) computing
     what ``gru`` computes: one layer, one direction (reverse=True becomes
     go_backwards=True). With reset_after=False Keras has one bias per gate, so
-    bias_ih + bias_hh is stored (the same function, rounded once more). zoneout and augru
-    raise ValueError (zoneout's inference is not a plain GRU; Keras has no AUGRU);
-    weight_dropout is training-only and not carried (a warning; the layer computes the
-    same inference function)."""
+    bias_ih + bias_hh is stored (the same function, rounded once more). layer_norm, zoneout
+    and augru raise ValueError (Keras' GRU has no layer normalisation; zoneout's inference
+    is not a plain GRU; Keras has no AUGRU); weight_dropout is training-only and not
+    carried (a warning; the layer computes the same inference function)."""
+    if getattr(gru, "_cfg", {}).get("layer_norm"):
+        raise ValueError("to_keras: layer_norm=True (layer-normalised projections) has no "
+                         "keras.layers.GRU equivalent (pygru.haste_io.to_haste exports a "
+                         "one-layer reset_after model to Haste's LayerNormGRU)")
     cfg = gru._config()
     if cfg.get("augru"):
         raise ValueError("to_keras: augru=True (DIEN's attentional update gate) has no "

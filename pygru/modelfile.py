@@ -17,9 +17,9 @@ Tensor names are the state dict's (weight_ih_l0, ..., or weight_ih, ... for a GR
 written in state-dict order, contiguously. __metadata__ holds the configuration, every
 value a string (a safetensors rule): format "pygru", version 1, class GRU|GRUCell, and
 input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-reset_after, reverse, input_dropout, recurrent_dropout, zoneout, weight_dropout, augru
-(integers as decimal strings, flags "0"/"1", dropout rates as repr(float); reverse,
-augru and the rates may be absent, meaning "0").
+reset_after, reverse, input_dropout, recurrent_dropout, layer_norm, zoneout,
+weight_dropout, augru (integers as decimal strings, flags "0"/"1", dropout rates as
+repr(float); reverse, layer_norm, augru and the rates may be absent, meaning "0").
 
 Guarantees:
   * writing is atomic: the file is written under a temporary name in the same folder,
@@ -80,6 +80,7 @@ def metadata(class_name, cfg):
         meta["reverse"] = str(int(cfg["reverse"]))
         meta["input_dropout"] = repr(float(cfg["input_dropout"]))
         meta["recurrent_dropout"] = repr(float(cfg["recurrent_dropout"]))
+        meta["layer_norm"] = str(int(cfg.get("layer_norm", False)))
         meta["zoneout"] = repr(float(cfg.get("zoneout", 0.0)))
         meta["weight_dropout"] = repr(float(cfg.get("weight_dropout", 0.0)))
     meta["augru"] = str(int(cfg.get("augru", False)))

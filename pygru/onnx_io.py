@@ -142,9 +142,13 @@ def to_onnx(gru: GRU, path: str, initial_h: bool = False, sequence_lens: bool = 
     Runtime 1.32 has no double GRU kernel). An int8 or bf16 model (gru.quantize) exports
     its dequantized float32 weights, with a warning: ONNX's GRU has no quantized form,
     so ONNX Runtime runs it in float32 and its results differ from the quantized
-    model's. zoneout and augru raise ValueError (zoneout's inference is not a plain GRU;
-    ONNX's GRU operator has no attention input); weight_dropout is training-only and not
-    carried (the exported model is the same inference function). Returns the path."""
+    model's. layer_norm, zoneout and augru raise ValueError (ONNX's GRU operator has no
+    layer normalisation and no attention input; zoneout's inference is not a plain GRU);
+    weight_dropout is training-only and not carried (the exported model is the same
+    inference function). Returns the path."""
+    if getattr(gru, "_cfg", {}).get("layer_norm"):
+        raise ValueError("to_onnx: layer_norm=True (layer-normalised projections) has no "
+                         "equivalent in ONNX's GRU operator")
     if gru._config().get("augru"):
         raise ValueError("to_onnx: augru=True (DIEN's attentional update gate) has no ONNX "
                          "GRU form (ONNX's GRU operator has no attention input)")

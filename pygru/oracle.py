@@ -15,9 +15,12 @@ semantics for multi-layer, bidirectional, batch_first and lengths (packed sequen
 Keras-style input and recurrent dropout with given masks (the masks are symbols of the
 cell, so SymPy's derivatives include them); zoneout (Krueger et al.) with given masks
 m, h_t = m h_{t-1} + (1 - m) h~_t, or its inference blend (m = p everywhere); DropConnect
-on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); AUGRU
-(DIEN's attentional update gate: an attention score a per step and sequence, a symbol of
-the cell, so SymPy also gives dh'/da); no inter-layer dropout. Imports nothing
+on W_hh with a given mask M (the cell reads M * W_hh, M a symbol matrix too); the
+layer-normalised cell (layer_norm=True: symbolic means and variances over each normalised
+row, the equations of docs/equations.md, with its four gain and bias tensors per layer
+and direction); AUGRU (DIEN's attentional update gate: an attention score a per step and
+sequence, a symbol of the cell, so SymPy also gives dh'/da); no inter-layer dropout.
+Imports nothing
 else from pygru, so it runs without the C library.
 Intended for small problems (input and hidden sizes up to ~6): the Jacobians are dense.
 """
@@ -32,9 +35,13 @@ __all__ = ["reference", "cell_reference", "cell_functions", "cell_forward",
            "param_names"]
 
 
+# The layer normalisations' epsilon (libgru's GRU_LN_EPS, PyTorch's and Haste's default).
+LN_EPS = 1e-5
+
+
 @functools.lru_cache(maxsize=None)
 def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_masked=False,
-                   zoneout=False, augru=False):
+                   zoneout=False, augru=False, layer_norm=False):
     """Lambdified float64 functions for one GRU step, built once per shape and variant.
 
     Returns (step, build_seconds) where step(x, h, w_ih, w_hh, b_ih, b_hh) takes
@@ -48,7 +55,10 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
     weight_masked=True appends the argument m_w (3H*H,): the DropConnect mask, the cell
     reads m_w * w_hh wherever it reads w_hh. zoneout=True appends m_z (H,): the new
     state is m_z * h + (1 - m_z) * h~ (m_z in {0, 1} in training, p in inference).
-    The extra arguments come in this order: m_x, m_h, m_w, m_z, a.
+    layer_norm=True: step(..., ln=(g_ih, c_ih, g_hh, c_hh)) with the normalisations' gains
+    and biases (3H,) each, and four more Jacobians (H, 3H) after J_b_hh, one per tensor.
+    The extra positional arguments come in this order: m_x, m_h, m_w, m_z, a; the
+    Jacobians: J_x, J_h, J_w_ih, J_w_hh, J_b_ih, J_b_hh[, the four LN ones][, J_a].
     """
     start = time.perf_counter()
     I, H = int(input_size), int(hidden_size)
@@ -81,20 +91,70 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
     def rows(m, g):          # rows of gate g (0 = r, 1 = z, 2 = n), PyTorch order
         return m[g * H:(g + 1) * H, :]
 
+    defs = []   # layer_norm: (symbols, their defining expression), in order
+    if layer_norm:
+        g_ih = sp.Matrix(sp.symbols(f"gi0:{3 * H}", real=True))              # (3H, 1)
+        c_ih = sp.Matrix(sp.symbols(f"ci0:{3 * H}", real=True))              # (3H, 1)
+        g_hh = sp.Matrix(sp.symbols(f"gh0:{3 * H}", real=True))              # (3H, 1)
+        c_hh = sp.Matrix(sp.symbols(f"ch0:{3 * H}", real=True))              # (3H, 1)
+
+    def layer_norm_of(a, gain, shift, name):
+        # LN(a) = gain * (a - mean) / sqrt(var + eps) + shift, mean and (biased)
+        # variance over the entries of the column a; returned as symbols y of their own
+        # whose defining expressions go to defs (after a's)
+        n = a.shape[0]
+        mean = sum(a) / n
+        var = sum((ai - mean) ** 2 for ai in a) / n
+        y = sp.Matrix(sp.symbols(f"{name}0:{n}", real=True))
+        defs.append((y, sp.Matrix([gain[i] * (a[i] - mean) / sp.sqrt(var + LN_EPS) + shift[i]
+                                   for i in range(n)])))
+        return y
+
     # ---- the GRU cell: the only place the equations appear ---------------------------
     # (with dropout masks, x and h read m_x * x and m_h * h inside the products)
-    # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
-    r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hhd, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
-    # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-    z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hhd, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
-    if reset_after:
-        # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-             + r.multiply_elementwise(rows(w_hhd, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
+    if layer_norm:
+        # The products the normalisations see are symbols of their own (a_i, a_h, a_n),
+        # each with its defining expression (defs); the derivatives below follow them
+        # by the chain rule (SymPy differentiating a normalisation of expanded sums
+        # directly takes minutes even for H = 2).
+        nrz = 3 * H if reset_after else 2 * H      # rows of W_hh that meet h directly
+        a_i = sp.Matrix(sp.symbols(f"ai0:{3 * H}", real=True))                # (3H, 1)
+        a_h = sp.Matrix(sp.symbols(f"ah0:{nrz}", real=True))                  # (nrz, 1)
+        # a_i = W_ih x,  a_h = W_hh h (reset_after=False: [W_hr h, W_hz h]); W_hh read as
+        # m_w * W_hh with DropConnect
+        defs += [(a_i, w_ih * xd), (a_h, w_hhd[0:nrz, :] * hd)]
+        # gi = LN_{g_ih, c_ih}(a_i) + b_ih                            (over 3H)
+        gi = layer_norm_of(a_i, g_ih, c_ih, "yi") + b_ih
+        # gh = LN_{g_hh, c_hh}(a_h) + b_hh (over 3H); reset_after=False:
+        # [gh_r, gh_z] = LN_{g_hh[0:2H], c_hh[0:2H]}(a_h) + b_h{r,z}   (over 2H)
+        gh = layer_norm_of(a_h, g_hh[0:nrz, :], c_hh[0:nrz, :], "yh") + b_hh[0:nrz, :]
+        # r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z)
+        r = (rows(gi, 0) + rows(gh, 0)).applyfunc(sigmoid)
+        z = (rows(gi, 1) + rows(gh, 1)).applyfunc(sigmoid)
+        if reset_after:
+            # n = tanh(gi_n + r * gh_n)
+            n = (rows(gi, 2) + r.multiply_elementwise(rows(gh, 2))).applyfunc(sp.tanh)
+        else:
+            a_n = sp.Matrix(sp.symbols(f"an0:{H}", real=True))                # (H, 1)
+            # a_n = W_hn (r * h)
+            defs.append((a_n, rows(w_hhd, 2) * r.multiply_elementwise(hd)))
+            # gh_n = LN_{g_hh[2H:3H], c_hh[2H:3H]}(a_n) + b_hn          (over H)
+            gh_n = layer_norm_of(a_n, rows(g_hh, 2), rows(c_hh, 2), "yn") + rows(b_hh, 2)
+            # n = tanh(gi_n + gh_n)
+            n = (rows(gi, 2) + gh_n).applyfunc(sp.tanh)
     else:
-        # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
-        n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
-             + rows(w_hhd, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
+        # r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        r = (rows(w_ih, 0) * xd + rows(b_ih, 0) + rows(w_hhd, 0) * hd + rows(b_hh, 0)).applyfunc(sigmoid)
+        # z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        z = (rows(w_ih, 1) * xd + rows(b_ih, 1) + rows(w_hhd, 1) * hd + rows(b_hh, 1)).applyfunc(sigmoid)
+        if reset_after:
+            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+            n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
+                 + r.multiply_elementwise(rows(w_hhd, 2) * hd + rows(b_hh, 2))).applyfunc(sp.tanh)
+        else:
+            # n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+            n = (rows(w_ih, 2) * xd + rows(b_ih, 2)
+                 + rows(w_hhd, 2) * r.multiply_elementwise(hd) + rows(b_hh, 2)).applyfunc(sp.tanh)
     if augru:
         # AUGRU (DIEN, Zhou et al. 2019): update gate u = 1 - z scaled by the attention a,
         # u' = a u, h' = (1 - u') * h + u' * n   (the unmasked h)
@@ -114,10 +174,31 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
         return sp.Matrix(len(f), len(v),
                          lambda k, i: f[k].diff(v[i]) if v[i] in free[k] else 0)
 
+    partial, totals = {}, {}   # J_{a_k} f and d f / d v, each computed once
+
+    def total(f, v, upto):
+        # d f / d v through the intermediate symbols defs[:upto] (chain rule):
+        # J_v f + sum_k J_{a_k} f . d a_k / d v
+        key = (id(f), id(v))
+        if key in totals:
+            return totals[key]
+        J = jacobian(f, v)
+        for k in range(upto):
+            sym, expr = defs[k]
+            if (id(f), k) not in partial:
+                partial[(id(f), k)] = jacobian(f, sym)
+            J_a = partial[(id(f), k)]
+            if any(e != 0 for e in J_a):
+                J += J_a * total(expr, v, k)
+        totals[key] = J
+        return J
+
     wrt = [x, h, w_ih.reshape(3 * H * I, 1), w_hh.reshape(3 * H * H, 1), b_ih, b_hh]
+    if layer_norm:
+        wrt += [g_ih, c_ih, g_hh, c_hh]
     if augru:
         wrt.append(sp.Matrix([a]))
-    jacobians = [jacobian(h1, v) for v in wrt]
+    jacobians = [total(h1, v, len(defs)) for v in wrt]
     args = [list(x), list(h), list(w_ih), list(w_hh), list(b_ih), list(b_hh)]
     if masked:
         args += [list(m_x), list(m_h)]
@@ -127,10 +208,19 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
         args += [list(m_z)]
     if augru:
         args.append(a)
-    fn = sp.lambdify(args, [h1] + jacobians, modules="numpy", cse=True)
+    if layer_norm:
+        args += [list(g_ih), list(c_ih), list(g_hh), list(c_hh)]
+    # the intermediates, in order (a_n needs a_i and a_h), then h1 and the Jacobians
+    inter = [sp.lambdify(args + [list(d[0]) for d in defs[:k]], d[1], modules="numpy",
+                         cse=True) for k, d in enumerate(defs)]
+    fn = sp.lambdify(args + [list(d[0]) for d in defs], [h1] + jacobians, modules="numpy",
+                     cse=True)
 
-    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra):
-        res = fn(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra)
+    def step(x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra, ln=()):
+        vals = [x_, h_, w_ih_, w_hh_, b_ih_, b_hh_, *extra, *ln]
+        for f in inter:
+            vals.append(np.asarray(f(*vals), dtype=np.float64).ravel())
+        res = fn(*vals)
         h1_ = np.asarray(res[0], dtype=np.float64).reshape(H)
         return (h1_,) + tuple(np.asarray(j, dtype=np.float64) for j in res[1:])
 
@@ -138,7 +228,7 @@ def cell_functions(input_size, hidden_size, reset_after, masked=False, weight_ma
 
 
 def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
-                 weight_mask=None, zoneout_mask=None, attention=None):
+                 weight_mask=None, zoneout_mask=None, attention=None, layer_norm=False):
     """One GRU step, x (B, I), h (B, H) -> (h1 (B, H), jacobians per batch element).
 
     params holds weight_ih{suffix} (3H, I), weight_hh{suffix} (3H, H) and optionally
@@ -146,7 +236,9 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
     dropout masks. weight_mask: None or the DropConnect mask (3H, H) of W_hh.
     zoneout_mask: None or (B, H) (1 = keep the previous state; p for the inference
     blend). attention: None (a GRU), or (B,) AUGRU attention scores (the jacobians then
-    end with J_a (H, 1)). Used by the GRUCell check and by reference().
+    end with J_a (H, 1)). layer_norm: the layer-normalised cell, params then also holding
+    layer_norm_ih_weight{suffix}, layer_norm_ih_bias{suffix}, layer_norm_hh_weight{suffix},
+    layer_norm_hh_bias{suffix} (3H,). Used by the GRUCell check and by reference().
     """
     w_ih = np.asarray(params["weight_ih" + suffix], dtype=np.float64)
     w_hh = np.asarray(params["weight_hh" + suffix], dtype=np.float64)
@@ -155,7 +247,10 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
     b_hh = np.asarray(params.get("bias_hh" + suffix, np.zeros(3 * H)), dtype=np.float64)
     step, _ = cell_functions(I, H, bool(reset_after), masks is not None,
                              weight_mask is not None, zoneout_mask is not None,
-                             attention is not None)
+                             augru=attention is not None, layer_norm=bool(layer_norm))
+    ln = () if not layer_norm else tuple(
+        np.asarray(params[f"layer_norm_{k}{suffix}"], dtype=np.float64)
+        for k in ("ih_weight", "ih_bias", "hh_weight", "hh_bias"))
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     out = np.empty_like(h)
@@ -168,7 +263,7 @@ def cell_forward(params, x, h, *, reset_after=True, suffix="", masks=None,
             extra += (np.asarray(zoneout_mask, dtype=np.float64)[b],)
         if attention is not None:
             extra += (float(attention[b]),)
-        res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra)
+        res = step(x[b], h[b], w_ih.ravel(), w_hh.ravel(), b_ih, b_hh, *extra, ln=ln)
         out[b] = res[0]
         jacs.append(res[1:])
     return out, jacs
@@ -213,16 +308,22 @@ def cell_reference(params, *, x, h=None, reset_after=True, grad_h1=None, attenti
             result["grad_" + name] = sum(j[2 + k].T @ g[b] for b, j in enumerate(jacs)
                                          ).reshape(shape)
     if attention is not None:
-        result["grad_attention"] = np.array([(j[6].T @ g[b])[0] for b, j in enumerate(jacs)])
+        result["grad_attention"] = np.array([(j[-1].T @ g[b])[0] for b, j in enumerate(jacs)])
     return result
 
 
-def param_names(num_layers, bidirectional, bias):
-    """PyTorch's state-dict names, in its order."""
+LN_KINDS = ("layer_norm_ih_weight", "layer_norm_ih_bias", "layer_norm_hh_weight",
+            "layer_norm_hh_bias")
+
+
+def param_names(num_layers, bidirectional, bias, layer_norm=False):
+    """PyTorch's state-dict names, in its order (pygru's layer_norm tensors after the
+    others of each layer and direction)."""
     names = []
     for layer in range(num_layers):
         for suffix in ("", "_reverse") if bidirectional else ("",):
             kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if bias else ())
+            kinds += LN_KINDS if layer_norm else ()
             names += [f"{k}_l{layer}{suffix}" for k in kinds]
     return names
 
@@ -230,8 +331,8 @@ def param_names(num_layers, bidirectional, bias):
 def _param_shape(name, input_size, hidden_size, num_directions):
     kind, layer = name.split("_l")[0], int(name.split("_l")[1].split("_")[0])
     in_size = input_size if layer == 0 else num_directions * hidden_size
-    return {"weight_ih": (3 * hidden_size, in_size), "weight_hh": (3 * hidden_size, hidden_size),
-            "bias_ih": (3 * hidden_size,), "bias_hh": (3 * hidden_size,)}[kind]
+    return {"weight_ih": (3 * hidden_size, in_size), "weight_hh": (3 * hidden_size, hidden_size)
+            }.get(kind, (3 * hidden_size,))
 
 
 def _as_float64(name, value, shape):
@@ -244,7 +345,7 @@ def _as_float64(name, value, shape):
 def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=False,
               bias=True, reset_after=True, x, h0=None, lengths=None, batch_first=False,
               grad_output=None, grad_h_n=None, masks=None, weight_masks=None,
-              zoneout_masks=None, zoneout=0.0, attention=None):
+              zoneout_masks=None, zoneout=0.0, attention=None, layer_norm=False):
     """Forward (and, given grad_output and/or grad_h_n, backward) of a GRU in float64.
 
     params: dict of PyTorch-named arrays (no bias keys when bias=False).
@@ -254,6 +355,8 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     masks: None, or {(layer, direction): (m_x (B, in), m_h (B, H))} for every
     layer-direction (in = I for layer 0, D*H above): Keras-style input and recurrent
     dropout masks, fixed across time (pygru's GRU.dropout_masks() gives them).
+    layer_norm: the layer-normalised GRU (params with its four tensors per layer and
+    direction, param_names(..., layer_norm=True)).
     weight_masks: None, or {(layer, direction): M (3H, H)}: DropConnect masks of W_hh
     (pygru's GRU.weight_dropout_masks()). zoneout_masks: None, or {(layer, direction):
     m (T, B, H) time-major}: training zoneout (1 = keep the previous state; pygru's
@@ -268,7 +371,7 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
     """
     I, H, L = int(input_size), int(hidden_size), int(num_layers)
     D = 2 if bidirectional else 1
-    names = param_names(L, bidirectional, bias)
+    names = param_names(L, bidirectional, bias, layer_norm)
     if set(params) != set(names):
         raise ValueError(f"params: expected keys {sorted(names)}, got {sorted(params)}")
     p = {n: _as_float64(n, params[n], _param_shape(n, I, H, D)) for n in names}
@@ -328,7 +431,8 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                     at = None if attention is None else attention[t, b:b + 1]
                     h1, (j,) = cell_forward(p, layer_in[t, b:b + 1], h[b:b + 1],
                                             reset_after=reset_after, suffix=suffix, masks=mk,
-                                            weight_mask=wm, zoneout_mask=zm, attention=at)
+                                            weight_mask=wm, zoneout_mask=zm, attention=at,
+                                            layer_norm=layer_norm)
                     h[b] = h1[0]
                     out[t, b, d * H:(d + 1) * H] = h[b]
                     jac[(t, b)] = j
@@ -364,13 +468,16 @@ def reference(params, *, input_size, hidden_size, num_layers=1, bidirectional=Fa
                     j_x, j_h, j_wih, j_whh, j_bih, j_bhh = tape[layer][d][(t, b)][:6]
                     dh1 = dh[b] + g_out[t, b, d * H:(d + 1) * H]   # (H,)
                     if grad_att is not None:                       # J_a (H, 1)
-                        grad_att[t, b] += (tape[layer][d][(t, b)][6].T @ dh1)[0]
+                        grad_att[t, b] += (tape[layer][d][(t, b)][-1].T @ dh1)[0]
                     g_in[t, b] += j_x.T @ dh1
                     grads["weight_ih" + suffix] += (j_wih.T @ dh1).reshape(3 * H, in_size)
                     grads["weight_hh" + suffix] += (j_whh.T @ dh1).reshape(3 * H, H)
                     if bias:
                         grads["bias_ih" + suffix] += j_bih.T @ dh1
                         grads["bias_hh" + suffix] += j_bhh.T @ dh1
+                    if layer_norm:
+                        for k, j_ln in zip(LN_KINDS, tape[layer][d][(t, b)][6:]):
+                            grads[f"{k}{suffix}"] += j_ln.T @ dh1
                     dh[b] = j_h.T @ dh1
             grad_h0[layer * D + d] = dh
         g_out = g_in

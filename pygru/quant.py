@@ -60,6 +60,9 @@ class QuantizedGRU:
 
     def __init__(self, gru, fmt: str = "int8") -> None:
         code = _format_code(fmt)
+        if gru._cfg.get("layer_norm"):
+            raise ValueError("quantize: a layer_norm=True GRU cannot be quantized (libgru "
+                             "has no %s kernels for the layer normalisations)" % fmt)
         if gru._cfg.get("zoneout"):
             raise ValueError("quantize: zoneout=%r is not supported by the int8 and bf16 "
                              "models (their paths have no zoneout blend); weight_dropout "

@@ -83,6 +83,9 @@ def from_torch(module_or_state_dict: Any, **config: Any) -> Union[GRU, GRUCell]:
 def to_torch(model: Union[GRU, GRUCell]) -> Any:
     """A torch.nn.GRU / torch.nn.GRUCell with the model's configuration, dtype, weights
     and train/eval mode."""
+    if getattr(model, "_cfg", {}).get("layer_norm"):
+        raise ValueError("to_torch: layer_norm=True (layer-normalised projections) has no "
+                         "torch.nn.GRU equivalent")
     if hasattr(model, "dequantize"):   # a QuantizedGRU: its dequantized float32 GRU
         model = model.dequantize()
     cfg = model._config()

@@ -101,7 +101,8 @@ static void compare_models(gru_model *a, gru_model *b)
     CHECK(ca.input_size == cb.input_size && ca.hidden_size == cb.hidden_size &&
               ca.num_layers == cb.num_layers && ca.bidirectional == cb.bidirectional &&
               ca.bias == cb.bias && ca.reset_after == cb.reset_after &&
-              ca.dtype == cb.dtype && ca.reverse == cb.reverse,
+              ca.dtype == cb.dtype && ca.reverse == cb.reverse &&
+              ca.layer_norm == cb.layer_norm,
           "saved and reloaded models differ in their sizes or flags");
     CHECK(memcmp(&ca.dropout, &cb.dropout, sizeof(double)) == 0 &&
               memcmp(&ca.input_dropout, &cb.input_dropout, sizeof(double)) == 0 &&

@@ -18,7 +18,10 @@
  * Parameters follow PyTorch's layout: for layer l and direction d (suffix "_reverse"
  * for d = 1), weight_ih_l{l} (3H, in), weight_hh_l{l} (3H, H), bias_ih_l{l} (3H),
  * bias_hh_l{l} (3H), rows in gate order r, z, n; in = input_size for layer 0 and
- * D*H above it. Row-major, contiguous.
+ * D*H above it. Row-major, contiguous. A layer_norm model (gru_config.layer_norm) has
+ * after them layer_norm_ih_weight_l{l} (3H) g_ih, layer_norm_ih_bias_l{l} (3H) c_ih,
+ * layer_norm_hh_weight_l{l} (3H) g_hh, layer_norm_hh_bias_l{l} (3H) c_hh (the gains
+ * and biases of the layer normalisations, equations at gru_config.layer_norm).
  *
  * Guarantees: no function exits, aborts or prints; every failure is a status code
  * (gru_strerror names it); sizes are checked for overflow before anything is
@@ -151,6 +154,30 @@ typedef struct gru_config {
                                reset_after's n, W_hn (r * m_h * h) for reset_before's;
                                the blend h' = (1 - z) n + z h keeps the unmasked h.
                                One mask m_x and one m_h serve all three gates. */
+    int32_t layer_norm;     /* 0 or 1: the layer-normalised GRU (Ba, Kiros and Hinton
+                               2016, as Haste's LayerNormGRU): the input projection and
+                               the recurrent projection are normalised separately, each
+                               with its own gain g and bias c, before the GRU's biases.
+                               LN_{g,c}(a) over the N entries of a row a: mu = sum a / N,
+                               var = sum (a - mu)^2 / N, ah = (a - mu) / sqrt(var + eps),
+                               eps = 1e-5, LN(a) = g * ah + c. reset_after = 1:
+                                 gi = LN_{g_ih,c_ih}(W_ih x) + b_ih        (over 3H)
+                                 gh = LN_{g_hh,c_hh}(W_hh h) + b_hh        (over 3H)
+                                 r = s(gi_r + gh_r), z = s(gi_z + gh_z),
+                                 n = tanh(gi_n + r * gh_n), h' = (1 - z) n + z h;
+                               reset_after = 0 (W_hn's input r * h depends on r):
+                                 gi = LN_{g_ih,c_ih}(W_ih x) + b_ih        (over 3H)
+                                 [gh_r, gh_z] = LN_{g_hh[0:2H],c_hh[0:2H]}([W_hr h,
+                                                W_hz h]) + b_h{r,z}        (over 2H)
+                                 gh_n = LN_{g_hh[2H:3H],c_hh[2H:3H]}(W_hn (r * h))
+                                        + b_hn                             (over H)
+                                 r = s(gi_r + gh_r), z = s(gi_z + gh_z),
+                                 n = tanh(gi_n + gh_n), h' = (1 - z) n + z h.
+                               Dropout masks go inside: W_ih (m_x x), W_hh (m_h h).
+                               Four more tensors per layer and direction, after the
+                               others (names below); gru_create sets the gains to 1 and
+                               the LN biases to 0. The LN bias c is redundant with the
+                               following b (both kept, both trained). */
     double zoneout;         /* 0 <= p < 1: zoneout (Krueger et al. 2016) on every layer's
                                state. Training: per layer-direction k, step t, sequence
                                b and unit j a mask m in {0, 1}, m = 1 ("keep the
@@ -207,13 +234,14 @@ GRU_API const char *gru_strerror(int status);
 
 /* Fills *cfg with the defaults: num_layers 1, bidirectional 0, bias 1, reset_after 1,
  * dtype GRU_FLOAT32, dropout 0, seed 0, reverse 0, input_dropout 0, recurrent_dropout 0,
- * zoneout 0, weight_dropout 0, augru 0;
+ * layer_norm 0, zoneout 0, weight_dropout 0, augru 0;
  * input_size and hidden_size 0 (must be set).
  * Does nothing if cfg is NULL. */
 GRU_API void gru_config_init(gru_config *cfg);
 
 /* Creates a model. Parameters and gradients are allocated and set to zero (initialise
- * them with gru_param_set). The kernel set is chosen here, once: the best the CPU
+ * them with gru_param_set), except a layer_norm model's gains layer_norm_*_weight_*,
+ * set to 1 (so its normalisations start as the identity on the normalised values). The kernel set is chosen here, once: the best the CPU
  * supports, or the one the environment variable GRU_ISA names ("scalar", ...).
  * cfg: read only, not kept. *out: receives the model, owned by the caller and freed
  * with gru_destroy; set to NULL on failure.
@@ -237,11 +265,14 @@ GRU_API const char *gru_available_isas(void);
 
 /* ---- parameters and gradients (PyTorch names and layout, see above) ------------- */
 
-/* Number of parameter tensors: 4 * L * D with bias, 2 * L * D without. */
+/* Number of parameter tensors: 4 * L * D with bias, 2 * L * D without; 4 * L * D
+ * more for layer_norm. */
 GRU_API gru_status gru_param_count(const gru_model *model, size_t *count);
 
 /* Describes tensor number index (0 <= index < count, in PyTorch's state-dict order:
- * per layer, forward direction then reverse, weight_ih, weight_hh, bias_ih, bias_hh).
+ * per layer, forward direction then reverse, weight_ih, weight_hh, bias_ih, bias_hh,
+ * then for layer_norm layer_norm_ih_weight, layer_norm_ih_bias, layer_norm_hh_weight,
+ * layer_norm_hh_bias).
  * *name: static to the model (valid until gru_destroy); *ndim: 1 or 2;
  * shape[0..ndim-1]: its shape. Any output pointer may be NULL. */
 GRU_API gru_status gru_param_info(const gru_model *model, size_t index, const char **name,
@@ -640,7 +671,7 @@ typedef enum gru_qformat {
  * with SDOT when the CPU has it, else NEON's widening multiplies ("neonmull"), else the
  * scalar reference.
  * Returns GRU_OK, GRU_ERR_NULL, GRU_ERR_INVALID_ARG (unknown format),
- * GRU_ERR_UNSUPPORTED (model is already quantized or augru, or an input width I or D*H above
+ * GRU_ERR_UNSUPPORTED (model is already quantized, layer_norm or augru, or an input width I or D*H above
  * 65536, where the int32 sums could overflow), GRU_ERR_OVERFLOW, GRU_ERR_NO_MEMORY or
  * an error of gru_create (GRU_ERR_ISA_UNAVAILABLE).
  * GRU_BF16: the same calls and limits, with every weight rounded to bfloat16 (round to

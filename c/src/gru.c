@@ -72,14 +72,14 @@ static int is_flag(int32_t v) { return v == 0 || v == 1; }
 
 static int fits_size(int64_t v) { return v >= 1 && (uint64_t)v <= (uint64_t)SIZE_MAX; }
 
-/* Elements of one layer's tensors over D directions: D * (3H*in + 3H*H [+ 3H + 3H]).
- * 0 on overflow. */
-static int layer_numel(size_t in, size_t H, size_t D, int bias, size_t *out)
+/* Elements of one layer's tensors over D directions: D * (3H*in + 3H*H [+ 3H + 3H]
+ * [+ 4 * 3H for layer_norm]). 0 on overflow. */
+static int layer_numel(size_t in, size_t H, size_t D, int bias, int ln, size_t *out)
 {
-    size_t G, a, b, n;
+    size_t G, a, b, n, g4;
     return gru_mul(3, H, &G) && gru_mul(G, in, &a) && gru_mul(G, H, &b) &&
            gru_add(a, b, &n) && (!bias || (gru_add(n, G, &n) && gru_add(n, G, &n))) &&
-           gru_mul(n, D, out);
+           gru_mul(G, 4, &g4) && (!ln || gru_add(n, g4, &n)) && gru_mul(n, D, out);
 }
 
 /* Packed size of a (K, N) matrix in the model's table, checked: the table computes
@@ -106,7 +106,7 @@ static gru_status check_config(const gru_config *cfg)
         !(cfg->zoneout >= 0.0 && cfg->zoneout < 1.0) ||
         !(cfg->weight_dropout >= 0.0 && cfg->weight_dropout < 1.0) ||
         !is_flag(cfg->reverse) || (cfg->reverse && cfg->bidirectional) ||
-        !is_flag(cfg->augru))
+        !is_flag(cfg->augru) || !is_flag(cfg->layer_norm))
         return GRU_ERR_INVALID_ARG;
     if (!fits_size(cfg->input_size) || !fits_size(cfg->hidden_size) ||
         !fits_size(cfg->num_layers))
@@ -120,13 +120,14 @@ static gru_status model_sizes(const gru_config *cfg, gru_model *m)
     const size_t I = (size_t)cfg->input_size, H = (size_t)cfg->hidden_size;
     const size_t L = (size_t)cfg->num_layers, D = cfg->bidirectional ? 2 : 1;
     const size_t elem = cfg->dtype == GRU_FLOAT32 ? sizeof(float) : sizeof(double);
-    const size_t per = cfg->bias ? 4 : 2;   /* tensors per (layer, direction) */
+    const size_t per = gru_tensors_per(cfg);   /* tensors per (layer, direction) */
     size_t G, DH, LD, first, upper, uppers, bytes;
     if (!gru_mul(3, H, &G) || !gru_mul(D, H, &DH) || !gru_mul(L, D, &LD) ||
         !gru_mul(LD, per, &m->ntensors))
         return GRU_ERR_OVERFLOW;
     /* parameter count: layer 0 plus L-1 identical upper layers (input width D*H) */
-    if (!layer_numel(I, H, D, cfg->bias, &first) || !layer_numel(DH, H, D, cfg->bias, &upper) ||
+    if (!layer_numel(I, H, D, cfg->bias, cfg->layer_norm, &first) ||
+        !layer_numel(DH, H, D, cfg->bias, cfg->layer_norm, &upper) ||
         !gru_mul(upper, L - 1, &uppers) || !gru_add(first, uppers, &m->numel))
         return GRU_ERR_OVERFLOW;
     if (!gru_mul(m->numel, elem, &bytes) || m->ntensors > SIZE_MAX / sizeof(gru_tensor))
@@ -170,14 +171,20 @@ static gru_status plan_packing(gru_model *m)
  * from element *off on; ti: the index of its first tensor. */
 static void name_tensors(gru_model *m, size_t ld, size_t ti, size_t *off)
 {
-    static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    static const char *const kind[8] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                        "layer_norm_ih_weight", "layer_norm_ih_bias",
+                                        "layer_norm_hh_weight", "layer_norm_hh_bias"};
     gru_layer_params *p = &m->lp[ld];
     const size_t l = ld / m->D, d = ld % m->D, G = 3 * m->H;
-    const size_t in = l == 0 ? m->I : m->D * m->H, per = m->cfg.bias ? 4 : 2;
-    size_t *slot[4] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh};
+    const size_t in = l == 0 ? m->I : m->D * m->H, per = gru_tensors_per(&m->cfg);
+    size_t *slot[8] = {&p->w_ih, &p->w_hh, &p->b_ih, &p->b_hh,
+                       &p->ln_ih_w, &p->ln_ih_b, &p->ln_hh_w, &p->ln_hh_b};
     p->b_ih = p->b_hh = SIZE_MAX;
-    for (size_t q = 0; q < per; q++) {
-        gru_tensor *t = &m->tensors[ti + q];
+    p->ln_ih_w = p->ln_ih_b = p->ln_hh_w = p->ln_hh_b = SIZE_MAX;
+    for (size_t i = 0; i < per; i++) {
+        /* the kinds present: weights, [biases,] [layer_norm tensors] */
+        const size_t q = i < 2 || m->cfg.bias ? i : i + 2;
+        gru_tensor *t = &m->tensors[ti + i];
         snprintf(t->name, sizeof t->name, "%s_l%zu%s", kind[q], l, d ? "_reverse" : "");
         t->ndim = q < 2 ? 2 : 1;
         t->shape[0] = (int64_t)G;
@@ -210,6 +217,24 @@ static gru_status read_env(gru_model *m)
     return GRU_OK;
 }
 
+/* n elements of m's parameters from element off on = 1. */
+static void params_one(gru_model *m, size_t off, size_t n)
+{
+    for (size_t i = off; i < off + n; i++) {
+        if (m->elem == sizeof(float)) ((float *)m->params)[i] = 1.0f;
+        else ((double *)m->params)[i] = 1.0;
+    }
+}
+
+/* A layer_norm model's gains start at 1 (every other parameter at 0). */
+static void ln_gains_one(gru_model *m)
+{
+    for (size_t ld = 0; ld < m->L * m->D; ld++) {
+        params_one(m, m->lp[ld].ln_ih_w, 3 * m->H);
+        params_one(m, m->lp[ld].ln_hh_w, 3 * m->H);
+    }
+}
+
 /* The model's buffers, its packed weights and its tensors' names. */
 static gru_status model_init(gru_model *m)
 {
@@ -226,8 +251,9 @@ static gru_status model_init(gru_model *m)
     gru_status st = plan_packing(m);
     if (st) return st;
     size_t off = 0;
-    const size_t per = m->cfg.bias ? 4 : 2;
+    const size_t per = gru_tensors_per(&m->cfg);
     for (size_t ld = 0; ld < m->L * m->D; ld++) name_tensors(m, ld, ld * per, &off);
+    if (m->cfg.layer_norm) ln_gains_one(m);
     return read_env(m);
 }
 

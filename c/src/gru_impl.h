@@ -69,7 +69,10 @@ typedef struct FN(call) {
     const R *x, *h0;           /* (rows, I), (L*D, B, H) or NULL */
     R *out, *h_n;              /* (rows, D*H), (L*D, B, H) or NULL */
     R *hb0, *hb1;              /* (B, H) the state, double-buffered */
-    R *gh;                     /* (B, 3H) W_hh h + b_hh of a step */
+    R *gh;                     /* (B, 3H) W_hh h + b_hh of a step (layer_norm:
+                                  LN(W_hh h) + b_hh) */
+    R *ghr;                    /* (B, 3H) W_hh h of a step before its normalisation
+                                  (layer_norm), else NULL */
     R *rh;                     /* (B, H) r h of a step (reset_before) */
     R *hm0, *hm1;              /* (B, H) m_h h, double-buffered (recurrent dropout) */
     R *xmf;                    /* (rows, in_max) m_x in (input dropout) */
@@ -80,7 +83,10 @@ typedef struct FN(call) {
     const R *grad_out, *grad_hn;   /* (rows, D*H) or NULL, (L*D, B, H) or NULL */
     R *grad_x, *grad_h0;           /* (rows, I) or NULL, (L*D, B, H) or NULL */
     R *dgi, *dgh;              /* (rows, 3H) dLoss/d(W_ih in + b_ih), d(W_hh h + b_hh)
-                                  (n block: of W_hn (r h) + b_hn for reset_before) */
+                                  (n block: of W_hn (r h) + b_hn for reset_before);
+                                  layer_norm: of gi, gh (after the normalisations) */
+    R *dai, *dah;              /* (rows, 3H) layer_norm: dLoss/d(W_ih in), d(W_hh h)
+                                  (before the normalisations), else NULL */
     R *dh, *dhp, *drh;         /* (B, H) dLoss/dh carried back, of the previous h, of r h */
     R *hpm, *dm;               /* (B, H) recurrent dropout: m_h h_prev of a step, the
                                   gradient reaching m_h h_prev through W_hh */
@@ -152,6 +158,11 @@ typedef struct FN(dir) {
                                   inference: (Tc, B, 3H) input projections of a chunk */
     R *ghn;                    /* (rows, H) W_hn h + b_hn (training, reset_after) or NULL */
     R *hprev;                  /* (rows, H) the state before each step (training) or NULL */
+    /* layer_norm (NULL without): the gains and biases (3H) of the input and recurrent
+     * normalisations; training: the saved ah (rows, 3H) of each and 1 / sqrt(var + eps)
+     * per row (rows): input, recurrent (reset_before: its r, z part), reset_before's n */
+    const R *lgi, *lbi, *lgh, *lbh;
+    R *xhi, *xhh, *rsi, *rsh, *rsn;
 } FN(dir);
 
 /* Layer l, direction d seen from thread th: its packed panels, biases, masks and kept
@@ -178,12 +189,24 @@ static void FN(dir_init)(const FN(thread) *th, size_t l, size_t d, const R *in, 
     v->gates = (R *)(c->work + ws->off_gi);
     v->ghn = v->hprev = NULL;
     v->zm = v->wm = NULL;
+    v->lgi = FN(at)(m->params, v->p->ln_ih_w);
+    v->lbi = FN(at)(m->params, v->p->ln_ih_b);
+    v->lgh = FN(at)(m->params, v->p->ln_hh_w);
+    v->lbh = FN(at)(m->params, v->p->ln_hh_b);
+    v->xhi = v->xhh = v->rsi = v->rsh = v->rsn = NULL;
     if (c->training) {
         unsigned char *blk = c->work + ws->off_blocks + v->k * ws->block_bytes;
         v->gates = (R *)(blk + ws->off_gates);
         v->ghn = th->ra ? (R *)(blk + ws->off_ghn) : NULL;
         v->hprev = (R *)(blk + ws->off_hprev);
         if (m->cfg.zoneout > 0) v->zm = (R *)(blk + ws->off_zmask);
+        if (v->lgi) {
+            v->xhi = (R *)(blk + ws->off_lnxi);
+            v->xhh = (R *)(blk + ws->off_lnxh);
+            v->rsi = (R *)(blk + ws->off_lnri);
+            v->rsh = (R *)(blk + ws->off_lnrh);
+            v->rsn = th->ra ? NULL : (R *)(blk + ws->off_lnrn);
+        }
     }
     if (c->training && m->cfg.weight_dropout > 0) {   /* W~_hh = M W_hh: the workspace's */
         unsigned char *rec = c->work + ws->off_wd + v->k * ws->wd_bytes;
@@ -240,6 +263,8 @@ typedef struct FN(bstep) {
     const R *g;                /* (B, 3H) rows rs*3H apart: saved r, z, n, at my units */
     const R *hp;               /* (B, H) rows rs*H apart: saved h_prev, at my units */
     R *dgi, *dgh;              /* (B, 3H) rows rs*3H apart: this step's gate gradients */
+    R *dah;                    /* (B, 3H) rows rs*3H apart: dLoss/d(W_hh h) before the
+                                  normalisation (layer_norm), else dgh */
     R *dh, *dhp;               /* (B, H) dLoss/dh of this step, of the previous state */
 } FN(bstep);
 
@@ -297,8 +322,9 @@ static void FN(zero_finished)(const FN(thread) *th, const FN(bstep) *st, R *v)
 }
 
 /* dh_prev += dgh[:, 0:K] W_hh[0:K, :] for my units (K = 3H for reset_after; 2H for
- * reset_before, whose n block went through r h). With recurrent dropout the products
- * met m_h h: dh_prev += m_h (dgh W_hh [+ d(rh) r, already in dm]). */
+ * reset_before, whose n block went through r h; layer_norm: dah, the gradient before
+ * the normalisation, in place of dgh). With recurrent dropout the products met m_h h:
+ * dh_prev += m_h (dgh W_hh [+ d(rh) r, already in dm]). */
 static void FN(dh_recurrent)(const FN(thread) *th, const FN(dir) *v, const FN(bstep) *st,
                              size_t K)
 {
@@ -306,10 +332,10 @@ static void FN(dh_recurrent)(const FN(thread) *th, const FN(dir) *v, const FN(bs
     const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
     if (!J) return;
     if (!v->mh) {
-        k->gemm_pb(B, J, 0, K, st->dgh, th->rs * G, v->Phh, G, 1, NULL, st->dhp + j0, H);
+        k->gemm_pb(B, J, 0, K, st->dah, th->rs * G, v->Phh, G, 1, NULL, st->dhp + j0, H);
         return;
     }
-    k->gemm_pb(B, J, 0, K, st->dgh, th->rs * G, v->Phh, G, !th->ra, NULL, th->c->dm + j0, H);
+    k->gemm_pb(B, J, 0, K, st->dah, th->rs * G, v->Phh, G, !th->ra, NULL, th->c->dm + j0, H);
     k->mul_add(B, J, v->mh + j0, H, th->c->dm + j0, H, st->dhp + j0, H);
 }
 
@@ -336,8 +362,35 @@ static void FN(att_finished)(const FN(thread) *th, const FN(bstep) *st)
             memset(c->datt + (st->r0 + b * th->rs) * th->H + th->j0, 0, th->J * sizeof(R));
 }
 
+/* layer_norm, one step's recurrent normalisation over the N columns c0.. of every row
+ * (reset_after: all 3H; reset_before: r, z (2H at 0), then n (H at 2H)), my units:
+ *   gh = LN_{g_hh, c_hh}(ghr) + b_hh
+ * every thread computing each row's statistics over the whole set itself, in one
+ * order (so the bits do not depend on the thread split). Training keeps ah at my units
+ * and (the thread of unit 0) 1 / sqrt(var + eps) in rstd; both are zero in the rows of
+ * sequences finished at this step (their state may have met anything, a padded
+ * input's NaN included; backward gives them no gradient). */
+static void FN(ln_step)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st, size_t c0,
+                        size_t N, R *rstd)
+{
+    const FN(call) *c = th->c;
+    const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
+    R *xh = v->xhh ? v->xhh + st->r0 * G + c0 : NULL;   /* (B, N) rows rs*3H apart */
+    R *rd = rstd && j0 == 0 ? rstd + st->r0 : NULL;      /* (B) rs apart */
+    if (!J) return;
+    th->k->ln_fwd(B, N, H, j0, J, c->ghr + c0, G, v->lgh + c0, v->lbh + c0,
+                  v->bhh ? v->bhh + c0 : NULL, c->gh + c0, G, xh, rs * G, rd, rs);
+    if (!xh || !c->len) return;
+    for (size_t b = 0; b < B; b++) {
+        if (st->t < (size_t)c->len[b]) continue;
+        for (size_t g = 0; g < N / H; g++) memset(xh + b * rs * G + g * H + j0, 0, J * sizeof(R));
+        if (rd) rd[b * rs] = 0;
+    }
+}
+
 /* reset_after, my units:
- *   gh = (m_h) h W_hh^T + b_hh
+ *   gh = (m_h) h W_hh^T + b_hh       (layer_norm: LN_{g_hh, c_hh}((m_h) h W_hh^T) + b_hh,
+ *                                     after a barrier: every unit's W_hh h)
  *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r gh_n), h' = (1-z) n + z h
  * keeping r, z, n in gi and gh_n in ghn when training. */
 static void FN(cell_forward_after)(const FN(thread) *th, const FN(dir) *v, const FN(fstep) *st)
@@ -346,11 +399,19 @@ static void FN(cell_forward_after)(const FN(thread) *th, const FN(dir) *v, const
     const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
     const R *hin = st->hm ? st->hm : st->h;   /* (B, H) the state as W_hh sees it */
     R *gh = th->c->gh;
+    R *ghp = v->lgh ? th->c->ghr : gh;        /* (B, 3H) where W_hh h (+ b_hh) goes */
+    const R *bhh = v->lgh ? NULL : v->bhh;    /* layer_norm adds b_hh after LN */
+    if (J) {
+        FN(save_state)(th, v, st);
+        for (size_t g = 0; g < 3; g++)
+            k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0, bhh ? bhh + g * H + j0 : NULL,
+                       ghp + g * H + j0, G);
+    }
+    if (v->lgh) {
+        gru_team_barrier(th->team);   /* every unit's W_hh h */
+        FN(ln_step)(th, v, st, 0, G, v->rsh);
+    }
     if (!J) return;
-    FN(save_state)(th, v, st);
-    for (size_t g = 0; g < 3; g++)
-        k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0, v->bhh ? v->bhh + g * H + j0 : NULL,
-                   gh + g * H + j0, G);
     k->cell_fwd_after(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->hn + j0,
                       th->c->training || th->c->att ? st->gi + j0 : NULL, st->gld);
     FN(att_blend)(th, st);
@@ -381,7 +442,9 @@ static void FN(zoneout_keep)(const FN(thread) *th, const FN(dir) *v, const FN(bs
 /* reset_after backward, my units (formulas at cell_bwd_after in kernels.h):
  *   zoneout: dh~ = (1 - m) dh, else dh~ = dh;
  *   [dgi, dgh] from dh~ and the saved r, z, n, gh_n, h; dh_prev = dh~ z (+ m dh)  | barrier |
- *   dh_prev += dgh W_hh (through m_h with recurrent dropout). */
+ *   [layer_norm: dah = rs (dgh g - mean(dgh g) - ah mean(dgh g ah))  | barrier |]
+ *   dh_prev += dah W_hh (dah = dgh without layer_norm; through m_h with recurrent
+ *   dropout). */
 static void FN(cell_backward_after)(const FN(thread) *th, const FN(dir) *v,
                                     const FN(bstep) *st, const R *dyl)
 {
@@ -405,13 +468,22 @@ static void FN(cell_backward_after)(const FN(thread) *th, const FN(dir) *v,
         FN(finished_grads)(th, st, 0, 3);
     }
     gru_team_barrier(th->team);   /* this step's dgh is complete */
+    if (v->lgh) {
+        /* layer_norm: dah = LN backward of dgh over the whole 3H row */
+        if (J)
+            th->k->ln_bwd(th->B, G, H, j0, J, st->dgh, rs * G, v->xhh + st->r0 * G, rs * G,
+                          v->rsh + st->r0, rs, v->lgh, st->dah, rs * G);
+        gru_team_barrier(th->team);   /* every unit's dah */
+    }
     FN(dh_recurrent)(th, v, st, G);
 }
 
 /* reset_before, my units:
  *   gh_rz = (m_h) h W_h{r,z}^T + b_h{r,z}; r = s(gi_r + gh_r), z = s(gi_z + gh_z);
  *   rh = r (m_h) h  | barrier: every unit's r h |
- *   gh_n = (r h) W_hn^T + b_hn; n = tanh(gi_n + gh_n); h' = (1-z) n + z h */
+ *   gh_n = (r h) W_hn^T + b_hn; n = tanh(gi_n + gh_n); h' = (1-z) n + z h
+ * layer_norm: gh_rz = LN over 2H ((m_h) h W_h{r,z}^T) + b_h{r,z} and gh_n = LN over H
+ * ((r h) W_hn^T) + b_hn, each after a barrier (every unit's product). */
 static void FN(cell_forward_before)(const FN(thread) *th, const FN(dir) *v,
                                     const FN(fstep) *st)
 {
@@ -419,24 +491,37 @@ static void FN(cell_forward_before)(const FN(thread) *th, const FN(dir) *v,
     const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0;
     const R *hin = st->hm ? st->hm : st->h;
     R *gh = th->c->gh, *rh = th->c->rh;
+    R *ghp = v->lgh ? th->c->ghr : gh;        /* (B, 3H) where W_hh h (+ b_hh) goes */
+    const R *bhh = v->lgh ? NULL : v->bhh;    /* layer_norm adds b_hh after LN */
     if (J) {
         FN(save_state)(th, v, st);
         for (size_t g = 0; g < 2; g++)
-            k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0,
-                       v->bhh ? v->bhh + g * H + j0 : NULL, gh + g * H + j0, G);
+            k->gemm_pb(B, J, 0, H, hin, H, v->PhhT[g], H, 0, bhh ? bhh + g * H + j0 : NULL,
+                       ghp + g * H + j0, G);
+    }
+    if (v->lgh) {
+        gru_team_barrier(th->team);   /* every unit's W_h{r,z} h */
+        FN(ln_step)(th, v, st, 0, 2 * H, v->rsh);
+    }
+    if (J)
         k->cell_fwd_before_rz(B, H, J, st->gi + j0, st->gld, gh + j0, hin + j0, st->gi + j0,
                               st->gld, rh + j0);
-    }
     gru_team_barrier(th->team);   /* every unit's r h is known */
+    if (J)
+        k->gemm_pb(B, J, 0, H, rh, H, v->PhhT[2], H, 0, bhh ? bhh + 2 * H + j0 : NULL,
+                   ghp + 2 * H + j0, G);
+    if (v->lgh) {
+        gru_team_barrier(th->team);   /* every unit's W_hn (r h) */
+        FN(ln_step)(th, v, st, 2 * H, H, v->rsn);
+    }
     if (!J) return;
-    k->gemm_pb(B, J, 0, H, rh, H, v->PhhT[2], H, 0, v->bhh ? v->bhh + 2 * H + j0 : NULL,
-               gh + 2 * H + j0, G);
     k->cell_fwd_before_n(B, H, J, st->gi + j0, st->gld, gh + j0, st->h + j0, st->gi + j0,
                          st->gld, th->c->training || th->c->att, st->hn + j0);
     FN(att_blend)(th, st);
 }
 
-/* reset_before backward, part 2, my units: d(r h) = da_n W_hn, then the r gate's
+/* reset_before backward, part 2, my units: d(r h) = da_n W_hn (layer_norm: dah_n W_hn,
+ * the gradient before gh_n's normalisation), then the r gate's
  * gradients (cell_bwd_before_r). With recurrent dropout rh = r (m_h h): r meets m_h h,
  * and the gradient d(rh) r reaches h through m_h (collected in dm). */
 static void FN(cell_backward_before_r)(const FN(thread) *th, const FN(dir) *v,
@@ -444,7 +529,7 @@ static void FN(cell_backward_before_r)(const FN(thread) *th, const FN(dir) *v,
 {
     const FN(call) *c = th->c;
     const size_t B = th->B, H = th->H, G = th->G, J = th->J, j0 = th->j0, rs = th->rs;
-    th->k->gemm_pb(B, J, 2 * H, G, st->dgh + 2 * H, rs * G, v->Phh, G, 0, NULL, c->drh + j0, H);
+    th->k->gemm_pb(B, J, 2 * H, G, st->dah + 2 * H, rs * G, v->Phh, G, 0, NULL, c->drh + j0, H);
     if (v->mh) {
         th->k->mul(B, J, st->hp, rs * H, v->mh + j0, H, c->hpm + j0, H);
         for (size_t b = 0; b < B; b++) memset(c->dm + b * H + j0, 0, J * sizeof(R));
@@ -461,8 +546,10 @@ static void FN(cell_backward_before_r)(const FN(thread) *th, const FN(dir) *v,
 }
 
 /* reset_before backward, my units (formulas at cell_bwd_before_zn / _r in kernels.h):
- *   z, n blocks from dh; dh_prev = dh z  | barrier |  r block from d(r h) = da_n W_hn
- *   | barrier |  dh_prev += dgh_{r,z} W_h{r,z} (through m_h with recurrent dropout). */
+ *   z, n blocks from dh; dh_prev = dh z  | barrier |  [layer_norm: dah_n | barrier |]
+ *   r block from d(r h) = dah_n W_hn  | barrier |  [layer_norm: dah_{r,z} | barrier |]
+ *   dh_prev += dah_{r,z} W_h{r,z} (dah = dgh without layer_norm; through m_h with
+ *   recurrent dropout). */
 static void FN(cell_backward_before)(const FN(thread) *th, const FN(dir) *v,
                                      const FN(bstep) *st, const R *dyl)
 {
@@ -485,21 +572,41 @@ static void FN(cell_backward_before)(const FN(thread) *th, const FN(dir) *v,
         FN(finished_grads)(th, st, 0, 3);
     }
     gru_team_barrier(th->team);   /* this step's dgh is complete */
+    if (v->lgh) {
+        /* layer_norm: dah_n = LN backward of dgh_n over H */
+        if (J)
+            th->k->ln_bwd(th->B, H, H, j0, J, st->dgh + 2 * H, rs * G,
+                          v->xhh + st->r0 * G + 2 * H, rs * G, v->rsn + st->r0, rs,
+                          v->lgh + 2 * H, st->dah + 2 * H, rs * G);
+        gru_team_barrier(th->team);   /* every unit's dah_n */
+    }
     if (J) FN(cell_backward_before_r)(th, v, st);
     gru_team_barrier(th->team);   /* ... and its r block */
+    if (v->lgh) {
+        /* layer_norm: dah_{r,z} = LN backward of dgh_{r,z} over 2H */
+        if (J)
+            th->k->ln_bwd(th->B, 2 * H, H, j0, J, st->dgh, rs * G, v->xhh + st->r0 * G,
+                          rs * G, v->rsh + st->r0, rs, v->lgh, st->dah, rs * G);
+        gru_team_barrier(th->team);   /* every unit's dah_{r,z} */
+    }
     FN(dh_recurrent)(th, v, st, 2 * H);
 }
 
 /* ---- one direction over all steps: forward and backward ------------------------- */
 
+static void FN(zero_padded)(const FN(thread) *th, R *buf, size_t w);
+
 /* Training: gi = (m_x) in W_ih^T + b_ih of every step at once, the columns of my units
  * in each gate (input dropout: my rows of m_x in first, which every thread then
- * reads); the cells overwrite each step's gi with r, z, n. */
+ * reads); the cells overwrite each step's gi with r, z, n. layer_norm: gi = LN_{g_ih,
+ * c_ih}((m_x) in W_ih^T) + b_ih, after a barrier my rows whole (keeping ah and
+ * 1 / sqrt(var + eps), zero in padded rows, whose input may be anything). */
 static void FN(project_all)(const FN(thread) *th, const FN(dir) *v)
 {
     const FN(call) *c = th->c;
-    const size_t H = th->H, G = th->G, j0 = th->j0, in_w = v->in_w;
+    const size_t H = th->H, G = th->G, j0 = th->j0, in_w = v->in_w, q0 = th->q0;
     const R *pin = v->in;   /* (rows, in_w) what meets W_ih */
+    const R *bih = v->lgi ? NULL : v->bih;   /* layer_norm adds b_ih after LN */
     if (v->mx) {
         th->k->mask_rows(th->q0, th->q1, in_w, th->T, th->B, c->bf, v->in, v->mx, 0, c->xmf);
         gru_team_barrier(th->team);
@@ -507,11 +614,21 @@ static void FN(project_all)(const FN(thread) *th, const FN(dir) *v)
     }
     for (size_t g = 0; g < 3 && th->J; g++)
         th->k->gemm_pb(th->rows, th->J, 0, in_w, pin, in_w, v->PihT[g], in_w, 0,
-                       v->bih ? v->bih + g * H + j0 : NULL, v->gates + g * H + j0, G);
+                       bih ? bih + g * H + j0 : NULL, v->gates + g * H + j0, G);
+    if (!v->lgi) return;
+    gru_team_barrier(th->team);   /* every unit's W_ih in */
+    if (!th->nq) return;
+    th->k->ln_fwd(th->nq, G, G, 0, G, v->gates + q0 * G, G, v->lgi, v->lbi, v->bih,
+                  v->gates + q0 * G, G, v->xhi + q0 * G, G, v->rsi + q0, 1);
+    if (c->len) {
+        FN(zero_padded)(th, v->xhi, G);
+        FN(zero_padded)(th, v->rsi, 1);
+    }
 }
 
-/* Inference: gi = in W_ih^T + b_ih for the chunk of steps s .. s+n-1 (times ta ..
- * ta+n-1), my units, into the (Tc, B, 3H) buffer. in_place: the layer's output
+/* Inference: gi = in W_ih^T + b_ih (layer_norm: LN(in W_ih^T) + b_ih, the chunk's rows
+ * split between the threads after a barrier) for the chunk of steps s .. s+n-1 (times
+ * ta .. ta+n-1), my units, into the (Tc, B, 3H) buffer. in_place: the layer's output
  * overwrites its input, so wait until every thread has read the chunk. Returns ta. */
 static size_t FN(project_chunk)(const FN(thread) *th, const FN(dir) *v, size_t s, size_t Tc,
                                 int in_place)
@@ -519,7 +636,7 @@ static size_t FN(project_chunk)(const FN(thread) *th, const FN(dir) *v, size_t s
     const size_t T = th->T, B = th->B, H = th->H, G = th->G, j0 = th->j0, in_w = v->in_w;
     const size_t n = Tc < T - s ? Tc : T - s, ta = v->back ? T - s - n : s;
     for (size_t g = 0; g < 3 && th->J; g++) {
-        const R *bg = v->bih ? v->bih + g * H + j0 : NULL;
+        const R *bg = v->bih && !v->lgi ? v->bih + g * H + j0 : NULL;
         if (!th->c->bf)   /* rows ta*B .. (ta+n)*B of in are contiguous */
             th->k->gemm_pb(n * B, th->J, 0, in_w, v->in + ta * B * in_w, in_w, v->PihT[g],
                            in_w, 0, bg, v->gates + g * H + j0, G);
@@ -528,7 +645,18 @@ static size_t FN(project_chunk)(const FN(thread) *th, const FN(dir) *v, size_t s
                 th->k->gemm_pb(n, th->J, 0, in_w, v->in + (b * T + ta) * in_w, in_w,
                                v->PihT[g], in_w, 0, bg, v->gates + b * G + g * H + j0, B * G);
     }
-    if (in_place) gru_team_barrier(th->team);   /* read before overwritten */
+    if (v->lgi) {
+        /* layer_norm: gi = LN_{g_ih, c_ih}(in W_ih^T) + b_ih, rows of the chunk split */
+        size_t a, e;
+        gru_team_barrier(th->team);   /* every unit's W_ih in (and the chunk read) */
+        gru_team_split(th->team, n * B, 1, &a, &e);
+        if (e > a)
+            th->k->ln_fwd(e - a, G, G, 0, G, v->gates + a * G, G, v->lgi, v->lbi, v->bih,
+                          v->gates + a * G, G, NULL, 0, NULL, 0);
+        gru_team_barrier(th->team);   /* every row normalised */
+    } else if (in_place) {
+        gru_team_barrier(th->team);   /* read before overwritten */
+    }
     return ta;
 }
 
@@ -615,13 +743,18 @@ static void FN(zero_padded)(const FN(thread) *th, R *buf, size_t w)
 
 /* What met the weights, my rows: m_h h_prev (recurrent dropout), r h (the input of
  * W_hn, reset_before: r times what W_hr met), m_x in (input dropout; with padded rows
- * zeroed for layer 0 with lengths). */
+ * zeroed for layer 0 with lengths); layer_norm: the gradient before the input's
+ * normalisation, dai = rs (dgi g - mean(dgi g) - ah mean(dgi g ah)) per row. */
 static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
 {
     const FN(call) *c = th->c;
     const KT *k = th->k;
     const size_t H = th->H, q0 = th->q0, q1 = th->q1;
     const R *hv = v->hprev;   /* (rows, H) what met W_hr, W_hz */
+    if (v->lgi && th->nq)   /* layer_norm: dai = LN backward of dgi, my rows whole */
+        k->ln_bwd(th->nq, th->G, th->G, 0, th->G, c->dgi + q0 * th->G, th->G,
+                  v->xhi + q0 * th->G, th->G, v->rsi + q0, 1, v->lgi, c->dai + q0 * th->G,
+                  th->G);
     if (v->mh) {
         k->mask_rows(q0, q1, H, th->T, th->B, c->bf, v->hprev, v->mh, 0, c->hpa);
         hv = c->hpa;
@@ -641,7 +774,9 @@ static void FN(weight_inputs)(const FN(thread) *th, const FN(dir) *v)
  * sequences' rows are zero):
  *   dW_ih += dgi^T (m_x) in;  dW_hh += dgh^T (m_h) h (reset_before's n rows: r h),
  *   with weight_dropout dW_hh += M * (dgh^T (m_h) h) (the product, then the mask);
- *   db_ih += sum dgi;  db_hh += sum dgh */
+ *   db_ih += sum dgi;  db_hh += sum dgh
+ * layer_norm: dW_ih, dW_hh from dai, dah (before the normalisations), and
+ *   dg_ih += sum dgi ah_i, dc_ih += sum dgi, dg_hh += sum dgh ah_h, dc_hh += sum dgh */
 static void FN(weight_grads)(const FN(thread) *th, const FN(dir) *v)
 {
     const FN(call) *c = th->c;
@@ -652,39 +787,50 @@ static void FN(weight_grads)(const FN(thread) *th, const FN(dir) *v)
                                                    met W_ih, padded rows zero */
     const R *whp = v->mh ? c->hpa : v->hprev;    /* (rows, H) what met W_hr, W_hz [W_hn] */
     R *gbih = FN(at)(m->grads, v->p->b_ih), *gbhh = FN(at)(m->grads, v->p->b_hh);
+    const R *dwi = v->lgi ? c->dai : c->dgi;   /* (rows, 3H) what reaches W_ih */
+    const R *dwh = v->lgh ? c->dah : c->dgh;   /* (rows, 3H) what reaches W_hh */
     if (g1 <= g0) return;
-    k->gemm(1, 0, g1 - g0, in_w, th->rows, c->dgi + g0, G, win, in_w, 1,
+    k->gemm(1, 0, g1 - g0, in_w, th->rows, dwi + g0, G, win, in_w, 1,
             FN(at)(m->grads, v->p->w_ih) + g0 * in_w, in_w, th->kscratch);
     R *gWhh = FN(at)(m->grads, v->p->w_hh);
     const size_t split = th->ra ? G : 2 * H;
     const size_t a1 = g1 < split ? g1 : split, b0 = g0 > split ? g0 : split;
     R *dst = v->wm ? c->wtmp : gWhh;   /* (3H, H) the product's rows */
     if (a1 > g0)
-        k->gemm(1, 0, a1 - g0, H, th->rows, c->dgh + g0, G, whp, H, !v->wm, dst + g0 * H, H,
+        k->gemm(1, 0, a1 - g0, H, th->rows, dwh + g0, G, whp, H, !v->wm, dst + g0 * H, H,
                 th->kscratch);
     if (g1 > b0)
-        k->gemm(1, 0, g1 - b0, H, th->rows, c->dgh + b0, G, c->rhs, H, !v->wm, dst + b0 * H,
+        k->gemm(1, 0, g1 - b0, H, th->rows, dwh + b0, G, c->rhs, H, !v->wm, dst + b0 * H,
                 H, th->kscratch);
     if (v->wm)
         k->mul_add(g1 - g0, H, c->wtmp + g0 * H, H, v->wm + g0 * H, H, gWhh + g0 * H, H);
     if (gbih) k->colsum_add(th->rows, g1 - g0, c->dgi + g0, G, gbih + g0);
     if (gbhh) k->colsum_add(th->rows, g1 - g0, c->dgh + g0, G, gbhh + g0);
+    if (v->lgi) {
+        k->colsum_mul_add(th->rows, g1 - g0, c->dgi + g0, G, v->xhi + g0, G,
+                          FN(at)(m->grads, v->p->ln_ih_w) + g0);
+        k->colsum_add(th->rows, g1 - g0, c->dgi + g0, G, FN(at)(m->grads, v->p->ln_ih_b) + g0);
+        k->colsum_mul_add(th->rows, g1 - g0, c->dgh + g0, G, v->xhh + g0, G,
+                          FN(at)(m->grads, v->p->ln_hh_w) + g0);
+        k->colsum_add(th->rows, g1 - g0, c->dgh + g0, G, FN(at)(m->grads, v->p->ln_hh_b) + g0);
+    }
 }
 
-/* dLoss/d in (+)= dgi W_ih for my rows, summed over directions (direction 0 writes,
+/* dLoss/d in (+)= dgi W_ih (layer_norm: dai W_ih) for my rows, summed over directions (direction 0 writes,
  * 1 adds); with input dropout (+)= m_x (dgi W_ih). */
 static void FN(input_grad)(const FN(thread) *th, const FN(dir) *v, R *dinl)
 {
     const FN(call) *c = th->c;
     const size_t G = th->G, q0 = th->q0, in_w = v->in_w;
     const R *Pih = FN(at)(th->m->packed, v->p->p_ih);   /* W_ih (3H, in_w) packed */
+    const R *dwi = v->lgi ? c->dai : c->dgi;   /* (rows, 3H) what reaches W_ih */
     if (!dinl || !th->nq) return;
     if (!v->mx) {
-        th->k->gemm_pb(th->nq, in_w, 0, G, c->dgi + q0 * G, G, Pih, G, v->d > 0, NULL,
+        th->k->gemm_pb(th->nq, in_w, 0, G, dwi + q0 * G, G, Pih, G, v->d > 0, NULL,
                        dinl + q0 * in_w, in_w);
         return;
     }
-    th->k->gemm_pb(th->nq, in_w, 0, G, c->dgi + q0 * G, G, Pih, G, 0, NULL,
+    th->k->gemm_pb(th->nq, in_w, 0, G, dwi + q0 * G, G, Pih, G, 0, NULL,
                    c->dxm + q0 * in_w, in_w);
     th->k->mask_rows(q0, th->q1, in_w, th->T, th->B, c->bf, c->dxm, v->mx, v->d > 0, dinl);
 }
@@ -717,6 +863,7 @@ static void FN(direction_backward)(const FN(thread) *th, const FN(dir) *v, const
         st.hp = v->hprev + st.r0 * H + th->j0;
         st.dgi = c->dgi + st.r0 * G;
         st.dgh = c->dgh + st.r0 * G;
+        st.dah = v->lgh ? c->dah + st.r0 * G : st.dgh;
         if (th->ra) FN(cell_backward_after)(th, v, &st, dyl);
         else FN(cell_backward_before)(th, v, &st, dyl);
         R *tmp = st.dh; st.dh = st.dhp; st.dhp = tmp;
@@ -893,6 +1040,7 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
     c.hb0 = (R *)(work + ws->off_h);
     c.hb1 = (R *)(work + ws->off_hnew);
     c.gh = (R *)(work + ws->off_gh);
+    c.ghr = m->cfg.layer_norm ? (R *)(work + ws->off_ghr) : NULL;
     c.rh = (R *)(work + ws->off_rh);
     c.hm0 = (R *)(work + ws->off_hm);
     c.hm1 = (R *)(work + ws->off_hmnew);
@@ -917,11 +1065,12 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
  * (rows, 3H); dh, dhp, drh (B, H); rhs (rows, H) for reset_before; dy, din (rows, D*H)
  * between layers; hpm, dm (B, H) and hpa (rows, H) for recurrent dropout; xm, dxm
  * (rows, in_max) for input dropout (xm alone, (rows, I), with lengths); zt, zk (B, H)
- * for zoneout; wtmp (3H, H) for weight_dropout; datt (rows, H) for augru; each thread's
- * gemm scratch. (Sizes fit: the forward's workspace held each of them.) */
+ * for zoneout; wtmp (3H, H) for weight_dropout; dai, dah (rows, 3H) for layer_norm;
+ * datt (rows, H) for augru; each thread's gemm scratch. (Sizes fit: the forward's
+ * workspace held each of them.) */
 enum { FN(SC_DGI), FN(SC_DGH), FN(SC_DH), FN(SC_DHP), FN(SC_DRH), FN(SC_RHS), FN(SC_DY),
        FN(SC_DIN), FN(SC_HPM), FN(SC_DM), FN(SC_HPA), FN(SC_XM), FN(SC_DXM), FN(SC_ZT),
-       FN(SC_ZK), FN(SC_WT), FN(SC_DATT), FN(SC_KS), FN(SC_N) };
+       FN(SC_ZK), FN(SC_WT), FN(SC_DAI), FN(SC_DAH), FN(SC_DATT), FN(SC_KS), FN(SC_N) };
 
 /* Carves the scratch above out of the model's backward scratch into c. */
 static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, FN(call) *c)
@@ -929,6 +1078,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     const size_t rows = ws->rows, B = ws->B, H = m->H, G = 3 * H, DH = m->D * H;
     const int drec = m->cfg.recurrent_dropout > 0, dinp = m->cfg.input_dropout > 0;
     const int zo = m->cfg.zoneout > 0, wd = m->cfg.weight_dropout > 0;
+    const int lnorm = m->cfg.layer_norm != 0;
     const size_t in_max = m->I > DH ? m->I : DH, io = m->L > 1 ? rows * DH : 0;
     /* xm also holds layer 0's input with its padded rows zeroed (lengths) */
     const size_t nxm = dinp ? rows * in_max : c->len ? rows * m->I : 0;
@@ -936,7 +1086,8 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
                           m->cfg.reset_after ? 0 : rows * H, io, io, drec ? B * H : 0,
                           drec ? B * H : 0, drec ? rows * H : 0, nxm,
                           dinp ? rows * in_max : 0, zo ? B * H : 0, zo ? B * H : 0,
-                          wd ? G * H : 0, m->cfg.augru ? rows * H : 0, 0};
+                          wd ? G * H : 0, lnorm ? rows * G : 0, lnorm ? rows * G : 0,
+                          m->cfg.augru ? rows * H : 0, 0};
     size_t total = 0, bytes;
     if (!gru_mul(m->kernels->S.gemm_scratch, (size_t)m->nthreads, &n[FN(SC_KS)]))
         return GRU_ERR_OVERFLOW;
@@ -955,6 +1106,7 @@ static gru_status FN(bwd_scratch)(struct gru_model *m, const gru_ws_layout *ws, 
     c->hpm = at[FN(SC_HPM)]; c->dm = at[FN(SC_DM)]; c->hpa = at[FN(SC_HPA)];
     c->xm = at[FN(SC_XM)]; c->dxm = at[FN(SC_DXM)];
     c->zt = at[FN(SC_ZT)]; c->zk = at[FN(SC_ZK)]; c->wtmp = at[FN(SC_WT)];
+    c->dai = lnorm ? at[FN(SC_DAI)] : NULL; c->dah = lnorm ? at[FN(SC_DAH)] : NULL;
     c->datt = at[FN(SC_DATT)];
     c->kscratch = n[FN(SC_KS)] ? at[FN(SC_KS)] : NULL;
     return GRU_OK;

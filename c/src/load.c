@@ -63,7 +63,9 @@ static gru_status fail(char *msg, size_t n, gru_status st, const char *fmt, ...)
 
 /* ---- tensors of a file ---------------------------------------------------------------- */
 
-static const char *const KINDS[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+static const char *const KINDS[8] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                     "layer_norm_ih_weight", "layer_norm_ih_bias",
+                                     "layer_norm_hh_weight", "layer_norm_hh_bias"};
 
 typedef struct ftensor {
     const char *name;          /* as in the file */
@@ -71,7 +73,7 @@ typedef struct ftensor {
     int i8;                    /* dtype I8 (an int8 model's weight) */
     int bf16;                  /* dtype BF16 (a bf16 model's weight) */
     int scale;                 /* "<weight>.scale": an int8 weight's row scales */
-    int kind;                  /* 0..3: KINDS */
+    int kind;                  /* 0..7: KINDS (4..7: layer_norm's) */
     long layer;                /* -1 for a GRUCell's names */
     int reverse;
     size_t slot;               /* its index in the model's state-dict order */
@@ -99,11 +101,11 @@ static int strict_uint(const char *s, const char *end, int64_t *out)
     return 1;
 }
 
-/* "weight_ih_l3_reverse" -> kind 0..3, layer 3, reverse 1; a GRUCell's "weight_ih" ->
+/* "weight_ih_l3_reverse" -> kind 0..7, layer 3, reverse 1; a GRUCell's "weight_ih" ->
  * layer -1. Returns 0 if the name is no GRU parameter's. */
 static int parse_name(ftensor *t)
 {
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 8; k++) {
         const size_t n = strlen(KINDS[k]);
         if (strncmp(t->name, KINDS[k], n) != 0) continue;
         const char *p = t->name + n;
@@ -174,6 +176,7 @@ typedef struct loader {
     int32_t qfmt;              /* __metadata__ quantization: GRU_INT8, GRU_BF16, 0 */
     float *sbuf;               /* (3H) one weight's scales */
     int cell, any_layer, bias; /* GRUCell names; GRU names; bias tensors */
+    int ln;                    /* layer_norm tensors */
     int64_t I, H, L, D;        /* what the names and weight_ih_l0 say */
     gru_config cfg;
     gru_file_info info;
@@ -373,7 +376,8 @@ static gru_status load_tensor(loader *ld, const jval *c, ftensor *t)
     else ld->any_layer = 1;
     if (t->layer + 1 > ld->L) ld->L = t->layer + 1;
     if (t->reverse) ld->D = 2;
-    if (t->kind >= 2) ld->bias = 1;
+    if (t->kind == 2 || t->kind == 3) ld->bias = 1;
+    if (t->kind >= 4) ld->ln = 1;
     return load_extent(ld, t, sh, of);
 }
 
@@ -415,31 +419,50 @@ static gru_status load_tensors(loader *ld)
             return BAD("%s: tensors '%s' and '%s' overlap in the data", ld->path,
                        ld->order[k - 1]->name, ld->order[k]->name);
     if (ld->cell && ld->any_layer) return BAD("%s: a mix of GRU and GRUCell tensor names", ld->path);
+    if (ld->cell && ld->ln)
+        return BAD("%s: layer_norm tensors in a GRUCell's file (only a GRU has them)", ld->path);
     return load_split_scales(ld);
+}
+
+/* Tensors per (layer, direction): weights [, biases] [, layer_norm's four]. */
+static size_t per_dir(const loader *ld) { return (ld->bias ? 4u : 2u) + (ld->ln ? 4u : 0u); }
+
+/* A kind's place among its (layer, direction)'s tensors, and back. */
+static size_t kind_pos(const loader *ld, int kind)
+{
+    return kind < 2 || ld->bias ? (size_t)kind : (size_t)kind - 2;
+}
+static size_t pos_kind(const loader *ld, size_t pos) { return pos < 2 || ld->bias ? pos : pos + 2; }
+
+/* t's state-dict slot ((layer, direction) major, then kind). */
+static size_t slot_of(const loader *ld, const ftensor *t)
+{
+    return ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D + (size_t)t->reverse) *
+               per_dir(ld) + kind_pos(ld, t->kind);
 }
 
 /* The name of the tensor in state-dict slot s ((layer, direction) major, then kind). */
 static void slot_name(const loader *ld, size_t s, char *out, size_t n)
 {
-    const size_t per = ld->bias ? 4 : 2, lds = s / per;
-    if (ld->cell) snprintf(out, n, "%s", KINDS[s % per]);
-    else snprintf(out, n, "%s_l%zu%s", KINDS[s % per], lds / (size_t)ld->D,
+    const size_t per = per_dir(ld), lds = s / per;
+    if (ld->cell) snprintf(out, n, "%s", KINDS[pos_kind(ld, s % per)]);
+    else snprintf(out, n, "%s_l%zu%s", KINDS[pos_kind(ld, s % per)], lds / (size_t)ld->D,
                   lds % (size_t)ld->D ? "_reverse" : "");
 }
 
-/* The set of names: L * D * (bias ? 4 : 2) tensors, each (kind, layer, direction)
- * exactly once; ld->order becomes the tensors by slot. Checked before anything is
- * allocated from L (nt is bounded by the header's size). */
+/* The set of names: L * D * ((bias ? 4 : 2) + (layer_norm ? 4 : 0)) tensors, each
+ * (kind, layer, direction) exactly once (biases and layer_norm tensors all-or-nothing);
+ * ld->order becomes the tensors by slot. Checked before anything is allocated from L
+ * (nt is bounded by the header's size). */
 static gru_status load_names(loader *ld)
 {
-    const size_t per = ld->bias ? 4 : 2;
+    const size_t per = per_dir(ld);
     const uint64_t want = (uint64_t)ld->L * (uint64_t)ld->D * per;
-    char name[48];
+    char name[64];
     for (size_t k = 0; k < ld->nt; k++) ld->order[k] = NULL;
     for (size_t k = 0; k < ld->nt; k++) {
         ftensor *t = &ld->ts[k];
-        t->slot = ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D + (size_t)t->reverse) * per +
-                  (size_t)t->kind;
+        t->slot = slot_of(ld, t);
         if (t->slot >= ld->nt) continue;
         if (ld->order[t->slot])
             return BAD("%s: tensor '%s' is there twice", ld->path, t->name);
@@ -450,8 +473,9 @@ static gru_status load_names(loader *ld)
     while (s < ld->nt && ld->order[s]) s++;
     slot_name(ld, s, name, sizeof name);
     return BAD("%s: tensor '%s' is missing (%zu tensors; the names imply %lld layer(s), "
-               "%lld direction(s)%s: %llu)", ld->path, name, ld->nt, (long long)ld->L,
-               (long long)ld->D, ld->bias ? ", biases" : "", (unsigned long long)want);
+               "%lld direction(s)%s%s: %llu)", ld->path, name, ld->nt, (long long)ld->L,
+               (long long)ld->D, ld->bias ? ", biases" : "", ld->ln ? ", layer_norm" : "",
+               (unsigned long long)want);
 }
 
 /* Every shape against the sizes weight_ih_l0 (a GRUCell's weight_ih) gives: weight_ih
@@ -491,11 +515,9 @@ static gru_status load_quant_format(loader *ld)
 /* The scale tensors: only in an int8 file, each of an existing weight, once, (3H). */
 static gru_status load_scales(loader *ld)
 {
-    const size_t per = ld->bias ? 4 : 2;
     for (size_t k = ld->nt; k < ld->nt + ld->ns; k++) {
         ftensor *t = &ld->ts[k];
-        const size_t slot = ((size_t)(t->layer < 0 ? 0 : t->layer) * (size_t)ld->D +
-                             (size_t)t->reverse) * per + (size_t)t->kind;
+        const size_t slot = slot_of(ld, t);
         if (ld->qfmt == GRU_BF16)
             return BAD("%s: scale tensor '%s' in a bf16 file (bf16 weights have no scales)",
                        ld->path, t->name);
@@ -527,6 +549,9 @@ static gru_status load_quant_dtype(loader *ld, size_t k)
                    path, t->name, t->name);
     if (ld->qfmt == GRU_BF16 && t->kind < 2 && !t->bf16)
         return BAD("%s: tensor '%s' of a bf16 file must be BF16", path, t->name);
+    if (ld->qfmt && t->kind >= 4)
+        return BAD("%s: layer_norm tensor '%s' in %s %s file (quantized models have no "
+                   "layer normalisation)", path, t->name, ld->qfmt == GRU_BF16 ? "a" : "an", q);
     if (ld->qfmt && t->kind >= 2 && t->f64)
         return BAD("%s: bias '%s' of %s %s file must be F32", path, t->name,
                    ld->qfmt == GRU_BF16 ? "a" : "an", q);
@@ -591,6 +616,14 @@ static gru_status load_meta_options(loader *ld)
             return BAD("%s: __metadata__ '%s' is \"%s\", expected a decimal number in [0, 1)",
                        ld->path, rates[k], s);
     }
+    /* layer_norm: optional, and then the tensors must say the same */
+    const char *s = meta_str(ld->meta, "layer_norm");
+    if (s && strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
+        return BAD("%s: __metadata__ 'layer_norm' is \"%s\", expected \"0\" or \"1\"",
+                   ld->path, s);
+    if (s && (s[0] == '1') != ld->ln)
+        return BAD("%s: __metadata__ says layer_norm=%s but the file has %s layer_norm tensors",
+                   ld->path, s, ld->ln ? "" : "no");
     return GRU_OK;
 }
 
@@ -605,6 +638,7 @@ static gru_status load_config(loader *ld)
     cfg->num_layers = ld->L;
     cfg->bidirectional = ld->D == 2;
     cfg->bias = ld->bias;
+    cfg->layer_norm = ld->ln;
     ld->all64 = ld->nt > 0;
     for (size_t k = 0; k < ld->nt; k++) ld->all64 &= ld->ts[k].f64;
     cfg->dtype = ld->all64 ? GRU_FLOAT64 : GRU_FLOAT32;
@@ -678,7 +712,7 @@ static gru_status load_q8_weight(loader *ld, size_t k)
                            "and 0 in a row of scale 0", ld->path, t->name, i, c, (int)x);
         }
     }
-    const size_t per = ld->bias ? 4 : 2;
+    const size_t per = per_dir(ld);
     gru_qmodel_set_weight(ld->m, k / per, t->kind, v, ld->sbuf);
     return GRU_OK;
 }
@@ -690,7 +724,7 @@ static gru_status load_bf16_weight(loader *ld, size_t k)
     const ftensor *t = ld->order[k];
     gru_status st = load_bytes(ld, t, ld->buf);   /* the host is little-endian */
     if (st) return st;
-    const size_t per = ld->bias ? 4 : 2;
+    const size_t per = per_dir(ld);
     gru_qmodel_set_bf16_weight(ld->m, k / per, t->kind, ld->buf);
     return GRU_OK;
 }

@@ -36,7 +36,7 @@ enum { GRU_PACK_CLEAN = 0, GRU_PACK_STALE = 1, GRU_PACK_BUSY = 2 };
 
 /* One parameter tensor: its PyTorch name, shape and place in the flat buffers. */
 typedef struct gru_tensor {
-    char name[48];         /* e.g. "weight_hh_l2_reverse" */
+    char name[64];         /* e.g. "weight_hh_l2_reverse", "layer_norm_hh_bias_l0" */
     int ndim;              /* 1 or 2 */
     int64_t shape[2];
     size_t offset;         /* elements from the start of params / grads */
@@ -48,6 +48,8 @@ typedef struct gru_tensor {
  * layout (pack_b), made again (lazily, gru_ensure_packed) after a weight changed. */
 typedef struct gru_layer_params {
     size_t w_ih, w_hh, b_ih, b_hh;
+    size_t ln_ih_w, ln_ih_b, ln_hh_w, ln_hh_b;   /* layer_norm: gains and biases (3H)
+                                                    each; SIZE_MAX without */
     size_t p_ihT[3];       /* W_ir^T, W_iz^T, W_in^T (in, H) each: input projections,
                               one per gate like p_hhT (a thread reads its panels only) */
     size_t p_hhT[3];       /* W_hr^T, W_hz^T, W_hn^T (H, H) each: the recurrent
@@ -95,6 +97,13 @@ struct gru_model {
                                   then hold the dequantized weights (q * scale) and the
                                   biases, read only; grads and packed are NULL */
 };
+
+/* Tensors per layer-direction: weight_ih, weight_hh [, bias_ih, bias_hh] [, the four
+ * layer_norm tensors]; kinds 0 and 1 (ti % per) are the weights. */
+static inline size_t gru_tensors_per(const gru_config *cfg)
+{
+    return (cfg->bias ? 4u : 2u) + (cfg->layer_norm ? 4u : 0u);
+}
 
 /* One layer-direction's int8 weights (gate rows r, z, n as W_ih / W_hh) in the kernel
  * table's layout (gru_q8_offset): each gate's H rows padded with zero rows to hp, each

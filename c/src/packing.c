@@ -57,7 +57,7 @@ static void pack_one(gru_model *m, size_t dst, size_t src, int tb, size_t K, siz
  * -> W_hg^T (H, H) per gate and W_hh (3H, H). */
 static void repack_tensor(gru_model *m, size_t ti)
 {
-    const size_t per = m->cfg.bias ? 4 : 2, kind = ti % per, ld = ti / per, H = m->H;
+    const size_t per = gru_tensors_per(&m->cfg), kind = ti % per, ld = ti / per, H = m->H;
     const gru_layer_params *p = &m->lp[ld];
     const size_t in = kind == 0 ? (ld < m->D ? m->I : m->D * H) : H;
     const size_t w = kind == 0 ? p->w_ih : p->w_hh;
@@ -69,11 +69,11 @@ static void repack_tensor(gru_model *m, size_t ti)
 
 void gru_mark_changed(gru_model *m, size_t ti)
 {
-    const size_t per = m->cfg.bias ? 4 : 2;
+    const size_t per = gru_tensors_per(&m->cfg);
     m->param_version++;
     if (ti == SIZE_MAX) memset(m->stale, 1, m->ntensors);
     else if (ti % per < 2) m->stale[ti] = 1;
-    else return;   /* a bias: nothing packed */
+    else return;   /* a bias or layer_norm tensor: nothing packed */
     STATE_STORE(&m->pack_state, GRU_PACK_STALE);
 }
 

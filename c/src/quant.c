@@ -529,8 +529,9 @@ gru_status gru_quantize(const gru_model *model, int32_t format, gru_model **out)
     *out = NULL;
     if (!model) return GRU_ERR_NULL;
     if (format != GRU_INT8 && format != GRU_BF16) return GRU_ERR_INVALID_ARG;
-    /* already quantized; AUGRU: the quantized kernels have no attentional blend */
-    if (model->q || model->cfg.augru) return GRU_ERR_UNSUPPORTED;
+    /* already quantized; AUGRU: the quantized kernels have no attentional blend;
+     * layer_norm: no quantized LN kernels */
+    if (model->q || model->cfg.augru || model->cfg.layer_norm) return GRU_ERR_UNSUPPORTED;
     gru_model *m;
     gru_status st = q_new(&model->cfg, format, &m);
     if (st) return st;

@@ -81,12 +81,13 @@ static gru_status save_header(const gru_model *m, char **hp, size_t *lenp)
                      "\"hidden_size\":\"%lld\",\"num_layers\":\"%lld\",\"bias\":\"%d\","
                      "\"batch_first\":\"0\",\"bidirectional\":\"%d\",\"reset_after\":\"%d\","
                      "\"dropout\":\"%.17g\",\"reverse\":\"%d\",\"input_dropout\":\"%.17g\","
-                     "\"recurrent_dropout\":\"%.17g\",\"zoneout\":\"%.17g\","
+                     "\"recurrent_dropout\":\"%.17g\",\"layer_norm\":\"%d\",\"zoneout\":\"%.17g\","
                      "\"weight_dropout\":\"%.17g\",\"augru\":\"%d\"%s}",
                      GRU_VERSION_STRING, (long long)c->input_size, (long long)c->hidden_size,
                      (long long)c->num_layers, (int)c->bias, (int)c->bidirectional,
                      (int)c->reset_after, c->dropout, (int)c->reverse, c->input_dropout,
-                     c->recurrent_dropout, c->zoneout, c->weight_dropout, (int)c->augru,
+                     c->recurrent_dropout, (int)c->layer_norm, c->zoneout, c->weight_dropout,
+                     (int)c->augru,
                      !m->q ? "" : m->q->format == GRU_BF16 ? ",\"quantization\":\"bf16\""
                                                            : ",\"quantization\":\"int8\"");
     len = (size_t)w;

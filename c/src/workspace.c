@@ -1,12 +1,12 @@
 /*
  * workspace.c - the workspace layout planner (workspace.h): the byte offset of every
  * buffer a forward keeps, each 64-byte aligned, every size overflow-checked. Training:
- * the header, the lengths, per layer-direction blocks (gates, [W_hn h + b_hn], states),
- * the layer outputs, an augru model's attention, the dropout masks and masked inputs,
- * the zoneout masks (in the blocks) and the DropConnect masks with the masked recurrent
- * weights packed;
- * inference: a chunk of input projections and one layer buffer for stacked
- * bidirectional layers; both: the step scratch.
+ * the header, the lengths, per layer-direction blocks (gates, [W_hn h + b_hn], states,
+ * [layer_norm's saved normalisations]), the layer outputs, an augru model's attention,
+ * the dropout masks and masked inputs, the zoneout masks (in the blocks) and the
+ * DropConnect masks with the masked recurrent weights packed; inference: a chunk of
+ * input projections and one layer buffer for stacked bidirectional layers; both: the
+ * step scratch.
  */
 #include <string.h>
 #include "model.h"
@@ -39,6 +39,14 @@ static int ws_training(const gru_model *m, gru_ws_layout *w, size_t *off)
         !gru_ws_take(&b, hrow, &w->off_hprev) ||
         (m->cfg.zoneout > 0 && !gru_ws_take(&b, hrow, &w->off_zmask)))
         return 0;
+    if (m->cfg.layer_norm) {
+        size_t rrow;   /* (rows) one value per row */
+        if (!gru_ws_elems(m, w->rows, 1, &rrow) || !gru_ws_take(&b, gates, &w->off_lnxi) ||
+            !gru_ws_take(&b, gates, &w->off_lnxh) || !gru_ws_take(&b, rrow, &w->off_lnri) ||
+            !gru_ws_take(&b, rrow, &w->off_lnrh) ||
+            (!m->cfg.reset_after && !gru_ws_take(&b, rrow, &w->off_lnrn)))
+            return 0;
+    }
     w->block_bytes = b;
     return gru_ws_take(off, lens, &w->off_lengths) && gru_mul(b, m->L * m->D, &blocks) &&
            gru_ws_take(off, blocks, &w->off_blocks) &&
@@ -143,6 +151,7 @@ gru_status gru_ws_compute(const gru_model *m, size_t T, size_t B, int training,
         return GRU_ERR_OVERFLOW;
     if (!gru_ws_take(&off, bh, &w->off_h) || !gru_ws_take(&off, bh, &w->off_hnew) ||
         !gru_ws_take(&off, bg, &w->off_gh) || !gru_ws_take(&off, bh, &w->off_rh) ||
+        (m->cfg.layer_norm && !gru_ws_take(&off, bg, &w->off_ghr)) ||
         (m->q && !ws_quant(m, w, &off)))
         return GRU_ERR_OVERFLOW;
     w->total = off;

@@ -16,13 +16,19 @@ struct gru_model;
 /* Workspace layout for (T, B, training). All offsets in bytes from the workspace start,
  * multiples of 64. rows = T * B; "block" = per (layer, direction) training storage:
  * gates (rows, 3H) [r, z, n], ghn (rows, H) [reset_after only: W_hn h + b_hn],
- * hprev (rows, H) [the state before each step]. */
+ * hprev (rows, H) [the state before each step], and for layer_norm the saved
+ * normalisations (off_lnxi ...). */
 typedef struct gru_ws_layout {
     size_t T, B, rows;
     size_t off_lengths;        /* (B) int32 copy of lengths, training */
     size_t off_blocks;         /* L * D blocks of block_bytes, training */
     size_t block_bytes;
     size_t off_gates, off_ghn, off_hprev;   /* within a block */
+    /* within a block, layer_norm only: the normalised values ah of the input projection
+     * (rows, 3H) and of the recurrent one (rows, 3H), and 1 / sqrt(var + eps) of each
+     * row: input (rows), recurrent (rows; reset_before: of its r, z part), reset_before's
+     * n part (rows) */
+    size_t off_lnxi, off_lnxh, off_lnri, off_lnrh, off_lnrn;
     size_t off_outs;           /* (L - 1) layer outputs (rows, D*H), post-dropout
                                   (training); inference: one (rows, 2H) buffer for a
                                   bidirectional model of 2+ layers (the next layer's
@@ -32,6 +38,8 @@ typedef struct gru_ws_layout {
     size_t off_gi;             /* inference only: (Tc, B, 3H) input projections of a
                                   chunk of Tc = gru_chunk_steps steps */
     size_t off_h, off_hnew, off_gh, off_rh;  /* step scratch: (B,H) (B,H) (B,3H) (B,H) */
+    size_t off_ghr;            /* layer_norm: (B, 3H) W_hh h of a step before its
+                                  normalisation (step scratch) */
     /* int8 models (inference): the chunk's quantized inputs (Tc*B, kpmax) int8 and their
      * scales (Tc*B) float; the quantized state or r h (B, kph) int8, scales (B) */
     size_t off_aq, off_as, off_hq, off_hs;

@@ -96,13 +96,16 @@ double *dup_doubles(const double *a, size_t n);
 double seconds_now(void);
 
 /* ---- float64 reference GRU ---------------------------------------------------------- */
-enum { REF_W_IH = 0, REF_W_HH = 1, REF_B_IH = 2, REF_B_HH = 3 };
+enum { REF_W_IH = 0, REF_W_HH = 1, REF_B_IH = 2, REF_B_HH = 3, REF_LN_IH_W = 4,
+       REF_LN_IH_B = 5, REF_LN_HH_W = 6, REF_LN_HH_B = 7, REF_NKINDS = 8 };
 typedef struct ref_gru {
     int64_t I, H, L;
-    int D, bias, reset_after;
+    int D, bias, reset_after, layer_norm;
     /* p[l][d][kind]: kind 0 weight_ih (3H, in), 1 weight_hh (3H, H), 2 bias_ih (3H),
-     * 3 bias_hh (3H); biases NULL when bias = 0. Owned. */
-    double *p[8][2][4];
+     * 3 bias_hh (3H), 4..7 layer_norm_ih_weight, _ih_bias, _hh_weight, _hh_bias (3H);
+     * biases NULL when bias = 0, the layer_norm tensors NULL when layer_norm = 0.
+     * Owned. */
+    double *p[8][2][REF_NKINDS];
     /* Keras-style dropout masks of layer l, direction d, or NULL for none (not owned):
      * mask_in (B, in) multiplies the layer input where it meets W_ih, mask_rec (B, H)
      * the state where it meets W_hh (not in h' = (1 - z) n + z h). */
@@ -162,6 +165,7 @@ void test_forward(const char *isa);  /* forward vs reference, workspaces */
 void test_backward(const char *isa); /* finite differences, accumulation */
 void test_dropout(const char *isa);  /* dropout semantics and determinism */
 void test_step(const char *isa);     /* streaming steps == whole-sequence forward */
+void test_layer_norm(const char *isa); /* layer_norm: tensors, step, threads bitwise */
 void test_modelfile(void);           /* gru_save / gru_load */
 void test_load_corpus(void);         /* the crafted files of tests/data/modelfiles */
 void test_save(void);               /* gru_save: killed saves, modes, links, odd targets */

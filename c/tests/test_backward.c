@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define FD_EPS 1e-6
+#define FD_EPS_LN 1e-5   /* layer_norm's fourth-order stencil: less rounding, O(e^4) */
 #define FD_TOL 1e-6
 
 typedef struct gcase {
@@ -33,6 +34,7 @@ typedef struct gcase {
     double in_drop, rec_drop; /* input_dropout, recurrent_dropout */
     double zo, wd;            /* zoneout, weight_dropout */
     int rev;                  /* reverse (D = 1) */
+    int ln;                   /* layer_norm */
 } gcase;
 
 typedef struct lossctx {
@@ -79,7 +81,7 @@ static double *all_grads(tmodel *tm, size_t *total)
     size_t n = 0;
     for (int l = 0; l < tm->ref.L; l++)
         for (int d = 0; d < tm->ref.D; d++)
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < REF_NKINDS; k++)
                 n += ref_tensor_size(&tm->ref, l, k);
     double *a = malloc(n * sizeof(double));
     void *buf = malloc(n * sizeof(double));
@@ -87,7 +89,7 @@ static double *all_grads(tmodel *tm, size_t *total)
     char name[64];
     for (int l = 0; l < tm->ref.L; l++)
         for (int d = 0; d < tm->ref.D; d++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < REF_NKINDS; k++) {
                 size_t m = ref_tensor_size(&tm->ref, l, k);
                 if (!m)
                     continue;
@@ -111,18 +113,42 @@ static int set_tensor(tmodel *tm, int l, int d, int k)
     return gru_param_set(tm->m, name, tm->ref.p[l][d][k], n) == GRU_OK;
 }
 
+/* The derivative of the loss along v[i] (v: x, h0 or a tensor of tm->ref, which
+ * `push` (if not NULL) copies into the model after each change): central differences,
+ * or for layer_norm models the fourth-order stencil (8 (L(+e) - L(-e)) - (L(+2e) -
+ * L(-2e))) / (12 e). A layer normalisation of a row of near-equal values (h0 = 0: every
+ * W_hh h is 0) has third derivatives of order eps_LN^-1.5 (3e7), which put the central
+ * difference's own error (e^2/6 f''') at about 5e-6 of the gradient; the fourth-order
+ * stencil's is below 1e-12 even with its larger step FD_EPS_LN (whose rounding error,
+ * 1e-16 |loss| / e, matters for tiny gradients). *ok &= every push succeeded. */
+static double fd_at(const lossctx *c, double *v, size_t i, double *x, double *h0,
+                    int (*push)(tmodel *, int, int, int), int l, int d, int k, int *ok)
+{
+    const double keep = v[i];
+    const int nsteps = c->tm->cfg.layer_norm ? 2 : 1;
+    const double eps = c->tm->cfg.layer_norm ? FD_EPS_LN : FD_EPS;
+    double diff[2];
+    for (int s = 0; s < nsteps; s++) {
+        const double e = eps * (double)(s + 1);
+        v[i] = keep + e;
+        if (push) *ok &= push(c->tm, l, d, k);
+        const double lp = loss_eval(c, x, h0);
+        v[i] = keep - e;
+        if (push) *ok &= push(c->tm, l, d, k);
+        const double lm = loss_eval(c, x, h0);
+        diff[s] = lp - lm;
+    }
+    v[i] = keep;
+    if (push) *ok &= push(c->tm, l, d, k);
+    return nsteps == 1 ? diff[0] / (2 * eps) : (8 * diff[0] - diff[1]) / (12 * eps);
+}
+
 static void fd_vector(const lossctx *c, double *v, size_t n, double *fd, double *x,
                       double *h0)
 {
-    for (size_t i = 0; i < n; i++) {
-        double keep = v[i];
-        v[i] = keep + FD_EPS;
-        double lp = loss_eval(c, x, h0);
-        v[i] = keep - FD_EPS;
-        double lm = loss_eval(c, x, h0);
-        v[i] = keep;
-        fd[i] = (lp - lm) / (2 * FD_EPS);
-    }
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        fd[i] = fd_at(c, v, i, x, h0, NULL, 0, 0, 0, &ok);
 }
 
 /* The largest finite-difference errors (relative, as CHECK_CLOSE) of the cases with
@@ -149,11 +175,11 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
     snprintf(ctxbase, sizeof ctxbase,
              "backward isa=%s f64 I=%lld H=%lld L=%lld bidir=%d bias=%d reset_after=%d "
              "batch_first=%d h0=%d lengths=%s T=%lld B=%lld dropout=%g input_dropout=%g "
-             "recurrent_dropout=%g zoneout=%g weight_dropout=%g reverse=%d",
+             "recurrent_dropout=%g zoneout=%g weight_dropout=%g reverse=%d layer_norm=%d",
              isa, (long long)c->I, (long long)H, (long long)L, c->D - 1, c->bias,
              c->reset_after, c->batch_first, c->use_h0, c->mixed_lengths ? "mixed" : "NULL",
              (long long)T, (long long)B, c->dropout, c->in_drop, c->rec_drop, c->zo, c->wd,
-             c->rev);
+             c->rev, c->ln);
     check_set_ctx("%s", ctxbase);
 
     gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, GRU_FLOAT64);
@@ -163,6 +189,7 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
     cfg.zoneout = c->zo;
     cfg.weight_dropout = c->wd;
     cfg.reverse = c->rev;
+    cfg.layer_norm = c->ln;
     cfg.seed = seed;
     tmodel tm;
     if (!tmodel_create(&tm, &cfg, g, 0.8))
@@ -295,25 +322,15 @@ static void grad_case(const char *isa, const gcase *c, rng *g)
         char name[64], what[128];
         for (int l = 0; l < L; l++)
             for (int d = 0; d < D; d++)
-                for (int k = 0; k < 4; k++) {
+                for (int k = 0; k < REF_NKINDS; k++) {
                     size_t m = ref_tensor_size(&tm.ref, l, k);
                     if (!m)
                         continue;
                     double *p = tm.ref.p[l][d][k];
                     double *fdp = malloc(m * sizeof(double));
                     int ok = 1;
-                    for (size_t i = 0; i < m && ok; i++) {
-                        double keep = p[i];
-                        p[i] = keep + FD_EPS;
-                        ok &= set_tensor(&tm, l, d, k);
-                        double lp = loss_eval(&lc, x, h0);
-                        p[i] = keep - FD_EPS;
-                        ok &= set_tensor(&tm, l, d, k);
-                        double lm = loss_eval(&lc, x, h0);
-                        p[i] = keep;
-                        ok &= set_tensor(&tm, l, d, k);
-                        fdp[i] = (lp - lm) / (2 * FD_EPS);
-                    }
+                    for (size_t i = 0; i < m && ok; i++)
+                        fdp[i] = fd_at(&lc, p, i, x, h0, set_tensor, l, d, k, &ok);
                     ref_tensor_name(name, sizeof name, l, d, k);
                     snprintf(what, sizeof what, "grad %s vs finite differences", name);
                     if (check_require(ok, __FILE__, __LINE__, "gru_param_set failed"))
@@ -346,18 +363,20 @@ done:
 }
 
 /* float32 backward vs float64 backward of the same model and inputs (all values
- * float32-representable), tolerance 3e-5 of each tensor's largest magnitude. */
+ * float32-representable), tolerance 3e-5 of each tensor's largest magnitude (1e-4 for
+ * layer_norm). */
 static void grad_f32_case(const char *isa, const gcase *c, rng *g)
 {
     const int64_t T = c->T, B = c->B, H = c->H, D = c->D, L = c->L;
     const size_t nx = (size_t)(T * B * c->I), nout = (size_t)(T * B * D * H);
     const size_t nh = (size_t)(L * D * B * H);
     check_set_ctx("backward f32 vs f64 isa=%s I=%lld H=%lld L=%lld bidir=%d bias=%d "
-                  "reset_after=%d batch_first=%d h0=%d lengths=%s T=%lld B=%lld",
+                  "reset_after=%d batch_first=%d h0=%d lengths=%s T=%lld B=%lld layer_norm=%d",
                   isa, (long long)c->I, (long long)H, (long long)L, c->D - 1, c->bias,
                   c->reset_after, c->batch_first, c->use_h0,
-                  c->mixed_lengths ? "mixed" : "NULL", (long long)T, (long long)B);
+                  c->mixed_lengths ? "mixed" : "NULL", (long long)T, (long long)B, c->ln);
     gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, GRU_FLOAT32);
+    cfg.layer_norm = c->ln;
     tmodel t32, t64;
     if (!tmodel_create(&t32, &cfg, g, 0.8))
         return;
@@ -402,8 +421,10 @@ static void grad_f32_case(const char *isa, const gcase *c, rng *g)
     CHECK_OK(gru_backward(t32.m, T, B, c->batch_first, x32, ws32, w32, G32, Gh32, gx32, gh32));
     from_dtype(gx, gx32, nx, GRU_FLOAT32);
     from_dtype(gh, gh32, nh, GRU_FLOAT32);
-    CHECK_CLOSE("grad_x f32 vs f64", gx64, gx, nx, 3e-5);
-    CHECK_CLOSE("grad_h0 f32 vs f64", gh64, gh, nh, 3e-5);
+    /* layer_norm: 1 / sqrt(var + eps) scales the rounding of rows of near-equal values */
+    const double tol = c->ln ? 1e-4 : 3e-5;
+    CHECK_CLOSE("grad_x f32 vs f64", gx64, gx, nx, tol);
+    CHECK_CLOSE("grad_h0 f32 vs f64", gh64, gh, nh, tol);
     p32 = all_grads(&t32, &n1);
     p64 = all_grads(&t64, &n2);
     {
@@ -412,13 +433,13 @@ static void grad_f32_case(const char *isa, const gcase *c, rng *g)
         char name[64], what[128];
         for (int l = 0; l < L; l++)
             for (int d = 0; d < D; d++)
-                for (int k = 0; k < 4; k++) {
+                for (int k = 0; k < REF_NKINDS; k++) {
                     size_t m = ref_tensor_size(&t64.ref, l, k);
                     if (!m)
                         continue;
                     ref_tensor_name(name, sizeof name, l, d, k);
                     snprintf(what, sizeof what, "grad %s f32 vs f64", name);
-                    CHECK_CLOSE(what, p64 + off, p32 + off, m, 3e-5);
+                    CHECK_CLOSE(what, p64 + off, p32 + off, m, tol);
                     off += m;
                 }
     }
@@ -455,42 +476,55 @@ void test_backward(const char *isa)
     rng g = {777};
     static const gcase cases[] = {
         /* I  H  L  D bias ra bf h0 mixed T  B  dropout extras in_drop rec_drop */
-        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 3, 2, 2, 0, 1, 0, 0, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 3, 2, 2, 0, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {5, 2, 3, 2, 1, 1, 0, 1, 1, 3, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
         /* dropout between layers, masks fixed by gru_set_seed */
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1, 0.0, 0.0, 0.0, 0.0, 0},
-        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0, 0.0, 0.0, 0.0, 0.0, 0},
-        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0, 0.0, 0.0, 0.0, 0.0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 1, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {3, 4, 3, 1, 1, 0, 1, 1, 1, 4, 3, 0.25, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
+        {2, 3, 2, 2, 0, 0, 0, 0, 1, 4, 2, 0.5, 0, 0.0, 0.0, 0.0, 0.0, 0, 0},
         /* Keras-style input and recurrent dropout (masks per sequence, fixed in time),
          * both variants, with and without inter-layer dropout */
-        {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0, 0.0, 0.0, 0},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.4, 0.0, 0.0, 0},
-        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.3, 0.4, 0.0, 0.0, 0},
-        {3, 4, 1, 1, 0, 0, 0, 0, 1, 5, 3, 0.0, 0, 0.3, 0.4, 0.0, 0.0, 0},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.5, 0.5, 0.0, 0.0, 0},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3, 0.0, 0.0, 0},
-        {4, 3, 3, 1, 1, 1, 1, 0, 1, 4, 2, 0.2, 0, 0.4, 0.2, 0.0, 0.0, 0},
+        {3, 4, 1, 1, 1, 1, 0, 1, 1, 5, 3, 0.0, 1, 0.3, 0.0, 0.0, 0.0, 0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.4, 0.0, 0.0, 0, 0},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.3, 0.4, 0.0, 0.0, 0, 0},
+        {3, 4, 1, 1, 0, 0, 0, 0, 1, 5, 3, 0.0, 0, 0.3, 0.4, 0.0, 0.0, 0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.5, 0.5, 0.0, 0.0, 0, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3, 0.0, 0.0, 0, 0},
+        {4, 3, 3, 1, 1, 1, 1, 0, 1, 4, 2, 0.2, 0, 0.4, 0.2, 0.0, 0.0, 0, 0},
         /* zoneout and weight_dropout (masks fixed by gru_set_seed): both variants,
          * layers, bidirectional, reverse, lengths, batch_first, with the other dropouts */
-        {3, 4, 1, 1, 1, 1, 0, 1, 0, 5, 3, 0.0, 1, 0.0, 0.0, 0.4, 0.0, 0},
-        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.4, 0.0, 0},
-        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.4, 0},
-        {3, 4, 1, 1, 1, 0, 0, 1, 0, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.4, 0},
-        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0},
-        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0},
-        {3, 4, 2, 1, 0, 1, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.5, 0.2, 1},
-        {3, 4, 3, 1, 1, 0, 0, 0, 1, 4, 2, 0.3, 0, 0.0, 0.3, 0.3, 0.3, 1},
-        {3, 4, 2, 2, 1, 1, 1, 1, 1, 4, 3, 0.2, 0, 0.3, 0.3, 0.25, 0.35, 0},
-        {2, 5, 2, 2, 0, 0, 0, 1, 1, 4, 3, 0.0, 0, 0.3, 0.4, 0.35, 0.25, 0},
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 5, 3, 0.0, 1, 0.0, 0.0, 0.4, 0.0, 0, 0},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.4, 0.0, 0, 0},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.4, 0, 0},
+        {3, 4, 1, 1, 1, 0, 0, 1, 0, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.4, 0, 0},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0, 0},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.0, 0, 0.0, 0.0, 0.3, 0.3, 0, 0},
+        {3, 4, 2, 1, 0, 1, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.5, 0.2, 1, 0},
+        {3, 4, 3, 1, 1, 0, 0, 0, 1, 4, 2, 0.3, 0, 0.0, 0.3, 0.3, 0.3, 1, 0},
+        {3, 4, 2, 2, 1, 1, 1, 1, 1, 4, 3, 0.2, 0, 0.3, 0.3, 0.25, 0.35, 0, 0},
+        {2, 5, 2, 2, 0, 0, 0, 1, 1, 4, 3, 0.0, 0, 0.3, 0.4, 0.35, 0.25, 0, 0},
+        /* layer_norm: both variants, layers, bidirectional, lengths, batch_first, the
+         * three dropouts */
+        {3, 4, 1, 1, 1, 1, 0, 1, 0, 4, 2, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 4, 1, 1, 1, 0, 1, 1, 1, 4, 3, 0.0, 1, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {2, 3, 1, 2, 0, 1, 1, 0, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {2, 3, 1, 1, 0, 0, 0, 0, 0, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 5, 3, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {4, 3, 3, 1, 1, 0, 1, 1, 0, 4, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {6, 7, 2, 2, 1, 0, 0, 1, 1, 6, 4, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 4, 2, 2, 1, 1, 0, 1, 1, 5, 3, 0.4, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 3, 0.0, 0, 0.3, 0.4, 0.0, 0.0, 0, 1},
+        {3, 4, 2, 2, 1, 0, 1, 1, 1, 4, 3, 0.3, 0, 0.2, 0.3, 0.0, 0.0, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         grad_case(isa, &cases[i], &g);
@@ -506,7 +540,7 @@ void test_backward(const char *isa)
                    (int64_t)(1 + rng_next(&g) % 5), (int64_t)(1 + rng_next(&g) % 3),
                    rng_next(&g) % 3 == 0 ? 0.3 : 0.0, (int)(rng_next(&g) % 4 == 0),
                    rng_next(&g) % 3 == 0 ? 0.35 : 0.0, rng_next(&g) % 3 == 0 ? 0.45 : 0.0,
-                   0.0, 0.0, 0};
+                   0.0, 0.0, 0, i % 2};   /* every other one layer_norm */
         grad_case(isa, &c, &g);
         if (c.dropout == 0.0 && c.in_drop == 0.0 && c.rec_drop == 0.0)
             grad_f32_case(isa, &c, &g);

@@ -24,6 +24,7 @@ typedef struct fcase {
     int64_t I, H, L;
     int D, bias, reset_after, batch_first, use_h0, mixed_lengths;
     int64_t T, B;
+    int ln; /* layer_norm */
 } fcase;
 
 static void forward_case(const char *isa, const fcase *c, rng *g)
@@ -35,13 +36,14 @@ static void forward_case(const char *isa, const fcase *c, rng *g)
     const size_t nh = (size_t)(L * D * B * H);
     const double tol = dt == GRU_FLOAT64 ? 1e-12 : 1e-5;
     check_set_ctx("forward isa=%s %s I=%lld H=%lld L=%lld bidir=%d bias=%d reset_after=%d "
-                  "batch_first=%d h0=%d lengths=%s T=%lld B=%lld",
+                  "batch_first=%d h0=%d lengths=%s T=%lld B=%lld layer_norm=%d",
                   isa, dt == GRU_FLOAT64 ? "f64" : "f32", (long long)c->I, (long long)H,
                   (long long)L, c->D - 1, c->bias, c->reset_after, c->batch_first,
                   c->use_h0, c->mixed_lengths ? "mixed" : "NULL", (long long)T,
-                  (long long)B);
+                  (long long)B, c->ln);
 
     gru_config cfg = make_config(c->I, H, L, c->D == 2, c->bias, c->reset_after, dt);
+    cfg.layer_norm = c->ln;
     /* weights ~ U(-k, k) with k = min(0.9, 2/sqrt(H)) (PyTorch uses 1/sqrt(H)): large
      * enough to saturate gates, small enough that the recurrence does not amplify
      * rounding (a chaotic recurrence would measure conditioning, not the library) */
@@ -159,7 +161,7 @@ void test_forward(const char *isa)
                         for (int bf = 0; bf <= 1; bf++)
                             for (int uh = 0; uh <= 1; uh++)
                                 for (int ml = 0; ml <= 1; ml++) {
-                                    c = (fcase){dt, 3, 4, L, D, bias, ra, bf, uh, ml, 5, 3};
+                                    c = (fcase){dt, 3, 4, L, D, bias, ra, bf, uh, ml, 5, 3, 0};
                                     forward_case(isa, &c, &g);
                                 }
     /* odd and larger sizes (kernel tails, blocking): both dtypes and variants */
@@ -172,7 +174,7 @@ void test_forward(const char *isa)
             for (int ra = 0; ra <= 1; ra++)
                 for (int D = 1; D <= 2; D++) {
                     c = (fcase){dt, sizes[i][0], sizes[i][1], 2, D, 1, ra, (int)(i & 1), 1,
-                                sizes[i][3] > 1, sizes[i][2], sizes[i][3]};
+                                sizes[i][3] > 1, sizes[i][2], sizes[i][3], 0};
                     forward_case(isa, &c, &g);
                 }
     /* sequences of several inference chunks (gru_chunk_steps: ~128 rows per chunk,
@@ -187,9 +189,34 @@ void test_forward(const char *isa)
                 for (int bf = 0; bf <= 1; bf++) {
                     c = (fcase){ra ? GRU_FLOAT32 : GRU_FLOAT64, long_sizes[i][0],
                                 long_sizes[i][1], 3, D, 1, ra, bf, (int)(i & 1),
-                                long_sizes[i][3] > 1, long_sizes[i][2], long_sizes[i][3]};
+                                long_sizes[i][3] > 1, long_sizes[i][2], long_sizes[i][3], 0};
                     forward_case(isa, &c, &g);
                 }
+    /* layer_norm: the grid (I=3, H=4, T=5, B=3) for 1 and 2 layers, odd sizes, chunked
+     * inference, and random configurations below */
+    for (int dt = GRU_FLOAT32; dt <= GRU_FLOAT64; dt++)
+        for (int L = 1; L <= 2; L++)
+            for (int D = 1; D <= 2; D++)
+                for (int ra = 0; ra <= 1; ra++)
+                    for (int bias = 0; bias <= 1; bias++)
+                        for (int bf = 0; bf <= 1; bf++)
+                            for (int ml = 0; ml <= 1; ml++) {
+                                c = (fcase){dt, 3, 4, L, D, bias, ra, bf, ml, ml, 5, 3, 1};
+                                forward_case(isa, &c, &g);
+                            }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int ra = 0; ra <= 1; ra++) {
+            c = (fcase){(int)(i % 2) + 1, sizes[i][0], sizes[i][1], 2, (int)(i % 3 == 0) + 1, 1,
+                        ra, (int)(i & 1), 1, sizes[i][3] > 1, sizes[i][2], sizes[i][3], 1};
+            forward_case(isa, &c, &g);
+        }
+    for (size_t i = 0; i < sizeof long_sizes / sizeof long_sizes[0]; i++)
+        for (int ra = 0; ra <= 1; ra++) {
+            c = (fcase){ra ? GRU_FLOAT32 : GRU_FLOAT64, long_sizes[i][0], long_sizes[i][1], 2,
+                        (int)(i & 1) + 1, 1, ra, (int)(i >> 1), 1, long_sizes[i][3] > 1,
+                        long_sizes[i][2], long_sizes[i][3], 1};
+            forward_case(isa, &c, &g);
+        }
     /* random configurations: every flag and size drawn independently */
     for (int i = 0; i < 150; i++) {
         c = (fcase){(int)(rng_next(&g) % 2) + 1, (int64_t)(1 + rng_next(&g) % 12),
@@ -197,7 +224,8 @@ void test_forward(const char *isa)
                     (int)(1 + rng_next(&g) % 2), (int)(rng_next(&g) % 2),
                     (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2), (int)(rng_next(&g) % 2),
                     (int)(rng_next(&g) % 2), (int64_t)(1 + rng_next(&g) % 9),
-                    (int64_t)(1 + rng_next(&g) % 6)};
+                    (int64_t)(1 + rng_next(&g) % 6), 0};
+        c.ln = i % 3 == 0; /* a third of them layer_norm */
         forward_case(isa, &c, &g);
     }
     check_set_ctx("%s", "");

@@ -5,7 +5,8 @@
  * reference, backward vs finite differences, dropout) once per kernel set: every ISA in
  * gru_available_isas(), forced with GRU_ISA, or only the one named by GRU_ISA if it is set
  * when the suite starts. Arguments select sections: api modelfile load_corpus save errors
- * forward backward dropout step views bitwise augru align threads quant (default: all);
+ * forward backward dropout step layernorm views bitwise augru align threads quant
+ * (default: all);
  * `bitwise-record` prints the bitwise table of GRU_ISA's kernel set (test_bitwise.c).
  *
  * Output: one line per failure, a timing line per section, and as the very last line
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
             run_isa("regularize", isa, test_regularize);
         if (want(argc, argv, "step"))
             run_isa("step", isa, test_step);
+        if (want(argc, argv, "layernorm"))
+            run_isa("layernorm", isa, test_layer_norm);
         if (want(argc, argv, "views"))
             run_isa("views", isa, test_views);
         if (want(argc, argv, "bitwise"))

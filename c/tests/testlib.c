@@ -240,17 +240,86 @@ size_t ref_tensor_size(const ref_gru *r, int l, int kind)
     switch (kind) {
     case REF_W_IH: return 3 * H * in;
     case REF_W_HH: return 3 * H * H;
-    default: return r->bias ? 3 * H : 0;
+    case REF_B_IH:
+    case REF_B_HH: return r->bias ? 3 * H : 0;
+    default: return r->layer_norm ? 3 * H : 0;
     }
 }
 
 void ref_tensor_name(char *buf, size_t len, int l, int d, int kind)
 {
-    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    static const char *const kinds[REF_NKINDS] = {
+        "weight_ih", "weight_hh", "bias_ih", "bias_hh", "layer_norm_ih_weight",
+        "layer_norm_ih_bias", "layer_norm_hh_weight", "layer_norm_hh_bias"};
     snprintf(buf, len, "%s_l%d%s", kinds[kind], l, d ? "_reverse" : "");
 }
 
 static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* Layer normalisation of a (n) in place: a = gain * (a - mean) / sqrt(var + 1e-5) +
+ * shift (+ bias if not NULL), mean and variance (biased) over the n entries. */
+static void ref_layer_norm(double *a, int64_t n, const double *gain, const double *shift,
+                           const double *bias)
+{
+    double mean = 0.0, var = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        mean += a[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        var += (a[i] - mean) * (a[i] - mean);
+    var /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        a[i] = gain[i] * (a[i] - mean) / sqrt(var + 1e-5) + shift[i] + (bias ? bias[i] : 0.0);
+}
+
+/* One step of the layer-normalised cell for one sequence (gru_config.layer_norm):
+ * xt (in) and hm (H) the input and state as the weights see them (masks applied), h
+ * (H) the state, hnew (H) the new state; Whh (3H, H) the recurrent weights as they
+ * are used (DropConnect's masked ones).
+ *   gi = LN_ih(W_ih x) + b_ih (3H)
+ *   reset_after:  gh = LN_hh(W_hh h) + b_hh (3H); n = tanh(gi_n + r gh_n)
+ *   reset_before: gh_rz = LN_hh[0:2H](W_h{r,z} h) + b_h{r,z} (2H);
+ *                 gh_n = LN_hh[2H:3H](W_hn (r h)) + b_hn (H); n = tanh(gi_n + gh_n)
+ *   r = s(gi_r + gh_r), z = s(gi_z + gh_z), h' = (1 - z) n + z h */
+static void ref_ln_step(const ref_gru *r, int l, int d, int64_t in, const double *Whh,
+                        const double *xt, const double *hm, const double *h, double *hnew)
+{
+    const int64_t H = r->H;
+    const double *const *p = (const double *const *)r->p[l][d];
+    double *gi = calloc((size_t)(3 * H), sizeof(double)); /* (3H) */
+    double *gh = calloc((size_t)(3 * H), sizeof(double)); /* (3H) */
+    double *rh = calloc((size_t)H, sizeof(double));       /* (H) r * h */
+    for (int64_t q = 0; q < 3 * H; q++)
+        for (int64_t k = 0; k < in; k++)
+            gi[q] += p[REF_W_IH][q * in + k] * xt[k];
+    ref_layer_norm(gi, 3 * H, p[REF_LN_IH_W], p[REF_LN_IH_B], p[REF_B_IH]);
+    const int64_t nrz = r->reset_after ? 3 * H : 2 * H; /* rows of W_hh meeting h */
+    for (int64_t q = 0; q < nrz; q++)
+        for (int64_t k = 0; k < H; k++)
+            gh[q] += Whh[q * H + k] * hm[k];
+    ref_layer_norm(gh, nrz, p[REF_LN_HH_W], p[REF_LN_HH_B], p[REF_B_HH]);
+    for (int64_t j = 0; j < H; j++) {
+        const double rg = sigmoid(gi[j] + gh[j]);
+        rh[j] = rg * hm[j];
+        gi[j] = rg; /* keep r */
+    }
+    if (!r->reset_after) {
+        for (int64_t j = 0; j < H; j++)
+            for (int64_t k = 0; k < H; k++)
+                gh[2 * H + j] += Whh[(2 * H + j) * H + k] * rh[k];
+        ref_layer_norm(gh + 2 * H, H, p[REF_LN_HH_W] + 2 * H, p[REF_LN_HH_B] + 2 * H,
+                       p[REF_B_HH] ? p[REF_B_HH] + 2 * H : NULL);
+    }
+    for (int64_t j = 0; j < H; j++) {
+        const double rg = gi[j], zg = sigmoid(gi[H + j] + gh[H + j]);
+        const double n = tanh(gi[2 * H + j] + (r->reset_after ? rg * gh[2 * H + j]
+                                                                : gh[2 * H + j]));
+        hnew[j] = (1.0 - zg) * n + zg * h[j];
+    }
+    free(gi);
+    free(gh);
+    free(rh);
+}
 
 /* One layer, one direction.
  * xin: (T, B, in) time-major layer input; att: (T, B) time-major AUGRU attention or
@@ -290,6 +359,10 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                 xm[k] = xin[(t * B + b) * in + k] * (mx ? mx[b * in + k] : 1.0);
             for (int64_t k = 0; k < H; k++)
                 hm[k] = h[k] * (mh ? mh[b * H + k] : 1.0);
+            if (r->layer_norm) {
+                ref_ln_step(r, l, d, in, Whh, xt, hm, h, hnew);
+                goto zoneout;
+            }
             /* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise with rows H..2H-1 */
             for (int64_t j = 0; j < H; j++) {
                 double ar = 0, az = 0;
@@ -337,6 +410,7 @@ static void ref_layer_dir(const ref_gru *r, int l, int d, int64_t T, int64_t B, 
                     hnew[j] = (1.0 - zg[j]) * n + zg[j] * h[j];
                 }
             }
+        zoneout:
             /* zoneout: h_t = m h_{t-1} + (1 - m) h~_t (training, m from zmask), else
              * h_t = p h_{t-1} + (1 - p) h~_t (inference) */
             for (int64_t j = 0; j < H; j++) {
@@ -413,7 +487,8 @@ void ref_forward(const ref_gru *r, int64_t T, int64_t B, int batch_first, const 
 /* ---- tmodel ---------------------------------------------------------------------------- */
 size_t tmodel_ntensors(const tmodel *tm)
 {
-    return (size_t)(tm->ref.bias ? 4 : 2) * (size_t)tm->ref.L * (size_t)tm->ref.D;
+    return (size_t)((tm->ref.bias ? 4 : 2) + (tm->ref.layer_norm ? 4 : 0)) * (size_t)tm->ref.L *
+           (size_t)tm->ref.D;
 }
 
 void tmodel_free(tmodel *tm)
@@ -422,7 +497,7 @@ void tmodel_free(tmodel *tm)
     tm->m = NULL;
     for (int l = 0; l < 8; l++)
         for (int d = 0; d < 2; d++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < REF_NKINDS; k++) {
                 free(tm->ref.p[l][d][k]);
                 tm->ref.p[l][d][k] = NULL;
             }
@@ -433,7 +508,7 @@ int tmodel_push(tmodel *tm)
     char name[64];
     for (int l = 0; l < tm->ref.L; l++)
         for (int d = 0; d < tm->ref.D; d++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < REF_NKINDS; k++) {
                 size_t n = ref_tensor_size(&tm->ref, l, k);
                 if (!n)
                     continue;
@@ -475,6 +550,7 @@ static int tmodel_init(tmodel *tm, const gru_config *cfg)
     tm->ref.reset_after = cfg->reset_after;
     tm->ref.reverse = cfg->reverse;
     tm->ref.zoneout = cfg->zoneout;
+    tm->ref.layer_norm = cfg->layer_norm;
     if (!check_require(cfg->num_layers >= 1 && cfg->num_layers <= 8, __FILE__, __LINE__,
                        "test model needs 1..8 layers"))
         return 0;
@@ -493,12 +569,16 @@ int tmodel_create(tmodel *tm, const gru_config *cfg, rng *g, double scale)
         return 0;
     for (int l = 0; l < tm->ref.L; l++)
         for (int d = 0; d < tm->ref.D; d++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < REF_NKINDS; k++) {
                 size_t n = ref_tensor_size(&tm->ref, l, k);
                 if (!n)
                     continue;
                 double *a = malloc(n * sizeof(double));
-                rng_fill(g, a, n, -scale, scale);
+                /* layer_norm gains around 1, shifts like the biases */
+                if (k == REF_LN_IH_W || k == REF_LN_HH_W)
+                    rng_fill(g, a, n, 0.5, 1.5);
+                else
+                    rng_fill(g, a, n, -scale, scale);
                 round_to_dtype(a, n, cfg->dtype);
                 tm->ref.p[l][d][k] = a;
             }
@@ -517,7 +597,7 @@ int tmodel_clone(tmodel *dst, const tmodel *src, int dtype)
         return 0;
     for (int l = 0; l < dst->ref.L; l++)
         for (int d = 0; d < dst->ref.D; d++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < REF_NKINDS; k++) {
                 size_t n = ref_tensor_size(&dst->ref, l, k);
                 if (n)
                     dst->ref.p[l][d][k] = dup_doubles(src->ref.p[l][d][k], n);

@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The epsilon of the layer normalisations (gru_config.layer_norm): PyTorch's and
+ * Haste's default. */
+#define GRU_LN_EPS 1e-5
+
 /* Declares the kernel entries for one element type R. */
 #define GRU_KERNEL_ENTRIES(R)                                                          \
     /* Elements of scratch `gemm` needs (the caller provides it; 0: none). */          \
@@ -168,7 +172,32 @@
      * number i N + j of the stream is < p, else (R)(1 / (1 - p)); wt = w * mask (one   \
      * multiply). w, mask, wt: (rows, N) contiguous. */                                \
     void (*weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p,          \
-                        uint64_t seed, uint64_t draw, size_t stream, R *mask, R *wt);
+                        uint64_t seed, uint64_t draw, size_t stream, R *mask, R *wt);  \
+    /* Layer normalisation, forward, of M rows a (M, N) at lda: per row                 \
+     *   mu = (sum a_i) / N, var = (sum (a_i - mu)^2) / N  (sums in increasing i),      \
+     *   rs = 1 / sqrt(var + GRU_LN_EPS), ah = (a - mu) * rs,                            \
+     *   y = (gamma * ah + beta) [+ bias]  (each operation rounded, never fused)       \
+     * over the whole row, written only at the columns c = g * H + j of every block     \
+     * g < N / H and unit j0 <= j < j0 + J (threads share a row by units; the whole     \
+     * row: H = N, j0 = 0, J = N). gamma, beta, bias (N) (bias NULL: none); y (M, N)    \
+     * at ldy may alias a (same ld) when one caller writes the whole row; xhat (M, N)   \
+     * at ldx receives ah at the same columns, or NULL; rstd (M) at stride ldr receives \
+     * rs, or NULL. */                                                                 \
+    void (*ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a,      \
+                   size_t lda, const R *gamma, const R *beta, const R *bias, R *y,     \
+                   size_t ldy, R *xhat, size_t ldx, R *rstd, size_t ldr);              \
+    /* Layer normalisation, backward, of M rows: dy (M, N) at ldy = dLoss/dy, xhat      \
+     * (M, N) at ldx and rstd (M) at ldr as ln_fwd saved them; per row                  \
+     *   s1 = sum dy_i gamma_i, s2 = sum (dy_i gamma_i) ah_i  (increasing i),           \
+     *   da = rs ((dy gamma - s1 / N) - ah (s2 / N))                                    \
+     * written to da (M, N) at ldd at ln_fwd's columns (blocks of H, units j0..j0+J). */ \
+    void (*ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy,     \
+                   size_t ldy, const R *xhat, size_t ldx, const R *rstd, size_t ldr,   \
+                   const R *gamma, R *da, size_t ldd);                                 \
+    /* out[n] += sum over m of A[m, n] * B[m, n] (each product rounded, then added, in  \
+     * increasing m): a layer normalisation's gain gradient. */                        \
+    void (*colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,    \
+                           size_t ldb, R *out);
 
 typedef struct gru_kernels_f32 { GRU_KERNEL_ENTRIES(float) } gru_kernels_f32;
 typedef struct gru_kernels_f64 { GRU_KERNEL_ENTRIES(double) } gru_kernels_f64;
@@ -239,7 +268,15 @@ extern const gru_kernels gru_kernels_neon;
     void gru_ref_zoneout_split_##S(size_t, size_t, const R *, size_t, const R *,       \
                                    size_t, R *, size_t, R *, size_t);                  \
     void gru_ref_weight_drop_##S(size_t, size_t, size_t, const R *, double, uint64_t,  \
-                                 uint64_t, size_t, R *, R *);
+                                 uint64_t, size_t, R *, R *);                          \
+    void gru_ref_ln_fwd_##S(size_t, size_t, size_t, size_t, size_t, const R *, size_t, \
+                            const R *, const R *, const R *, R *, size_t, R *, size_t, \
+                            R *, size_t);                                              \
+    void gru_ref_ln_bwd_##S(size_t, size_t, size_t, size_t, size_t, const R *, size_t, \
+                            const R *, size_t, const R *, size_t, const R *, R *,      \
+                            size_t);                                                   \
+    void gru_ref_colsum_mul_add_##S(size_t, size_t, const R *, size_t, const R *,      \
+                                    size_t, R *);
 GRU_REF_DECLS(float, f32)
 GRU_REF_DECLS(double, f64)
 
@@ -261,7 +298,9 @@ GRU_REF_DECLS(double, f64)
      .dropout = NAME(dropout), .dropout_mask = NAME(dropout_mask),                   \
      .zoneout_mask = NAME(zoneout_mask), .zoneout_select = NAME(zoneout_select),       \
      .zoneout_blend = NAME(zoneout_blend), .zoneout_split = NAME(zoneout_split),       \
-     .weight_drop = NAME(weight_drop)}
+     .weight_drop = NAME(weight_drop),                                                 \
+     .ln_fwd = NAME(ln_fwd), .ln_bwd = NAME(ln_bwd),                                   \
+     .colsum_mul_add = NAME(colsum_mul_add)}
 
 /* The reference names, for GRU_KERNEL_HALF (gemm_scratch 0, panels of one column). */
 #define GRU_REF_F32(e) gru_ref_##e##_f32

@@ -420,3 +420,80 @@ void KSFX(weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p, uin
         wt[i] = w[i] * mask[i];
     }
 }
+
+/* ---- layer normalisation (gru_config.layer_norm) ---------------------------------- */
+
+/* One row of ln_fwd: mu and rs over its N entries, in increasing i. */
+static void KSFX(ln_stats)(size_t N, const R *a, R *mu, R *rs)
+{
+    /* mu = sum a / N; var = sum (a - mu)^2 / N; rs = 1 / sqrt(var + eps) */
+    R s = 0, q = 0;
+    for (size_t i = 0; i < N; i++) s += a[i];
+    *mu = s / (R)N;
+    for (size_t i = 0; i < N; i++) {
+        const R dv = a[i] - *mu;
+        q += dv * dv;
+    }
+    *rs = (R)1 / SQRT(q / (R)N + (R)GRU_LN_EPS);
+}
+
+/* One row of ln_fwd at its columns: y = gamma ah + beta [+ bias], ah = (a - mu) rs. */
+static void KSFX(ln_apply)(size_t N, size_t H, size_t j0, size_t J, const R *a, R mu, R rs,
+                           const R *gamma, const R *beta, const R *bias, R *y, R *xhat)
+{
+    for (size_t g = 0; g < N / H; g++)
+        for (size_t c = g * H + j0; c < g * H + j0 + J; c++) {
+            const R ah = (a[c] - mu) * rs;
+            const R v = gamma[c] * ah + beta[c];
+            y[c] = bias ? v + bias[c] : v;
+            if (xhat) xhat[c] = ah;
+        }
+}
+
+void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a, size_t lda,
+                  const R *gamma, const R *beta, const R *bias, R *y, size_t ldy, R *xhat,
+                  size_t ldx, R *rstd, size_t ldr)
+{
+    for (size_t m = 0; m < M; m++) {
+        R mu, rs;
+        KSFX(ln_stats)(N, a + m * lda, &mu, &rs);
+        if (rstd) rstd[m * ldr] = rs;
+        KSFX(ln_apply)(N, H, j0, J, a + m * lda, mu, rs, gamma, beta, bias, y + m * ldy,
+                       xhat ? xhat + m * ldx : NULL);
+    }
+}
+
+void KSFX(ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy, size_t ldy,
+                  const R *xhat, size_t ldx, const R *rstd, size_t ldr, const R *gamma, R *da,
+                  size_t ldd)
+{
+    const size_t nb = N / H;
+    for (size_t m = 0; m < M; m++) {
+        const R *d = dy + m * ldy, *xm = xhat + m * ldx;
+        R *o = da + m * ldd;
+        /* dah = dy gamma; s1 = sum dah, s2 = sum dah ah */
+        R s1 = 0, s2 = 0;
+        for (size_t i = 0; i < N; i++) {
+            const R dh = d[i] * gamma[i];
+            s1 += dh;
+            s2 += dh * xm[i];
+        }
+        const R m1 = s1 / (R)N, m2 = s2 / (R)N, rs = rstd[m * ldr];
+        /* da = rs (dah - mean(dah) - ah mean(dah ah)) */
+        for (size_t g = 0; g < nb; g++)
+            for (size_t j = j0; j < j0 + J; j++) {
+                const size_t c = g * H + j;
+                o[c] = rs * ((d[c] * gamma[c] - m1) - xm[c] * m2);
+            }
+    }
+}
+
+void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm, size_t ldb,
+                          R *out)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            const R p = A[m * lda + n] * Bm[m * ldb + n];   /* never fused with the add */
+            out[n] += p;
+        }
+}

@@ -718,7 +718,33 @@ static void KSFX(rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R
 #undef LD
 #undef ST
 
+/* ---- layer normalisation: the scalar reference's entries ------------------------- */
+/* The row statistics are O(rows * 3H) per step against the recurrent product's
+ * O(rows * 3H * H): this table takes the reference's code (bitwise every ISA's). */
+#define GRU_REF_OF(name)                                                               \
+    _Generic((R)0, float: gru_ref_##name##_f32, double: gru_ref_##name##_f64)
 
+static void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a,
+                         size_t lda, const R *gamma, const R *beta, const R *bias, R *y,
+                         size_t ldy, R *xhat, size_t ldx, R *rstd, size_t ldr)
+{
+    GRU_REF_OF(ln_fwd)(M, N, H, j0, J, a, lda, gamma, beta, bias, y, ldy, xhat, ldx, rstd,
+                       ldr);
+}
+
+static void KSFX(ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy,
+                         size_t ldy, const R *xhat, size_t ldx, const R *rstd, size_t ldr,
+                         const R *gamma, R *da, size_t ldd)
+{
+    GRU_REF_OF(ln_bwd)(M, N, H, j0, J, dy, ldy, xhat, ldx, rstd, ldr, gamma, da, ldd);
+}
+
+static void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,
+                                 size_t ldb, R *out)
+{
+    GRU_REF_OF(colsum_mul_add)(M, N, A, lda, Bm, ldb, out);
+}
+#undef GRU_REF_OF
 
 /* the per-type vocabulary, ready for the next include */
 #undef R

@@ -30,6 +30,7 @@ pub struct GruConfig {
     pub reverse: i32,
     pub input_dropout: f64,
     pub recurrent_dropout: f64,
+    pub layer_norm: i32,
     pub zoneout: f64,
     pub weight_dropout: f64,
     pub augru: i32,
