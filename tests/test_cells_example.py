@@ -19,7 +19,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "cells.py")
 TASKS = {"long": ["GRU", "GRU layer_norm"],
-         "overfit": ["GRU", "GRU zoneout=0.3", "GRU weight_dropout=0.3"],
+         "overfit": ["GRU", "GRU zoneout=0.3", "GRU weight_dropout=0.5"],
          "attention": ["GRU, a as input", "AUGRU, a as attention"]}
 PLAIN = {"long": "GRU", "overfit": "GRU", "attention": "GRU, a as input"}
 
@@ -61,9 +61,20 @@ def test_plain_runs_and_table(quick):
     over = doc["tasks"]["overfit"]["0"]["GRU"]
     assert len(over["test_mse"]) == len(over["train_mse"])
     assert over["test_mse_at_best_val"] == over["test_mse"][over["best_epoch"] - 1]
-    assert 0 < over["test_rmse_final"] < 200     # sunspot units
+    assert over["test_mse_last10"] == pytest.approx(sum(over["test_mse"][-10:]) / len(
+        over["test_mse"][-10:]))
     # the two seeds are different runs
     assert doc["tasks"]["long"]["0"]["GRU"]["val_mse"] != doc["tasks"]["long"]["1"]["GRU"]["val_mse"]
+
+
+def test_sunspots_data(tmp_path):
+    proc = _run(["--quick", "--tasks", "overfit", "--overfit-data", "sunspots", "--no-plot",
+                 "--out", str(tmp_path)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(str(tmp_path), "cells_results.json")) as f:
+        run = json.load(f)["tasks"]["overfit"]["0"]["GRU"]
+    assert len(run["test_mse"]) == len(run["train_mse"]) >= 3
+    assert not os.path.exists(os.path.join(str(tmp_path), "cells_overfit.png"))
 
 
 def test_pngs_or_message(quick):
