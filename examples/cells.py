@@ -58,12 +58,13 @@ autograd, 1 thread, the same sizes, data and optimiser):
   long:      val MSE < 0.01 at epoch 8 with layer_norm (seed 0); the plain GRU stays at
              0.16-0.17 (the level of always answering the mean) for all 30 epochs
              (seeds 0, 1).
-  overfit:   held-out MSE over the last 10 epochs, seeds 0 / 1: plain 0.295 / 0.287,
-             zoneout 0.3: 0.221 / 0.246, weight_dropout 0.5: 0.253 / PROTO_WD1.
+  overfit:   held-out MSE over the last 10 epochs, seeds 0 / 1 / 2: plain 0.295 /
+             0.287 / 0.358, zoneout 0.3: 0.221 / 0.246 / 0.241, weight_dropout 0.5:
+             0.253 / 0.262 (seed 2 not run).
              On the sunspots (held-out MSE after 150 epochs, seeds 0 / 1 / 2): plain
              0.44 / 0.28 / 0.34, zoneout 0.3: 0.17 / 0.20 / 0.24, weight_dropout 0.3:
              0.34 / 0.24 / 0.38 -- DropConnect is not robust there, hence the sines.
-  attention: val MSE < 0.05 at epoch 2 / 2 / PROTO_A2 with AUGRU, 11 / 13 / 12 with the
+  attention: val MSE < 0.05 at epoch 2 / 2 / 2 with AUGRU, 11 / 13 / 12 with the
              plain GRU (seeds 0 / 1 / 2); best val MSE about 0.001 against 0.02-0.04.
 
 Measured with pygru (2 vCPU AMD EPYC shared with other jobs, 1 thread; each variant
