@@ -164,3 +164,118 @@ def test_torch_dynamic_quantization_replaces_the_gru(monkeypatch):
 def test_bad_arguments(args, message):
     r = run_script(*args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+# ---- bench/cells.py: the GRU variants' training time against the plain GRU ------------
+
+CELL_VARIANTS = ("layer_norm", "zoneout", "weight_dropout", "augru")
+
+
+def run_cells(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(BENCH, "cells.py")] + list(args),
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cells_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cells")
+    js, txt = str(d / "out.json"), str(d / "out.txt")
+    r = run_cells("--quick", "--shapes", "10,4,16,24", "7,3,5,8", "--target", "0.02",
+                  "--json", js, "--txt", txt)
+    with open(js) as f:
+        doc = json.load(f)
+    with open(txt) as f:
+        text = f.read()
+    return r, doc, text
+
+
+def test_cells_plain_is_gated_and_timed(cells_run):
+    r, doc, text = cells_run
+    assert len(doc["results"]) == 2
+    for res in doc["results"]:
+        e = res["contenders"]["plain"]
+        assert e["status"] == "ok", e
+        # pygru float32 against the bench's float64 torch autograd reference
+        assert e["check"]["max_rel_err"] <= 1e-5, e["check"]
+        assert set(e["check"]["checks"]["vs reference"]) >= {
+            "output", "h_n", "grad_x", "grad_h0", "grad_weight_hh_l0"}
+        assert e["n"] >= 3 and 0 < e["q1"] <= e["median"] <= e["q3"]
+    assert text.startswith("$ bench/cells.py --quick") and "FAILED" not in text
+
+
+def test_cells_variants_are_gated_and_timed(cells_run):
+    # fails until pygru.GRU has layer_norm, zoneout, weight_dropout and augru
+    r, doc, text = cells_run
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for res in doc["results"]:
+        for name in CELL_VARIANTS:
+            e = res["contenders"][name]
+            assert e["status"] == "ok", (res["label"], name, e)
+            assert e["check"]["max_rel_err"] <= e["check"]["tolerance"]
+            ratio = res["ratios"][name]
+            assert math.isfinite(ratio["median"]) and ratio["rounds"] == res["rounds"]
+        for name in ("zoneout", "weight_dropout"):
+            assert "training vs reference with its masks" in res["contenders"][name]["check"][
+                "checks"], "the gate of %s did not check training mode" % name
+    assert len(doc["targets"]) == 3 * len(doc["results"])
+
+
+def test_cells_wrong_result_is_not_timed(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    monkeypatch.syspath_prepend(ROOT)
+    import contenders as C
+    import cells
+    args = cells.parse_args(["--quick", "--contenders", "plain"])
+    case = cells.Case(C.Shape(5, 2, 8, 8))
+    right = cells._reference
+    monkeypatch.setattr(cells, "_reference",
+                        lambda *a, **k: {n: v * 1.1 + 0.1 for n, v in right(*a, **k).items()})
+    res = cells.run_case(case, args)
+    e = res["contenders"]["plain"]
+    assert e["status"] == "FAILED check" and "median" not in e, e
+    assert res["ratios"] == {} and "rounds" not in res
+    assert res["contenders"]["augru"]["status"] == "not selected"
+
+
+def test_cells_reference(monkeypatch):
+    # the bench's reference: plain = torch.nn.GRU; AUGRU with a = 1 = plain; zoneout
+    # masks of ones keep h0 = 0; LN of the projections changes the result
+    monkeypatch.syspath_prepend(BENCH)
+    import torch
+    import cells
+    rng = np.random.default_rng(1)
+    T, B, I, H = 4, 3, 5, 6
+    g = torch.nn.GRU(I, H).double()
+    w = {k + "_l0": getattr(g, k + "_l0").detach().numpy() for k in
+         ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    x, grad = rng.standard_normal((T, B, I)), rng.standard_normal((T, B, H))
+    ref = cells._reference(w, x, None, grad, "plain")
+    xt = torch.tensor(x, requires_grad=True)
+    out, h_n = g(xt)
+    out.backward(torch.tensor(grad))
+    np.testing.assert_allclose(ref["output"], out.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ref["h_n"], h_n.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ref["grad_x"], xt.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ref["grad_weight_hh_l0"], g.weight_hh_l0.grad.numpy(),
+                               rtol=0, atol=1e-12)
+    aug = cells._reference(w, x, np.ones((T, B)), grad, "augru")
+    for k in ref:
+        np.testing.assert_allclose(aug[k], ref[k], rtol=0, atol=1e-12)
+    assert np.abs(aug["grad_attention"]).max() > 1e-3
+    kept = cells._reference(w, x, None, grad, "plain", zoneout_mask=np.ones((T, B, H)))
+    assert np.abs(kept["output"]).max() == 0.0
+    ones = cells._reference(w, x, None, grad, "plain", weight_mask=np.ones((3 * H, H)))
+    np.testing.assert_allclose(ones["output"], ref["output"], rtol=0, atol=1e-15)
+    ln = cells._reference(w, x, None, grad, "layer_norm")
+    assert np.abs(ln["output"] - ref["output"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shapes", "10,4,16,24,2"], "times one unidirectional layer"),
+    (["--contenders", "plain,lstm"], "--contenders: unknown 'lstm'"),
+    (["--threads", "0"], "--threads must be integers >= 1"),
+])
+def test_cells_bad_arguments(args, message):
+    r = run_cells(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
