@@ -16,6 +16,9 @@ import sys
 
 import pytest
 
+# trains the example's models (a smoke run): once, not per kernel set
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "cells.py")
 TASKS = {"long": ["GRU", "GRU layer_norm"],
