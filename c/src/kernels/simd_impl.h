@@ -304,17 +304,34 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     }
 }
 
-/* out[n] += sum over m of A[m, n] (the bias gradients): the reference's loop, m outer,
- * vectorised across n, so each column is summed in the same order (out, then rows 0,
- * 1, ...) with the same IEEE additions: bitwise the reference's result. */
+/* out[n] += sum over m of A[m, n] (the bias gradients): each column summed in the
+ * reference's order (out, then rows 0, 1, ...) with the same IEEE additions, bitwise the
+ * reference's result; vectorised across n, GRU_CS_VECS vectors of columns at a time kept
+ * in registers over all the rows (one load and store of out per block, not per row). */
+#define GRU_CS_VECS 4
 static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
 {
-    const size_t nv = N / VL * VL;
-    for (size_t m = 0; m < M; m++) {
-        const R *a = A + m * lda;
-        size_t n = 0;
-        for (; n < nv; n += VL) VSTORE(out + n, VADD(VLOAD(out + n), VLOAD(a + n)));
-        for (; n < N; n++) out[n] += a[n];
+    const size_t nb = N / (GRU_CS_VECS * VL) * (GRU_CS_VECS * VL), nv = N / VL * VL;
+    size_t n = 0;
+    for (; n < nb; n += GRU_CS_VECS * VL) {
+        V acc[GRU_CS_VECS];
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) acc[u] = VLOAD(out + n + u * VL);
+        for (size_t m = 0; m < M; m++) {
+            const R *a = A + m * lda + n;
+            GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++)
+                acc[u] = VADD(acc[u], VLOAD(a + u * VL));
+        }
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) VSTORE(out + n + u * VL, acc[u]);
+    }
+    for (; n < nv; n += VL) {
+        V acc = VLOAD(out + n);
+        for (size_t m = 0; m < M; m++) acc = VADD(acc, VLOAD(A + m * lda + n));
+        VSTORE(out + n, acc);
+    }
+    for (; n < N; n++) {
+        R acc = out[n];
+        for (size_t m = 0; m < M; m++) acc += A[m * lda + n];
+        out[n] = acc;
     }
 }
 
@@ -870,24 +887,41 @@ static void KSFX(ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, cons
     }
 }
 
-/* out[n] += A[m, n] B[m, n] over m: the reference's loop, m outer, vectorised across n
- * (VMUL then VADD): bitwise the reference's result. */
+/* out[n] += A[m, n] B[m, n] over m: the reference's order per column (out, then the
+ * rounded products of rows 0, 1, ...; VMUL then VADD), bitwise the reference's result;
+ * blocked across n as colsum_add. */
 static void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,
                                  size_t ldb, R *out)
 {
-    const size_t nv = N / VL * VL;
-    for (size_t m = 0; m < M; m++) {
-        const R *a = A + m * lda, *b = Bm + m * ldb;
-        size_t n = 0;
-        for (; n < nv; n += VL)
-            VSTORE(out + n, VADD(VLOAD(out + n), VMUL(VLOAD(a + n), VLOAD(b + n))));
-        for (; n < N; n++) {
-            const R p = a[n] * b[n];
-            out[n] += p;
+    const size_t nb = N / (GRU_CS_VECS * VL) * (GRU_CS_VECS * VL), nv = N / VL * VL;
+    size_t n = 0;
+    for (; n < nb; n += GRU_CS_VECS * VL) {
+        V acc[GRU_CS_VECS];
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) acc[u] = VLOAD(out + n + u * VL);
+        for (size_t m = 0; m < M; m++) {
+            const R *a = A + m * lda + n, *b = Bm + m * ldb + n;
+            GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++)
+                acc[u] = VADD(acc[u], VMUL(VLOAD(a + u * VL), VLOAD(b + u * VL)));
         }
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) VSTORE(out + n + u * VL, acc[u]);
+    }
+    for (; n < nv; n += VL) {
+        V acc = VLOAD(out + n);
+        for (size_t m = 0; m < M; m++)
+            acc = VADD(acc, VMUL(VLOAD(A + m * lda + n), VLOAD(Bm + m * ldb + n)));
+        VSTORE(out + n, acc);
+    }
+    for (; n < N; n++) {
+        R acc = out[n];
+        for (size_t m = 0; m < M; m++) {
+            const R p = A[m * lda + n] * Bm[m * ldb + n];   /* never fused with the add */
+            acc += p;
+        }
+        out[n] = acc;
     }
 }
 #undef GRU_LN_ACC
+#undef GRU_CS_VECS
 
 /* the per-type vocabulary, ready for the next include */
 #undef R
