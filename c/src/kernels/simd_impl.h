@@ -805,35 +805,40 @@ static void KSFX(ln_stats)(size_t N, const R *a, R *mu, R *rs)
     *rs = (R)1 / _Generic((R)0, float: sqrtf, double: sqrt)(var);
 }
 
+/* One row of ln_fwd at its columns: ah = (a - mu) rs; y = gamma ah + beta [+ bias]. */
+static void KSFX(ln_apply)(size_t N, size_t H, size_t j0, size_t J, const R *a, R mu, R rs,
+                           const R *gamma, const R *beta, const R *bias, R *y, R *xhat)
+{
+    const V vmu = VSET1(mu), vrs = VSET1(rs);
+    for (size_t g = 0; g < N / H; g++) {
+        const size_t c1 = g * H + j0 + J;
+        size_t c = g * H + j0;
+        for (; c + VL <= c1; c += VL) {
+            const V ah = VMUL(VSUB(VLOAD(a + c), vmu), vrs);
+            const V v = VADD(VMUL(VLOAD(gamma + c), ah), VLOAD(beta + c));
+            VSTORE(y + c, bias ? VADD(v, VLOAD(bias + c)) : v);
+            if (xhat) VSTORE(xhat + c, ah);
+        }
+        for (; c < c1; c++) {
+            const R ah = (a[c] - mu) * rs;
+            const R p = gamma[c] * ah;
+            const R v = p + beta[c];
+            y[c] = bias ? v + bias[c] : v;
+            if (xhat) xhat[c] = ah;
+        }
+    }
+}
+
 static void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a,
                          size_t lda, const R *gamma, const R *beta, const R *bias, R *y,
                          size_t ldy, R *xhat, size_t ldx, R *rstd, size_t ldr)
 {
     for (size_t m = 0; m < M; m++) {
-        const R *am = a + m * lda;
-        R *ym = y + m * ldy, *xm = xhat ? xhat + m * ldx : NULL;
         R mu, rs;
-        KSFX(ln_stats)(N, am, &mu, &rs);
+        KSFX(ln_stats)(N, a + m * lda, &mu, &rs);
         if (rstd) rstd[m * ldr] = rs;
-        const V vmu = VSET1(mu), vrs = VSET1(rs);
-        /* ah = (a - mu) rs; y = gamma ah + beta [+ bias], at my columns of each block */
-        for (size_t g = 0; g < N / H; g++) {
-            const size_t c0 = g * H + j0, c1 = c0 + J;
-            size_t c = c0;
-            for (; c + VL <= c1; c += VL) {
-                const V ah = VMUL(VSUB(VLOAD(am + c), vmu), vrs);
-                const V v = VADD(VMUL(VLOAD(gamma + c), ah), VLOAD(beta + c));
-                VSTORE(ym + c, bias ? VADD(v, VLOAD(bias + c)) : v);
-                if (xm) VSTORE(xm + c, ah);
-            }
-            for (; c < c1; c++) {
-                const R ah = (am[c] - mu) * rs;
-                const R p = gamma[c] * ah;
-                const R v = p + beta[c];
-                ym[c] = bias ? v + bias[c] : v;
-                if (xm) xm[c] = ah;
-            }
-        }
+        KSFX(ln_apply)(N, H, j0, J, a + m * lda, mu, rs, gamma, beta, bias, y + m * ldy,
+                       xhat ? xhat + m * ldx : NULL);
     }
 }
 
