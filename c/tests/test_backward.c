@@ -545,6 +545,17 @@ void test_backward(const char *isa)
         if (c.dropout == 0.0 && c.in_drop == 0.0 && c.rec_drop == 0.0)
             grad_f32_case(isa, &c, &g);
     }
+    /* layer_norm, H = 21 (after the random ones, whose draws they would shift): rows of
+     * 63, 42 and 21 take the SIMD statistics' groups of four vectors, single vectors
+     * and scalar tails (simd_impl.h) */
+    static const gcase ln_wide[] = {
+        {3, 21, 1, 1, 1, 1, 0, 1, 1, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+        {3, 21, 1, 1, 1, 0, 1, 1, 1, 3, 2, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof ln_wide / sizeof ln_wide[0]; i++) {
+        grad_case(isa, &ln_wide[i], &g);
+        grad_f32_case(isa, &ln_wide[i], &g);
+    }
     printf("  backward [%s]: zoneout / weight_dropout cases: max rel err vs finite "
            "differences %.2g\n", isa, fd_err_reg);
     fd_err_reg = 0;

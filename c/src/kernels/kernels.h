@@ -190,7 +190,10 @@
      * (M, N) at ldx and rstd (M) at ldr as ln_fwd saved them; per row                  \
      *   s1 = sum dy_i gamma_i, s2 = sum (dy_i gamma_i) ah_i  (increasing i),           \
      *   da = rs ((dy gamma - s1 / N) - ah (s2 / N))                                    \
-     * written to da (M, N) at ldd at ln_fwd's columns (blocks of H, units j0..j0+J). */ \
+     * written to da (M, N) at ldd at ln_fwd's columns (blocks of H, units j0..j0+J).   \
+     * ln_fwd / ln_bwd: the orders above define the reference (scalar table); a SIMD    \
+     * table sums each row in another order fixed by N alone (never by j0, J or the     \
+     * thread count; simd_impl.h), agreeing to rounding. */                             \
     void (*ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy,     \
                    size_t ldy, const R *xhat, size_t ldx, const R *rstd, size_t ldr,   \
                    const R *gamma, R *da, size_t ldd);                                 \

@@ -32,6 +32,7 @@
 
 #ifndef GRU_SIMD_ONCE
 #define GRU_SIMD_ONCE
+#include <math.h>   /* sqrtf, sqrt: layer normalisation's 1 / sqrt(var + eps) */
 #define GRU_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GRU_PRAGMA(x) _Pragma(#x)
 #if defined(__GNUC__) || defined(__clang__)
@@ -303,17 +304,34 @@ static void KSFX(gemm)(int ta, int tb, size_t M, size_t N, size_t K, const R *A,
     }
 }
 
-/* out[n] += sum over m of A[m, n] (the bias gradients): the reference's loop, m outer,
- * vectorised across n, so each column is summed in the same order (out, then rows 0,
- * 1, ...) with the same IEEE additions: bitwise the reference's result. */
+/* out[n] += sum over m of A[m, n] (the bias gradients): each column summed in the
+ * reference's order (out, then rows 0, 1, ...) with the same IEEE additions, bitwise the
+ * reference's result; vectorised across n, GRU_CS_VECS vectors of columns at a time kept
+ * in registers over all the rows (one load and store of out per block, not per row). */
+#define GRU_CS_VECS 4
 static void KSFX(colsum_add)(size_t M, size_t N, const R *A, size_t lda, R *out)
 {
-    const size_t nv = N / VL * VL;
-    for (size_t m = 0; m < M; m++) {
-        const R *a = A + m * lda;
-        size_t n = 0;
-        for (; n < nv; n += VL) VSTORE(out + n, VADD(VLOAD(out + n), VLOAD(a + n)));
-        for (; n < N; n++) out[n] += a[n];
+    const size_t nb = N / (GRU_CS_VECS * VL) * (GRU_CS_VECS * VL), nv = N / VL * VL;
+    size_t n = 0;
+    for (; n < nb; n += GRU_CS_VECS * VL) {
+        V acc[GRU_CS_VECS];
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) acc[u] = VLOAD(out + n + u * VL);
+        for (size_t m = 0; m < M; m++) {
+            const R *a = A + m * lda + n;
+            GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++)
+                acc[u] = VADD(acc[u], VLOAD(a + u * VL));
+        }
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) VSTORE(out + n + u * VL, acc[u]);
+    }
+    for (; n < nv; n += VL) {
+        V acc = VLOAD(out + n);
+        for (size_t m = 0; m < M; m++) acc = VADD(acc, VLOAD(A + m * lda + n));
+        VSTORE(out + n, acc);
+    }
+    for (; n < N; n++) {
+        R acc = out[n];
+        for (size_t m = 0; m < M; m++) acc += A[m * lda + n];
+        out[n] = acc;
     }
 }
 
@@ -718,33 +736,197 @@ static void KSFX(rowsum)(size_t M, size_t N, const R *A, size_t lda, int beta, R
 #undef LD
 #undef ST
 
-/* ---- layer normalisation: the scalar reference's entries ------------------------- */
-/* The row statistics are O(rows * 3H) per step against the recurrent product's
- * O(rows * 3H * H): this table takes the reference's code (bitwise every ISA's). */
-#define GRU_REF_OF(name)                                                               \
-    _Generic((R)0, float: gru_ref_##name##_f32, double: gru_ref_##name##_f64)
+/* ---- layer normalisation (kernels.h) ----------------------------------------------
+ * The row statistics are sums over the whole row (N = 3H, 2H or H entries), which
+ * every thread computes itself for the rows it shares by units: their order must not
+ * depend on j0 / J. Here it is fixed by N alone: GRU_LN_ACC vector accumulators, the
+ * vector at offset i going to accumulator (i / VL) % GRU_LN_ACC, while whole groups
+ * of GRU_LN_ACC vectors remain, then the leftover whole vectors into accumulator 0;
+ * the accumulators are added pairwise ((0 + 1) + (2 + 3)), the lanes in increasing
+ * order, then the scalar tail in increasing i. A different order from the reference's
+ * sequential sum (the results agree to rounding); the mean then the variance in two
+ * passes as the reference. The elementwise parts (ah, y, da) are the reference's
+ * operations one rounding each (VSUB, VMUL, VADD, never VFMA), so given the same
+ * statistics they give the reference's bits. colsum_mul_add is the reference's loop
+ * vectorised across n (bitwise the reference). */
+#define GRU_LN_ACC 4
+
+/* The lanes of v added in increasing order. */
+static inline R KSFX(ln_hsum)(V v)
+{
+    R t[VL];
+    VSTORE(t, v);
+    R s = t[0];
+    for (size_t l = 1; l < VL; l++) s += t[l];
+    return s;
+}
+
+/* acc[0..3] reduced in the fixed order ((0 + 1) + (2 + 3)), then its lanes. */
+static inline R KSFX(ln_reduce)(const V *acc)
+{
+    return KSFX(ln_hsum)(VADD(VADD(acc[0], acc[1]), VADD(acc[2], acc[3])));
+}
+
+/* One row's mu and rs = 1 / sqrt(var + eps), the order above. */
+static void KSFX(ln_stats)(size_t N, const R *a, R *mu, R *rs)
+{
+    const size_t n4 = N / (GRU_LN_ACC * VL) * (GRU_LN_ACC * VL), nv = N / VL * VL;
+    V acc[GRU_LN_ACC] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    size_t i = 0;
+    /* mu = sum a / N */
+    for (; i < n4; i += GRU_LN_ACC * VL)
+        GRU_UNROLL for (int u = 0; u < GRU_LN_ACC; u++)
+            acc[u] = VADD(acc[u], VLOAD(a + i + (size_t)u * VL));
+    for (; i < nv; i += VL) acc[0] = VADD(acc[0], VLOAD(a + i));
+    R s = KSFX(ln_reduce)(acc);
+    for (; i < N; i++) s += a[i];
+    const R m = s / (R)N;
+    /* var = sum (a - mu)^2 / N (each square fused with its add in the vector part) */
+    const V vm = VSET1(m);
+    for (int u = 0; u < GRU_LN_ACC; u++) acc[u] = VZERO();
+    for (i = 0; i < n4; i += GRU_LN_ACC * VL)
+        GRU_UNROLL for (int u = 0; u < GRU_LN_ACC; u++) {
+            const V d = VSUB(VLOAD(a + i + (size_t)u * VL), vm);
+            acc[u] = VFMA(d, d, acc[u]);
+        }
+    for (; i < nv; i += VL) {
+        const V d = VSUB(VLOAD(a + i), vm);
+        acc[0] = VFMA(d, d, acc[0]);
+    }
+    R q = KSFX(ln_reduce)(acc);
+    for (; i < N; i++) {
+        const R dv = a[i] - m;
+        const R sq = dv * dv;
+        q += sq;
+    }
+    *mu = m;
+    /* rs = 1 / sqrt(var + eps): the scalar square root of the ISA's libm */
+    const R var = q / (R)N + (R)GRU_LN_EPS;
+    *rs = (R)1 / _Generic((R)0, float: sqrtf, double: sqrt)(var);
+}
+
+/* One row of ln_fwd at its columns: ah = (a - mu) rs; y = gamma ah + beta [+ bias]. */
+static void KSFX(ln_apply)(size_t N, size_t H, size_t j0, size_t J, const R *a, R mu, R rs,
+                           const R *gamma, const R *beta, const R *bias, R *y, R *xhat)
+{
+    const V vmu = VSET1(mu), vrs = VSET1(rs);
+    for (size_t g = 0; g < N / H; g++) {
+        const size_t c1 = g * H + j0 + J;
+        size_t c = g * H + j0;
+        for (; c + VL <= c1; c += VL) {
+            const V ah = VMUL(VSUB(VLOAD(a + c), vmu), vrs);
+            const V v = VADD(VMUL(VLOAD(gamma + c), ah), VLOAD(beta + c));
+            VSTORE(y + c, bias ? VADD(v, VLOAD(bias + c)) : v);
+            if (xhat) VSTORE(xhat + c, ah);
+        }
+        for (; c < c1; c++) {
+            const R ah = (a[c] - mu) * rs;
+            const R p = gamma[c] * ah;
+            const R v = p + beta[c];
+            y[c] = bias ? v + bias[c] : v;
+            if (xhat) xhat[c] = ah;
+        }
+    }
+}
 
 static void KSFX(ln_fwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *a,
                          size_t lda, const R *gamma, const R *beta, const R *bias, R *y,
                          size_t ldy, R *xhat, size_t ldx, R *rstd, size_t ldr)
 {
-    GRU_REF_OF(ln_fwd)(M, N, H, j0, J, a, lda, gamma, beta, bias, y, ldy, xhat, ldx, rstd,
-                       ldr);
+    for (size_t m = 0; m < M; m++) {
+        R mu, rs;
+        KSFX(ln_stats)(N, a + m * lda, &mu, &rs);
+        if (rstd) rstd[m * ldr] = rs;
+        KSFX(ln_apply)(N, H, j0, J, a + m * lda, mu, rs, gamma, beta, bias, y + m * ldy,
+                       xhat ? xhat + m * ldx : NULL);
+    }
 }
 
 static void KSFX(ln_bwd)(size_t M, size_t N, size_t H, size_t j0, size_t J, const R *dy,
                          size_t ldy, const R *xhat, size_t ldx, const R *rstd, size_t ldr,
                          const R *gamma, R *da, size_t ldd)
 {
-    GRU_REF_OF(ln_bwd)(M, N, H, j0, J, dy, ldy, xhat, ldx, rstd, ldr, gamma, da, ldd);
+    const size_t n4 = N / (GRU_LN_ACC * VL) * (GRU_LN_ACC * VL), nv = N / VL * VL;
+    for (size_t m = 0; m < M; m++) {
+        const R *d = dy + m * ldy, *xm = xhat + m * ldx;
+        R *o = da + m * ldd;
+        /* dah = dy gamma; s1 = sum dah, s2 = sum dah ah (the order above) */
+        V a1[GRU_LN_ACC] = {VZERO(), VZERO(), VZERO(), VZERO()};
+        V a2[GRU_LN_ACC] = {VZERO(), VZERO(), VZERO(), VZERO()};
+        size_t i = 0;
+        for (; i < n4; i += GRU_LN_ACC * VL)
+            GRU_UNROLL for (int u = 0; u < GRU_LN_ACC; u++) {
+                const size_t c = i + (size_t)u * VL;
+                const V dh = VMUL(VLOAD(d + c), VLOAD(gamma + c));
+                a1[u] = VADD(a1[u], dh);
+                a2[u] = VFMA(dh, VLOAD(xm + c), a2[u]);
+            }
+        for (; i < nv; i += VL) {
+            const V dh = VMUL(VLOAD(d + i), VLOAD(gamma + i));
+            a1[0] = VADD(a1[0], dh);
+            a2[0] = VFMA(dh, VLOAD(xm + i), a2[0]);
+        }
+        R s1 = KSFX(ln_reduce)(a1), s2 = KSFX(ln_reduce)(a2);
+        for (; i < N; i++) {
+            const R dh = d[i] * gamma[i];
+            const R p = dh * xm[i];
+            s1 += dh;
+            s2 += p;
+        }
+        const R m1 = s1 / (R)N, m2 = s2 / (R)N, rs = rstd[m * ldr];
+        const V vm1 = VSET1(m1), vm2 = VSET1(m2), vrs = VSET1(rs);
+        /* da = rs ((dah - mean(dah)) - ah mean(dah ah)), at my columns of each block */
+        for (size_t g = 0; g < N / H; g++) {
+            const size_t c0 = g * H + j0, c1 = c0 + J;
+            size_t c = c0;
+            for (; c + VL <= c1; c += VL) {
+                const V t = VSUB(VMUL(VLOAD(d + c), VLOAD(gamma + c)), vm1);
+                VSTORE(o + c, VMUL(vrs, VSUB(t, VMUL(VLOAD(xm + c), vm2))));
+            }
+            for (; c < c1; c++) {
+                const R dh = d[c] * gamma[c];
+                const R p = xm[c] * m2;
+                o[c] = rs * ((dh - m1) - p);
+            }
+        }
+    }
 }
 
+/* out[n] += A[m, n] B[m, n] over m: the reference's order per column (out, then the
+ * rounded products of rows 0, 1, ...; VMUL then VADD), bitwise the reference's result;
+ * blocked across n as colsum_add. */
 static void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, const R *Bm,
                                  size_t ldb, R *out)
 {
-    GRU_REF_OF(colsum_mul_add)(M, N, A, lda, Bm, ldb, out);
+    const size_t nb = N / (GRU_CS_VECS * VL) * (GRU_CS_VECS * VL), nv = N / VL * VL;
+    size_t n = 0;
+    for (; n < nb; n += GRU_CS_VECS * VL) {
+        V acc[GRU_CS_VECS];
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) acc[u] = VLOAD(out + n + u * VL);
+        for (size_t m = 0; m < M; m++) {
+            const R *a = A + m * lda + n, *b = Bm + m * ldb + n;
+            GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++)
+                acc[u] = VADD(acc[u], VMUL(VLOAD(a + u * VL), VLOAD(b + u * VL)));
+        }
+        GRU_UNROLL for (int u = 0; u < GRU_CS_VECS; u++) VSTORE(out + n + u * VL, acc[u]);
+    }
+    for (; n < nv; n += VL) {
+        V acc = VLOAD(out + n);
+        for (size_t m = 0; m < M; m++)
+            acc = VADD(acc, VMUL(VLOAD(A + m * lda + n), VLOAD(Bm + m * ldb + n)));
+        VSTORE(out + n, acc);
+    }
+    for (; n < N; n++) {
+        R acc = out[n];
+        for (size_t m = 0; m < M; m++) {
+            const R p = A[m * lda + n] * Bm[m * ldb + n];   /* never fused with the add */
+            acc += p;
+        }
+        out[n] = acc;
+    }
 }
-#undef GRU_REF_OF
+#undef GRU_LN_ACC
+#undef GRU_CS_VECS
 
 /* the per-type vocabulary, ready for the next include */
 #undef R
