@@ -14,9 +14,9 @@
  *   KC, NC       cache blocking of the general gemm (depth, columns)
  *
  * and optionally GRU_BELOW_BITS (else rng.h's gru_below_bits_scalar; a vector form of
- * it, same bits), and includes this file, which undefines the per-type names above (all but MR, NRV,
- * PT, MTHIN) at its end, ready for the next type. Everything else (packing, blocking,
- * edges) is here.
+ * it, same bits), and includes this file, which undefines the per-type names above (all
+ * but MR, NRV, PT, MTHIN, GRU_BELOW_BITS) at its end, ready for the next type.
+ * Everything else (packing, blocking, edges) is here.
  *
  * Determinism: every element of C is computed as one chain of fused multiply-adds in
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
