@@ -47,6 +47,48 @@ static inline double gru_uniform_at(uint64_t key, size_t idx)
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* The same decisions in integers, for the SIMD kernels' mask loops: with
+ * k = gru_draw_at(key, idx) (the 53 bits behind gru_uniform_at) and
+ * thr = gru_threshold(p),
+ *
+ *     gru_uniform_at(key, idx) < p   iff   k < thr        (for every double p).
+ *
+ * Proof. u = gru_uniform_at(key, idx) = k * 2^-53 exactly (k < 2^53 converts to double
+ * exactly; a product by a power of two is exact). For 0 < p < 1, y = p * 2^53 is exact
+ * as well (a power-of-two scaling that cannot overflow, and whose result is >= 2^-1021,
+ * a normal number). So u < p iff k * 2^-53 < p iff k < y (scale both sides by 2^53 > 0,
+ * in the reals), and for the integer k, k < y iff k < ceil(y) = thr; ceil(y) <= 2^53 is
+ * computed exactly below as floor(y) (the conversion truncates, y > 0) plus 1 unless y
+ * is an integer. The other p: p <= 0 (u >= 0 is never below) and NaN (the comparison is
+ * false): thr = 0, no k is below; p >= 1 (u < 1 <= p always): thr = 2^53 > every k.
+ * c/tests/test_regularize.c checks the equivalence at p next to representable
+ * boundaries k * 2^-53 and at the extremes. */
+static inline uint64_t gru_draw_at(uint64_t key, size_t idx)
+{
+    return gru_mix64(key ^ ((uint64_t)idx + 0x632be59bd9b4e019ULL)) >> 11;
+}
+
+static inline uint64_t gru_threshold(double p)
+{
+    if (!(p > 0)) return 0;                       /* p <= 0 or NaN */
+    if (p >= 1) return (uint64_t)1 << 53;
+    const double y = p * 9007199254740992.0;      /* exact: p * 2^53, in (0, 2^53) */
+    const uint64_t f = (uint64_t)y;               /* floor(y) */
+    return f + ((double)f < y);                   /* ceil(y); (double)f is exact */
+}
+
+/* Bit l (l < n <= 64) set iff gru_draw_at(key, first + l) < thr: n decisions at once.
+ * The scalar form; kernels/avx2.c and avx512.c mix 4 or 8 indices per vector and give
+ * the same bits (integer arithmetic only). */
+static inline uint64_t gru_below_bits_scalar(uint64_t key, size_t first, size_t n,
+                                             uint64_t thr)
+{
+    uint64_t bits = 0;
+    for (size_t l = 0; l < n; l++)
+        bits |= (uint64_t)(gru_draw_at(key, first + l) < thr) << l;
+    return bits;
+}
+
 /* Streams: inter-layer dropout of layer l's output uses stream l (0 .. L-2); the input
  * and recurrent dropout masks of layer-direction k use these, their element of
  * (sequence b, feature i) being index b * width + i. */

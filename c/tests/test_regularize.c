@@ -391,6 +391,147 @@ static void threads_case(const char *isa, int dtype, int ra, int bidir, rng *g)
 }
 
 /* Rates out of range, the getters' errors, gru_quantize, model files. */
+/* rng.h's integer form of the decisions: u < p iff k < gru_threshold(p), for p at and
+ * next to the representable uniforms k * 2^-53 (u = k * 2^-53 exactly), at the
+ * extremes, and for random p; and gru_below_bits_scalar against gru_uniform_at. */
+static void threshold_checks(rng *g)
+{
+    check_set_ctx("regularize gru_threshold");
+    const double two53 = 9007199254740992.0;
+    long wrong = 0, n = 0;
+    uint64_t ks[64];
+    int nk = 0;
+    const uint64_t fixed[] = {0, 1, 2, 3, ((uint64_t)1 << 52) - 1, (uint64_t)1 << 52,
+                              ((uint64_t)1 << 52) + 1, ((uint64_t)1 << 53) - 2,
+                              ((uint64_t)1 << 53) - 1, 900719925474099ull, 123456789ull};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) ks[nk++] = fixed[i];
+    while (nk < 64) ks[nk++] = (rng_next(g) >> 11);   /* random k < 2^53 */
+    for (int a = 0; a < nk; a++) {
+        const double u0 = (double)ks[a] / two53;
+        /* p at u0, one ulp either side, and half-way values that are not uniforms */
+        const double ps[5] = {u0, nextafter(u0, 0.0), nextafter(u0, 2.0),
+                              u0 + 0.5 / two53, u0 > 0 ? u0 - 0.5 / two53 : u0};
+        for (int q = 0; q < 5; q++) {
+            const double p = ps[q];
+            const uint64_t thr = gru_threshold(p);
+            for (int b = 0; b < nk; b++)
+                for (int64_t dk = -2; dk <= 2; dk++) {
+                    const uint64_t k = ks[b] + (uint64_t)dk;
+                    if (k >= ((uint64_t)1 << 53)) continue;   /* wrapped or out of range */
+                    wrong += ((double)k / two53 < p) != (k < thr);
+                    n++;
+                }
+        }
+    }
+    const double extremes[] = {0.0, -0.0, -1.0, 0x1p-1074, 0x1p-1022, 0x1p-60, 0x1p-53,
+                               0x1.8p-53, 1.0, nextafter(1.0, 0.0), 1.5, INFINITY,
+                               -INFINITY, NAN};
+    for (size_t e = 0; e < sizeof extremes / sizeof extremes[0]; e++)
+        for (int b = 0; b < nk; b++) {
+            const double pe = extremes[e];
+            wrong += ((double)ks[b] / two53 < pe) != (ks[b] < gru_threshold(pe));
+            n++;
+        }
+    CHECK_MSG(wrong == 0, "%ld of %ld (k, p) pairs: u < p and k < threshold disagree", wrong,
+              n);
+    CHECK(gru_threshold(0.5) == (uint64_t)1 << 52 && gru_threshold(1.0) == (uint64_t)1 << 53);
+    CHECK(gru_threshold(0x1p-1074) == 1 && gru_threshold(NAN) == 0);
+    /* bits of 1..64 decisions at odd starts against the double comparison */
+    long bad = 0;
+    for (int r = 0; r < 200; r++) {
+        const uint64_t key = rng_next(g);
+        const size_t first = (size_t)(rng_next(g) >> (r % 2 ? 1 : 40)), cnt = 1 + (size_t)r % 64;
+        const double p = (double)(rng_next(g) >> 11) / two53;
+        const uint64_t bits = gru_below_bits_scalar(key, first, cnt, gru_threshold(p));
+        for (size_t l = 0; l < 64; l++)
+            bad += (int)(bits >> l & 1) != (l < cnt && gru_uniform_at(key, first + l) < p);
+    }
+    CHECK_MSG(bad == 0, "gru_below_bits_scalar: %ld bits differ from gru_uniform_at", bad);
+}
+
+/* Every mask the kernels draw (zoneout, DropConnect, input and recurrent dropout), for
+ * sizes past 64 decisions and vector lanes, recomputed from the documented double
+ * comparison gru_uniform(...) < p; p set exactly to a drawn uniform and one ulp either
+ * side of it (the comparison's boundary, which the SIMD kernels take in integers). */
+static void masks_case(const char *isa, int dtype, int batch_first, int which, rng *g)
+{
+    check_set_ctx("regularize masks isa=%s %s bf=%d p-case=%d", isa,
+                  dtype == GRU_FLOAT64 ? "f64" : "f32", batch_first, which);
+    const int64_t I = 67, H = 69, L = 2, D = 2, T = 4, B = 3;
+    const uint64_t seed = 0x5eedULL + (uint64_t)which;
+    /* p: the uniform of zoneout element 100 of layer-direction 0 in draw 0 (exactly,
+     * just below it, just above it), so that element lies on the boundary */
+    const double u = gru_uniform(seed, 0, GRU_STREAM_ZONEOUT(0), 100);
+    const double p = which == 0 ? u : which == 1 ? nextafter(u, 0.0) : nextafter(u, 1.0);
+    gru_config cfg = make_config(I, H, L, 1, 1, 1, dtype);
+    cfg.seed = seed;
+    cfg.zoneout = p;
+    cfg.weight_dropout = p;
+    cfg.input_dropout = p;
+    cfg.recurrent_dropout = p;
+    gru_model *m = NULL;
+    if (!CHECK_OK(gru_create(&cfg, &m))) return;
+    const size_t es = dtype == GRU_FLOAT64 ? 8 : 4;
+    const size_t nx = (size_t)(T * B * I), no = (size_t)(T * B * D * H);
+    double *xd = malloc(nx * sizeof(double));
+    rng_fill(g, xd, nx, -0.5, 0.5);
+    void *x = to_dtype(xd, nx, dtype), *out = malloc(no * es);
+    size_t wsb = 0;
+    CHECK_OK(gru_workspace_size(m, T, B, 1, &wsb));
+    void *ws = malloc(wsb);
+    const size_t nz = (size_t)(T * B * H), nw = (size_t)(3 * H * H);
+    void *buf = malloc(nw * es), *buf2 = malloc((size_t)(B * H) * es);
+    double *v = malloc(nw * sizeof(double)), *v2 = malloc((size_t)(B * H) * sizeof(double));
+    double scale = 1.0 / (1.0 - p);
+    if (dtype == GRU_FLOAT32) scale = (float)scale;
+    long wrong = 0, kept = 0;
+    if (CHECK_OK(gru_forward(m, 1, T, B, batch_first, x, NULL, NULL, out, NULL, ws, wsb)))
+        for (int64_t l = 0; l < L; l++)
+            for (int64_t d = 0; d < D; d++) {
+                const size_t k = (size_t)(l * D + d);
+                if (!CHECK_OK(gru_zoneout_masks(m, ws, wsb, l, d, buf, nz))) continue;
+                from_dtype(v, buf, nz, dtype);
+                for (size_t i = 0; i < nz; i++) {
+                    wrong += v[i] != (gru_uniform(seed, 0, GRU_STREAM_ZONEOUT(k), i) < p);
+                    kept += v[i] == 1.0;
+                }
+                if (!CHECK_OK(gru_weight_dropout_mask(m, ws, wsb, l, d, buf, nw))) continue;
+                from_dtype(v, buf, nw, dtype);
+                for (size_t i = 0; i < nw; i++)
+                    wrong += v[i] != (gru_uniform(seed, 0, GRU_STREAM_WEIGHT(k), i) < p
+                                          ? 0.0 : scale);
+                const size_t in = (size_t)(l == 0 ? I : D * H);
+                if (!CHECK_OK(gru_dropout_masks(m, ws, wsb, l, d, buf, (size_t)B * in, buf2,
+                                                (size_t)(B * H))))
+                    continue;
+                from_dtype(v, buf, (size_t)B * in, dtype);
+                from_dtype(v2, buf2, (size_t)(B * H), dtype);
+                for (size_t i = 0; i < (size_t)B * in; i++)
+                    wrong += v[i] != (gru_uniform(seed, 0, GRU_STREAM_INPUT(k), i) < p
+                                          ? 0.0 : scale);
+                for (size_t i = 0; i < (size_t)(B * H); i++)
+                    wrong += v2[i] != (gru_uniform(seed, 0, GRU_STREAM_RECURRENT(k), i) < p
+                                           ? 0.0 : scale);
+            }
+    CHECK_MSG(wrong == 0, "%ld mask entries differ from gru_uniform < p (p = %a)", wrong, p);
+    CHECK_MSG(kept > 0 && kept < (long)(L * D * nz), "zoneout kept %ld entries", kept);
+    /* the boundary element itself: kept iff p > u */
+    if (CHECK_OK(gru_zoneout_masks(m, ws, wsb, 0, 0, buf, nz))) {
+        from_dtype(v, buf, nz, dtype);
+        CHECK_MSG(v[100] == (which == 2 ? 1.0 : 0.0), "boundary element: mask %g for p %s u",
+                  v[100], which == 2 ? ">" : "<=");
+    }
+    free(xd);
+    free(x);
+    free(out);
+    free(ws);
+    free(buf);
+    free(buf2);
+    free(v);
+    free(v2);
+    gru_destroy(m);
+}
+
 static void api_checks(rng *g)
 {
     check_set_ctx("regularize api");
@@ -551,6 +692,11 @@ void test_regularize(const char *isa)
         for (int ra = 0; ra < 2; ra++)
             for (int bi = 0; bi < 2; bi++)
                 threads_case(isa, dt ? GRU_FLOAT64 : GRU_FLOAT32, ra, bi, &g);
+    threshold_checks(&g);
+    for (int dt = 0; dt < 2; dt++)
+        for (int bf = 0; bf < 2; bf++)
+            for (int w = 0; w < 3; w++)
+                masks_case(isa, dt ? GRU_FLOAT64 : GRU_FLOAT32, bf, w, &g);
     api_checks(&g);
     printf("  regularize [%s]: max rel err vs reference: training f32 %.2g f64 %.2g; "
            "inference f32 %.2g f64 %.2g\n",

@@ -22,6 +22,38 @@
 #include <immintrin.h>
 #include "kernels/vmath_avx512.h"
 
+/* gru_below_bits_scalar (rng.h) 8 indices per vector: splitmix64's finaliser in 64-bit
+ * lanes (vpmullq is AVX512DQ, which this table requires), the shift by 11, an unsigned
+ * compare against thr. Integer arithmetic only, so the same bits as the scalar form;
+ * lanes past n are computed and dropped. */
+static inline __m512i gru_mix64_epi64x8(__m512i x)
+{
+    x = _mm512_xor_si512(x, _mm512_srli_epi64(x, 30));
+    x = _mm512_mullo_epi64(x, _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
+    x = _mm512_xor_si512(x, _mm512_srli_epi64(x, 27));
+    x = _mm512_mullo_epi64(x, _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
+    return _mm512_xor_si512(x, _mm512_srli_epi64(x, 31));
+}
+
+static inline uint64_t gru_below_bits_avx512(uint64_t key, size_t first, size_t n, uint64_t thr)
+{
+    const __m512i vkey = _mm512_set1_epi64((long long)key);
+    const __m512i vthr = _mm512_set1_epi64((long long)thr);
+    const __m512i step = _mm512_set1_epi64(8);
+    /* lane l: (first + l) + C (mod 2^64), the scalar form's index term */
+    __m512i idx = _mm512_add_epi64(
+        _mm512_set1_epi64((long long)((uint64_t)first + 0x632be59bd9b4e019ULL)),
+        _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+    uint64_t bits = 0;
+    for (size_t l = 0; l < n; l += 8) {
+        const __m512i k = _mm512_srli_epi64(gru_mix64_epi64x8(_mm512_xor_si512(vkey, idx)), 11);
+        bits |= (uint64_t)_mm512_cmplt_epu64_mask(k, vthr) << l;
+        idx = _mm512_add_epi64(idx, step);
+    }
+    return n < 64 ? bits & (((uint64_t)1 << n) - 1) : bits;
+}
+#define GRU_BELOW_BITS gru_below_bits_avx512
+
 /* Register tile 6 x 4 vectors (24 accumulators; NR = 64 floats / 32 doubles), chosen
  * over 8 x 3 by paired timings on an Intel Xeon (bench/RESULTS.md, 2026-12-01): equal
  * on the large shapes, faster where H is a power of two (no padded panel: 64 divides
@@ -43,6 +75,9 @@
 #define VADD(a, b) _mm512_add_ps(a, b)
 #define VSUB(a, b) _mm512_sub_ps(a, b)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VBITS(b, x) _mm512_maskz_mov_ps((__mmask16)(b), x)
+#define VSEL(m, a, b) \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_NEQ_UQ), b, a)
 #define VSIGMOID(v) gru_sigmoid_ps512(v)
 #define VTANH(v) gru_tanh_ps512(v)
 #define KC 256
@@ -61,6 +96,9 @@
 #define VADD(a, b) _mm512_add_pd(a, b)
 #define VSUB(a, b) _mm512_sub_pd(a, b)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
+#define VBITS(b, x) _mm512_maskz_mov_pd((__mmask8)(b), x)
+#define VSEL(m, a, b) \
+    _mm512_mask_blend_pd(_mm512_cmp_pd_mask(m, _mm512_setzero_pd(), _CMP_NEQ_UQ), b, a)
 #define VSIGMOID(v) gru_sigmoid_pd512(v)
 #define VTANH(v) gru_tanh_pd512(v)
 #define KC 256

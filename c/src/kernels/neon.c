@@ -25,6 +25,19 @@
 #include <arm_neon.h>
 #include "kernels/vmath_neon.h"
 
+/* VBITS: lane l all ones iff bit l of b is set (b's low 4 / 2 bits). */
+static inline uint32x4_t gru_bits_u32x4(uint32_t b)
+{
+    static const uint32_t sel[4] = {1, 2, 4, 8};
+    return vtstq_u32(vdupq_n_u32(b), vld1q_u32(sel));
+}
+
+static inline uint64x2_t gru_bits_u64x2(uint64_t b)
+{
+    static const uint64_t sel[2] = {1, 2};
+    return vtstq_u64(vdupq_n_u64(b), vld1q_u64(sel));
+}
+
 #define MR 8
 #define NRV 2
 #define PT 6
@@ -52,6 +65,9 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #define VADD(a, b) vaddq_f32(a, b)
 #define VSUB(a, b) vsubq_f32(a, b)
 #define VMUL(a, b) vmulq_f32(a, b)
+#define VBITS(b, x) vreinterpretq_f32_u32(vandq_u32(gru_bits_u32x4((uint32_t)(b)), \
+                                                     vreinterpretq_u32_f32(x)))
+#define VSEL(m, a, b) vbslq_f32(vceqq_f32(m, vdupq_n_f32(0.0f)), b, a)
 #define VSIGMOID(v) gru_sigmoid_f32x4(v)
 #define VTANH(v) gru_tanh_f32x4(v)
 #define KC KC_NEON
@@ -70,6 +86,9 @@ _Static_assert(NC_F64 % (NRV * 2) == 0, "NC_F64 must be a multiple of NR (double
 #define VADD(a, b) vaddq_f64(a, b)
 #define VSUB(a, b) vsubq_f64(a, b)
 #define VMUL(a, b) vmulq_f64(a, b)
+#define VBITS(b, x) vreinterpretq_f64_u64(vandq_u64(gru_bits_u64x2((uint64_t)(b)), \
+                                                     vreinterpretq_u64_f64(x)))
+#define VSEL(m, a, b) vbslq_f64(vceqq_f64(m, vdupq_n_f64(0.0)), b, a)
 #define VSIGMOID(v) gru_sigmoid_f64x2(v)
 #define VTANH(v) gru_tanh_f64x2(v)
 #define KC KC_NEON

@@ -7,13 +7,16 @@
  *   V, VL        vector type and its number of lanes
  *   VLOAD(p), VSTORE(p, v), VSET1(x), VZERO(), VFMA(a, b, c) = a*b + c (fused),
  *   VADD, VSUB, VMUL (one rounding each), VSIGMOID(v), VTANH(v) (kernels/vmath_<isa>.h)
+ *   VSEL(m, a, b) lane-wise m != 0 ? a : b, the lanes' bits moved unchanged
+ *   VBITS(b, x)  lane l: x's lane if bit l of the integer b is set, else +0
  *   MR, NRV      register tile: MR rows by NRV vectors (NR = NRV*VL columns)
  *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
  *   KC, NC       cache blocking of the general gemm (depth, columns)
  *
- * and includes this file, which undefines the per-type names above (all but MR, NRV,
- * PT, MTHIN) at its end, ready for the next type. Everything else (packing, blocking,
- * edges) is here.
+ * and optionally GRU_BELOW_BITS (else rng.h's gru_below_bits_scalar; a vector form of
+ * it, same bits), and includes this file, which undefines the per-type names above (all
+ * but MR, NRV, PT, MTHIN, GRU_BELOW_BITS) at its end, ready for the next type.
+ * Everything else (packing, blocking, edges) is here.
  *
  * Determinism: every element of C is computed as one chain of fused multiply-adds in
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
@@ -392,61 +395,90 @@ static void KSFX(mask_rows)(size_t q0, size_t q1, size_t N, size_t T, size_t B,
     }
 }
 
-/* The products v * scale a vector at a time; the keep decisions (the scalar counter-
- * based generator) then choose between each product and 0. */
+/* GRU_BELOW_BITS(key, first, n, thr): bit l (l < n <= 64) set iff
+ * gru_uniform(seed, draw, stream, first + l) < p, for key = gru_stream_key(seed, draw,
+ * stream) and thr = gru_threshold(p) (rng.h: the comparison in integers). An ISA file
+ * may define a vector form (the same bits) for both element types; else the scalar. */
+#ifndef GRU_BELOW_BITS
+#define GRU_BELOW_BITS gru_below_bits_scalar
+#endif
+
+/* mask[0, n) = one where bit l of `bits` is set, +0 elsewhere (n <= 64). */
+static inline void KSFX(bits_to_mask)(uint64_t bits, size_t n, R one, R *mask)
+{
+    const V vone = VSET1(one);
+    size_t l = 0;
+    for (; l + VL <= n; l += VL) VSTORE(mask + l, VBITS(bits >> l, vone));
+    for (; l < n; l++) mask[l] = bits >> l & 1 ? one : (R)0;
+}
+
+/* The products v * scale a vector at a time; the drop decisions (64 at a time from the
+ * counter-based generator) then choose between each product and +0 (VBITS). */
 static void KSFX(dropout)(size_t n, R *v, size_t first, double p, uint64_t seed,
                           uint64_t draw, size_t stream)
 {
     const R scale = (R)(1.0 / (1.0 - p));
     const V vs = VSET1(scale);
-    R t[VL];
-    for (size_t i = 0; i < n; i += VL) {
-        const size_t nl = GRU_MIN((size_t)VL, n - i);
-        for (size_t l = 0; l < nl; l++) t[l] = v[i + l];
-        VSTORE(t, VMUL(VLOAD(t), vs));
-        for (size_t l = 0; l < nl; l++)
-            v[i + l] = gru_uniform(seed, draw, stream, first + i + l) < p ? (R)0 : t[l];
+    const uint64_t key = gru_stream_key(seed, draw, stream), thr = gru_threshold(p);
+    for (size_t i0 = 0; i0 < n; i0 += 64) {
+        const size_t n64 = GRU_MIN((size_t)64, n - i0);
+        const uint64_t keep = ~GRU_BELOW_BITS(key, first + i0, n64, thr);
+        R *w = v + i0;
+        size_t i = 0;
+        for (; i + VL <= n64; i += VL) VSTORE(w + i, VBITS(keep >> i, VMUL(VLOAD(w + i), vs)));
+        if (i < n64) {   /* the ragged end through a copy: the same VMUL */
+            R t[VL] = {0};
+            for (size_t l = 0; i + l < n64; l++) t[l] = w[i + l];
+            VSTORE(t, VBITS(keep >> i, VMUL(VLOAD(t), vs)));
+            for (size_t l = 0; i + l < n64; l++) w[i + l] = t[l];
+        }
     }
 }
 
-/* Entries scale * keep with keep 1 or 0: exactly scale or +0, the reference's values. */
+/* Entries scale where kept, +0 where dropped: the reference's values. */
 static void KSFX(dropout_mask)(size_t n, R *v, double p, uint64_t seed, uint64_t draw,
                                size_t stream)
 {
-    const V vs = VSET1((R)(1.0 / (1.0 - p)));
-    R keep[VL];
-    for (size_t i = 0; i < n; i += VL) {
-        const size_t nl = GRU_MIN((size_t)VL, n - i);
-        for (size_t l = 0; l < VL; l++)
-            keep[l] = l < nl && !(gru_uniform(seed, draw, stream, i + l) < p) ? (R)1 : (R)0;
-        VSTORE(keep, VMUL(VLOAD(keep), vs));
-        for (size_t l = 0; l < nl; l++) v[i + l] = keep[l];
+    const R scale = (R)(1.0 / (1.0 - p));
+    const uint64_t key = gru_stream_key(seed, draw, stream), thr = gru_threshold(p);
+    for (size_t i0 = 0; i0 < n; i0 += 64) {
+        const size_t n64 = GRU_MIN((size_t)64, n - i0);
+        KSFX(bits_to_mask)(~GRU_BELOW_BITS(key, i0, n64, thr), n64, scale, v + i0);
     }
 }
 
-/* ---- zoneout and DropConnect (kernels.h): the masks come from the scalar generator;
- * the selects move bits; the blend is VMUL, VMUL, VADD (the reference's three
- * roundings); weight_drop's product is one VMUL. */
+/* ---- zoneout and DropConnect (kernels.h): the masks from the generator's decisions, 64
+ * at a time (GRU_BELOW_BITS: integer comparisons, rng.h); the selects move bits (VSEL); the
+ * blend is VMUL, VMUL, VADD (the reference's three roundings); weight_drop's product is
+ * one VMUL. */
 
 static void KSFX(zoneout_mask)(size_t q0, size_t q1, size_t N, size_t T, size_t B,
                                int batch_first, double p, uint64_t seed, uint64_t draw,
                                size_t stream, R *mask)
 {
-    const uint64_t key = gru_stream_key(seed, draw, stream);
+    const uint64_t key = gru_stream_key(seed, draw, stream), thr = gru_threshold(p);
     for (size_t i = q0; i < q1; i++) {
         const size_t t = batch_first ? i % T : i / B, b = batch_first ? i / T : i % B;
         const size_t first = (t * B + b) * N;   /* time-major index of (t, b, 0) */
-        for (size_t j = 0; j < N; j++)
-            mask[i * N + j] = gru_uniform_at(key, first + j) < p ? (R)1 : (R)0;
+        for (size_t j = 0; j < N; j += 64) {
+            const size_t nl = GRU_MIN((size_t)64, N - j);
+            KSFX(bits_to_mask)(GRU_BELOW_BITS(key, first + j, nl, thr), nl, (R)1, mask + i * N + j);
+        }
     }
 }
 
 static void KSFX(zoneout_select)(size_t M, size_t N, const R *mask, size_t ldm, const R *h,
                                  size_t ldh, R *hn, size_t ldn)
 {
-    for (size_t m = 0; m < M; m++)
-        for (size_t n = 0; n < N; n++)
-            if (mask[m * ldm + n] != (R)0) hn[m * ldn + n] = h[m * ldh + n];
+    for (size_t m = 0; m < M; m++) {
+        const R *mk = mask + m * ldm, *a = h + m * ldh;
+        R *c = hn + m * ldn;
+        size_t n = 0;
+        for (; n + VL <= N; n += VL)
+            VSTORE(c + n, VSEL(VLOAD(mk + n), VLOAD(a + n), VLOAD(c + n)));
+        for (; n < N; n++)
+            if (mk[n] != (R)0) c[n] = a[n];
+    }
 }
 
 static void KSFX(zoneout_blend)(size_t M, size_t N, R p, R q, const R *h, size_t ldh, R *hn,
@@ -470,22 +502,35 @@ static void KSFX(zoneout_blend)(size_t M, size_t N, R p, R q, const R *h, size_t
 static void KSFX(zoneout_split)(size_t M, size_t N, const R *mask, size_t ldm, const R *dh,
                                 size_t ldd, R *dnew, size_t ldn, R *keep, size_t ldk)
 {
-    for (size_t m = 0; m < M; m++)
-        for (size_t n = 0; n < N; n++) {
-            const int kept = mask[m * ldm + n] != (R)0;
-            const R d = dh[m * ldd + n];
-            dnew[m * ldn + n] = kept ? (R)0 : d;
-            keep[m * ldk + n] = kept ? d : (R)0;
+    const V zero = VZERO();
+    for (size_t m = 0; m < M; m++) {
+        const R *mk = mask + m * ldm, *d = dh + m * ldd;
+        R *dn = dnew + m * ldn, *dk = keep + m * ldk;
+        size_t n = 0;
+        for (; n + VL <= N; n += VL) {
+            const V vm = VLOAD(mk + n), vd = VLOAD(d + n);
+            VSTORE(dn + n, VSEL(vm, zero, vd));
+            VSTORE(dk + n, VSEL(vm, vd, zero));
         }
+        for (; n < N; n++) {
+            const int kept = mk[n] != (R)0;
+            const R x = d[n];
+            dn[n] = kept ? (R)0 : x;
+            dk[n] = kept ? x : (R)0;
+        }
+    }
 }
 
+/* The mask entries 0 or scale, as the reference: a dropped weight is 0 (bit set). */
 static void KSFX(weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double p,
                               uint64_t seed, uint64_t draw, size_t stream, R *mask, R *wt)
 {
     const R scale = (R)(1.0 / (1.0 - p));
-    const uint64_t key = gru_stream_key(seed, draw, stream);
-    for (size_t i = r0 * N; i < r1 * N; i++)
-        mask[i] = gru_uniform_at(key, i) < p ? (R)0 : scale;
+    const uint64_t key = gru_stream_key(seed, draw, stream), thr = gru_threshold(p);
+    for (size_t i = r0 * N; i < r1 * N; i += 64) {
+        const size_t nl = GRU_MIN((size_t)64, r1 * N - i);
+        KSFX(bits_to_mask)(~GRU_BELOW_BITS(key, i, nl, thr), nl, scale, mask + i);
+    }
     KSFX(mul_row)((r1 - r0) * N, w + r0 * N, mask + r0 * N, wt + r0 * N);
 }
 
@@ -941,6 +986,8 @@ static void KSFX(colsum_mul_add)(size_t M, size_t N, const R *A, size_t lda, con
 #undef VADD
 #undef VSUB
 #undef VMUL
+#undef VSEL
+#undef VBITS
 #undef VSIGMOID
 #undef VTANH
 #undef KC
