@@ -187,3 +187,46 @@ def test_inference_scratch_reused_across_sizes():
         fresh = pygru.GRU(6, 20, num_layers=3, bidirectional=True, seed=9).eval()
         for got, want in zip(model(x), fresh(x)):
             assert np.array_equal(got, want), (T, B)
+
+
+def test_variants_race_inference_forwards_and_steps(forced_threads):
+    """The GRU variants' inference calls (gru_forward_att, gru_step_att of a layer-norm
+    AUGRU with zoneout's blend and DropConnect) from four Python threads at once on one
+    model, while the thread count changes: every result bitwise the serial one."""
+    pygru.set_num_threads(2)
+    model = pygru.GRU(12, 96, num_layers=2, layer_norm=True, zoneout=0.2,
+                      weight_dropout=0.3, augru=True, seed=5).eval()
+    rng = np.random.default_rng(6)
+    xs = [rng.standard_normal((25, 3, 12)).astype(np.float32) for _ in range(4)]
+    atts = [rng.uniform(0, 1, (25, 3)).astype(np.float32) for _ in range(4)]
+    want = [model(x, attention=a) for x, a in zip(xs, atts)]
+    want_steps = []
+    for x, a in zip(xs, atts):
+        state = model.new_state(3)
+        want_steps.append(np.stack([model.step(x[t], state, attention=a[t]).copy()
+                                    for t in range(25)]))
+    assert np.array_equal(want_steps[0], want[0][0])   # step == forward, bitwise
+    bad, done = [], []
+
+    def work(k):
+        x, a = xs[k], atts[k]
+        for _ in range(15):
+            out, h = model(x, attention=a)
+            state = model.new_state(3)
+            steps = np.stack([model.step(x[t], state, attention=a[t]).copy()
+                              for t in range(25)])
+            if not (np.array_equal(out, want[k][0]) and np.array_equal(h, want[k][1])
+                    and np.array_equal(steps, want_steps[k])):
+                bad.append(k)
+        done.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    changes = 0
+    while any(t.is_alive() for t in threads):   # the count changes while they run
+        pygru.set_num_threads(1 + changes % 3)
+        changes += 1
+    for t in threads:
+        t.join()
+    assert sorted(done) == [0, 1, 2, 3] and changes > 1 and not bad, (done, changes, bad)
