@@ -11,6 +11,7 @@
 * pygru.set_num_threads / get_num_threads, and two Python threads using one model.
 """
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -227,6 +228,7 @@ def test_variants_race_inference_forwards_and_steps(forced_threads):
     while any(t.is_alive() for t in threads):   # the count changes while they run
         pygru.set_num_threads(1 + changes % 3)
         changes += 1
+        time.sleep(0.002)   # (a setter in a tight loop would starve the readers' lock)
     for t in threads:
         t.join()
-    assert sorted(done) == [0, 1, 2, 3] and changes > 1 and not bad, (done, changes, bad)
+    assert sorted(done) == [0, 1, 2, 3] and changes >= 5 and not bad, (done, changes, bad)
