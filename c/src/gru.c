@@ -296,7 +296,7 @@ gru_status gru_set_num_threads(gru_model *m, int n)
     if (n == GRU_PACK_LOAD(&m->nthreads)) return GRU_OK;
     if (!gru_gate_idle(&m->gate)) return GRU_ERR_BUSY;   /* cheap: no threads started */
     gru_pool *pool = NULL;
-    gru_status st = gru_pool_create(n, &pool);
+    gru_status st = gru_pool_create(n, m->thread_min_work == 0, &pool);
     if (st) return st;
     if (!gru_gate_close(&m->gate)) {
         gru_pool_destroy(pool);

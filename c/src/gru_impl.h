@@ -1057,7 +1057,8 @@ gru_status FN(gru_forward)(struct gru_model *m, int training, const gru_ws_layou
             c.att = (const R *)(work + ws->off_att);
         }
     }
-    gru_pool_run(gru_pool_for(m, ws->B), FN(forward_job), &c);
+    gru_pool_run(gru_pool_for(m, ws->B), FN(forward_job), &c,
+                 gru_call_work(m, ws->T, ws->B));
     return GRU_OK;
 }
 
@@ -1127,7 +1128,8 @@ gru_status FN(gru_backward)(struct gru_model *m, const gru_ws_layout *ws, int bf
                   .att = m->cfg.augru ? (const R *)(work + ws->off_att) : NULL};
     gru_status st = FN(bwd_scratch)(m, ws, &c);
     if (st) return st;
-    gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c);
+    gru_pool_run(gru_pool_for(m, ws->B), FN(backward_job), &c,
+                 2.0 * gru_call_work(m, ws->T, ws->B));
     return GRU_OK;
 }
 

@@ -181,6 +181,16 @@ static inline gru_pool *gru_pool_for(const struct gru_model *m, size_t B)
     return 3.0 * (double)B * (double)m->H * (double)m->H >= m->thread_min_work ? m->pool : NULL;
 }
 
+/* The multiply-adds of a forward over T steps of batch B (every layer and direction):
+ * the pool's estimate of how long a call takes (pool.h, gru_pool_run's `work`). A
+ * backward does about twice this. */
+static inline double gru_call_work(const struct gru_model *m, size_t T, size_t B)
+{
+    const double H = (double)m->H, D = (double)m->D, L = (double)m->L;
+    const double in = (double)m->I + (L - 1.0) * D * H;   /* input widths, summed */
+    return (double)T * (double)B * D * 3.0 * H * (in + L * H);
+}
+
 /* The dtype-specific drivers (gru_impl.h). Arguments are validated by gru.c. att:
  * (rows) an augru model's attention (NULL for a plain model); grad_att: (rows) its
  * gradient, written, or NULL. */

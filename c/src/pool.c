@@ -52,6 +52,31 @@ void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, si
  * slow them by orders of magnitude on a small machine. */
 enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
 
+/* The contention rules (pool.h). A job is offered to the workers and runs on the team
+ * only if every worker accepts it within ACCEPT_FRACTION of the call's estimated
+ * one-thread time (work / EST_RATE multiply-adds per second, a low estimate of one
+ * core's rate, so the fraction errs long), at least ACCEPT_MIN_S and at most
+ * ACCEPT_MAX_S; otherwise the caller withdraws it and runs the call alone. A worker that
+ * was awake (runnable) and still missed the offer, or a team whose threads slept at
+ * barriers for more than STALL_FRACTION of the call's time in all, shows that another
+ * thread holds a core: the calls of the next SOLO_MIN_S (at least SOLO_CALLS times the
+ * call's time), doubling while it lasts, up to SOLO_MAX_S (or SOLO_CALLS calls), then
+ * run on the caller alone; then the team is tried again. */
+#define EST_RATE 2e10
+#define ACCEPT_FRACTION 0.05
+#define ACCEPT_MIN_S 2e-6
+#define ACCEPT_MAX_S 1e-3
+#define STALL_FRACTION 0.2
+#define SOLO_MIN_S 1e-3
+#define SOLO_MAX_S 0.25
+#define SOLO_CALLS 4.0
+
+/* The job word: the job's epoch in the high 32 bits; in the low ones the count of
+ * workers that accepted it, and the caller's decision (JOB_RUN / JOB_WITHDRAWN). */
+#define JOB_RUN 0x40000000ull
+#define JOB_WITHDRAWN 0x80000000ull
+#define JOB_DECIDED (JOB_RUN | JOB_WITHDRAWN)
+
 struct gru_worker_start {
     struct gru_pool *pool;
     int tid;
@@ -59,16 +84,22 @@ struct gru_worker_start {
 
 struct gru_pool {
     int n;
+    int patient;                  /* always wait for the whole team (pool.h) */
     pthread_t *threads;           /* (n - 1) workers */
     struct gru_worker_start *starts;  /* (n - 1) their start arguments */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint epoch;            /* bumped once per job */
+    atomic_ullong job;            /* the current job's offer (see JOB_RUN) */
+    int idle_sleepers;            /* workers asleep waiting for a job (under mu) */
     atomic_int quit;
     void (*fn)(void *, gru_team *);
     void *arg;
     atomic_int running;           /* workers still inside the current job */
     atomic_flag busy;             /* a caller owns the pool */
+    atomic_llong stall_ns;        /* the current job's threads' sleep at barriers */
+    double solo_until;            /* CLOCK_MONOTONIC s: calls before it run alone */
+    double solo_s;                /* the last solo period, 0 after a clean team call */
     atomic_int bar_count;         /* barrier */
     atomic_int bar_sense;
     atomic_int bar_sleepers;      /* waiters blocked on bar_cv */
@@ -76,11 +107,54 @@ struct gru_pool {
     pthread_cond_t bar_cv;
 };
 
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void run_job(gru_pool *p, int tid)
 {
     gru_team team = {p, tid, p->n, 0};
     team.sense = atomic_load(&p->bar_sense);
     p->fn(p->arg, &team);
+}
+
+/* Waits (spinning, then asleep) for a job newer than `seen`; returns its epoch, or
+ * `seen` when the pool quits. */
+static unsigned wait_job(gru_pool *p, unsigned seen)
+{
+    unsigned e;
+    for (int spins = 0; spins < SPIN_IDLE; spins++) {
+        if ((e = atomic_load(&p->epoch)) != seen || atomic_load(&p->quit)) return e;
+        GRU_RELAX();
+    }
+    pthread_mutex_lock(&p->mu);
+    p->idle_sleepers++;
+    while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit))
+        pthread_cond_wait(&p->cv, &p->mu);
+    p->idle_sleepers--;
+    pthread_mutex_unlock(&p->mu);
+    return e;
+}
+
+/* A worker takes job e: counts itself in while the job is still open, then waits for
+ * the caller's decision. 1: run it; 0: withdrawn (or superseded: the caller only
+ * publishes a newer job after deciding this one). */
+static int take_job(gru_pool *p, unsigned e)
+{
+    unsigned long long w = atomic_load(&p->job);
+    do {
+        if ((unsigned)(w >> 32) != e || (w & JOB_DECIDED)) return 0;
+    } while (!atomic_compare_exchange_weak(&p->job, &w, w + 1));
+    for (int spins = 0;; spins++) {   /* the caller decides at once, or within its wait */
+        w = atomic_load(&p->job);
+        if ((unsigned)(w >> 32) != e || (w & JOB_WITHDRAWN)) return 0;
+        if (w & JOB_RUN) return 1;
+        if (spins < SPIN_CALLER) GRU_RELAX();
+        else sched_yield();
+    }
 }
 
 static void *worker(void *arg)
@@ -90,21 +164,10 @@ static void *worker(void *arg)
     const int tid = start->tid;
     unsigned seen = 0;
     for (;;) {
-        unsigned e;
-        int spins = 0;
-        while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit) &&
-               spins < SPIN_IDLE) {
-            GRU_RELAX();
-            spins++;
-        }
-        if (e == seen && !atomic_load(&p->quit)) {
-            pthread_mutex_lock(&p->mu);
-            while ((e = atomic_load(&p->epoch)) == seen && !atomic_load(&p->quit))
-                pthread_cond_wait(&p->cv, &p->mu);
-            pthread_mutex_unlock(&p->mu);
-        }
+        const unsigned e = wait_job(p, seen);
         if (atomic_load(&p->quit)) return NULL;
         seen = e;
+        if (!take_job(p, e)) continue;
         run_job(p, tid);
         atomic_fetch_sub(&p->running, 1);
     }
@@ -119,7 +182,7 @@ static void destroy_sync(gru_pool *p, int made)
     if (made > 0) pthread_mutex_destroy(&p->mu);
 }
 
-gru_status gru_pool_create(int n, gru_pool **out)
+gru_status gru_pool_create(int n, int patient, gru_pool **out)
 {
     *out = NULL;
     if (n < 1) return GRU_ERR_INVALID_ARG;
@@ -127,6 +190,7 @@ gru_status gru_pool_create(int n, gru_pool **out)
     gru_pool *p = calloc(1, sizeof *p);
     if (!p) return GRU_ERR_NO_MEMORY;
     p->n = n;
+    p->patient = patient;
     p->threads = calloc((size_t)n - 1, sizeof *p->threads);
     p->starts = calloc((size_t)n - 1, sizeof *p->starts);
     int made = 0;   /* sync objects made so far, for the cleanup */
@@ -142,8 +206,10 @@ gru_status gru_pool_create(int n, gru_pool **out)
     }
     atomic_init(&p->bar_sleepers, 0);
     atomic_init(&p->epoch, 0);
+    atomic_init(&p->job, 0);
     atomic_init(&p->quit, 0);
     atomic_init(&p->running, 0);
+    atomic_init(&p->stall_ns, 0);
     atomic_flag_clear(&p->busy);
     atomic_init(&p->bar_count, n);
     atomic_init(&p->bar_sense, 0);
@@ -173,25 +239,86 @@ void gru_pool_destroy(gru_pool *p)
     free(p);
 }
 
-void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
+/* Another thread held a core during a call of `call_s` seconds: the next calls run
+ * alone for a while (the rules above). Caller owns the pool. */
+static void go_solo(gru_pool *p, double now, double call_s)
 {
+    const double least = SOLO_CALLS * call_s;
+    const double most = SOLO_MAX_S > least ? SOLO_MAX_S : least;
+    double s = p->solo_s > 0 ? 2.0 * p->solo_s : SOLO_MIN_S;
+    s = s < least ? least : s > most ? most : s;
+    p->solo_s = s;
+    p->solo_until = now + s;
+}
+
+/* Offers job e to the workers and waits up to `wait_s` for all to accept. 1: the team
+ * runs it; 0: withdrawn (the caller runs it alone). */
+static int offer(gru_pool *p, unsigned e, double wait_s, int *asleep)
+{
+    atomic_store(&p->job, (unsigned long long)e << 32);
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->epoch, e);
+    *asleep = p->idle_sleepers > 0;
+    if (*asleep) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    const unsigned long long all = ((unsigned long long)e << 32) | (unsigned)(p->n - 1);
+    double deadline = 0;
+    for (unsigned spins = 0;; spins++) {
+        unsigned long long w = all;
+        if (atomic_compare_exchange_strong(&p->job, &w, all | JOB_RUN)) return 1;
+        if ((spins & 63u) == 63u) {
+            const double t = mono_s();
+            if (deadline == 0) deadline = t + wait_s;
+            else if (t > deadline && !p->patient &&
+                     atomic_compare_exchange_strong(&p->job, &w, w | JOB_WITHDRAWN))
+                return 0;
+        }
+        GRU_RELAX();
+    }
+}
+
+void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double work)
+{
+    gru_team alone = {NULL, 0, 1, 0};
     if (!p || atomic_flag_test_and_set(&p->busy)) {
-        gru_team alone = {NULL, 0, 1, 0};
         fn(arg, &alone);
         return;
     }
+    const double t0 = mono_s(), est_s = work / EST_RATE;
+    if (t0 < p->solo_until) {   /* another thread held a core lately */
+        fn(arg, &alone);
+        atomic_flag_clear(&p->busy);
+        return;
+    }
+    double wait_s = ACCEPT_FRACTION * est_s;
+    wait_s = wait_s < ACCEPT_MIN_S ? ACCEPT_MIN_S : wait_s > ACCEPT_MAX_S ? ACCEPT_MAX_S : wait_s;
     p->fn = fn;
     p->arg = arg;
     atomic_store(&p->running, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->epoch, 1);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->stall_ns, 0);
+    int asleep;
+    if (!offer(p, atomic_load(&p->epoch) + 1u, wait_s, &asleep)) {
+        /* A worker that was asleep is still waking up (a first call, or calls far
+         * apart: the wake-up costs more than the call); one that was awake and did
+         * not come is held off its core by another thread. */
+        if (!asleep) go_solo(p, t0, est_s);
+        fn(arg, &alone);
+        atomic_flag_clear(&p->busy);
+        return;
+    }
     run_job(p, 0);
     int spins = 0;   /* the workers' last barrier has passed: they are about done */
+    double late = 0;
     while (atomic_load(&p->running) > 0)
         if (++spins < SPIN_CALLER) GRU_RELAX();
-        else sched_yield();
+        else {
+            if (late == 0) late = mono_s();
+            sched_yield();
+        }
+    const double t1 = mono_s();
+    const double stall = 1e-9 * (double)atomic_load(&p->stall_ns) + (late > 0 ? t1 - late : 0);
+    if (stall > STALL_FRACTION * (t1 - t0) && !p->patient) go_solo(p, t1, t1 - t0);
+    else p->solo_s = 0;
     atomic_flag_clear(&p->busy);
 }
 
@@ -239,7 +366,9 @@ void gru_team_barrier(gru_team *t)
         if (atomic_load(&p->bar_sense) == t->sense) return;
         GRU_RELAX();
     }
+    const double t0 = mono_s();   /* a long wait: counted against the team (go_solo) */
     barrier_sleep(p, t->sense);
+    atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (mono_s() - t0)));
 }
 
 #endif
@@ -295,16 +424,18 @@ int gru_gate_idle(gru_gate *g) { (void)g; return 1; }
 
 struct gru_pool { int unused; };
 
-gru_status gru_pool_create(int n, gru_pool **out)
+gru_status gru_pool_create(int n, int patient, gru_pool **out)
 {
+    (void)patient;
     *out = NULL;
     return n == 1 ? GRU_OK : GRU_ERR_INVALID_ARG;
 }
 void gru_pool_destroy(gru_pool *p) { (void)p; }
-void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg)
+void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double work)
 {
     gru_team alone = {NULL, 0, 1, 0};
     (void)p;
+    (void)work;
     fn(arg, &alone);
 }
 void gru_team_barrier(gru_team *t) { (void)t; }

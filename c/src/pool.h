@@ -8,6 +8,18 @@
  * drivers' results do not depend on the thread count, so only the speed differs.
  * Without POSIX threads (or with n = 1) everything runs on the calling thread.
  *
+ * Busy cores (another thread of the process, another pool, another process): a job is
+ * offered to the workers and runs on the team only if all of them take it within a
+ * small fraction of the call's estimated time (`work`); a worker that is awake but not
+ * on a core misses it, and the caller then withdraws the offer and runs the call alone
+ * rather than wait a scheduler time slice for it. A team whose threads sleep at
+ * barriers for a fifth of the call (a worker lost its core mid-call) counts the same.
+ * Either makes the next calls run alone for a while (about a millisecond, doubling
+ * while it lasts, up to a quarter second or four calls), after which the team is tried
+ * again: a busy core costs a call at most what one thread costs, and an idle machine
+ * keeps both. A `patient` pool (a model created with GRU_THREAD_MIN_WORK=0, as the
+ * thread tests do) always waits for its whole team.
+ *
  * A model's gate (gru_gate) lets gru_set_num_threads replace the pool while other
  * threads may be calling the model: the calls that use the pool enter and leave it (a
  * count of calls in flight); the setter closes it (sets the writer bit) only when that
@@ -28,13 +40,16 @@ typedef struct gru_team {
     int sense;         /* this thread's barrier phase */
 } gru_team;
 
-/* Creates a pool of n threads (n - 1 workers); *out = NULL for n == 1. */
-gru_status gru_pool_create(int n, gru_pool **out);
+/* Creates a pool of n threads (n - 1 workers); *out = NULL for n == 1. patient: every
+ * job waits for the whole team (no withdrawn offers, no solo periods). */
+gru_status gru_pool_create(int n, int patient, gru_pool **out);
 void gru_pool_destroy(gru_pool *pool);
 
 /* Runs fn(arg, team) on every thread of the pool (or on the caller alone, see above)
- * and returns when all have returned. */
-void gru_pool_run(gru_pool *pool, void (*fn)(void *arg, gru_team *team), void *arg);
+ * and returns when all have returned. work: the call's multiply-adds, its estimated
+ * one-thread time (how long the caller waits for the workers to take the job). */
+void gru_pool_run(gru_pool *pool, void (*fn)(void *arg, gru_team *team), void *arg,
+                  double work);
 
 /* Waits until every thread of the team has reached this barrier; the writes of each
  * before it are visible to all after it. A no-op for a team of one. */

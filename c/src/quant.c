@@ -336,7 +336,8 @@ gru_status gru_forward_q8(struct gru_model *m, const gru_ws_layout *ws, int bf,
     c.hq = (int8_t *)(work + ws->off_hq);
     c.hs = (float *)(work + ws->off_hs);
     memset(work, 0, sizeof(gru_ws_header));
-    gru_pool_run(gru_pool_for(m, ws->B), q_forward_job, &c);
+    gru_pool_run(gru_pool_for(m, ws->B), q_forward_job, &c,
+                 gru_call_work(m, ws->T, ws->B));
     return GRU_OK;
 }
 

@@ -176,6 +176,7 @@ void test_align(void);               /* GRU_ERR_MISALIGNED for every buffer argu
 void test_qfile(void);               /* int8 model files: gru_save / gru_load_file */
 void test_regularize(const char *isa); /* zoneout and weight_dropout (DropConnect) */
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
+void test_contention(void);          /* busy cores: pool offers withdrawn, results exact */
 void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
 void test_augru(const char *isa);    /* AUGRU: forward vs reference, finite differences,
                                         step, threads, files, errors */

@@ -5,8 +5,8 @@
  * reference, backward vs finite differences, dropout) once per kernel set: every ISA in
  * gru_available_isas(), forced with GRU_ISA, or only the one named by GRU_ISA if it is set
  * when the suite starts. Arguments select sections: api modelfile load_corpus save errors
- * forward backward dropout step layernorm views bitwise augru align threads quant
- * (default: all);
+ * forward backward dropout step layernorm views bitwise augru align threads contention
+ * quant (default: all);
  * `bitwise-record` prints the bitwise table of GRU_ISA's kernel set (test_bitwise.c).
  *
  * Output: one line per failure, a timing line per section, and as the very last line
@@ -83,6 +83,8 @@ int main(int argc, char **argv)
         run("align", test_align);
     if (want(argc, argv, "threads"))
         run("threads", test_thread_contract);
+    if (want(argc, argv, "contention"))
+        run("contention", test_contention);
     if (want(argc, argv, "quant"))
         run("quant", test_quant);
     if (want(argc, argv, "qfile"))
