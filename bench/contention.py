@@ -26,7 +26,9 @@ in a stream, where a per-step median would hide it). Each thread count spends ab
 --target seconds per case. Reported: per thread count the median (and IQR) of its
 samples, per call (per step); the ratio 2-thread / 1-thread = the median [quartiles]
 over rounds of (2-thread round median / 1-thread round median); > --bound (1.2) is
-marked "!!". bg: cores busy with other processes (a noise indicator).
+marked "!!". bg: cores busy with other processes (a noise indicator; "!" at >= 0.5:
+the case ran under more contention than its condition says; --quiet-wait S waits up to
+S seconds before each case for the machine to go idle).
 
 Guarantees: before a case is timed its correctness gate runs under the same condition at
 both thread counts: pygru's results (output and h_n; in training also grad_x and every
@@ -95,6 +97,9 @@ def parse_args(argv=None):
                    help="torch.set_num_threads in the torch condition (default 2)")
     p.add_argument("--bound", type=float, default=1.2,
                    help="the 2-thread / 1-thread ratio the rows are held to (default 1.2)")
+    p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="before each case, wait up to SECONDS for other processes to leave "
+                        "the cores idle (compare.py's; default 0: do not wait, just report)")
     p.add_argument("--max-minutes", type=float, default=20.0,
                    help="wall-clock limit; cases not started by then are 'skipped: time "
                         "limit' (default 20)")
@@ -479,10 +484,11 @@ def report(info, results, args, out):
           "1-thread round median); !! = above %.2f; bg: cores busy with other processes; "
           "spin: the spinner's share of a core; * = a row libgru runs on one thread anyway "
           "(3BH^2 < GRU_THREAD_MIN_WORK)" % (args.stream_steps, args.bound), file=out)
-    head = "%-24s %-6s %-6s | %-15s %-15s | %-20s %2s | %4s %5s" % (
+    head = "%-24s %-6s %-6s | %-15s %-15s | %-20s %2s | %5s %5s" % (
         "row", "mode", "cond", "1 thread", "2 threads", "2/1 [q1-q3]", "", "bg", "spin")
     print(head, file=out)
     print("-" * len(head), file=out)
+    noisy = False
     for res in results:
         label = res["row"] + ("" if res.get("pool_used", True) else " *")
         if res.get("status") != "ok":
@@ -491,12 +497,18 @@ def report(info, results, args, out):
             continue
         r = res["ratio"]
         bg = res["load"].get("other_cores")
+        noisy = noisy or (bg is not None and bg >= compare.BUSY)
         share = (res.get("condition_info") or {}).get("core_share")
-        print("%-24s %-6s %-6s | %-15s %-15s | %-20s %2s | %4s %5s" % (
+        print("%-24s %-6s %-6s | %-15s %-15s | %-20s %2s | %5s %5s" % (
             label, res["mode"], res["condition"], _cell(res["threads"]["1"]),
             _cell(res["threads"]["2"]), "%.2f [%.2f-%.2f]" % (r["median"], r["q1"], r["q3"]),
-            "!!" if res["over_bound"] else "", "-" if bg is None else "%.1f" % bg,
+            "!!" if res["over_bound"] else "",
+            "-" if bg is None else "%.1f%s" % (bg, "!" if bg >= compare.BUSY else ""),
             "-" if share is None else "%.2f" % share), file=out)
+    if noisy:
+        print("! other processes kept >= %.1f core busy during this case (bg): it ran under more "
+              "contention than its condition says; treat it as unreliable (--quiet-wait)"
+              % compare.BUSY, file=out)
     failed = [r for r in results if r.get("status") == "FAILED check"]
     if failed:
         print("", file=out)
@@ -583,8 +595,10 @@ def main(argv=None):
             elif time.time() - started > 60.0 * args.max_minutes:
                 res = dict(base, status="skipped: time limit")
             else:
+                waited = compare.wait_quiet(args.quiet_wait)
                 t0 = time.time()
                 res = run_case(row, cond, args, set_threads)
+                res["waited_for_quiet_s"] = waited
                 res["reference_vs_torch"] = errs
                 res["seconds"] = time.time() - t0
             results.append(res)
