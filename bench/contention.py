@@ -3,7 +3,7 @@
 core busy (issue 15: "pygru at 2 threads is never slower than 1.2x its 1-thread time on
 any grid row, the step included").
 
-    .venv/bin/python bench/contention.py --quick          # smoke run, ~1 min
+    .venv/bin/python bench/contention.py --quick          # smoke run, ~30 s
     .venv/bin/python bench/contention.py --json contention.json --txt contention.txt
     .venv/bin/python bench/contention.py --shapes 100,32,128,256 --modes infer --conditions spin
 
@@ -15,8 +15,9 @@ plus the streaming steps (--modes stream): a GRUCell step with B = 1, I = H = 25
          releases the GIL, so it really keeps one core busy) for the whole case;
   torch  before every pygru call (timed or not) the script runs the row's torch module
          once (torch.nn.GRU forward of the same shape, or the GRUCell / 2-layer GRU step,
-         inference_mode) with torch.set_num_threads(2), so torch's OpenMP workers are
-         still spinning on the cores when pygru starts; only pygru's calls are timed.
+         inference_mode) with torch.set_num_threads(2) (--torch-threads), so torch's
+         OpenMP workers are still spinning on the cores when pygru starts; only pygru's
+         calls are timed.
 Method: pygru's thread count is process-wide (pygru.set_num_threads), so the two thread
 counts alternate in rounds: set 1, warm up (2 samples; 1 when a sample takes > 0.25 s),
 time k1 samples; set 2, warm up, time k2 samples; ... A sample is one call of a batch
@@ -62,7 +63,7 @@ CONDITIONS = ("idle", "spin", "torch")
 MODES = ("infer", "train", "stream")
 QUICK_SHAPES = ["100,1,256,256", "100,32,128,256"]
 REF_TOL = 1e-4        # the idle 1-thread reference against torch
-LONG_CALL = 0.25      # seconds: calls longer than this warm up with 1 call, not 2
+LONG_CALL = 0.25      # seconds: samples longer than this warm up with 1 sample, not 2
 
 
 def parse_args(argv=None):
@@ -88,11 +89,11 @@ def parse_args(argv=None):
     p.add_argument("--min-rounds", type=int, default=None, help="default 5 (quick 3)")
     p.add_argument("--max-rounds", type=int, default=None, help="default 20 (quick 6)")
     p.add_argument("--warmup", type=float, default=None,
-                   help="seconds of calls per thread count before the rounds, to estimate a "
-                        "call (at least 2 calls; default 0.2, quick 0.05)")
+                   help="seconds of samples per thread count before the rounds, to estimate "
+                        "a sample (at least 2; default 0.2, quick 0.05)")
     p.add_argument("--warm-calls", type=int, default=2,
-                   help="untimed calls after each change of the thread count (default 2; "
-                        "1 for calls longer than %g s)" % LONG_CALL)
+                   help="untimed samples after each change of the thread count (default 2; "
+                        "1 for samples longer than %g s)" % LONG_CALL)
     p.add_argument("--torch-threads", type=int, default=2,
                    help="torch.set_num_threads in the torch condition (default 2)")
     p.add_argument("--bound", type=float, default=1.2,
