@@ -493,8 +493,10 @@ def report(info, results, args, out):
     for res in results:
         label = res["row"] + ("" if res.get("pool_used", True) else " *")
         if res.get("status") != "ok":
-            print("%-24s %-6s %-6s | %s" % (label, res["mode"], res["condition"],
-                                            res.get("status")), file=out)
+            print("%-24s %-6s %-6s | %s%s" % (label, res["mode"], res["condition"],
+                                              res.get("status"),
+                                              ": " + res["note"] if res.get("note") else ""),
+                  file=out)
             continue
         r = res["ratio"]
         bg = res["load"].get("other_cores")
