@@ -97,38 +97,45 @@ def measure_matmul_peak(threads, n=2048, repeats=5):
             "method": "best of %d torch.mm (%d x %d float32)" % (repeats, n, n)}
 
 
-_FMA_LIB = None
+_LIBS = {}
 
 
-def _fma_lib():
-    """ctypes handle of fma_peak.c compiled into a temporary directory (cached by the
-    source's hash). Raises OSError/RuntimeError when no C compiler works."""
-    global _FMA_LIB
-    if _FMA_LIB is not None:
-        return _FMA_LIB
+def _compiled(name, extra_flags=()):
+    """ctypes handle of bench/<name>.c compiled with the system cc into a temporary
+    directory ($TMPDIR/pygru-bench-$UID/, cached by the source's hash). Raises
+    OSError/RuntimeError when no C compiler works."""
+    if name in _LIBS:
+        return _LIBS[name]
     import ctypes
     import hashlib
     import subprocess
     import tempfile
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fma_peak.c")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".c")
     with open(src, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     out_dir = os.path.join(tempfile.gettempdir(), "pygru-bench-%d" % os.getuid())
     os.makedirs(out_dir, exist_ok=True)
-    so = os.path.join(out_dir, "fma_peak-%s.so" % digest)
+    so = os.path.join(out_dir, "%s-%s.so" % (name, digest))
     if not os.path.exists(so):
         cc = os.environ.get("CC", "cc")
         tmp = so + ".%d.tmp" % os.getpid()
-        r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", tmp, src],
+        r = subprocess.run([cc, "-O2", "-shared", "-fPIC", *extra_flags, "-o", tmp, src],
                            capture_output=True, text=True)
         if r.returncode != 0:
-            raise RuntimeError("compiling fma_peak.c failed: %s" % r.stderr.strip()[:500])
+            raise RuntimeError("compiling %s.c failed: %s" % (name, r.stderr.strip()[:500]))
         os.replace(tmp, so)
     lib = ctypes.CDLL(so)
+    _LIBS[name] = lib
+    return lib
+
+
+def _fma_lib():
+    """ctypes handle of fma_peak.c (see _compiled)."""
+    import ctypes
+    lib = _compiled("fma_peak")
     lib.fma_peak_run.restype = ctypes.c_float
     lib.fma_peak_run.argtypes = [ctypes.c_long, ctypes.POINTER(ctypes.c_double)]
     lib.fma_peak_isa.restype = ctypes.c_char_p
-    _FMA_LIB = lib
     return lib
 
 

@@ -4,7 +4,10 @@ passes its correctness gate against torch float32 and is timed, the quantized on
 really differ from float32 (their gate error is above float32 rounding), every ratio is
 there, and the C step rows come from bench/step_c.c when libgru is built. Also: a
 contender whose result is wrong is reported "FAILED check" and never timed, and bad
-arguments are refused. No timing assertions: speed is measured in bench/, not here.
+arguments are refused. The same for bench/cells.py (the GRU variants) and
+bench/contention.py (2 threads against 1 under contention: every row, mode and condition
+gated bitwise against the idle 1-thread result, then timed; a result one ulp off is not
+timed). No timing assertions: speed is measured in bench/, not here.
 
 Needs torch, onnx and onnxruntime (bench/requirements.txt); skipped without them.
 """
@@ -278,4 +281,126 @@ def test_cells_reference(monkeypatch):
 ])
 def test_cells_bad_arguments(args, message):
     r = run_cells(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+# ---- bench/contention.py: 2 threads against 1 while a core is kept busy (issue 15) ----------
+
+def run_contention(*args, env=None):
+    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run([sys.executable, os.path.join(BENCH, "contention.py")] + list(args),
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def _have_spinner():
+    sys.path.insert(0, BENCH)
+    import spinner
+    try:
+        spinner.load_library()
+        return True
+    except spinner.SpinnerUnavailable:
+        return False
+
+
+@pytest.fixture(scope="module")
+def contention_run(tmp_path_factory):
+    # GRU_THREAD_MIN_WORK=0: libgru splits even these tiny rows over the threads, so the
+    # pool really runs under every condition
+    d = tmp_path_factory.mktemp("contention")
+    js, txt = str(d / "out.json"), str(d / "out.txt")
+    r = run_contention("--quick", "--shapes", "12,4,16,24", "8,3,8,16,2,bi",
+                       "--stream-size", "16", "--stream-steps", "5", "--target", "0.02",
+                       "--json", js, "--txt", txt, env={"GRU_THREAD_MIN_WORK": "0"})
+    assert r.returncode == 0, "contention.py failed (%d):\n%s\n%s" % (
+        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    with open(js) as f:
+        doc = json.load(f)
+    with open(txt) as f:
+        text = f.read()
+    return doc, text, r.stdout
+
+
+def test_contention_every_case_is_gated_and_timed(contention_run):
+    doc, _, _ = contention_run
+    spin = _have_spinner()
+    rows = [("12,4,16,24", "infer"), ("12,4,16,24", "train"), ("8,3,8,16 L2 bidir", "infer"),
+            ("8,3,8,16 L2 bidir", "train"), ("cell B=1 I=H=16", "stream"),
+            ("step L2 B=1 I=H=16", "stream")]
+    got = [(r["row"], r["mode"], r["condition"]) for r in doc["results"]]
+    assert got == [(row, mode, c) for row, mode in rows for c in ("idle", "spin", "torch")]
+    for res in doc["results"]:
+        assert res["pool_used"], res["row"]
+        errs = res["reference_vs_torch"]
+        assert errs and max(errs.values()) <= 1e-4, errs
+        if res["condition"] == "spin" and not spin:
+            assert res["status"] == "unavailable" and "spin.c" in res["note"]
+            continue
+        assert res["status"] == "ok", res
+        chk = res["check"]
+        assert chk["bitwise_equal_to_idle_1_thread"] is True and chk["differences"] == {}
+        want = {"infer": {"output", "h_n"}, "cell": {"h1"}, "step2": {"h1", "state"},
+                "train": {"output", "h_n", "grad_x", "grad_weight_ih_l0", "grad_bias_hh_l0"}
+                }[res["kind"]]
+        if res["kind"] == "train" and "bidir" in res["row"]:
+            want.add("grad_weight_hh_l1_reverse")
+        assert want <= set(chk["tensors"]), (res["row"], chk["tensors"])
+        for n in ("1", "2"):
+            e = res["threads"][n]
+            assert e["n"] >= 3 and 0 < e["q1"] <= e["median"] <= e["q3"]
+            assert len(e["round_medians"]) == res["rounds"] >= 3
+            assert e["calls_per_sample"] == (5 if res["mode"] == "stream" else 1)
+        r = res["ratio"]
+        assert r["rounds"] == res["rounds"] and 0 < r["q1"] <= r["median"] <= r["q3"]
+        assert res["over_bound"] == (r["median"] > 1.2)
+        if res["condition"] == "spin":
+            info = res["condition_info"]
+            assert info["iterations"] > 0 and 0 < info["core_share"] <= 1.05
+            assert res["load"]["own_cores"] > 0.5   # the spinner's core shows in the process
+    conds = [t["condition"] for t in doc["targets"]]
+    assert conds == (["spin", "torch"] if spin else ["torch"])
+    for t in doc["targets"]:
+        assert t["text"].endswith("met") or "MISSED on" in t["text"]
+
+
+def test_contention_report(contention_run):
+    doc, text, stdout = contention_run
+    assert text.startswith("$ bench/contention.py --quick")
+    assert text.split("\n", 2)[2] in stdout
+    assert "2/1 [q1-q3]" in text and "FAILED" not in text
+    assert "targets (issue 15: 2 threads <= 1.20x 1 thread" in text
+    assert doc["machine"]["cpu_model"] and doc["settings"]["bound"] == 1.2
+
+
+def test_contention_wrong_result_is_not_timed(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    monkeypatch.syspath_prepend(ROOT)
+    import contenders as C
+    import contention
+    import pygru
+    args = contention.parse_args(["--quick", "--conditions", "idle"])
+    row = contention.Row("infer", C.Shape(5, 2, 8, 8))
+    row.build()
+    before = pygru.get_num_threads()
+    try:
+        contention.prepare_reference(row, pygru.set_num_threads)
+        row.reference["output"] = row.reference["output"].copy()
+        row.reference["output"][0, 0, 0] = np.nextafter(row.reference["output"][0, 0, 0],
+                                                         np.float32(np.inf))   # one ulp off
+        res = contention.run_case(row, "idle", args, pygru.set_num_threads)
+    finally:
+        pygru.set_num_threads(before)
+    assert res["status"] == "FAILED check" and "ratio" not in res and "rounds" not in res
+    diff = res["check"]["differences"]
+    assert set(diff) == {"1 threads", "2 threads"} and set(diff["1 threads"]) == {"output"}
+    assert "of 320 bytes differ" in diff["1 threads"]["output"]   # (5, 2, 8) float32
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--conditions", "idle,busy"], "--conditions: unknown 'busy'"),
+    (["--modes", "infer,step"], "--modes: unknown 'step'"),
+    (["--shapes", "1,2,3"], "expected T,B,I,H"),
+    (["--stream-steps", "0"], "must be >= 1"),
+])
+def test_contention_bad_arguments(args, message):
+    r = run_contention(*args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
