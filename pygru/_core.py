@@ -129,24 +129,29 @@ _lock_order = itertools.count()
 
 
 class RWLock:
-    """Many readers or one writer. A waiting writer keeps new readers out, so it waits
-    only for the calls already running (bounded under any load); the writing thread
-    may re-enter as writer or reader. Readers must not nest (a nested read behind a
-    waiting writer would wait for itself).
+    """Many readers or one writer, phase-fair: a waiting writer keeps new readers out, so
+    it waits only for the calls already running (bounded under any load), and when a
+    writer leaves, every reader that queued meanwhile is let in before the next writer
+    (a thread calling set_num_threads in a loop cannot starve the model's callers). The
+    writing thread may re-enter as writer or reader. Readers must not nest (a nested
+    read behind a waiting writer would wait for itself).
 
     exclusive: a plain Lock that a writer also holds while it writes, for readers that
     are serialised anyway (a model's streaming steps): they take only that lock, the
     cheapest read there is."""
 
-    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_waiting", "_exclusive", "order")
+    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_waiting", "_queued",
+                 "_released", "_exclusive", "order")
 
     def __init__(self, exclusive=None):
         self.order = next(_lock_order)   # hold_writes takes several locks in this order
         self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
+        self._readers = 0        # readers inside, and readers let in by release_write
         self._writer = None
         self._depth = 0
-        self._waiting = 0
+        self._waiting = 0        # writers waiting
+        self._queued = 0         # readers waiting for the next release_write
+        self._released = 0       # release_write count: a queued reader's ticket
         self._exclusive = exclusive
 
     def acquire_read(self):
@@ -154,9 +159,22 @@ class RWLock:
             if self._writer == threading.get_ident():
                 self._depth += 1
                 return
-            while self._writer is not None or self._waiting:
-                self._cond.wait()
-            self._readers += 1
+            if self._writer is None and not self._waiting:
+                self._readers += 1
+                return
+            ticket = self._released
+            self._queued += 1
+            try:
+                while self._released == ticket:   # release_write counts us in _readers
+                    self._cond.wait()
+            except BaseException:   # interrupted (KeyboardInterrupt): leave the queue
+                if self._released == ticket:
+                    self._queued -= 1
+                else:                # already counted in: leave as a reader would
+                    self._readers -= 1
+                    if not self._readers:
+                        self._cond.notify_all()
+                raise
 
     def release_read(self):
         with self._cond:
@@ -191,6 +209,9 @@ class RWLock:
             if self._exclusive is not None:
                 self._exclusive.release()
             self._writer = None
+            self._released += 1                 # the queued readers go in now, as one
+            self._readers += self._queued       # phase, ahead of any waiting writer
+            self._queued = 0
             self._cond.notify_all()
 
     def read(self):

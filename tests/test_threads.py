@@ -228,7 +228,7 @@ def test_variants_race_inference_forwards_and_steps(forced_threads):
     while any(t.is_alive() for t in threads):   # the count changes while they run
         pygru.set_num_threads(1 + changes % 3)
         changes += 1
-        time.sleep(0.002)   # (a setter in a tight loop would starve the readers' lock)
+        time.sleep(0.002)   # calls between changes (a tight loop: see test_thread_contract)
     for t in threads:
         t.join()
     assert sorted(done) == [0, 1, 2, 3] and changes >= 5 and not bad, (done, changes, bad)
