@@ -413,17 +413,15 @@ def test_read_loop_reads_every_float(monkeypatch):
         pytest.skip("no C compiler")
     lib = machine.read_bw_lib()
     fp = ctypes.POINTER(ctypes.c_float)
-    for n in (0, 1, 15, 17, 129, 1000, 100003):
-        # multiples of 2^-10 whose partial sums are exact in float32: any float read twice
-        # or skipped changes the sum
-        buf = ((np.arange(n) % 4) / 1024.0).astype(np.float32)
-        exact = float(np.sum(buf, dtype=np.float64))
-        ptr = buf.ctypes.data_as(fp)
-        for threads in (1, 2, 3):
-            assert lib.read_sum(ptr, n, threads) == exact, (n, threads)
-            assert lib.read_seconds_threads(ptr, n, 3, threads) >= 0.0
-            assert lib.read_mean_seconds(ptr, n, 3, threads) >= 0.0
-        assert lib.read_seconds(ptr, n, 2) >= 0.0
+    isas = {lib.read_bw_isa().decode()}
+    for force in ("plain", "avx2"):    # every kernel this CPU runs, not just the widest
+        monkeypatch.setenv("READ_BW_ISA", force)
+        isas.add(lib.read_bw_isa().decode())
+        _read_loop_sums(lib, fp)
+    monkeypatch.delenv("READ_BW_ISA")
+    assert "plain C" in isas and len(isas) == 1 + ("avx2" in machine.cpu_flags()) + (
+        "avx512f" in machine.cpu_flags())
+    _read_loop_sums(lib, fp)
     buf = np.ones(64, np.float32)
     ptr = buf.ctypes.data_as(fp)
     assert lib.read_seconds(ptr, 64, 0) == -1.0               # reps < 1
@@ -434,6 +432,20 @@ def test_read_loop_reads_every_float(monkeypatch):
     assert lib.read_bw_isa().decode() in ("avx512f", "avx2", "plain C")
     bw = machine.measure_read_bandwidth(256 << 10, 1, seconds=0.01)
     assert bw["gbps"] > 0 and bw["bytes"] == 256 << 10
+
+
+def _read_loop_sums(lib, fp):
+    for n in (0, 1, 15, 17, 129, 1000, 100003):
+        # nonzero multiples of 2^-10 whose partial sums are exact in float32: any float
+        # read twice or skipped changes the sum
+        buf = ((np.arange(n) % 4 + 1) / 1024.0).astype(np.float32)
+        exact = float(np.sum(buf, dtype=np.float64))
+        ptr = buf.ctypes.data_as(fp)
+        for threads in (1, 2, 3):
+            assert lib.read_sum(ptr, n, threads) == exact, (n, threads)
+            assert lib.read_seconds_threads(ptr, n, 3, threads) >= 0.0
+            assert lib.read_mean_seconds(ptr, n, 3, threads) >= 0.0
+        assert lib.read_seconds(ptr, n, 2) >= 0.0
 
 
 def test_cache_levels_and_weight_level(tmp_path, monkeypatch):
