@@ -15,8 +15,9 @@
  * plain C with 8 scalar accumulators; the kernel is compiled per ISA with a target
  * attribute and chosen at run time, like fma_peak.c, or forced narrower with
  * READ_BW_ISA=avx2|plain), reading the two halves of its buffer side by side (two
- * sequential streams), unaligned loads, the tail element by element. Each pass's sum goes to a volatile sink, so no pass can be
- * optimised away. No fast-math: the compiler must keep the adds as written.
+ * sequential streams), unaligned loads, the tail element by element. Each pass's sum
+ * goes to a volatile sink, so no pass can be optimised away. No fast-math: the compiler
+ * must keep the adds as written.
  *
  * Threads: with t > 1 the buffer is split into t contiguous slices of whole 64-byte
  * lines; thread k reads slice k on every pass, so each thread's slice stays in its own

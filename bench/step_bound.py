@@ -135,8 +135,9 @@ def c_binary(mode):
 
 
 def run_c(exe, I, H, L, threads, seconds):
-    """step_bound.c on one row: {"status", "line", "gates" (its gate line), and in seconds "c_best", "c_median",
-    "read_best", "read_median"; "ratio", "ratio_best", "ratio_q1", "ratio_q3", "bytes"}."""
+    """step_bound.c on one row: {"status", "line", "gates" (its gate line), in seconds
+    "c_best", "c_median", "read_best", "read_median"; "ratio", "ratio_best", "ratio_q1",
+    "ratio_q3", "bytes"}."""
     r = subprocess.run([exe, str(I), str(H), str(threads), str(L), repr(seconds)],
                        capture_output=True, text=True)
     lines = r.stdout.strip().split("\n") if r.stdout.strip() else [""]

@@ -356,7 +356,8 @@ def test_published_set_definition(monkeypatch):
     assert (ds2.shape.T, ds2.shape.B, ds2.shape.I, ds2.shape.H) == (300, 20, 800, 800)
     assert ds2.published["seconds"] == 0.048
     rn = rows[names.index("rnnoise-3x384")]
-    assert rn.kind == "step" and (rn.shape.L, rn.shape.I, rn.shape.H, rn.shape.B) == (3, 384, 384, 1)
+    assert rn.kind == "step" and (rn.shape.L, rn.shape.I, rn.shape.H, rn.shape.B) == (
+        3, 384, 384, 1)
     assert [r.name for r in published.rows(50, ["ort-pr644-b8"])] == [
         "ort-pr644-b8-h512", "ort-pr644-b8-h1024"]
     assert published.rows(50, ["deepbench-h1024-b2"])[0].shape.T == 50
