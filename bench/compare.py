@@ -7,7 +7,7 @@ prints times, ratios, GFLOP/s and % of the measured float32 FMA peak.
     .venv/bin/python bench/compare.py --shapes 100,32,128,256 --modes infer --threads 1
     .venv/bin/python bench/compare.py --sweep hidden --json sweep_hidden.json
     .venv/bin/python bench/plot.py sweep_hidden.json
-    .venv/bin/python bench/compare.py --set published --json published.json   # ~8 min
+    .venv/bin/python bench/compare.py --set published --json published.json   # ~10 min
 
 Method (see bench/README.md): all contenders run in one process, alternately
 (pygru, torch, ort, pygru, torch, ort, ...), after a warm-up; each spends about
