@@ -140,6 +140,9 @@ def parse_args(argv=None):
                 m, ", ".join(modes), "" if pub else "; step belongs to --set published"))
     if not a.thread_list or min(a.thread_list) < 1:
         p.error("--threads must be integers >= 1")
+    for c in a.contender_list:
+        if c not in NAMES:
+            p.error("--contenders: unknown %r (choose from %s)" % (c, ", ".join(NAMES)))
     if a.shapes_filter and not pub:
         p.error("--shapes-filter selects rows of --set published")
     if pub:
@@ -155,9 +158,6 @@ def parse_args(argv=None):
         a.shape_list = [r.shape for r in a.published_rows]
         return a
     a.published_rows = None
-    for c in a.contender_list:
-        if c not in NAMES:
-            p.error("--contenders: unknown %r (choose from %s)" % (c, ", ".join(NAMES)))
     if a.sweep:
         if a.shapes:
             p.error("--sweep and --shapes are exclusive")

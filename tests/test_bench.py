@@ -398,6 +398,7 @@ def test_published_bound_is_the_larger_ceiling(monkeypatch):
     (["--set", "published", "--shapes-filter", "lstm"], "matches no published row"),
     (["--modes", "step"], "step belongs to --set published"),
     (["--set", "published", "--shapes", "10,1,8,8"], "exclusive"),
+    (["--set", "published", "--contenders", "pygru,tf"], "--contenders: unknown 'tf'"),
 ])
 def test_published_bad_arguments(args, message):
     r = run_compare(*args)
