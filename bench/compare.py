@@ -7,6 +7,7 @@ prints times, ratios, GFLOP/s and % of the measured float32 FMA peak.
     .venv/bin/python bench/compare.py --shapes 100,32,128,256 --modes infer --threads 1
     .venv/bin/python bench/compare.py --sweep hidden --json sweep_hidden.json
     .venv/bin/python bench/plot.py sweep_hidden.json
+    .venv/bin/python bench/compare.py --set published --json published.json   # ~10 min
 
 Method (see bench/README.md): all contenders run in one process, alternately
 (pygru, torch, ort, pygru, torch, ort, ...), after a warm-up; each spends about
@@ -15,7 +16,10 @@ ratios are the median over rounds of the per-round ratio pygru / peer (> 1 means
 pygru is slower). Before anything is timed, pygru's and ORT's results are compared
 with torch's on the same weights and input (a wrong result is never timed). A
 contender whose single call would exceed --budget seconds is reported as
-'skipped: budget' instead of being run.
+'skipped: budget' instead of being run. --set published runs issue 15's published
+shapes (bench/published.py: DeepBench, DeepSpeech2 / MXNet, ONNX Runtime's PR #644,
+RNNoise and LPCNet steps) and adds a table of per-step times against each row's bound
+(the FMA peak or the measured weight-read bandwidth of the weights' cache level).
 
 Exit status: 0 when every correctness gate passed, 1 when a pygru gate failed (the
 case is reported and not timed); a wrong ONNX conversion raises AssertionError.
@@ -35,6 +39,8 @@ import numpy as np  # noqa: E402
 
 import contenders as C  # noqa: E402
 import machine  # noqa: E402
+import published  # noqa: E402
+import quant_contenders as Q  # noqa: E402
 import timing  # noqa: E402
 
 DEFAULT_SHAPES = ["100,1,64,128", "100,1,256,256", "100,32,128,256", "100,64,512,512",
@@ -46,6 +52,7 @@ SWEEPS = {   # kind: (default values, how a value makes a shape)
 }
 NAMES = ("pygru", "torch", "ort")
 PEERS = ("torch", "ort")
+PUBLISHED_MODES = ("infer", "train", "step")
 PROBE = C.Shape(10, 8, 128, 128)   # for the first estimate of a contender's speed
 BUSY = 0.5   # other processes using >= this many cores make multi-thread rows unreliable
 
@@ -57,8 +64,18 @@ def parse_args(argv=None):
                    help="smoke run: target 0.1 s, 3-8 rounds, budget 0.5 s, short warm-up")
     p.add_argument("--shapes", nargs="+", metavar="T,B,I,H[,L][,bi]",
                    help="shapes to run (default: the built-in list of 7)")
-    p.add_argument("--modes", default="infer,train,stream",
-                   help="comma-separated subset of infer,train,stream (default: all)")
+    p.add_argument("--set", choices=("grid", "published"), default="grid",
+                   help="grid: --shapes or the built-in list (default); published: the "
+                        "published shapes of bench/published.py (modes infer and step by "
+                        "default, plus a table of per-step times against each row's bound)")
+    p.add_argument("--published-T", type=int, default=25,
+                   help="T of the DeepBench rows of --set published (default 25)")
+    p.add_argument("--shapes-filter", default=None, metavar="NAME[,NAME...]",
+                   help="--set published: only the rows whose name contains one of these "
+                        "(e.g. deepbench-h512,lpcnet)")
+    p.add_argument("--modes", default=None,
+                   help="comma-separated subset of infer,train,stream (default: all); "
+                        "--set published: of infer,train,step (default infer,step)")
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     p.add_argument("--contenders", default="pygru,torch,ort",
                    help="comma-separated subset of pygru,torch,ort")
@@ -88,9 +105,9 @@ def parse_args(argv=None):
     p.add_argument("--sweep-batch", type=int, default=16, help="B of a sweep (default 16)")
     p.add_argument("--sweep-T", type=int, default=100, help="T of a hidden sweep (default 100)")
     p.add_argument("--sweep-size", type=int, default=128, help="I = H of a seqlen sweep")
-    p.add_argument("--max-minutes", type=float, default=10.0,
+    p.add_argument("--max-minutes", type=float, default=None,
                    help="wall-clock limit of the whole run; cases not started by then are "
-                        "reported 'skipped: time limit' (default 10)")
+                        "reported 'skipped: time limit' (default 10; --set published 20)")
     p.add_argument("--check-tol", type=float, default=1e-4,
                    help="max relative error (max|a-ref|/max|ref|) vs torch (default 1e-4)")
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
@@ -108,15 +125,39 @@ def parse_args(argv=None):
                              ("warmup", 0.3, 0.05), ("budget", 5.0, 0.5)):
         if getattr(a, name) is None:
             setattr(a, name, fast if quick else full)
+    pub = a.set == "published"
+    if a.max_minutes is None:
+        a.max_minutes = 20.0 if pub else 10.0
+    if a.modes is None:
+        a.modes = "infer,step" if pub else "infer,train,stream"
     a.mode_list = [m.strip() for m in a.modes.split(",") if m.strip()]
     a.thread_list = [int(t) for t in a.threads.split(",") if t.strip()]
     a.contender_list = [c.strip() for c in a.contenders.split(",") if c.strip()]
+    modes = PUBLISHED_MODES if pub else C.MODES
     for m in a.mode_list:
-        if m not in C.MODES:
-            p.error("--modes: unknown mode %r (choose from %s)" % (m, ", ".join(C.MODES)))
+        if m not in modes:
+            p.error("--modes: unknown mode %r (choose from %s%s)" % (
+                m, ", ".join(modes), "" if pub else "; step belongs to --set published"))
+    if not a.thread_list or min(a.thread_list) < 1:
+        p.error("--threads must be integers >= 1")
     for c in a.contender_list:
         if c not in NAMES:
             p.error("--contenders: unknown %r (choose from %s)" % (c, ", ".join(NAMES)))
+    if a.shapes_filter and not pub:
+        p.error("--shapes-filter selects rows of --set published")
+    if pub:
+        if a.shapes or a.sweep:
+            p.error("--set published and --shapes / --sweep are exclusive")
+        if a.published_T < 1:
+            p.error("--published-T must be >= 1")
+        filters = [f.strip() for f in (a.shapes_filter or "").split(",") if f.strip()]
+        try:
+            a.published_rows = published.rows(a.published_T, filters or None)
+        except ValueError as exc:
+            p.error(str(exc))
+        a.shape_list = [r.shape for r in a.published_rows]
+        return a
+    a.published_rows = None
     if a.sweep:
         if a.shapes:
             p.error("--sweep and --shapes are exclusive")
@@ -190,7 +231,22 @@ def set_threads(n):
         return None
 
 
+class StepWorkload:
+    """A published step row (--set published, mode step): quant_contenders.StepWorkload
+    (torch.nn.GRU(I, H, L) seeded, one frame, a start state) with the interface the
+    Runner expects (shape, reference(mode))."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.inner = Q.StepWorkload(shape.I, shape.H, shape.L)
+
+    def reference(self, mode):
+        return self.inner.reference()
+
+
 def build(name, wl, mode, threads, args):
+    if mode == "step":   # one step of every layer, B = 1, the state fed back
+        return Q.build_step(name, wl.inner, threads)
     if name == "pygru":
         return C.build_pygru(wl, mode)
     if name == "torch":
@@ -420,7 +476,8 @@ def print_table(results, out=sys.stdout):
         def num(name, key, fmt):
             v = cs[name].get(key)
             return fmt % v if (cs[name].get("status") == "ok" and v is not None) else "-"
-        label = res["label"] if res["mode"] != "stream" else "cell B=1 I=H=%d" % res["shape"]["H"]
+        label = res.get("row") or (res["label"] if res["mode"] != "stream"
+                                   else "cell B=1 I=H=%d" % res["shape"]["H"])
         bg = (res.get("load") or {}).get("other_cores")
         flag = "!" if (bg is not None and bg >= BUSY and res["threads"] > 1) else ""
         print("%-23s %-6s %3d | %-18s %-18s %-18s | %-19s %-19s | %6s %6s %6s | %5s %5s %5s | %4s" % (
@@ -465,47 +522,69 @@ def main(argv=None):
             "noisy (see the bg column)" % (info["other_cores_at_start"], info["logical_cpus"]))
     rates = probe_rates(args, why)
     runner = Runner(args, why, rates, peaks)
-    cases = []
-    for shape in args.shape_list:
-        for mode in args.mode_list:
-            if mode != "stream":
-                cases.append((shape, mode))
-    if "stream" in args.mode_list:
-        cases.append((C.Shape(1, 1, args.stream_size, args.stream_size), "stream"))
+    cases = []   # (shape, mode, published row or None)
+    if args.published_rows:
+        for row in args.published_rows:
+            for mode in args.mode_list:
+                if (mode == "step") == (row.kind == "step"):
+                    cases.append((row.shape, mode, row))
+    else:
+        for shape in args.shape_list:
+            for mode in args.mode_list:
+                if mode != "stream":
+                    cases.append((shape, mode, None))
+        if "stream" in args.mode_list:
+            cases.append((C.Shape(1, 1, args.stream_size, args.stream_size), "stream", None))
     total = len(cases) * len(args.thread_list)
     results, k = [], 0
     workloads = {}
-    for shape, mode in cases:
-        key = (shape.label(), mode == "stream")
+    bandwidths = {}   # (resident bytes, threads) -> machine.measure_read_bandwidth()
+    for shape, mode, row in cases:
+        key = (shape.label(), mode == "stream", mode == "step")
         if key not in workloads:
             workloads.clear()   # one shape's data at a time
-            workloads[key] = C.Workload(shape, stream=(mode == "stream"))
+            workloads[key] = (StepWorkload(shape) if mode == "step"
+                              else C.Workload(shape, stream=(mode == "stream")))
         wl = workloads[key]
         for threads in args.thread_list:
             k += 1
+            name = row.name if row else shape.label()
             if time.time() - started > 60.0 * args.max_minutes:
                 res = {"shape": shape.as_dict(), "label": shape.label(), "mode": mode,
                        "threads": threads, "flops": C.mode_flops(shape, mode), "ratios": {},
                        "contenders": {n: {"status": "skipped: time limit"} for n in NAMES}}
+                if row:
+                    res.update(row=row.name, source=row.source, published=row.published)
                 results.append(res)
                 log("[%d/%d] %s %s thr=%d: skipped: time limit (--max-minutes %g)"
-                    % (k, total, res["label"], mode, threads, args.max_minutes))
+                    % (k, total, name, mode, threads, args.max_minutes))
                 continue
             pthreads = set_threads(threads)
             waited = wait_quiet(args.quiet_wait) if threads > 1 else 0.0
+            bw = None
+            if row:   # the read ceiling of this row's weights, measured before its timing
+                resident = published.weight_bytes(shape, row.kind)[1]
+                if (resident, threads) not in bandwidths:
+                    bandwidths[(resident, threads)] = machine.measure_read_bandwidth(
+                        resident, threads, seconds=0.05 if args.quick else 0.2)
+                bw = bandwidths[(resident, threads)]
             t0 = time.time()
             res = runner.run_case(wl, shape, mode, threads, pthreads)
             res["seconds"] = time.time() - t0
             res["waited_for_quiet_s"] = waited
+            if row:
+                res.update(row=row.name, source=row.source, published=row.published,
+                           read_bandwidth=bw)
+                res["bound"] = published.bounds(res, row, peaks["reference"].get(threads), bw)
             results.append(res)
             parts = []
-            for name in NAMES:
-                e = res["contenders"][name]
+            for cname in NAMES:
+                e = res["contenders"][cname]
                 if e.get("status") == "ok":
-                    parts.append("%s %s" % (name, fmt_time(e["median"])))
+                    parts.append("%s %s" % (cname, fmt_time(e["median"])))
                 elif e.get("status") != "not selected":
-                    parts.append("%s %s" % (name, e.get("status")))
-            log("[%d/%d] %s %s thr=%d (%.1f s): %s" % (k, total, res["label"], mode, threads,
+                    parts.append("%s %s" % (cname, e.get("status")))
+            log("[%d/%d] %s %s thr=%d (%.1f s): %s" % (k, total, name, mode, threads,
                                                      res["seconds"], "; ".join(parts)))
     workloads.clear()
 
@@ -529,6 +608,9 @@ def main(argv=None):
            and r["load"]["other_cores"] >= BUSY for r in results):
         print("! other processes kept >= %.1f core busy during this multi-thread row: with "
               "2 cores, thread pools wait on a preempted thread; treat it as unreliable" % BUSY)
+    if args.published_rows:
+        print()
+        published.print_bounds(results, sys.stdout)
     if runner.gate_failures:
         print()
         for name, label, mode, errs in runner.gate_failures:
@@ -538,7 +620,9 @@ def main(argv=None):
     info["loadavg_end"] = os.getloadavg()
     if args.json:
         settings = {k: v for k, v in vars(args).items()
-                    if k not in ("shape_list",) and not callable(v)}
+                    if k not in ("shape_list", "published_rows") and not callable(v)}
+        settings["published_rows"] = ([r.as_dict() for r in args.published_rows]
+                                      if args.published_rows else None)
         doc = {"machine": info, "settings": settings, "peaks": peaks,
                "probe_gflops": {"%s/%s" % k: v for k, v in rates.items()},
                "sweep": ({"kind": args.sweep, "values": args.sweep_values_list,
@@ -547,6 +631,7 @@ def main(argv=None):
                           "size": args.sweep_size if args.sweep == "seqlen" else None}
                          if args.sweep else None),
                "pygru_threaded": pygru_threaded,
+               "cache_levels": machine.cache_levels(),
                "results": results, "wall_seconds": time.time() - started}
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1, default=_json_default)

@@ -1,5 +1,6 @@
-"""bench/machine.py - what machine and software a benchmark ran on, and the float32
-FMA peak it is measured against.
+"""bench/machine.py - what machine and software a benchmark ran on, the float32 FMA
+peak it is measured against, and (for rows bound by reading the weights) the cache
+level a buffer lives in and the read bandwidth of a plain loop over it.
 
 Guarantees:
   * machine_info() only reads (/proc/cpuinfo, os, package versions); it never fails
@@ -7,7 +8,11 @@ Guarantees:
   * measure_matmul_peak() is a practical, measured reference: the best (not the
     median: noise only ever slows a run down) float32 GFLOP/s of a large torch matmul
     with a given thread count; theoretical_peak() is the paper number, stated with
-    the assumption it rests on (clock from /proc/cpuinfo x FLOPs per cycle per core).
+    the assumption it rests on (clock from /proc/cpuinfo x FLOPs per cycle per core);
+  * cache_levels() reads the data caches' sizes from sysfs at run time, weight_level()
+    names the level a buffer of a given size lives in, and measure_read_bandwidth()
+    times bench/read_bw.c over a buffer of exactly that size (best pass, like the FMA
+    peak); the C files are compiled on first use into $TMPDIR/pygru-bench-$UID/.
 """
 import datetime
 import os
@@ -137,6 +142,126 @@ def _fma_lib():
     lib.fma_peak_run.argtypes = [ctypes.c_long, ctypes.POINTER(ctypes.c_double)]
     lib.fma_peak_isa.restype = ctypes.c_char_p
     return lib
+
+
+def read_bw_lib():
+    """ctypes handle of read_bw.c, the plain weight-read loop (see _compiled)."""
+    import ctypes
+    lib = _compiled("read_bw", ("-std=c11", "-pthread"))
+    fp = ctypes.POINTER(ctypes.c_float)
+    lib.read_bw_isa.restype = ctypes.c_char_p
+    for fn, last in (("read_seconds", ()), ("read_seconds_threads", (ctypes.c_int,)),
+                     ("read_mean_seconds", (ctypes.c_int,))):
+        f = getattr(lib, fn)
+        f.restype = ctypes.c_double
+        f.argtypes = [fp, ctypes.c_size_t, ctypes.c_int, *last]
+    lib.read_sum.restype = ctypes.c_double
+    lib.read_sum.argtypes = [fp, ctypes.c_size_t, ctypes.c_int]
+    return lib
+
+
+def _parse_size(text):
+    """'32K' / '1024K' / '32M' / '12345' -> bytes (None if unreadable)."""
+    text = text.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        if text and text[-1] in mult:
+            return int(text[:-1]) * mult[text[-1]]
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _cpu_list_count(text):
+    """'0-1,4' -> 3."""
+    n = 0
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        n += int(b) - int(a) + 1 if b else 1
+    return n
+
+
+def cache_levels(root="/sys/devices/system/cpu/cpu0/cache"):
+    """The data caches of cpu0, smallest level first: [{"name": "L1", "level": 1,
+    "bytes": 32768, "shared_cpus": 1}, ...] from root/index*/{level,type,size,
+    shared_cpu_list}; instruction caches are left out. [] where sysfs has no caches."""
+    out = []
+    try:
+        entries = sorted(e for e in os.listdir(root) if e.startswith("index"))
+    except OSError:
+        return out
+    for e in entries:
+        d = os.path.join(root, e)
+        try:
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(d, "level")) as f:
+                level = int(f.read().strip())
+            with open(os.path.join(d, "size")) as f:
+                size = _parse_size(f.read())
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or not size:
+            continue
+        try:
+            with open(os.path.join(d, "shared_cpu_list")) as f:
+                shared = _cpu_list_count(f.read())
+        except (OSError, ValueError):
+            shared = 1
+        out.append({"name": "L%d" % level, "level": level, "bytes": size,
+                    "shared_cpus": max(1, shared)})
+    return sorted(out, key=lambda c: c["level"])
+
+
+def weight_level(nbytes, threads=1, levels=None):
+    """The cache level (name) a buffer of nbytes read by `threads` threads on distinct
+    cores (each its own contiguous share) lives in: the smallest level whose capacity
+    holds it, where a level shared by k cores offers size x max(1, threads // k) (one
+    instance per k of the threads: a private L2 holds each thread's share, a shared L3
+    the whole buffer). "DRAM" beyond the last level."""
+    levels = cache_levels() if levels is None else levels
+    for c in levels:
+        if nbytes <= c["bytes"] * max(1, threads // c["shared_cpus"]):
+            return c["name"]
+    return "DRAM"
+
+
+def measure_read_bandwidth(nbytes, threads=1, seconds=0.2, min_reps=5, max_reps=2000):
+    """Read bandwidth (GB/s) of read_bw.c's loop over a float32 buffer of nbytes (so it
+    lives where weights of that size live), split between `threads` threads: the best
+    pass of about `seconds` of passes (short passes: the best one escapes preemption).
+    Returns {"gbps", "best_s" (one pass), "bytes", "threads", "level", "isa", "reps",
+    "method"}; {"gbps": None, "error"} when read_bw.c cannot compile."""
+    import ctypes
+    import numpy as np
+    try:
+        lib = read_bw_lib()
+    except (OSError, RuntimeError) as exc:
+        return {"gbps": None, "error": str(exc), "bytes": nbytes, "threads": threads}
+    n = max(16, nbytes // 4)
+    buf = np.full(n, 1.0 / 1024.0, dtype=np.float32)   # touched: pages mapped, no denormals
+    ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    one = lib.read_seconds_threads(ptr, n, 2, threads)          # warm: pull into the cache
+    if one < 0:
+        return {"gbps": None, "error": "read_seconds_threads failed", "bytes": nbytes,
+                "threads": threads}
+    # Calls of `reps` passes until `seconds` have passed (at least 3 calls): a call whose
+    # threads were preempted throughout (a busy neighbour) is outdone by the next.
+    reps = int(min(max_reps, max(min_reps, seconds / 3.0 / max(one, 1e-7))))
+    best, calls, t0 = one, 0, time.perf_counter()
+    while calls < 3 or (time.perf_counter() - t0 < seconds and calls < 50):
+        t = lib.read_seconds_threads(ptr, n, reps, threads)
+        if t > 0:
+            best = min(best, t)
+        calls += 1
+    reps *= calls
+    return {"gbps": 4.0 * n / best / 1e9, "best_s": best, "bytes": 4 * n, "threads": threads,
+            "level": weight_level(4 * n, threads), "isa": lib.read_bw_isa().decode(),
+            "reps": reps,
+            "method": "best of %d passes of bench/read_bw.c's sum over %d float32 on %d "
+                      "thread(s)" % (reps, n, threads)}
 
 
 def measure_fma_peak(threads, seconds=0.005, repeats=40):

@@ -4,10 +4,16 @@ passes its correctness gate against torch float32 and is timed, the quantized on
 really differ from float32 (their gate error is above float32 rounding), every ratio is
 there, and the C step rows come from bench/step_c.c when libgru is built. Also: a
 contender whose result is wrong is reported "FAILED check" and never timed, and bad
-arguments are refused. The same for bench/cells.py (the GRU variants) and
-bench/contention.py (2 threads against 1 under contention: every row, mode and condition
-gated bitwise against the idle 1-thread result, then timed; a result one ulp off is not
-timed). No timing assertions: speed is measured in bench/, not here.
+arguments are refused. Likewise bench/cells.py (the GRU variants), bench/contention.py
+(2 threads against 1 under contention: every row, mode and condition gated bitwise
+against the idle 1-thread result, then timed; a result one ulp off is not timed),
+bench/compare.py --set published (issue 15's published shapes: gated, timed, each row's
+bound and per-step times present, finite and positive), bench/read_bw.c (the read loop
+reads every float exactly once, on any thread count), the cache levels read from a
+sysfs-like tree, and bench/step_bound.py (the C step and the read loop from
+bench/step_bound.c with its gates, the Python step gated against torch, both ratios
+finite; a failed gate fails the run). No timing assertions: speed is measured in bench/,
+not here.
 
 Needs torch, onnx and onnxruntime (bench/requirements.txt); skipped without them.
 """
@@ -403,4 +409,258 @@ def test_contention_wrong_result_is_not_timed(monkeypatch):
 ])
 def test_contention_bad_arguments(args, message):
     r = run_contention(*args)
+# ---- bench/compare.py --set published: issue 15's published shapes and their bounds --
+
+def run_compare(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(BENCH, "compare.py")] + list(args),
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def published_run(tmp_path_factory):
+    js = str(tmp_path_factory.mktemp("published") / "out.json")
+    # one DeepBench sequence row (T = 5 instead of 25) and the LPCNet step, 1 thread
+    r = run_compare("--set", "published", "--quick", "--shapes-filter",
+                    "deepbench-h512-b1,lpcnet", "--published-T", "5", "--threads", "1",
+                    "--target", "0.02", "--json", js)
+    assert r.returncode == 0, "compare.py --set published failed (%d):\n%s\n%s" % (
+        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    with open(js) as f:
+        return json.load(f), r.stdout
+
+
+def test_published_rows_are_gated_timed_and_bounded(published_run):
+    doc, stdout = published_run
+    rows = [(res["row"], res["mode"]) for res in doc["results"]]
+    assert rows == [("deepbench-h512-b1", "infer"), ("lpcnet-384", "step")]
+    for res in doc["results"]:
+        steps = res["shape"]["T"] if res["mode"] == "infer" else 1
+        assert res["shape"]["T"] == (5 if res["mode"] == "infer" else 1)
+        b = res["bound"]
+        assert b["steps"] == steps
+        assert b["bound"] == "FMA" or b["bound"] == "%s read" % b["level"], b
+        assert b["level"] in [c["name"] for c in doc["cache_levels"]] + ["DRAM"]
+        assert res["read_bandwidth"]["gbps"] > 0 and res["read_bandwidth"]["level"] == b["level"]
+        assert 0 < b["t_bound"] == max(b["t_fma"], b["t_read"])
+        for name in ("pygru", "torch", "ort"):
+            e = res["contenders"][name]
+            assert e["status"] == "ok", (res["row"], name, e)
+            if name != "torch":   # torch is the reference; the others passed its gate
+                assert e["check"]["max_rel_err"] <= e["check"]["tolerance"] == 1e-4
+            c = b["contenders"][name]
+            assert c["us_per_step"] == pytest.approx(e["median"] / steps * 1e6)
+            for key in ("pct_bound", "pct_fma", "pct_read"):
+                assert math.isfinite(c[key]) and c[key] > 0, (res["row"], name, key, c)
+        for peer in ("torch", "ort"):
+            r = res["ratios"]["pygru/" + peer]
+            assert math.isfinite(r["median"]) and r["median"] > 0
+    # the LPCNet step reads all of its 3H(I+H) weights; the sequence W_hh every step
+    step = doc["results"][1]["bound"]
+    assert step["read_bytes"] == step["resident_bytes"] == 4 * 3 * 384 * 768
+    seq = doc["results"][0]["bound"]
+    assert seq["read_bytes"] == 4 * (5 * 3 * 512 * 512 + 3 * 512 * 512)
+    assert "published row" in stdout and "lpcnet-384" in stdout and "FAILED" not in stdout
+
+
+def test_published_set_definition(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    import contenders as C
+    import published
+    rows = published.rows()
+    names = [r.name for r in rows]
+    assert len(names) == len(set(names)) == 18 + 1 + 6 + 2
+    deepbench = [r for r in rows if r.name.startswith("deepbench-")]
+    assert {(r.shape.H, r.shape.B) for r in deepbench} == {
+        (h, b) for h in (512, 1024, 1536, 2048, 2560, 2816) for b in (1, 2, 4)}
+    assert all(r.shape.I == r.shape.H and r.shape.T == 25 and r.kind == "seq" for r in deepbench)
+    ds2 = rows[names.index("ds2-mxnet")]
+    assert (ds2.shape.T, ds2.shape.B, ds2.shape.I, ds2.shape.H) == (300, 20, 800, 800)
+    assert ds2.published["seconds"] == 0.048
+    rn = rows[names.index("rnnoise-3x384")]
+    assert rn.kind == "step" and (rn.shape.L, rn.shape.I, rn.shape.H, rn.shape.B) == (
+        3, 384, 384, 1)
+    assert [r.name for r in published.rows(50, ["ort-pr644-b8"])] == [
+        "ort-pr644-b8-h512", "ort-pr644-b8-h1024"]
+    assert published.rows(50, ["deepbench-h1024-b2"])[0].shape.T == 50
+    with pytest.raises(ValueError, match="matches no published row"):
+        published.rows(25, ["lstm"])
+    # bytes: a 2-layer step reads 3H(I+H) + 3H(2H); a sequence W_hh T times, W_ih once
+    assert published.weight_bytes(C.Shape(1, 1, 10, 20, L=2), "step") == (
+        4 * (3 * 20 * 30 + 3 * 20 * 40),) * 2
+    assert published.weight_bytes(C.Shape(7, 3, 10, 20), "seq") == (
+        4 * (7 * 3 * 20 * 20 + 3 * 20 * 10), 4 * 3 * 20 * 30)
+
+
+def test_published_bound_is_the_larger_ceiling(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    import contenders as C
+    import published
+    row = published.Row("x", "seq", C.Shape(10, 1, 100, 100), "test")
+    read = 4 * (10 * 3 * 100 * 100 + 3 * 100 * 100)
+    flops = C.forward_flops(10, 1, 100, 100)
+    res = {"mode": "infer", "flops": flops, "threads": 1,
+           "contenders": {"pygru": {"status": "ok", "median": 1e-3},
+                          "torch": {"status": "skipped: budget"}}}
+    bw = {"gbps": 10.0, "level": "L2"}
+    # read-bound: the reads take read / 10e9 s, the FLOPs at 1000 GFLOP/s far less
+    b = published.bounds(res, row, 1000.0, bw)
+    assert b["bound"] == "L2 read" and b["t_bound"] == pytest.approx(read / 10e9)
+    assert b["contenders"]["pygru"]["pct_bound"] == pytest.approx(100 * read / 10e9 / 1e-3)
+    assert b["contenders"]["pygru"]["us_per_step"] == pytest.approx(100.0)
+    assert "torch" not in b["contenders"]
+    # compute-bound: a slow FMA peak makes the FLOPs the longer time
+    b = published.bounds(res, row, 0.001, bw)
+    assert b["bound"] == "FMA" and b["t_bound"] == pytest.approx(flops / 1e6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shapes-filter", "lpcnet"], "--shapes-filter selects rows of --set published"),
+    (["--set", "published", "--modes", "stream"], "--modes: unknown mode 'stream'"),
+    (["--set", "published", "--shapes-filter", "lstm"], "matches no published row"),
+    (["--modes", "step"], "step belongs to --set published"),
+    (["--set", "published", "--shapes", "10,1,8,8"], "exclusive"),
+    (["--set", "published", "--contenders", "pygru,tf"], "--contenders: unknown 'tf'"),
+])
+def test_published_bad_arguments(args, message):
+    r = run_compare(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+# ---- bench/read_bw.c (the plain weight-read loop) and the cache levels -----------------
+
+def test_read_loop_reads_every_float(monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    import ctypes
+    import machine
+    if not (shutil.which(os.environ.get("CC", "cc"))):
+        pytest.skip("no C compiler")
+    lib = machine.read_bw_lib()
+    fp = ctypes.POINTER(ctypes.c_float)
+    isas = {lib.read_bw_isa().decode()}
+    for force in ("plain", "avx2"):    # every kernel this CPU runs, not just the widest
+        monkeypatch.setenv("READ_BW_ISA", force)
+        isas.add(lib.read_bw_isa().decode())
+        _read_loop_sums(lib, fp)
+    monkeypatch.delenv("READ_BW_ISA")
+    assert "plain C" in isas and len(isas) == 1 + ("avx2" in machine.cpu_flags()) + (
+        "avx512f" in machine.cpu_flags())
+    _read_loop_sums(lib, fp)
+    buf = np.ones(64, np.float32)
+    ptr = buf.ctypes.data_as(fp)
+    assert lib.read_seconds(ptr, 64, 0) == -1.0               # reps < 1
+    assert lib.read_seconds_threads(ptr, 64, 1, 0) == -1.0    # threads < 1
+    assert lib.read_seconds_threads(ptr, 64, 1, 65) == -1.0   # > READ_BW_MAX_THREADS
+    assert lib.read_seconds(None, 64, 1) == -1.0
+    assert math.isnan(lib.read_sum(None, 64, 1))
+    assert lib.read_bw_isa().decode() in ("avx512f", "avx2", "plain C")
+    bw = machine.measure_read_bandwidth(256 << 10, 1, seconds=0.01)
+    assert bw["gbps"] > 0 and bw["bytes"] == 256 << 10
+
+
+def _read_loop_sums(lib, fp):
+    for n in (0, 1, 15, 17, 129, 1000, 100003):
+        # nonzero multiples of 2^-10 whose partial sums are exact in float32: any float
+        # read twice or skipped changes the sum
+        buf = ((np.arange(n) % 4 + 1) / 1024.0).astype(np.float32)
+        exact = float(np.sum(buf, dtype=np.float64))
+        ptr = buf.ctypes.data_as(fp)
+        for threads in (1, 2, 3):
+            assert lib.read_sum(ptr, n, threads) == exact, (n, threads)
+            assert lib.read_seconds_threads(ptr, n, 3, threads) >= 0.0
+            assert lib.read_mean_seconds(ptr, n, 3, threads) >= 0.0
+        assert lib.read_seconds(ptr, n, 2) >= 0.0
+
+
+def test_cache_levels_and_weight_level(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(BENCH)
+    import machine
+    for i, (level, kind, size, shared) in enumerate([
+            (1, "Data", "48K", "0"), (1, "Instruction", "32K", "0"),
+            (2, "Unified", "2048K", "0"), (3, "Unified", "32M", "0-3,8-11")]):
+        d = tmp_path / ("index%d" % i)
+        d.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size),
+                            ("shared_cpu_list", shared)):
+            (d / name).write_text("%s\n" % value)
+    levels = machine.cache_levels(str(tmp_path))
+    assert [(c["name"], c["bytes"], c["shared_cpus"]) for c in levels] == [
+        ("L1", 48 << 10, 1), ("L2", 2 << 20, 1), ("L3", 32 << 20, 8)]
+    wl = machine.weight_level
+    assert wl(40 << 10, 1, levels) == "L1"
+    assert wl(80 << 10, 1, levels) == "L2" and wl(80 << 10, 2, levels) == "L1"
+    assert wl(3 << 20, 1, levels) == "L3" and wl(3 << 20, 2, levels) == "L2"
+    assert wl(33 << 20, 2, levels) == "DRAM"
+    assert machine.cache_levels(str(tmp_path / "missing")) == []
+
+
+# ---- bench/step_bound.py: the C and Python steps against the read loop -----------------
+
+def run_step_bound(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(BENCH, "step_bound.py")] + list(args),
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.skipif(C_STEP == "off", reason="no make or C compiler: the C tool is not built")
+def test_step_bound_script(tmp_path):
+    js, txt = str(tmp_path / "sb.json"), str(tmp_path / "sb.txt")
+    r = run_step_bound("--quick", "--steps", "16,24", "24,24,2", "--threads", "1,2",
+                       "--seconds", "0.05", "--py-seconds", "0.05", "--rounds", "4",
+                       "--json", js, "--txt", txt)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    with open(js) as f:
+        doc = json.load(f)
+    with open(txt) as f:
+        text = f.read()
+    assert [(row["I"], row["H"], row["layers"], row["threads"]) for row in doc["rows"]] == [
+        (16, 24, 1, 1), (16, 24, 1, 2), (24, 24, 2, 1), (24, 24, 2, 2)]
+    for row in doc["rows"]:
+        assert row["check"]["max_rel_err"] <= row["check"]["tolerance"] == 1e-4
+        assert row["weight_bytes"] == 4 * (3 * 24 * (row["I"] + 24)
+                                           + (row["layers"] - 1) * 3 * 24 * 48)
+        c, py = row["c"], row["py"]
+        assert c["status"] == "ok", c
+        assert c["gates"].startswith("gates passed: gru_step == gru_forward")
+        assert ("layers=%d threads=%d" % (row["layers"], row["threads"])) in c["line"]
+        assert c["bytes"] == row["weight_bytes"]
+        assert 0 < c["c_best"] <= c["c_median"] and 0 < c["read_best"] <= c["read_median"]
+        assert py["status"] == "ok" and len(py["round_means"]) == 4
+        assert 0 < py["best"] <= py["median"]
+        for key in ("c_over_read", "py_over_c"):
+            for v in (row[key]["median"], row[key]["best"]):
+                assert math.isfinite(v) and v > 0, (key, row[key])
+            assert row[key]["met"] == (row[key]["median"] <= row[key]["target"])
+        assert row["py_over_c"]["median"] == pytest.approx(py["median"] / c["c_median"])
+    assert text.startswith("$ bench/step_bound.py --quick") and "C/read (<= 1.15)" in text
+    assert "FAILED" not in text
+
+
+def test_step_bound_gates(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(BENCH)
+    monkeypatch.syspath_prepend(ROOT)
+    import step_bound
+    args = step_bound.parse_args(["--quick", "--rounds", "2"])
+    # a C tool whose gate fails: reported, and the run counts it as a failure
+    fake = tmp_path / "fake_tool"
+    fake.write_text("#!/bin/sh\necho 'gate FAILED: the read loop sum differs'\nexit 1\n")
+    fake.chmod(0o755)
+    c = step_bound.run_c(str(fake), 8, 8, 1, 1, 0.01)
+    assert c["status"] == "FAILED gate" and "read loop" in c["line"]
+    assert step_bound.failed([{"py": {"status": "ok"}, "c": c}])
+    # a Python step that disagrees with torch: not timed, the C tool not run
+    monkeypatch.setattr(step_bound.PyStep, "check", lambda self: {"h1": 0.5})
+    row = step_bound.run_row(str(fake), 8, 8, 1, 1, args)
+    assert row["py"]["status"] == "FAILED check" and "median" not in row["py"]
+    assert row["c"]["status"].startswith("not run")
+    assert step_bound.failed([row])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0,5"], "--steps '0,5': expected I,H[,layers]"),
+    (["--threads", "0"], "--threads must be integers >= 1"),
+    (["--rounds", "1"], "--rounds must be >= 2"),
+])
+def test_step_bound_bad_arguments(args, message):
+    r = run_step_bound(*args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
