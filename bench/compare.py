@@ -495,6 +495,9 @@ def main(argv=None):
     started = time.time()
     if args.isa:
         os.environ["GRU_ISA"] = args.isa   # read by libgru at each model's creation
+        if args.isa == "avx2":             # %pk against the AVX2 FMA peak (fma_peak.c)
+            os.environ["FMA_PEAK_ISA"] = "avx2"
+
     pygru_dir = os.path.abspath(args.pygru_path) if args.pygru_path else ROOT
     if os.path.isdir(os.path.join(pygru_dir, "pygru")):
         sys.path.insert(1, pygru_dir)      # benchmark this pygru, not an installed one

@@ -54,9 +54,10 @@ def flops_per_cycle_per_core(flags=None):
     """(float32 FLOPs per cycle per core, the assumption behind it). Two FMA pipes of
     the widest vector the CPU advertises: 2 x 16 lanes x 2 with AVX-512, 2 x 8 x 2
     with AVX2+FMA, 2 x 4 x 2 otherwise. CPUs that split 512-bit operations (e.g.
-    AMD Zen 4) reach half the AVX-512 figure."""
+    AMD Zen 4) reach half the AVX-512 figure. FMA_PEAK_ISA=avx2 (compare.py --isa avx2):
+    the AVX2 figure."""
     flags = cpu_flags() if flags is None else flags
-    if "avx512f" in flags:
+    if "avx512f" in flags and os.environ.get("FMA_PEAK_ISA") != "avx2":
         return 64, "AVX-512: 2 FMA pipes x 16 float32 lanes x 2 FLOPs"
     if "avx2" in flags and "fma" in flags:
         return 32, "AVX2+FMA: 2 FMA pipes x 8 float32 lanes x 2 FLOPs"
