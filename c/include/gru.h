@@ -376,12 +376,12 @@ GRU_API gru_status gru_weight_dropout_mask(const gru_model *model, const void *w
  * runs on one thread, where barriers would cost more than they save. If two threads of
  * the program run the same model at once, the second runs on its calling thread alone.
  * Busy cores: a call offers its work to the pool's threads and runs on the calling
- * thread alone if one of them does not take it at once (it is held off its core by
- * another thread: another pool of the program, another process), and so do the calls
- * of the next few milliseconds (doubling while it lasts, up to 0.25 s or four calls);
- * a call whose threads waited for each other for a fifth of its time counts the same.
- * So a busy core costs a call about what one thread costs, never a scheduler time
- * slice per step; results do not change. A model created with GRU_THREAD_MIN_WORK=0
+ * thread alone if one of them does not take it at once (it is waking up, or held off
+ * its core by another thread: another pool of the program, another process); a call
+ * whose threads waited for each other for a fifth of its time makes the next calls run
+ * alone for a while (a millisecond or that call's time, doubling while it lasts, up to
+ * 0.25 s). So a busy core costs a call about what one thread costs, never a scheduler
+ * time slice per step; results do not change. A model created with GRU_THREAD_MIN_WORK=0
  * (the thread tests) always waits for all its threads.
  * Thread safety: may be called while other threads run any calls on the model (see
  * "Threads" above). It starts the new pool's threads first, then swaps the pool only if

@@ -56,20 +56,23 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
  * only if every worker accepts it within ACCEPT_FRACTION of the call's estimated
  * one-thread time (work / EST_RATE multiply-adds per second, a low estimate of one
  * core's rate, so the fraction errs long), at least ACCEPT_MIN_S and at most
- * ACCEPT_MAX_S; otherwise the caller withdraws it and runs the call alone. A worker that
- * was awake (runnable) and still missed the offer, or a team whose threads slept at
- * barriers for more than STALL_FRACTION of the call's time in all, shows that another
- * thread holds a core: the calls of the next SOLO_MIN_S (at least SOLO_CALLS times the
- * call's time), doubling while it lasts, up to SOLO_MAX_S (or SOLO_CALLS calls), then
- * run on the caller alone; then the team is tried again. */
+ * ACCEPT_MAX_S; otherwise the caller withdraws it and runs this call alone (the next
+ * call offers again: another pool's threads often spin only for milliseconds after
+ * their own work, as PyTorch's OpenMP workers do). A team whose threads slept at
+ * barriers for more than STALL_FRACTION of the call's time in all lost a core during
+ * the call: the calls of the next SOLO_MIN_S (at least SOLO_CALLS times that call's
+ * time), doubling while it lasts, up to SOLO_MAX_S (or SOLO_CALLS calls), then run on
+ * the caller alone before the team is tried again. (Making a missed offer start such a
+ * period as well measured worse: after each torch call in compare.py's alternation the
+ * 2-thread training rows ran alone throughout, 100,32,128,256 at 63 ms instead of 54.) */
 #define EST_RATE 2e10
-#define ACCEPT_FRACTION 0.05
+#define ACCEPT_FRACTION 0.03
 #define ACCEPT_MIN_S 2e-6
 #define ACCEPT_MAX_S 1e-3
 #define STALL_FRACTION 0.2
 #define SOLO_MIN_S 1e-3
 #define SOLO_MAX_S 0.25
-#define SOLO_CALLS 4.0
+#define SOLO_CALLS 1.0
 
 /* The job word: the job's epoch in the high 32 bits; in the low ones the count of
  * workers that accepted it, and the caller's decision (JOB_RUN / JOB_WITHDRAWN). */
@@ -253,13 +256,12 @@ static void go_solo(gru_pool *p, double now, double call_s)
 
 /* Offers job e to the workers and waits up to `wait_s` for all to accept. 1: the team
  * runs it; 0: withdrawn (the caller runs it alone). */
-static int offer(gru_pool *p, unsigned e, double wait_s, int *asleep)
+static int offer(gru_pool *p, unsigned e, double wait_s)
 {
     atomic_store(&p->job, (unsigned long long)e << 32);
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->epoch, e);
-    *asleep = p->idle_sleepers > 0;
-    if (*asleep) pthread_cond_broadcast(&p->cv);
+    if (p->idle_sleepers > 0) pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     const unsigned long long all = ((unsigned long long)e << 32) | (unsigned)(p->n - 1);
     double deadline = 0;
@@ -296,12 +298,8 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
     p->arg = arg;
     atomic_store(&p->running, p->n - 1);
     atomic_store(&p->stall_ns, 0);
-    int asleep;
-    if (!offer(p, atomic_load(&p->epoch) + 1u, wait_s, &asleep)) {
-        /* A worker that was asleep is still waking up (a first call, or calls far
-         * apart: the wake-up costs more than the call); one that was awake and did
-         * not come is held off its core by another thread. */
-        if (!asleep) go_solo(p, t0, est_s);
+    if (!offer(p, atomic_load(&p->epoch) + 1u, wait_s)) {
+        /* a worker is still waking up, or is held off its core by another thread */
         fn(arg, &alone);
         atomic_flag_clear(&p->busy);
         return;

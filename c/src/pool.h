@@ -10,13 +10,13 @@
  *
  * Busy cores (another thread of the process, another pool, another process): a job is
  * offered to the workers and runs on the team only if all of them take it within a
- * small fraction of the call's estimated time (`work`); a worker that is awake but not
- * on a core misses it, and the caller then withdraws the offer and runs the call alone
- * rather than wait a scheduler time slice for it. A team whose threads sleep at
- * barriers for a fifth of the call (a worker lost its core mid-call) counts the same.
- * Either makes the next calls run alone for a while (about a millisecond, doubling
- * while it lasts, up to a quarter second or four calls), after which the team is tried
- * again: a busy core costs a call at most what one thread costs, and an idle machine
+ * small fraction of the call's estimated time (`work`); a worker that is waking up or
+ * is not on a core misses it, and the caller then withdraws the offer and runs this
+ * call alone rather than wait a scheduler time slice for it. A team whose threads
+ * sleep at barriers for a fifth of the call (a worker lost its core mid-call) makes
+ * the next calls run alone for a while (a millisecond or the call's time, doubling
+ * while it lasts, up to a quarter second or one call), after which the team is tried
+ * again: a busy core costs a call about what one thread costs, and an idle machine
  * keeps both. A `patient` pool (a model created with GRU_THREAD_MIN_WORK=0, as the
  * thread tests do) always waits for its whole team.
  *
