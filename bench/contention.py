@@ -164,11 +164,11 @@ class Row:
     def threaded(self):
         """Whether libgru splits this row's steps over threads at all: a call whose
         recurrent product per step is small (3 B H^2 < GRU_THREAD_MIN_WORK, default
-        131072) runs on one thread whatever the setting (gru.h)."""
+        27648) runs on one thread whatever the setting (gru.h)."""
         try:
-            least = int(os.environ.get("GRU_THREAD_MIN_WORK", "131072"))
+            least = int(os.environ.get("GRU_THREAD_MIN_WORK", "27648"))
         except ValueError:
-            least = 131072
+            least = 27648
         return 3 * self.shape.B * self.shape.H ** 2 >= least
 
     def build(self):

@@ -372,7 +372,8 @@ GRU_API gru_status gru_weight_dropout_mask(const gru_model *model, const void *w
  * call, then sleep. The default at gru_create is the environment variable
  * GRU_NUM_THREADS when it holds an integer in 2..GRU_MAX_THREADS, else 1 (other values,
  * larger ones included, are ignored). A call whose recurrent product per step is small
- * (3*B*H*H < GRU_THREAD_MIN_WORK multiply-adds, default 131072, read at gru_create)
+ * (3*B*H*H < GRU_THREAD_MIN_WORK multiply-adds, default 27648 = 3*96*96, read at
+ * gru_create)
  * runs on one thread, where barriers would cost more than they save. If two threads of
  * the program run the same model at once, the second runs on its calling thread alone.
  * Busy cores: a call offers its work to the pool's threads and runs on the calling
@@ -380,7 +381,7 @@ GRU_API gru_status gru_weight_dropout_mask(const gru_model *model, const void *w
  * its core by another thread: another pool of the program, another process); a call
  * whose threads waited for each other for a fifth of its time makes the next calls run
  * alone for a while (a millisecond or that call's time, doubling while it lasts, up to
- * 0.25 s). So a busy core costs a call about what one thread costs, never a scheduler
+ * 0.25 s or eight calls; the model keeps this record across thread-count changes). So a busy core costs a call about what one thread costs, never a scheduler
  * time slice per step; results do not change. A model created with GRU_THREAD_MIN_WORK=0
  * (the thread tests) always waits for all its threads.
  * Thread safety: may be called while other threads run any calls on the model (see

@@ -201,7 +201,7 @@ static void name_tensors(gru_model *m, size_t ld, size_t ti, size_t *off)
  * included, is ignored and leaves 1). */
 static gru_status read_env(gru_model *m)
 {
-    m->thread_min_work = 131072.0;
+    m->thread_min_work = 27648.0;   /* 3 * 96^2: B = 1 from H = 96 up (bench, Zen 4) */
     const char *mw = getenv("GRU_THREAD_MIN_WORK");
     if (mw && *mw) {
         char *end;
@@ -296,7 +296,7 @@ gru_status gru_set_num_threads(gru_model *m, int n)
     if (n == GRU_PACK_LOAD(&m->nthreads)) return GRU_OK;
     if (!gru_gate_idle(&m->gate)) return GRU_ERR_BUSY;   /* cheap: no threads started */
     gru_pool *pool = NULL;
-    gru_status st = gru_pool_create(n, m->thread_min_work == 0, &pool);
+    gru_status st = gru_pool_create(n, m->thread_min_work == 0, &m->pool_memory, &pool);
     if (st) return st;
     if (!gru_gate_close(&m->gate)) {
         gru_pool_destroy(pool);

@@ -78,7 +78,8 @@ struct gru_model {
     gru_pack_word nthreads;    /* gru_set_num_threads (atomic: gru_get_num_threads may
                                   read it while a setter writes it) */
     double thread_min_work;    /* multiply-adds per step below which a call stays on
-                                  one thread (GRU_THREAD_MIN_WORK, default 2^17) */
+                                  one thread (GRU_THREAD_MIN_WORK, default 27648) */
+    gru_pool_memory pool_memory;   /* busy cores seen by its pools (pool.h) */
     gru_pool *pool;        /* NULL when nthreads == 1; read by a call only inside the
                               gate, replaced only while the gate is closed */
     gru_gate gate;         /* calls in flight that use the pool (forward, step, backward)

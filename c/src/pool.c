@@ -50,7 +50,7 @@ void gru_team_split(const gru_team *team, size_t n, size_t grain, size_t *lo, si
  * longer before sleeping. Threads that spin on, or only yield, would take the cores
  * from other thread pools of the process (PyTorch's OpenMP, ONNX Runtime, BLAS) and
  * slow them by orders of magnitude on a small machine. */
-enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
+enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11, SPIN_TIMED = 1 << 8 };
 
 /* The contention rules (pool.h). A job is offered to the workers and runs on the team
  * only if every worker accepts it within ACCEPT_FRACTION of the call's estimated
@@ -58,13 +58,14 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
  * core's rate, so the fraction errs long), at least ACCEPT_MIN_S and at most
  * ACCEPT_MAX_S; otherwise the caller withdraws it and runs this call alone (the next
  * call offers again: another pool's threads often spin only for milliseconds after
- * their own work, as PyTorch's OpenMP workers do). A team whose threads slept at
- * barriers for more than STALL_FRACTION of the call's time in all lost a core during
- * the call: the calls of the next SOLO_MIN_S (at least SOLO_CALLS times that call's
- * time), doubling while it lasts, up to SOLO_MAX_S (or SOLO_CALLS calls), then run on
- * the caller alone before the team is tried again. (Making a missed offer start such a
- * period as well measured worse: after each torch call in compare.py's alternation the
- * 2-thread training rows ran alone throughout, 100,32,128,256 at 63 ms instead of 54.) */
+ * their own work, as PyTorch's OpenMP workers do). A team whose threads waited at
+ * barriers (the long waits, SPIN_TIMED on) for more than STALL_FRACTION of the call's
+ * time in all lost a core during the call: the calls of the next SOLO_MIN_S (at least
+ * SOLO_CALLS times that call's time), doubling while it lasts, up to SOLO_MAX_S (or
+ * SOLO_MAX_CALLS calls), then run on the caller alone before the team is tried again.
+ * (Making a missed offer start such a period as well measured worse: after each torch
+ * call in compare.py's alternation the 2-thread training rows ran alone throughout,
+ * 100,32,128,256 at 63 ms instead of 54.) */
 #define EST_RATE 2e10
 #define ACCEPT_FRACTION 0.03
 #define ACCEPT_MIN_S 2e-6
@@ -73,6 +74,7 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11 };
 #define SOLO_MIN_S 1e-3
 #define SOLO_MAX_S 0.25
 #define SOLO_CALLS 1.0
+#define SOLO_MAX_CALLS 8.0
 
 /* The job word: the job's epoch in the high 32 bits; in the low ones the count of
  * workers that accepted it, and the caller's decision (JOB_RUN / JOB_WITHDRAWN). */
@@ -101,8 +103,8 @@ struct gru_pool {
     atomic_int running;           /* workers still inside the current job */
     atomic_flag busy;             /* a caller owns the pool */
     atomic_llong stall_ns;        /* the current job's threads' sleep at barriers */
-    double solo_until;            /* CLOCK_MONOTONIC s: calls before it run alone */
-    double solo_s;                /* the last solo period, 0 after a clean team call */
+    gru_pool_memory *mem;         /* the busy-core record: the owner's, or own_mem */
+    gru_pool_memory own_mem;
     atomic_int bar_count;         /* barrier */
     atomic_int bar_sense;
     atomic_int bar_sleepers;      /* waiters blocked on bar_cv */
@@ -185,7 +187,7 @@ static void destroy_sync(gru_pool *p, int made)
     if (made > 0) pthread_mutex_destroy(&p->mu);
 }
 
-gru_status gru_pool_create(int n, int patient, gru_pool **out)
+gru_status gru_pool_create(int n, int patient, gru_pool_memory *memory, gru_pool **out)
 {
     *out = NULL;
     if (n < 1) return GRU_ERR_INVALID_ARG;
@@ -194,6 +196,7 @@ gru_status gru_pool_create(int n, int patient, gru_pool **out)
     if (!p) return GRU_ERR_NO_MEMORY;
     p->n = n;
     p->patient = patient;
+    p->mem = memory ? memory : &p->own_mem;
     p->threads = calloc((size_t)n - 1, sizeof *p->threads);
     p->starts = calloc((size_t)n - 1, sizeof *p->starts);
     int made = 0;   /* sync objects made so far, for the cleanup */
@@ -246,12 +249,12 @@ void gru_pool_destroy(gru_pool *p)
  * alone for a while (the rules above). Caller owns the pool. */
 static void go_solo(gru_pool *p, double now, double call_s)
 {
-    const double least = SOLO_CALLS * call_s;
-    const double most = SOLO_MAX_S > least ? SOLO_MAX_S : least;
-    double s = p->solo_s > 0 ? 2.0 * p->solo_s : SOLO_MIN_S;
+    const double least = SOLO_CALLS * call_s, longest = SOLO_MAX_CALLS * call_s;
+    const double most = SOLO_MAX_S > longest ? SOLO_MAX_S : longest;
+    double s = p->mem->solo_s > 0 ? 2.0 * p->mem->solo_s : SOLO_MIN_S;
     s = s < least ? least : s > most ? most : s;
-    p->solo_s = s;
-    p->solo_until = now + s;
+    p->mem->solo_s = s;
+    p->mem->solo_until = now + s;
 }
 
 /* Offers job e to the workers and waits up to `wait_s` for all to accept. 1: the team
@@ -287,7 +290,7 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
         return;
     }
     const double t0 = mono_s(), est_s = work / EST_RATE;
-    if (t0 < p->solo_until) {   /* another thread held a core lately */
+    if (t0 < p->mem->solo_until) {   /* another thread held a core lately */
         fn(arg, &alone);
         atomic_flag_clear(&p->busy);
         return;
@@ -316,7 +319,7 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
     const double t1 = mono_s();
     const double stall = 1e-9 * (double)atomic_load(&p->stall_ns) + (late > 0 ? t1 - late : 0);
     if (stall > STALL_FRACTION * (t1 - t0) && !p->patient) go_solo(p, t1, t1 - t0);
-    else p->solo_s = 0;
+    else p->mem->solo_s = 0;
     atomic_flag_clear(&p->busy);
 }
 
@@ -360,11 +363,17 @@ void gru_team_barrier(gru_team *t)
         }
         return;
     }
+    /* A wait longer than SPIN_TIMED pauses (a few microseconds: more than a step's
+     * imbalance) is timed from there on and counted against the team (go_solo). */
+    double t0 = 0;
     for (int spins = 0; spins < SPIN_BARRIER; spins++) {
-        if (atomic_load(&p->bar_sense) == t->sense) return;
+        if (atomic_load(&p->bar_sense) == t->sense) {
+            if (t0 > 0) atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (mono_s() - t0)));
+            return;
+        }
+        if (spins == SPIN_TIMED) t0 = mono_s();
         GRU_RELAX();
     }
-    const double t0 = mono_s();   /* a long wait: counted against the team (go_solo) */
     barrier_sleep(p, t->sense);
     atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (mono_s() - t0)));
 }
@@ -422,9 +431,10 @@ int gru_gate_idle(gru_gate *g) { (void)g; return 1; }
 
 struct gru_pool { int unused; };
 
-gru_status gru_pool_create(int n, int patient, gru_pool **out)
+gru_status gru_pool_create(int n, int patient, gru_pool_memory *memory, gru_pool **out)
 {
     (void)patient;
+    (void)memory;
     *out = NULL;
     return n == 1 ? GRU_OK : GRU_ERR_INVALID_ARG;
 }

@@ -15,7 +15,7 @@
  * call alone rather than wait a scheduler time slice for it. A team whose threads
  * sleep at barriers for a fifth of the call (a worker lost its core mid-call) makes
  * the next calls run alone for a while (a millisecond or the call's time, doubling
- * while it lasts, up to a quarter second or one call), after which the team is tried
+ * while it lasts, up to a quarter second or eight calls), after which the team is tried
  * again: a busy core costs a call about what one thread costs, and an idle machine
  * keeps both. A `patient` pool (a model created with GRU_THREAD_MIN_WORK=0, as the
  * thread tests do) always waits for its whole team.
@@ -33,6 +33,14 @@
 
 typedef struct gru_pool gru_pool;
 
+/* What the busy-core rules remember between calls: calls before solo_until (seconds of
+ * CLOCK_MONOTONIC) run alone; solo_s is the last such period (0 after a clean team
+ * call). Kept by the model, so that it outlives a change of the thread count; read and
+ * written only by the caller that owns the pool. */
+typedef struct gru_pool_memory {
+    double solo_until, solo_s;
+} gru_pool_memory;
+
 /* The job's view of the threads running it: tid in 0..n-1. */
 typedef struct gru_team {
     gru_pool *pool;    /* NULL when running alone */
@@ -41,8 +49,9 @@ typedef struct gru_team {
 } gru_team;
 
 /* Creates a pool of n threads (n - 1 workers); *out = NULL for n == 1. patient: every
- * job waits for the whole team (no withdrawn offers, no solo periods). */
-gru_status gru_pool_create(int n, int patient, gru_pool **out);
+ * job waits for the whole team (no withdrawn offers, no solo periods). memory: the
+ * owner's record of busy cores (outlives the pool; NULL: the pool keeps its own). */
+gru_status gru_pool_create(int n, int patient, gru_pool_memory *memory, gru_pool **out);
 void gru_pool_destroy(gru_pool *pool);
 
 /* Runs fn(arg, team) on every thread of the pool (or on the caller alone, see above)

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 3*B*H*H = 196,608 multiply-adds per step: above the default GRU_THREAD_MIN_WORK
- * (131,072), so the 2-thread model uses its pool. */
+/* 3*B*H*H = 196,608 multiply-adds per step: above GRU_THREAD_MIN_WORK (set to 131,072
+ * below, the default before 27,648), so the 2-thread model uses its pool. */
 enum { T = 16, B = 4, I = 24, H = 128, L = 2 };
 enum { NX = T * B * I, NOUT = T * B * H, NH = L * B * H };
 enum { SPINNERS = 2, CALLS_PER_PHASE = 24 };
@@ -85,7 +85,7 @@ void test_contention(void)
 {
     const char *old = getenv("GRU_THREAD_MIN_WORK");
     char *saved = old ? strdup(old) : NULL;
-    setenv("GRU_THREAD_MIN_WORK", "131072", 1);   /* the default: not a patient pool */
+    setenv("GRU_THREAD_MIN_WORK", "131072", 1);   /* not 0: not a patient pool */
     rng g = {20261205};
     gru_config cfg = make_config(I, H, L, 0, 1, 1, GRU_FLOAT32);
     tmodel one, two, three;
