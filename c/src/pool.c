@@ -60,7 +60,8 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11, SPIN_
  * call offers again: another pool's threads often spin only for milliseconds after
  * their own work, as PyTorch's OpenMP workers do). A team whose threads waited at
  * barriers (the long waits, SPIN_TIMED on) for more than STALL_FRACTION of the call's
- * time in all lost a core during the call: the calls of the next SOLO_MIN_S (at least
+ * time in all, the latest of them in the call's second half, lost a core during the
+ * call and had not got it back: the calls of the next SOLO_MIN_S (at least
  * SOLO_CALLS times that call's time), doubling while it lasts, up to SOLO_MAX_S (or
  * SOLO_MAX_CALLS calls), then run on the caller alone before the team is tried again.
  * (Making a missed offer start such a period as well measured worse: after each torch
@@ -102,7 +103,8 @@ struct gru_pool {
     void *arg;
     atomic_int running;           /* workers still inside the current job */
     atomic_flag busy;             /* a caller owns the pool */
-    atomic_llong stall_ns;        /* the current job's threads' sleep at barriers */
+    atomic_llong stall_ns;        /* the current job's threads' long barrier waits */
+    atomic_llong stall_end_ns;    /* CLOCK_MONOTONIC ns when the latest one ended */
     gru_pool_memory *mem;         /* the busy-core record: the owner's, or own_mem */
     gru_pool_memory own_mem;
     atomic_int bar_count;         /* barrier */
@@ -216,6 +218,7 @@ gru_status gru_pool_create(int n, int patient, gru_pool_memory *memory, gru_pool
     atomic_init(&p->quit, 0);
     atomic_init(&p->running, 0);
     atomic_init(&p->stall_ns, 0);
+    atomic_init(&p->stall_end_ns, 0);
     atomic_flag_clear(&p->busy);
     atomic_init(&p->bar_count, n);
     atomic_init(&p->bar_sense, 0);
@@ -301,6 +304,7 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
     p->arg = arg;
     atomic_store(&p->running, p->n - 1);
     atomic_store(&p->stall_ns, 0);
+    atomic_store(&p->stall_end_ns, 0);
     if (!offer(p, atomic_load(&p->epoch) + 1u, wait_s)) {
         /* a worker is still waking up, or is held off its core by another thread */
         fn(arg, &alone);
@@ -318,7 +322,11 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
         }
     const double t1 = mono_s();
     const double stall = 1e-9 * (double)atomic_load(&p->stall_ns) + (late > 0 ? t1 - late : 0);
-    if (stall > STALL_FRACTION * (t1 - t0) && !p->patient) go_solo(p, t1, t1 - t0);
+    const double stall_end = late > 0 ? t1 : 1e-9 * (double)atomic_load(&p->stall_end_ns);
+    /* a core lost during the call, and still lost in its second half (a pool that held
+     * it only at the start, as PyTorch's after its own call, has let go by then) */
+    if (stall > STALL_FRACTION * (t1 - t0) && stall_end > t0 + 0.5 * (t1 - t0) && !p->patient)
+        go_solo(p, t1, t1 - t0);
     else p->mem->solo_s = 0;
     atomic_flag_clear(&p->busy);
 }
@@ -342,6 +350,14 @@ static void barrier_sleep(gru_pool *p, int sense)
     }
     atomic_fetch_sub(&p->bar_sleepers, 1);
     pthread_mutex_unlock(&p->bar_mu);
+}
+
+/* A long barrier wait that began at t0 (seconds) ends now: counted (go_solo). */
+static void count_wait(gru_pool *p, double t0)
+{
+    const double t = mono_s();
+    atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (t - t0)));
+    atomic_store(&p->stall_end_ns, (long long)(1e9 * t));
 }
 
 void gru_team_barrier(gru_team *t)
@@ -368,14 +384,14 @@ void gru_team_barrier(gru_team *t)
     double t0 = 0;
     for (int spins = 0; spins < SPIN_BARRIER; spins++) {
         if (atomic_load(&p->bar_sense) == t->sense) {
-            if (t0 > 0) atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (mono_s() - t0)));
+            if (t0 > 0) count_wait(p, t0);
             return;
         }
         if (spins == SPIN_TIMED) t0 = mono_s();
         GRU_RELAX();
     }
     barrier_sleep(p, t->sense);
-    atomic_fetch_add(&p->stall_ns, (long long)(1e9 * (mono_s() - t0)));
+    count_wait(p, t0);
 }
 
 #endif
