@@ -178,6 +178,7 @@ void test_regularize(const char *isa); /* zoneout and weight_dropout (DropConnec
 void test_thread_contract(void);     /* gru_set_num_threads racing calls on the model */
 void test_contention(void);          /* busy cores: pool offers withdrawn, results exact */
 void test_quant(void);               /* int8 and bf16 models: semantics, every kernel set, accuracy */
+void test_rows(const char *isa);     /* a sequence's results do not depend on its batch */
 void test_augru(const char *isa);    /* AUGRU: forward vs reference, finite differences,
                                         step, threads, files, errors */
 

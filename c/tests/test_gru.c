@@ -112,6 +112,8 @@ int main(int argc, char **argv)
             run_isa("views", isa, test_views);
         if (want(argc, argv, "bitwise"))
             run_isa("bitwise", isa, test_bitwise);
+        if (want(argc, argv, "rows"))
+            run_isa("rows", isa, test_rows);
         if (want(argc, argv, "augru"))
             run_isa("augru", isa, test_augru);
     }

@@ -76,10 +76,12 @@ static inline __m256d gru_bits_pd256(uint64_t b)
     return _mm256_castsi256_pd(_mm256_cmpeq_epi64(v, sel));
 }
 
+/* 6 x 2-vector register tiles; up to MTHIN = 4 rows the few-row kernel (simd_impl.h):
+ * one row by PT = 3 panels, two rows by 3, three by 2, four by 1. */
 #define MR 6
 #define NRV 2
 #define PT 3
-#define MTHIN 2
+#define MTHIN 4
 
 #define R float
 #define KSFX(name) name##_avx2_f32

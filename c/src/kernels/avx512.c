@@ -57,11 +57,13 @@ static inline uint64_t gru_below_bits_avx512(uint64_t key, size_t first, size_t 
 /* Register tile 6 x 4 vectors (24 accumulators; NR = 64 floats / 32 doubles), chosen
  * over 8 x 3 by paired timings on an Intel Xeon (bench/RESULTS.md, 2026-12-01): equal
  * on the large shapes, faster where H is a power of two (no padded panel: 64 divides
- * it, 48 does not) and for the one-row streaming GEMV. */
+ * it, 48 does not) and for the one-row streaming GEMV. Up to MTHIN = 4 rows the few-row
+ * kernel (simd_impl.h): one row by PT = 4 panels, two rows by 3, three by 2, four by 1,
+ * each weight vector loaded once for all the rows. */
 #define MR 6
 #define NRV 4
 #define PT 4
-#define MTHIN 2
+#define MTHIN 4
 
 #define R float
 #define KSFX(name) name##_avx512_f32

@@ -8,7 +8,8 @@
  * 8 x 3 tile (24 accumulators) needs 35 and GCC 12 spills 3 accumulators through the
  * stack on every k step (checked in the disassembly), which puts a store-load chain
  * on the critical path; 8 rows also fit power-of-two batches without ragged tiles.
- * The thin one-row kernel (M <= 2) runs PT = 6 panels = 12 independent FMA chains.
+ * The few-row kernel (M <= MTHIN = 4 rows; simd_impl.h) runs one row by PT = 6 panels = 12
+ * independent FMA chains, two rows by 4 panels, three or four rows by 2.
  *
  * NEON (with FMA: vfmaq_f32 / vfmaq_f64) is baseline on AArch64, so the file needs no
  * flags and dispatch.c always uses it there. On any other architecture it defines an
@@ -41,7 +42,7 @@ static inline uint64x2_t gru_bits_u64x2(uint64_t b)
 #define MR 8
 #define NRV 2
 #define PT 6
-#define MTHIN 2
+#define MTHIN 4
 
 /* Cache blocking: a packed panel (KC x NR: 8 KiB float, 8 KiB double) and the MR rows
  * of A it meets stay in L1. The packed B block of gemm (KC x NC, the gemm_scratch)

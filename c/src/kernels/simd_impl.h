@@ -10,7 +10,8 @@
  *   VSEL(m, a, b) lane-wise m != 0 ? a : b, the lanes' bits moved unchanged
  *   VBITS(b, x)  lane l: x's lane if bit l of the integer b is set, else +0
  *   MR, NRV      register tile: MR rows by NRV vectors (NR = NRV*VL columns)
- *   PT, MTHIN    thin tile for M <= MTHIN rows: one row by PT panels
+ *   PT, MTHIN    few-row tile for M <= MTHIN (<= 4) rows: m rows by NPR(m) panels, at
+ *                most PT (one row) and at most the MR*NRV accumulators of the MR tile
  *   KC, NC       cache blocking of the general gemm (depth, columns)
  *
  * and optionally GRU_BELOW_BITS (else rng.h's gru_below_bits_scalar; a vector form of
@@ -20,7 +21,8 @@
  *
  * Determinism: every element of C is computed as one chain of fused multiply-adds in
  * increasing k from its initial value (0, or C as it was), whatever its tile, its
- * position or the blocking; an edge tile runs the same micro-kernel on a copy. So a
+ * position or the blocking; an edge tile of up to MTHIN rows runs the few-row kernel,
+ * a larger one the micro-kernel on a copy, both with the same chains. So a
  * row's result does not depend on how many rows are computed with it, and splitting
  * the columns or rows between threads cannot change a bit. The elementwise entries
  * (mul, mul_add, add, mask_rows, dropout, dropout_mask) use VMUL then VADD, never VFMA,
@@ -139,15 +141,131 @@ static inline void KSFX(ukr)(size_t kc, const R *const *a, size_t sk, const R *B
         GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(C + i * ldc + v * VL, acc[i][v]);
 }
 
-/* One (mr <= MR, nr <= NR) tile of C at (ldc): directly when full, else through a
- * local copy, so that edges run the very same arithmetic. A element (i, k) is at
- * A[i * sa + k * sk]. */
+/* The few-row micro-kernel, for m <= MTHIN rows (batches of 1 to MTHIN: the streaming
+ * case, and the last rows of the MR tiles): m rows by np <= NPR(m) panels. Each vector
+ * of B is loaded once per k and used by all m rows, so a batch of m reads the weights
+ * once per step, not m times; m*np*NRV independent FMA chains (one row: np*NRV where the
+ * MR-row tile would have NRV). Row i of C at c[i], panel q of B at bp[q]:
+ * c[i][q*NR + j] = (load ? c[i] : bias or 0)[q*NR + j] + sum_k a[i][k*sk] Bp_q[k, j],
+ * one FMA chain per element in increasing k, as in ukr. Prefetch as in ukr (pf NULL:
+ * none). Always inlined with constant m and np (ukr_rows below), so acc stays in
+ * registers: NPR(m) keeps m*np*NRV within the MR*NRV accumulators of the register tile. */
+#define NPR(m) GRU_MIN(PT, (MR / (m) > 1 ? MR / (m) : 1))
+static GRU_ALWAYS_INLINE void KSFX(ukr_rows_n)(size_t kc, const R *const *a, size_t sk,
+                                               const R *const *bp, R *const *c, int load,
+                                               const R *bias, const R *pf, size_t every,
+                                               const int m, const int np)
+{
+    V acc[MTHIN][PT][NRV];
+    GRU_UNROLL for (int i = 0; i < m; i++)
+        GRU_UNROLL for (int q = 0; q < np; q++)
+            GRU_UNROLL for (int v = 0; v < NRV; v++)
+                acc[i][q][v] = load ? VLOAD(c[i] + q * NR + v * VL)
+                               : bias ? VLOAD(bias + q * NR + v * VL) : VZERO();
+    size_t until_pf = 1;
+    for (size_t k = 0; k < kc; k++) {
+        if (pf && --until_pf == 0) {
+            __builtin_prefetch(pf, 0, 2);
+            pf += 64 / sizeof(R);
+            until_pf = every;
+        }
+        V ak[MTHIN];
+        GRU_UNROLL for (int i = 0; i < m; i++) ak[i] = VSET1(a[i][k * sk]);
+        GRU_UNROLL for (int q = 0; q < np; q++)
+            GRU_UNROLL for (int v = 0; v < NRV; v++) {
+                const V b = VLOAD(bp[q] + k * NR + v * VL);
+                GRU_UNROLL for (int i = 0; i < m; i++) acc[i][q][v] = VFMA(ak[i], b, acc[i][q][v]);
+            }
+    }
+    GRU_UNROLL for (int i = 0; i < m; i++)
+        GRU_UNROLL for (int q = 0; q < np; q++)
+            GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(c[i] + q * NR + v * VL, acc[i][q][v]);
+}
+
+/* ukr_rows_n for the (m, np) pairs that occur: 1 <= m <= MTHIN, 1 <= np <= NPR(m). */
+_Static_assert(MTHIN >= 1 && MTHIN <= 4 && PT <= 6 && MR <= 8, "ukr_rows' cases");
+static void KSFX(ukr_rows)(size_t kc, const R *const *a, size_t sk, const R *const *bp,
+                           R *const *c, int load, const R *bias, const R *pf, size_t every,
+                           int m, int np)
+{
+#define GRU_ROWS_CASE(m_, np_)                                                           \
+    case (m_) * 8 + (np_):                                                               \
+        KSFX(ukr_rows_n)(kc, a, sk, bp, c, load, bias, pf, every, m_, np_);              \
+        return;
+    switch (m * 8 + np) {
+    GRU_ROWS_CASE(1, 1)
+#if NPR(1) >= 2
+    GRU_ROWS_CASE(1, 2)
+#endif
+#if NPR(1) >= 3
+    GRU_ROWS_CASE(1, 3)
+#endif
+#if NPR(1) >= 4
+    GRU_ROWS_CASE(1, 4)
+#endif
+#if NPR(1) >= 5
+    GRU_ROWS_CASE(1, 5)
+#endif
+#if NPR(1) >= 6
+    GRU_ROWS_CASE(1, 6)
+#endif
+#if MTHIN >= 2
+    GRU_ROWS_CASE(2, 1)
+#if NPR(2) >= 2
+    GRU_ROWS_CASE(2, 2)
+#endif
+#if NPR(2) >= 3
+    GRU_ROWS_CASE(2, 3)
+#endif
+#if NPR(2) >= 4
+    GRU_ROWS_CASE(2, 4)
+#endif
+#endif
+#if MTHIN >= 3
+    GRU_ROWS_CASE(3, 1)
+#if NPR(3) >= 2
+    GRU_ROWS_CASE(3, 2)
+#endif
+#endif
+#if MTHIN >= 4
+    GRU_ROWS_CASE(4, 1)
+#if NPR(4) >= 2
+    GRU_ROWS_CASE(4, 2)
+#endif
+#endif
+    default: break;
+    }
+#undef GRU_ROWS_CASE
+}
+
+/* One (mr <= MR, nr <= NR) tile of C at (ldc): directly when full; up to MTHIN rows
+ * through the few-row kernel (its own rows only, not MR); else through a local copy, so
+ * that edges run the very same arithmetic. A element (i, k) is at A[i * sa + k * sk]. */
 static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, size_t sk,
                        const R *Bp, R *C, size_t ldc, int load, const R *bias, const R *pf,
                        size_t every)
 {
     const R *a[MR];
     for (size_t i = 0; i < MR; i++) a[i] = A + GRU_MIN(i, mr - 1) * sa;
+    if (mr <= MTHIN) {   /* a short edge tile: only its rows, through the few-row kernel */
+        const R *bp[1] = {Bp};
+        R *c[MTHIN];
+        if (nr == NR) {
+            for (size_t i = 0; i < mr; i++) c[i] = C + i * ldc;
+            KSFX(ukr_rows)(kc, a, sk, bp, c, load, bias, pf, every, (int)mr, 1);
+            return;
+        }
+        R t[MTHIN * NR];
+        for (size_t i = 0; i < mr; i++) {
+            c[i] = t + i * NR;
+            for (size_t j = 0; j < NR; j++)
+                c[i][j] = j >= nr ? (R)0 : load ? C[i * ldc + j] : bias ? bias[j] : (R)0;
+        }
+        KSFX(ukr_rows)(kc, a, sk, bp, c, 1, NULL, pf, every, (int)mr, 1);
+        for (size_t i = 0; i < mr; i++)
+            for (size_t j = 0; j < nr; j++) C[i * ldc + j] = c[i][j];
+        return;
+    }
     if (mr == MR && nr == NR) {
         KSFX(ukr)(kc, a, sk, Bp, C, ldc, load, bias, pf, every);
         return;
@@ -162,74 +280,39 @@ static void KSFX(tile)(size_t mr, size_t nr, size_t kc, const R *A, size_t sa, s
         for (size_t c = 0; c < nr; c++) C[i * ldc + c] = t[i * NR + c];
 }
 
-/* The thin micro-kernel for one row (batch 1 and 2, the streaming case): np <= PT
- * panels at once give np*NRV independent FMA chains where the MR-row tile would have
- * NRV. C[0 : np*NR] = (load ? C : 0) + sum_k a[k*sk] Bp_q[k, :], panel q at bp[q].
- * Always inlined with a constant np (ukr_row below), so acc stays in registers. */
-static GRU_ALWAYS_INLINE void KSFX(ukr_row_n)(size_t kc, const R *a, size_t sk,
-                                              const R *const *bp, R *C, int load,
-                                              const R *bias, const int np)
-{
-    V acc[PT][NRV];
-    GRU_UNROLL for (int q = 0; q < np; q++)
-        GRU_UNROLL for (int v = 0; v < NRV; v++)
-            acc[q][v] = load ? VLOAD(C + q * NR + v * VL)
-                        : bias ? VLOAD(bias + q * NR + v * VL) : VZERO();
-    for (size_t k = 0; k < kc; k++) {
-        const V ak = VSET1(a[k * sk]);
-        GRU_UNROLL for (int q = 0; q < np; q++)
-            GRU_UNROLL for (int v = 0; v < NRV; v++)
-                acc[q][v] = VFMA(ak, VLOAD(bp[q] + k * NR + v * VL), acc[q][v]);
-    }
-    GRU_UNROLL for (int q = 0; q < np; q++)
-        GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(C + q * NR + v * VL, acc[q][v]);
-}
-
-static void KSFX(ukr_row)(size_t kc, const R *a, size_t sk, const R *const *bp, R *C,
-                          int load, const R *bias, int np)
-{
-    switch (np) {
-    case 1: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 1); break;
-    case 2: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 2); break;
-    case 3: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 3); break;
-#if PT >= 4
-    case 4: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 4); break;
-#endif
-#if PT >= 5
-    case 5: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 5); break;
-#endif
-#if PT >= 6
-    case 6: KSFX(ukr_row_n)(kc, a, sk, bp, C, load, bias, 6); break;
-#endif
-    default: break;
-    }
-}
-
-/* Rows one at a time through ukr_row, PT panels at a time (fewer at the end); a
- * partial last panel goes through a copy of its group's columns. */
+/* M <= MTHIN rows, all at once through ukr_rows, NPR(M) panels at a time (fewer at the
+ * end); a partial last panel goes through a copy of its group's columns. The rows'
+ * pointers a[i] = A + i*sa. */
 static void KSFX(block_thin)(size_t M, size_t nc, size_t kc, const R *A, size_t sa,
                              size_t sk, const R *Bp, size_t pstride, R *C, size_t ldc,
                              int load, const R *bias)
 {
+    const int m = (int)M, npm = NPR(m);
     const size_t panels = (nc + NR - 1) / NR;
-    for (size_t q0 = 0; q0 < panels; q0 += PT) {
-        const int np = (int)GRU_MIN((size_t)PT, panels - q0);
+    const R *a[MTHIN];
+    for (int i = 0; i < m; i++) a[i] = A + (size_t)i * sa;
+    for (size_t q0 = 0; q0 < panels; q0 += (size_t)npm) {
+        const int np = (int)GRU_MIN((size_t)npm, panels - q0);
         const R *bp[PT];
         for (int q = 0; q < np; q++) bp[q] = Bp + (q0 + (size_t)q) * pstride;
         const size_t cols = GRU_MIN((size_t)np * NR, nc - q0 * NR);
-        for (size_t i = 0; i < M; i++) {
-            R *c = C + i * ldc + q0 * NR;
-            const R *bq = bias ? bias + q0 * NR : NULL;
-            if (cols == (size_t)np * NR) {
-                KSFX(ukr_row)(kc, A + i * sa, sk, bp, c, load, bq, np);
-                continue;
-            }
-            R t[PT * NR];
-            for (size_t j = 0; j < (size_t)np * NR; j++)
-                t[j] = j >= cols ? (R)0 : load ? c[j] : bq ? bq[j] : (R)0;
-            KSFX(ukr_row)(kc, A + i * sa, sk, bp, t, 1, NULL, np);
-            for (size_t j = 0; j < cols; j++) c[j] = t[j];
+        const R *bq = bias ? bias + q0 * NR : NULL;
+        R *c[MTHIN];
+        if (cols == (size_t)np * NR) {
+            for (int i = 0; i < m; i++) c[i] = C + (size_t)i * ldc + q0 * NR;
+            KSFX(ukr_rows)(kc, a, sk, bp, c, load, bq, NULL, 0, m, np);
+            continue;
         }
+        R t[MTHIN * PT * NR];
+        for (int i = 0; i < m; i++) {
+            const R *ci = C + (size_t)i * ldc + q0 * NR;
+            c[i] = t + (size_t)i * np * NR;
+            for (size_t j = 0; j < (size_t)np * NR; j++)
+                c[i][j] = j >= cols ? (R)0 : load ? ci[j] : bq ? bq[j] : (R)0;
+        }
+        KSFX(ukr_rows)(kc, a, sk, bp, c, 1, NULL, NULL, 0, m, np);
+        for (int i = 0; i < m; i++)
+            for (size_t j = 0; j < cols; j++) C[(size_t)i * ldc + q0 * NR + j] = c[i][j];
     }
 }
 
@@ -535,6 +618,7 @@ static void KSFX(weight_drop)(size_t r0, size_t r1, size_t N, const R *w, double
 }
 
 #undef NR
+#undef NPR
 
 /* ---- cell kernels (see kernels.h for their contracts) --------------------------------
  * Vectorised over the hidden units j, VL at a time; a ragged end goes through a
