@@ -27,6 +27,8 @@
  * chosen so the whole run takes about `seconds`. Printed: the best and the median round
  * of each (per step, per pass) and step / read as the median over rounds of the
  * per-round ratio (paired: a slow patch of the machine hits both) and as best / best.
+ * The model's weights and biases, the clock and the timed block of steps come from
+ * bench/bench_util.h (shared with step_c.c).
  * Output: a line "gates passed: ..." (or "gate FAILED: ..."), then one line
  * (bench/step_bound.py parses it):
  *   I=256 H=256 layers=1 threads=1 (avx512; read loop avx512f): gru_step 18.60 us
@@ -40,7 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_util.h"
 
 #define ROUNDS 15
 
@@ -48,55 +51,6 @@
 const char *read_bw_isa(void);
 double read_mean_seconds(const float *buf, size_t n_floats, int passes, int threads);
 double read_sum(const float *buf, size_t n_floats, int threads);
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Every tensor of every layer (weights and biases) from one pseudo-random stream. */
-static int set_params(gru_model *m, int64_t I, int64_t H, int layers)
-{
-    const size_t nw = (size_t)(3 * H * (I > H ? I : H)) + 8;
-    float *w = malloc(nw * sizeof *w);   /* (3H, max(I, H)) and 8 more: tensors start at
-                                            offsets 0, 3, 5 and 7 */
-    if (!w) return GRU_ERR_NO_MEMORY;
-    uint64_t seed = 1;
-    for (size_t i = 0; i < nw; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        w[i] = (float)((double)(seed >> 40) / 16777216.0 - 0.5) * 0.1f;
-    }
-    int st = GRU_OK;
-    char name[32];
-    for (int l = 0; l < layers && st == GRU_OK; l++) {
-        snprintf(name, sizeof name, "weight_ih_l%d", l);
-        st = gru_param_set(m, name, w, (size_t)(3 * H * (l == 0 ? I : H)));
-        snprintf(name, sizeof name, "weight_hh_l%d", l);
-        if (st == GRU_OK) st = gru_param_set(m, name, w + 7, (size_t)(3 * H * H));
-        snprintf(name, sizeof name, "bias_ih_l%d", l);
-        if (st == GRU_OK) st = gru_param_set(m, name, w + 3, (size_t)(3 * H));
-        snprintf(name, sizeof name, "bias_hh_l%d", l);
-        if (st == GRU_OK) st = gru_param_set(m, name, w + 5, (size_t)(3 * H));
-    }
-    free(w);
-    return st;
-}
-
-static double time_steps(gru_model *m, long steps, const float *x, float *h, void *scratch,
-                         size_t sb)
-{
-    const double t0 = now();
-    for (long i = 0; i < steps; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
-    return (now() - t0) / (double)steps;
-}
 
 /* The step gate: gru_step from h0 == gru_forward over T = 1 from h0, bitwise. */
 static int gate_step(gru_model *m, int64_t I, int64_t H, int layers, const float *x,
@@ -164,7 +118,7 @@ int main(int argc, char **argv)
     gru_model *m = NULL;
     size_t sb = 0;
     int st = gru_create(&cfg, &m);
-    if (st == GRU_OK) st = set_params(m, I, H, layers);
+    if (st == GRU_OK) st = bench_set_params(m, I, H, layers);
     if (st == GRU_OK) st = gru_set_num_threads(m, threads);
     if (st == GRU_OK) st = gru_step_scratch_size(m, 1, &sb);
     /* the weight bytes one step reads: 3H(I+H) floats, then 3H(2H) per further layer */
@@ -198,7 +152,8 @@ int main(int argc, char **argv)
     /* Calibration (also the warm-up): how long one step and one pass take. */
     long k = 1;
     double ts;
-    while ((ts = time_steps(m, k, x, h, scratch, sb)) * (double)k < 0.01 && k < (1L << 24))
+    while ((ts = bench_time_steps(m, k, x, h, scratch, sb)) * (double)k < 0.01
+           && k < (1L << 24))
         k *= 2;
     int kr = 1;
     double tr;
@@ -216,13 +171,13 @@ int main(int argc, char **argv)
 
     double t_step[ROUNDS], t_read[ROUNDS], ratio[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        t_step[r] = time_steps(m, k, x, h, scratch, sb);
+        t_step[r] = bench_time_steps(m, k, x, h, scratch, sb);
         t_read[r] = read_mean_seconds(buf, nw, kr, threads);
         ratio[r] = t_step[r] / t_read[r];
     }
-    qsort(t_step, ROUNDS, sizeof t_step[0], cmp_double);
-    qsort(t_read, ROUNDS, sizeof t_read[0], cmp_double);
-    qsort(ratio, ROUNDS, sizeof ratio[0], cmp_double);
+    bench_sort(t_step, ROUNDS);
+    bench_sort(t_read, ROUNDS);
+    bench_sort(ratio, ROUNDS);
     printf("I=%lld H=%lld layers=%d threads=%d (%s; read loop %s): gru_step %.2f us "
            "(median %.2f us); read loop %.2f us (median %.2f us) over %zu bytes; "
            "step/read %.3f (best/best %.3f) [q1 %.3f, q3 %.3f]; %ld steps and %d passes "

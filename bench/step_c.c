@@ -12,7 +12,9 @@
  * formats: one or more of "f32" (the float32 model), "int8", "bf16" (the model quantized
  * with gru_quantize, GRU_INT8 / GRU_BF16; weights 1 or 2 bytes per value), separated by
  * commas, e.g. f32,int8,bf16: the models are timed alternately, round by round. layers:
- * the number of stacked layers (I -> H, then H -> H).
+ * the number of stacked layers (I -> H, then H -> H). Weights and biases: the fixed
+ * pseudo-random values of bench_set_params (bench/bench_util.h, with the clock and the
+ * timed block of steps; step_bound.c's too).
  *
  * Prints, per model in the order given, the best and the median per-step time over 15
  * rounds of `steps` steps, and the weight bytes read per second at the best time. Exit
@@ -24,46 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_util.h"
 
 #define ROUNDS 15
 #define MAX_MODELS 3
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Every weight of every layer from one deterministic pseudo-random buffer. */
-static int set_weights(gru_model *m, int64_t I, int64_t H, int layers)
-{
-    const size_t nw = (size_t)(3 * H * (I > H ? I : H));
-    float *w = malloc(nw * sizeof *w);   /* (3H, max(I, H)) */
-    if (!w) return GRU_ERR_NO_MEMORY;
-    uint64_t seed = 1;
-    for (size_t i = 0; i < nw; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        w[i] = (float)((double)(seed >> 40) / 16777216.0 - 0.5) * 0.1f;
-    }
-    int st = GRU_OK;
-    char name[32];
-    for (int l = 0; l < layers && st == GRU_OK; l++) {
-        snprintf(name, sizeof name, "weight_ih_l%d", l);
-        st = gru_param_set(m, name, w, (size_t)(3 * H * (l == 0 ? I : H)));
-        snprintf(name, sizeof name, "weight_hh_l%d", l);
-        if (st == GRU_OK) st = gru_param_set(m, name, w, (size_t)(3 * H * H));
-    }
-    free(w);
-    return st;
-}
 
 /* The model to step: float32, or its int8 / bf16 quantization (fmt 0, 1, 2). */
 static int make_model(int64_t I, int64_t H, int layers, int threads, int fmt, gru_model **out)
@@ -76,7 +43,7 @@ static int make_model(int64_t I, int64_t H, int layers, int threads, int fmt, gr
     gru_model *m;
     int st = gru_create(&cfg, &m);
     if (st != GRU_OK) return st;
-    st = set_weights(m, I, H, layers);
+    st = bench_set_params(m, I, H, layers);
     if (st == GRU_OK && fmt != 0) {
         gru_model *q;
         st = gru_quantize(m, fmt == 1 ? GRU_INT8 : GRU_BF16, &q);
@@ -112,20 +79,12 @@ static int parse_formats(const char *list, int fmts[MAX_MODELS])
     return n;
 }
 
-static double time_steps(gru_model *m, long steps, const float *x, float *h, void *scratch,
-                         size_t sb)
-{
-    const double t0 = now();
-    for (long i = 0; i < steps; i++) gru_step(m, 1, x, h, NULL, scratch, sb);
-    return (now() - t0) / (double)steps;
-}
-
 static void report(gru_model *m, int fmt, int64_t I, int64_t H, int layers, int threads,
                    double *t)
 {
     const size_t width = fmt == 0 ? sizeof(float) : fmt == 1 ? 1 : 2;
     const size_t bytes = (size_t)(3 * H * (I + H) + (layers - 1) * 3 * H * 2 * H) * width;
-    qsort(t, ROUNDS, sizeof t[0], cmp_double);
+    bench_sort(t, ROUNDS);
     printf("I=%lld H=%lld layers=%d threads=%d (%s%s%s%s): gru_step %.2f us per step "
            "(median %.2f us); weights %.2f MB, read at %.1f GB/s\n", (long long)I,
            (long long)H, layers, threads, gru_isa(m), fmt ? ", " : "",
@@ -167,9 +126,9 @@ int main(int argc, char **argv)
 
     /* Rounds alternate between the models (a slow patch of a shared machine hits all). */
     static double t[MAX_MODELS][ROUNDS];
-    for (int k = 0; k < nm; k++) time_steps(m[k], steps / 4 + 1, x, h, scratch, sb);
+    for (int k = 0; k < nm; k++) bench_time_steps(m[k], steps / 4 + 1, x, h, scratch, sb);
     for (int r = 0; r < ROUNDS; r++)
-        for (int k = 0; k < nm; k++) t[k][r] = time_steps(m[k], steps, x, h, scratch, sb);
+        for (int k = 0; k < nm; k++) t[k][r] = bench_time_steps(m[k], steps, x, h, scratch, sb);
     for (int k = 0; k < nm; k++) {
         report(m[k], fmts[k], I, H, layers, threads, t[k]);
         gru_destroy(m[k]);
