@@ -12,7 +12,11 @@ Guarantees:
   * cache_levels() reads the data caches' sizes from sysfs at run time, weight_level()
     names the level a buffer of a given size lives in, and measure_read_bandwidth()
     times bench/read_bw.c over a buffer of exactly that size (best pass, like the FMA
-    peak); the C files are compiled on first use into $TMPDIR/pygru-bench-$UID/.
+    peak); the C files are compiled on first use into $TMPDIR/pygru-bench-$UID/;
+  * build_c_tool() builds a bench/ C program against c/build/libgru.a (the C step tools
+    of quant_compare.py and step_bound.py) into the same directory, one executable per
+    process, removed at exit; a build that cannot run or fails raises RuntimeError with
+    make's or the compiler's message.
 """
 import datetime
 import os
@@ -133,6 +137,52 @@ def _compiled(name, extra_flags=()):
     lib = ctypes.CDLL(so)
     _LIBS[name] = lib
     return lib
+
+
+def build_c_tool(name, sources, extra_flags=(), make=True):
+    """Path of an executable built from the bench/ C files `sources` (e.g.
+    ("step_bound.c", "read_bw.c")) against this tree's c/build/libgru.a: cc ($CC) -O2
+    -std=c11 -Ic/include, extra_flags, the sources, libgru.a, -lm -pthread, into
+    $TMPDIR/pygru-bench-$UID/<name>-<pid> (one per process, so runs from two trees never
+    share one; removed when the process exits). make: run `make -C c -j2 all` first
+    (incremental), else use the libgru.a already built. Raises RuntimeError saying why
+    when make or the compiler cannot run or fails, or libgru.a is missing."""
+    import atexit
+    import subprocess
+    import tempfile
+    bench = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(bench)
+    lib = os.path.join(root, "c", "build", "libgru.a")
+    cc = os.environ.get("CC", "cc")
+    try:
+        if make:
+            r = subprocess.run(["make", "-C", os.path.join(root, "c"), "-j2", "all"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("make -C c failed (exit %d): %s" % (
+                    r.returncode, r.stderr.strip()[-300:]))
+        if not os.path.exists(lib):
+            raise RuntimeError("c/build/libgru.a missing (make -C c, or --c-step build)")
+        out_dir = os.path.join(tempfile.gettempdir(), "pygru-bench-%d" % os.getuid())
+        os.makedirs(out_dir, exist_ok=True)
+        exe = os.path.join(out_dir, "%s-%d" % (name, os.getpid()))
+        r = subprocess.run([cc, "-O2", "-std=c11", "-I" + os.path.join(root, "c", "include"),
+                            *extra_flags, *(os.path.join(bench, s) for s in sources), lib,
+                            "-lm", "-pthread", "-o", exe], capture_output=True, text=True)
+    except OSError as exc:         # no make or no compiler on the PATH, an unwritable $TMPDIR
+        raise RuntimeError("building %s failed: %s" % (sources[0], exc)) from exc
+    if r.returncode != 0:
+        raise RuntimeError("compiling %s failed (%s, exit %d): %s" % (
+            sources[0], cc, r.returncode, r.stderr.strip()[:300]))
+    atexit.register(_remove, exe)
+    return exe
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _fma_lib():

@@ -33,7 +33,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -225,28 +224,6 @@ def failed_gates(results):
 
 
 # ---- the C step -----------------------------------------------------------------------
-
-def step_c_binary(mode):
-    """Path of bench/step_c.c compiled against c/build/libgru.a, or (None, why not)."""
-    lib = os.path.join(ROOT, "c", "build", "libgru.a")
-    if mode == "build":
-        r = subprocess.run(["make", "-C", os.path.join(ROOT, "c"), "-j2", "all"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            return None, "make -C c failed: %s" % r.stderr.strip()[-300:]
-    if not os.path.exists(lib):
-        return None, "c/build/libgru.a missing (make -C c, or --c-step build)"
-    out_dir = os.path.join(tempfile.gettempdir(), "pygru-bench-%d" % os.getuid())
-    os.makedirs(out_dir, exist_ok=True)
-    exe = os.path.join(out_dir, "step_c-%d" % os.getpid())
-    cc = os.environ.get("CC", "cc")
-    r = subprocess.run([cc, "-O2", "-std=c11", "-I" + os.path.join(ROOT, "c", "include"),
-                        os.path.join(HERE, "step_c.c"), lib, "-lm", "-pthread", "-o", exe],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, "compiling step_c.c failed: %s" % r.stderr.strip()[:300]
-    return exe, None
-
 
 def run_step_c(exe, wl, threads, fmts, est, seconds):
     """step_c on the formats fmts (e.g. ["f32", "int8"]), timed alternately round by
@@ -476,8 +453,13 @@ def main(argv=None):
     log("machine: %s (%s), %s logical CPUs, load %s; pygru %s" % (
         info["cpu_model"], info["cpu_family_model"], info["logical_cpus"],
         info["loadavg_start"], info["pygru_info"]))
-    exe, why_no_c = (None, "off") if args.c_step == "off" or not args.step_list else \
-        step_c_binary(args.c_step)
+    exe, why_no_c = None, "off"
+    if args.c_step != "off" and args.step_list:
+        try:   # step_c.c against c/build/libgru.a
+            exe, why_no_c = machine.build_c_tool("step_c", ("step_c.c",),
+                                                 make=args.c_step == "build"), None
+        except RuntimeError as exc:
+            why_no_c = str(exc)
     if why_no_c and why_no_c != "off":
         log("C step: %s" % why_no_c)
     batch = run_batch(args, started)
@@ -491,8 +473,6 @@ def main(argv=None):
     if args.txt:
         with open(args.txt, "w") as f:
             f.write("$ %s\n\n%s" % (" ".join(["bench/quant_compare.py"] + sys.argv[1:]), text))
-    if exe is not None and os.path.exists(exe):
-        os.unlink(exe)
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("shape_list",)}
         doc = {"machine": info, "settings": settings, "batch": batch, "step": step,

@@ -32,7 +32,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,29 +108,6 @@ def log(msg):
 def weight_bytes(I, H, L):
     """float32 weight bytes one step reads: 3H(I+H) + (L-1) 3H(2H) values."""
     return 4 * (3 * H * (I + H) + (L - 1) * 3 * H * 2 * H)
-
-
-def c_binary(mode):
-    """(path of step_bound.c + read_bw.c built against c/build/libgru.a, None) or
-    (None, why not)."""
-    lib = os.path.join(ROOT, "c", "build", "libgru.a")
-    if mode == "build":
-        r = subprocess.run(["make", "-C", os.path.join(ROOT, "c"), "-j2", "all"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            return None, "make -C c failed: %s" % r.stderr.strip()[-300:]
-    if not os.path.exists(lib):
-        return None, "c/build/libgru.a missing (make -C c, or --c-step build)"
-    out_dir = os.path.join(tempfile.gettempdir(), "pygru-bench-%d" % os.getuid())
-    os.makedirs(out_dir, exist_ok=True)
-    exe = os.path.join(out_dir, "step_bound-%d" % os.getpid())
-    cc = os.environ.get("CC", "cc")
-    r = subprocess.run([cc, "-O2", "-std=c11", "-I" + os.path.join(ROOT, "c", "include"),
-                        os.path.join(HERE, "step_bound.c"), os.path.join(HERE, "read_bw.c"),
-                        lib, "-lm", "-pthread", "-o", exe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, "compiling step_bound.c failed: %s" % r.stderr.strip()[:300]
-    return exe, None
 
 
 def run_c(exe, I, H, L, threads, seconds):
@@ -329,7 +305,11 @@ def main(argv=None):
     log("machine: %s (%s), %s logical CPUs, load %s; caches %s" % (
         info["cpu_model"], info["cpu_family_model"], info["logical_cpus"],
         info["loadavg_start"], info["cache_levels"]))
-    exe, why = c_binary(args.c_step)
+    try:   # step_bound.c + read_bw.c against c/build/libgru.a
+        exe, why = machine.build_c_tool("step_bound", ("step_bound.c", "read_bw.c"),
+                                        make=args.c_step == "build"), None
+    except RuntimeError as exc:
+        exe, why = None, str(exc)
     if why:
         log("C tool: %s" % why)
     rows = []
@@ -341,8 +321,6 @@ def main(argv=None):
                 row["label"], threads,
                 "%s us" % us(row["py"]["median"]) if row["py"].get("status") == "ok"
                 else row["py"]["status"], row["c"].get("line") or row["c"].get("status")))
-    if exe and os.path.exists(exe):
-        os.unlink(exe)
     info["loadavg_end"] = os.getloadavg()
     buf = io.StringIO()
     report(info, args, rows, buf)
