@@ -39,10 +39,31 @@ BENCH = os.path.join(ROOT, "bench")
 NAMES = ("pygru", "pygru-int8", "pygru-bf16", "torch-qint8", "torch", "ort")
 
 
-def run_script(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(BENCH, "quant_compare.py")] + list(args),
+def run_bench(script, *args, env=None):
+    """bench/<script> with args in a subprocess on this tree's pygru (PYTHONPATH and cwd
+    the repository; env: more environment variables): its CompletedProcess (text)."""
+    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run([sys.executable, os.path.join(BENCH, script)] + list(args),
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def run_bench_report(script, out_dir, *args, txt=True, env=None, check=True):
+    """bench/<script> with args and --json out_dir/out.json (and, with txt, --txt
+    out_dir/out.txt) appended: (CompletedProcess, the JSON document, the text report or
+    None). check: its exit status must be 0 (the assertion shows the output's tail); a
+    report that was not written fails as well."""
+    js, tx = os.path.join(str(out_dir), "out.json"), os.path.join(str(out_dir), "out.txt")
+    r = run_bench(script, *args, "--json", js, *(("--txt", tx) if txt else ()), env=env)
+    if check:
+        assert r.returncode == 0, "%s %s failed (%d):\n%s\n%s" % (
+            script, " ".join(args), r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    with open(js) as f:
+        doc = json.load(f)
+    text = None
+    if txt:
+        with open(tx) as f:
+            text = f.read()
+    return r, doc, text
 
 
 # The C step needs libgru built: --c-step build runs make -C c (incremental), so the
@@ -52,18 +73,10 @@ C_STEP = "build" if shutil.which("make") and shutil.which(os.environ.get("CC", "
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("quant_compare")
-    js, txt = str(d / "out.json"), str(d / "out.txt")
-    r = run_script("--quick", "--shapes", "12,4,16,24", "8,32,16,24,2,bi",
-                   "--steps", "16,24", "16,24,2", "--threads", "1,2", "--target", "0.02",
-                   "--c-step", C_STEP, "--c-seconds", "0.02",
-                   "--budget", "30", "--json", js, "--txt", txt)
-    assert r.returncode == 0, "quant_compare.py failed (%d):\n%s\n%s" % (
-        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
-    with open(js) as f:
-        doc = json.load(f)
-    with open(txt) as f:
-        text = f.read()
+    r, doc, text = run_bench_report(
+        "quant_compare.py", tmp_path_factory.mktemp("quant_compare"), "--quick", "--shapes",
+        "12,4,16,24", "8,32,16,24,2,bi", "--steps", "16,24", "16,24,2", "--threads", "1,2",
+        "--target", "0.02", "--c-step", C_STEP, "--c-seconds", "0.02", "--budget", "30")
     return doc, text, r.stdout
 
 
@@ -171,7 +184,7 @@ def test_torch_dynamic_quantization_replaces_the_gru(monkeypatch):
     (["--contenders", "pygru,tf"], "--contenders: unknown 'tf'"),
 ])
 def test_bad_arguments(args, message):
-    r = run_script(*args)
+    r = run_bench("quant_compare.py", *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
@@ -180,23 +193,12 @@ def test_bad_arguments(args, message):
 CELL_VARIANTS = ("layer_norm", "zoneout", "weight_dropout", "augru")
 
 
-def run_cells(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(BENCH, "cells.py")] + list(args),
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def cells_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cells")
-    js, txt = str(d / "out.json"), str(d / "out.txt")
-    r = run_cells("--quick", "--shapes", "10,4,16,24", "7,3,5,8", "--target", "0.02",
-                  "--json", js, "--txt", txt)
-    with open(js) as f:
-        doc = json.load(f)
-    with open(txt) as f:
-        text = f.read()
-    return r, doc, text
+    # the exit status is checked by test_cells_variants_are_gated_and_timed alone
+    return run_bench_report("cells.py", tmp_path_factory.mktemp("cells"), "--quick",
+                            "--shapes", "10,4,16,24", "7,3,5,8", "--target", "0.02",
+                            check=False)
 
 
 def test_cells_plain_is_gated_and_timed(cells_run):
@@ -286,17 +288,11 @@ def test_cells_reference(monkeypatch):
     (["--threads", "0"], "--threads must be integers >= 1"),
 ])
 def test_cells_bad_arguments(args, message):
-    r = run_cells(*args)
+    r = run_bench("cells.py", *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
 # ---- bench/contention.py: 2 threads against 1 while a core is kept busy (issue 15) ----------
-
-def run_contention(*args, env=None):
-    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
-    return subprocess.run([sys.executable, os.path.join(BENCH, "contention.py")] + list(args),
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
 
 def _have_spinner():
     sys.path.insert(0, BENCH)
@@ -312,17 +308,10 @@ def _have_spinner():
 def contention_run(tmp_path_factory):
     # GRU_THREAD_MIN_WORK=0: libgru splits even these tiny rows over the threads, so the
     # pool really runs under every condition
-    d = tmp_path_factory.mktemp("contention")
-    js, txt = str(d / "out.json"), str(d / "out.txt")
-    r = run_contention("--quick", "--shapes", "12,4,16,24", "8,3,8,16,2,bi",
-                       "--stream-size", "16", "--stream-steps", "5", "--target", "0.02",
-                       "--json", js, "--txt", txt, env={"GRU_THREAD_MIN_WORK": "0"})
-    assert r.returncode == 0, "contention.py failed (%d):\n%s\n%s" % (
-        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
-    with open(js) as f:
-        doc = json.load(f)
-    with open(txt) as f:
-        text = f.read()
+    r, doc, text = run_bench_report(
+        "contention.py", tmp_path_factory.mktemp("contention"), "--quick", "--shapes",
+        "12,4,16,24", "8,3,8,16,2,bi", "--stream-size", "16", "--stream-steps", "5",
+        "--target", "0.02", env={"GRU_THREAD_MIN_WORK": "0"})
     return doc, text, r.stdout
 
 
@@ -408,26 +397,17 @@ def test_contention_wrong_result_is_not_timed(monkeypatch):
     (["--stream-steps", "0"], "must be >= 1"),
 ])
 def test_contention_bad_arguments(args, message):
-    r = run_contention(*args)
+    r = run_bench("contention.py", *args)
 # ---- bench/compare.py --set published: issue 15's published shapes and their bounds --
-
-def run_compare(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(BENCH, "compare.py")] + list(args),
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
 
 @pytest.fixture(scope="module")
 def published_run(tmp_path_factory):
-    js = str(tmp_path_factory.mktemp("published") / "out.json")
     # one DeepBench sequence row (T = 5 instead of 25) and the LPCNet step, 1 thread
-    r = run_compare("--set", "published", "--quick", "--shapes-filter",
-                    "deepbench-h512-b1,lpcnet", "--published-T", "5", "--threads", "1",
-                    "--target", "0.02", "--json", js)
-    assert r.returncode == 0, "compare.py --set published failed (%d):\n%s\n%s" % (
-        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
-    with open(js) as f:
-        return json.load(f), r.stdout
+    r, doc, _ = run_bench_report(
+        "compare.py", tmp_path_factory.mktemp("published"), "--set", "published", "--quick",
+        "--shapes-filter", "deepbench-h512-b1,lpcnet", "--published-T", "5", "--threads", "1",
+        "--target", "0.02", txt=False)
+    return doc, r.stdout
 
 
 def test_published_rows_are_gated_timed_and_bounded(published_run):
@@ -523,7 +503,7 @@ def test_published_bound_is_the_larger_ceiling(monkeypatch):
     (["--set", "published", "--contenders", "pygru,tf"], "--contenders: unknown 'tf'"),
 ])
 def test_published_bad_arguments(args, message):
-    r = run_compare(*args)
+    r = run_bench("compare.py", *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
@@ -596,23 +576,11 @@ def test_cache_levels_and_weight_level(tmp_path, monkeypatch):
 
 # ---- bench/step_bound.py: the C and Python steps against the read loop -----------------
 
-def run_step_bound(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(BENCH, "step_bound.py")] + list(args),
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
-
 @pytest.mark.skipif(C_STEP == "off", reason="no make or C compiler: the C tool is not built")
 def test_step_bound_script(tmp_path):
-    js, txt = str(tmp_path / "sb.json"), str(tmp_path / "sb.txt")
-    r = run_step_bound("--quick", "--steps", "16,24", "24,24,2", "--threads", "1,2",
-                       "--seconds", "0.05", "--py-seconds", "0.05", "--rounds", "4",
-                       "--json", js, "--txt", txt)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    with open(js) as f:
-        doc = json.load(f)
-    with open(txt) as f:
-        text = f.read()
+    _, doc, text = run_bench_report(
+        "step_bound.py", tmp_path, "--quick", "--steps", "16,24", "24,24,2", "--threads",
+        "1,2", "--seconds", "0.05", "--py-seconds", "0.05", "--rounds", "4")
     assert [(row["I"], row["H"], row["layers"], row["threads"]) for row in doc["rows"]] == [
         (16, 24, 1, 1), (16, 24, 1, 2), (24, 24, 2, 1), (24, 24, 2, 2)]
     for row in doc["rows"]:
@@ -662,5 +630,5 @@ def test_step_bound_gates(monkeypatch, tmp_path):
     (["--rounds", "1"], "--rounds must be >= 2"),
 ])
 def test_step_bound_bad_arguments(args, message):
-    r = run_step_bound(*args)
+    r = run_bench("step_bound.py", *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
