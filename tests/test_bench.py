@@ -398,6 +398,9 @@ def test_contention_wrong_result_is_not_timed(monkeypatch):
 ])
 def test_contention_bad_arguments(args, message):
     r = run_bench("contention.py", *args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
 # ---- bench/compare.py --set published: issue 15's published shapes and their bounds --
 
 @pytest.fixture(scope="module")
