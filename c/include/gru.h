@@ -379,7 +379,8 @@ GRU_API gru_status gru_weight_dropout_mask(const gru_model *model, const void *w
  * Busy cores: a call offers its work to the pool's threads and runs on the calling
  * thread alone if one of them does not take it at once (it is waking up, or held off
  * its core by another thread: another pool of the program, another process); a call
- * whose threads waited for each other for a fifth of its time makes the next calls run
+ * whose threads waited for each other for a fifth of its time and at least 0.2 ms (less
+ * than a scheduler time slice is not a lost core) makes the next calls run
  * alone for a while (a millisecond or that call's time, doubling while it lasts, up to
  * 0.25 s or eight calls; the model keeps this record across thread-count changes). So a busy core costs a call about what one thread costs, never a scheduler
  * time slice per step; results do not change. A model created with GRU_THREAD_MIN_WORK=0

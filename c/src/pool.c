@@ -62,8 +62,8 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11, SPIN_
  * call offers again: another pool's threads often spin only for milliseconds after
  * their own work, as PyTorch's OpenMP workers do). A team whose threads waited at
  * barriers (the long waits, SPIN_TIMED on) for more than STALL_FRACTION of the call's
- * time in all, the latest of them in the call's second half, lost a core during the
- * call and had not got it back: the calls of the next SOLO_MIN_S (at least
+ * time and more than STALL_MIN_S in all, the latest of them in the call's second half,
+ * lost a core during the call and had not got it back: the calls of the next SOLO_MIN_S (at least
  * SOLO_CALLS times that call's time), doubling while it lasts, up to SOLO_MAX_S (or
  * SOLO_MAX_CALLS calls), then run on the caller alone before the team is tried again.
  * (Making a missed offer start such a period as well measured worse: after each torch
@@ -74,6 +74,16 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11, SPIN_
 #define ACCEPT_MIN_S 2e-6
 #define ACCEPT_MAX_S 2e-2
 #define STALL_FRACTION 0.2
+/* A thread that loses its core to another runnable thread waits at least a scheduler
+ * slice (Linux: 0.75 ms and more) to get it back. Shorter waits are something else: a
+ * worker whose caches went cold while it slept (the first team call after a while
+ * alone: its share of the weights comes from L3, 10-30 us longer for a 27 us step on
+ * the AMD EPYC of bench/RESULTS.md), an interrupt, the hypervisor. Counting those as a
+ * lost core sent a short call's team alone on an idle machine, and kept it alone: each
+ * alone period let the worker's caches go cold again, its next team call waited again,
+ * and the period doubled (a 2-layer B = 1 step stayed at its 1-thread 42 us instead of
+ * 27). */
+#define STALL_MIN_S 2e-4
 #define SOLO_MIN_S 1e-3
 #define SOLO_MAX_S 0.25
 #define SOLO_CALLS 1.0
@@ -327,7 +337,7 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
     const double stall_end = late > 0 ? t1 : 1e-9 * (double)atomic_load(&p->stall_end_ns);
     /* a core lost during the call, and still lost in its second half (a pool that held
      * it only at the start, as PyTorch's after its own call, has let go by then) */
-    if (stall > STALL_FRACTION * (t1 - t0) && stall_end > t0 + 0.5 * (t1 - t0) && !p->patient)
+    if (stall > STALL_FRACTION * (t1 - t0) && stall > STALL_MIN_S && stall_end > t0 + 0.5 * (t1 - t0) && !p->patient)
         go_solo(p, t1, t1 - t0);
     else p->mem->solo_s = 0;
     atomic_flag_clear(&p->busy);

@@ -13,7 +13,8 @@
  * small fraction of the call's estimated time (`work`); a worker that is waking up or
  * is not on a core misses it, and the caller then withdraws the offer and runs this
  * call alone rather than wait a scheduler time slice for it. A team whose threads
- * sleep at barriers for a fifth of the call (a worker lost its core mid-call) makes
+ * sleep at barriers for a fifth of the call and at least 0.2 ms (a worker lost its
+ * core mid-call: shorter waits are cold caches, interrupts, the hypervisor) makes
  * the next calls run alone for a while (a millisecond or the call's time, doubling
  * while it lasts, up to a quarter second or eight calls), after which the team is tried
  * again: a busy core costs a call about what one thread costs, and an idle machine
