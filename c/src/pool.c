@@ -63,9 +63,10 @@ enum { SPIN_IDLE = 1 << 12, SPIN_BARRIER = 1 << 11, SPIN_CALLER = 1 << 11, SPIN_
  * their own work, as PyTorch's OpenMP workers do). A team whose threads waited at
  * barriers (the long waits, SPIN_TIMED on) for more than STALL_FRACTION of the call's
  * time and more than STALL_MIN_S in all, the latest of them in the call's second half,
- * lost a core during the call and had not got it back: the calls of the next SOLO_MIN_S (at least
- * SOLO_CALLS times that call's time), doubling while it lasts, up to SOLO_MAX_S (or
- * SOLO_MAX_CALLS calls), then run on the caller alone before the team is tried again.
+ * lost a core during the call and had not got it back: the calls of the next
+ * SOLO_MIN_S (at least SOLO_CALLS times that call's time), doubling while it lasts, up
+ * to SOLO_MAX_S (or SOLO_MAX_CALLS calls), then run on the caller alone before the team
+ * is tried again.
  * (Making a missed offer start such a period as well measured worse: after each torch
  * call in compare.py's alternation the 2-thread training rows ran alone throughout,
  * 100,32,128,256 at 63 ms instead of 54.) */
@@ -337,7 +338,8 @@ void gru_pool_run(gru_pool *p, void (*fn)(void *, gru_team *), void *arg, double
     const double stall_end = late > 0 ? t1 : 1e-9 * (double)atomic_load(&p->stall_end_ns);
     /* a core lost during the call, and still lost in its second half (a pool that held
      * it only at the start, as PyTorch's after its own call, has let go by then) */
-    if (stall > STALL_FRACTION * (t1 - t0) && stall > STALL_MIN_S && stall_end > t0 + 0.5 * (t1 - t0) && !p->patient)
+    if (stall > STALL_FRACTION * (t1 - t0) && stall > STALL_MIN_S &&
+        stall_end > t0 + 0.5 * (t1 - t0) && !p->patient)
         go_solo(p, t1, t1 - t0);
     else p->mem->solo_s = 0;
     atomic_flag_clear(&p->busy);

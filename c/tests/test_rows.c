@@ -84,13 +84,21 @@ static void same_row(const char *what, const void *batch, const void *alone, int
     free(want);
 }
 
+/* The model of a case (2 layers, bias, uniform(-0.4, 0.4) parameters), the context set
+ * for its setup. Returns 1 on success (tmodel_create's failure is counted). */
+static int rows_model(tmodel *tm, const char *what, const char *isa, int dt, int ra,
+                      int64_t H, int bidirectional, rng *g)
+{
+    check_set_ctx("rows %s isa=%s %s reset_after=%d H=%lld: setup", what, isa,
+                  dt == GRU_FLOAT32 ? "f32" : "f64", ra, (long long)H);
+    gru_config cfg = make_config(I, H, L, bidirectional, 1, ra, dt);
+    return tmodel_create(tm, &cfg, g, 0.4);
+}
+
 static void forward_rows(const char *isa, int dt, int ra, int64_t H, rng *g)
 {
-    check_set_ctx("rows isa=%s %s reset_after=%d H=%lld: setup", isa,
-                  dt == GRU_FLOAT32 ? "f32" : "f64", ra, (long long)H);
-    gru_config cfg = make_config(I, H, L, 1, 1, ra, dt);
     tmodel tm;
-    if (!tmodel_create(&tm, &cfg, g, 0.4)) return;
+    if (!rows_model(&tm, "forward", isa, dt, ra, H, 1, g)) return;
     const size_t nx1 = T * I, nh1 = (size_t)(L * D * H), no1 = (size_t)(T * D * H);
     double *x1 = malloc(nx1 * sizeof *x1), *h01 = malloc(nh1 * sizeof *h01);
     double *go1 = malloc(no1 * sizeof *go1), *ghn1 = malloc(nh1 * sizeof *ghn1);
@@ -104,7 +112,7 @@ static void forward_rows(const char *isa, int dt, int ra, int64_t H, rng *g)
     for (int64_t B = 2; B <= MAXB; B++)
         for (int k = 0; k < 2; k++) {
             const int64_t pos = k ? B - 1 : 0;
-            check_set_ctx("rows isa=%s %s reset_after=%d H=%lld B=%lld pos=%lld", isa,
+            check_set_ctx("rows forward isa=%s %s reset_after=%d H=%lld B=%lld pos=%lld", isa,
                           dt == GRU_FLOAT32 ? "f32" : "f64", ra, (long long)H, (long long)B,
                           (long long)pos);
             const size_t nx = (size_t)(T * B * I), nh = (size_t)(L * D * B * H);
@@ -154,11 +162,8 @@ done:
 /* gru_step of B streams: stream pos's new state is its state stepped alone. */
 static void step_rows(const char *isa, int dt, int ra, int64_t H, rng *g)
 {
-    check_set_ctx("rows step isa=%s %s reset_after=%d H=%lld: setup", isa,
-                  dt == GRU_FLOAT32 ? "f32" : "f64", ra, (long long)H);
-    gru_config cfg = make_config(I, H, L, 0, 1, ra, dt);
     tmodel tm;
-    if (!tmodel_create(&tm, &cfg, g, 0.4)) return;
+    if (!rows_model(&tm, "step", isa, dt, ra, H, 0, g)) return;
     double x1[I], s1[L * 256];
     REQUIRE(H <= 256, goto done);
     rng_fill(g, x1, I, -1, 1);
