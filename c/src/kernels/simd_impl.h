@@ -156,12 +156,13 @@ static GRU_ALWAYS_INLINE void KSFX(ukr_rows_n)(size_t kc, const R *const *a, siz
                                                const R *bias, const R *pf, size_t every,
                                                const int m, const int np)
 {
-    V acc[MTHIN][PT][NRV];
+    /* accumulator u of a row: vector u % NRV of panel u / NRV (constants once unrolled) */
+    V acc[MTHIN][PT * NRV];
     GRU_UNROLL for (int i = 0; i < m; i++)
-        GRU_UNROLL for (int q = 0; q < np; q++)
-            GRU_UNROLL for (int v = 0; v < NRV; v++)
-                acc[i][q][v] = load ? VLOAD(c[i] + q * NR + v * VL)
-                               : bias ? VLOAD(bias + q * NR + v * VL) : VZERO();
+        GRU_UNROLL for (int u = 0; u < np * NRV; u++) {
+            const size_t off = (size_t)(u / NRV) * NR + (size_t)(u % NRV) * VL;
+            acc[i][u] = load ? VLOAD(c[i] + off) : bias ? VLOAD(bias + off) : VZERO();
+        }
     size_t until_pf = 1;
     for (size_t k = 0; k < kc; k++) {
         if (pf && --until_pf == 0) {
@@ -171,15 +172,14 @@ static GRU_ALWAYS_INLINE void KSFX(ukr_rows_n)(size_t kc, const R *const *a, siz
         }
         V ak[MTHIN];
         GRU_UNROLL for (int i = 0; i < m; i++) ak[i] = VSET1(a[i][k * sk]);
-        GRU_UNROLL for (int q = 0; q < np; q++)
-            GRU_UNROLL for (int v = 0; v < NRV; v++) {
-                const V b = VLOAD(bp[q] + k * NR + v * VL);
-                GRU_UNROLL for (int i = 0; i < m; i++) acc[i][q][v] = VFMA(ak[i], b, acc[i][q][v]);
-            }
+        GRU_UNROLL for (int u = 0; u < np * NRV; u++) {
+            const V b = VLOAD(bp[u / NRV] + k * NR + (size_t)(u % NRV) * VL);
+            GRU_UNROLL for (int i = 0; i < m; i++) acc[i][u] = VFMA(ak[i], b, acc[i][u]);
+        }
     }
     GRU_UNROLL for (int i = 0; i < m; i++)
-        GRU_UNROLL for (int q = 0; q < np; q++)
-            GRU_UNROLL for (int v = 0; v < NRV; v++) VSTORE(c[i] + q * NR + v * VL, acc[i][q][v]);
+        GRU_UNROLL for (int u = 0; u < np * NRV; u++)
+            VSTORE(c[i] + (size_t)(u / NRV) * NR + (size_t)(u % NRV) * VL, acc[i][u]);
 }
 
 /* ukr_rows_n for the (m, np) pairs that occur: 1 <= m <= MTHIN, 1 <= np <= NPR(m). */
